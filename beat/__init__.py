@@ -1,0 +1,1 @@
+"""The scheduling roles: Celery beat's schedule and the Docker events watcher."""

@@ -1,0 +1,3 @@
+"""compose-healer: Kubernetes-grade self-healing and autoscaling for Docker Compose stacks."""
+
+__version__ = "0.1.0"

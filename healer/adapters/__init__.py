@@ -1,0 +1,1 @@
+"""Edges of the healer: Docker, Redis and Celery. Pure code never imports from here."""

@@ -1,0 +1,165 @@
+"""The Docker engine, thinly: one list call per probe, inspect right before acting, and the
+three actions. Translation of raw API payloads to model types is pure and tested on its own.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from typing import Any, TypedDict
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from healer.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+NUMBER_LABEL = "com.docker.compose.container-number"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+
+
+class EngineError(Exception):
+    """The engine refused or failed; `status` keeps the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ContainerGone(EngineError):
+    pass
+
+
+class ListEntry(TypedDict, total=False):
+    Id: str
+    Names: list[str]
+    State: str
+    Status: str
+    Labels: dict[str, str]
+
+
+_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+_EXIT = re.compile(r"Exited \((-?\d+)\)")
+
+
+def view_from_list_entry(entry: ListEntry) -> ContainerView | None:
+    """A container from the list API, or None when it is not a compose service container."""
+    labels = entry.get("Labels") or {}
+    project, service = labels.get(PROJECT_LABEL), labels.get(SERVICE_LABEL)
+    if not project or not service or labels.get(ONEOFF_LABEL, "False") == "True":
+        return None
+    status = entry.get("Status", "")
+    m = _HEALTH.search(status)
+    health = None if m is None else ("starting" if m.group(1).startswith("health") else m.group(1))
+    e = _EXIT.search(status)
+    names = entry.get("Names") or [entry.get("Id", "")[:12]]
+    try:
+        number = int(labels.get(NUMBER_LABEL, "1"))
+    except ValueError:
+        number = 1
+    return ContainerView(
+        id=ContainerId(entry.get("Id", "")),
+        name=names[0].lstrip("/"),
+        project=project,
+        service=service,
+        number=number,
+        state=entry.get("State", "unknown"),
+        health=health,
+        exit_code=int(e.group(1)) if e else None,
+        labels=dict(labels),
+    )
+
+
+def group_services(views: Iterable[ContainerView]) -> dict[ServiceId, ServiceView]:
+    grouped: dict[ServiceId, list[ContainerView]] = {}
+    for v in views:
+        grouped.setdefault(v.service_id, []).append(v)
+    return {
+        sid: ServiceView(sid, tuple(sorted(cs, key=lambda c: c.number)), cs[0].labels)
+        for sid, cs in sorted(grouped.items())
+    }
+
+
+def restart_count_climbing(inspect: dict[str, Any]) -> bool:
+    policy = (inspect.get("HostConfig") or {}).get("RestartPolicy") or {}
+    return policy.get("Name", "no") not in ("", "no") and int(inspect.get("RestartCount", 0)) > 0
+
+
+class DockerEngine:
+    def __init__(self, client: docker.DockerClient, projects: tuple[str, ...] = ()) -> None:
+        self.client = client
+        self.projects = frozenset(projects)
+        self.api_calls = 0  # for benchmarks: how many engine round trips a cycle costs
+
+    @classmethod
+    def connect(cls, docker_host: str | None, projects: tuple[str, ...] = ()) -> DockerEngine:
+        client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
+        return cls(client, projects)
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except Exception as exc:  # the SDK raises several unrelated types here
+            raise EngineError(f"Docker engine not reachable: {exc}") from exc
+
+    def services(self, sid: ServiceId | None = None) -> dict[ServiceId, ServiceView]:
+        """Managed compose services, from ONE list call (sparse: no per-container inspect)."""
+        filters: dict[str, Any] = {"label": [PROJECT_LABEL]}
+        if sid is not None:
+            project, service = split_service_id(sid)
+            filters["label"] = [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]
+        entries = self._call(lambda: self.client.api.containers(all=True, filters=filters))
+        views = (view_from_list_entry(e) for e in entries)
+        return group_services(v for v in views if v is not None and self.manages(v.project))
+
+    def manages(self, project: str) -> bool:
+        return not self.projects or project in self.projects
+
+    def inspect(self, cid: ContainerId) -> dict[str, Any]:
+        return dict(self._call(lambda: self.client.api.inspect_container(cid)))
+
+    def restart(self, cid: ContainerId, timeout: int | None) -> None:
+        t = timeout if timeout is not None else self._stop_timeout(cid)
+        self._call(lambda: self.client.api.restart(cid, timeout=t))
+
+    def start(self, cid: ContainerId) -> None:
+        self._call(lambda: self.client.api.start(cid))
+
+    def stop(self, cid: ContainerId, timeout: int | None) -> None:
+        t = timeout if timeout is not None else self._stop_timeout(cid)
+        self._call(lambda: self.client.api.stop(cid, timeout=t))
+
+    def container(self, cid: ContainerId) -> Container:
+        return self._call(lambda: self.client.containers.get(cid))
+
+    def wait_running(self, cid: ContainerId, timeout: float) -> dict[str, Any]:
+        """Poll until the container runs (or the deadline); returns the last inspect."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.inspect(cid)
+            state = info.get("State") or {}
+            if state.get("Running") and not state.get("Restarting"):
+                return info
+            if time.monotonic() >= deadline:
+                return info
+            time.sleep(0.05)
+
+    def _stop_timeout(self, cid: ContainerId) -> int:
+        # Compose writes stop_grace_period into Config.StopTimeout; the engine default is 10 s.
+        cfg = self.inspect(cid).get("Config") or {}
+        value = cfg.get("StopTimeout")
+        return int(value) if value is not None else 10
+
+    def _call(self, fn: Any) -> Any:
+        self.api_calls += 1
+        try:
+            return fn()
+        except docker.errors.NotFound as exc:
+            raise ContainerGone(str(exc), 404) from exc
+        except docker.errors.APIError as exc:
+            raise EngineError(str(exc), exc.status_code) from exc
+        except docker.errors.DockerException as exc:
+            raise EngineError(str(exc)) from exc

@@ -1,0 +1,126 @@
+"""The repair guard in Redis: owner-token locks and atomic claims of a repair slot.
+
+The decision itself is `backoff.decide` (pure); this module only makes read → decide → write
+atomic with WATCH/MULTI so any number of workers, beats and retries agree on one outcome.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+
+from healer.adapters import keys
+from healer.backoff import Decision, Episode, RestartPolicy, Verdict, decide
+from healer.model import Condition, ServiceId
+
+# Delete only if we still own it: a lock that expired and was re-taken is someone else's.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class Lock:
+    def __init__(self, r: redis.Redis, key: str, ttl: float) -> None:
+        self._r = r
+        self.key = key
+        self.ttl_ms = int(ttl * 1000)
+        self.token = secrets.token_hex(16)
+        self._release = r.register_script(_RELEASE)
+        self._extend = r.register_script(_EXTEND)
+
+    def acquire(self) -> bool:
+        return bool(self._r.set(self.key, self.token, nx=True, px=self.ttl_ms))
+
+    def release(self) -> bool:
+        return bool(self._release(keys=[self.key], args=[self.token]))
+
+    def extend(self) -> bool:
+        return bool(self._extend(keys=[self.key], args=[self.token, self.ttl_ms]))
+
+
+@contextmanager
+def service_lock(r: redis.Redis, sid: ServiceId, ttl: float) -> Iterator[Lock | None]:
+    """Yields the held lock, or None when another repair of this service is in flight."""
+    lock = Lock(r, keys.lock(sid), ttl)
+    if not lock.acquire():
+        yield None
+        return
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+def read_episode(r: redis.Redis, sid: ServiceId, condition: Condition) -> Episode:
+    return episode_from_hash(r.hgetall(keys.episode(sid, condition)))
+
+
+def episode_from_hash(h: dict[str, str]) -> Episode:
+    def f(name: str) -> float | None:
+        v = h.get(name)
+        return float(v) if v not in (None, "") else None
+
+    return Episode(
+        attempts=int(h.get("attempts", 0) or 0),
+        last_repair_at=f("last_repair_at"),
+        started_at=f("started_at"),
+        quarantined_at=f("quarantined_at"),
+        last_request=h.get("last_request", ""),
+    )
+
+
+def _episode_to_hash(e: Episode) -> dict[str, str]:
+    def s(v: float | None) -> str:
+        return "" if v is None else repr(v)
+
+    return {
+        "attempts": str(e.attempts),
+        "last_repair_at": s(e.last_repair_at),
+        "started_at": s(e.started_at),
+        "quarantined_at": s(e.quarantined_at),
+        "last_request": e.last_request,
+    }
+
+
+def claim(
+    r: redis.Redis,
+    sid: ServiceId,
+    condition: Condition,
+    policy: RestartPolicy,
+    now: float,
+    *,
+    request_id: str = "",
+    ttl: float,
+) -> Decision:
+    """Atomically decide and, for ACT or QUARANTINE, store the new episode state."""
+    key = keys.episode(sid, condition)
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                episode = episode_from_hash(pipe.hgetall(key))
+                decision = decide(policy, episode, now, request_id)
+                pipe.multi()
+                if decision.verdict in (Verdict.ACT, Verdict.QUARANTINE):
+                    pipe.hset(key, mapping=_episode_to_hash(decision.episode))
+                if decision.verdict != Verdict.WAIT or episode.attempts:
+                    pipe.expire(key, int(ttl))
+                pipe.execute()
+                return decision
+            except redis.WatchError:
+                continue
+
+
+def reset(r: redis.Redis, sid: ServiceId) -> int:
+    """End every episode of the service (and its quarantine). Returns keys removed."""
+    names = list(r.scan_iter(match=keys.episode_pattern(sid), count=100))
+    names.append(keys.healthy_since(sid))
+    return int(r.delete(*names))

@@ -1,0 +1,93 @@
+"""Celery as the healer's queue: the app's configuration and a producer-side dispatcher.
+
+The worker package (`workers.app`) builds its app here too, so producers (API, CLI, events
+watcher) and consumers can never disagree on queues, routes or delivery guarantees.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import Celery
+from kombu import Queue
+
+from healer.model import RepairRequest, ServiceId
+from healer.settings import Settings
+
+PROBE_QUEUE = "healer.probe"
+REPAIR_QUEUE = "healer.repair"
+SCALE_QUEUE = "healer.scale"
+QUEUES = (PROBE_QUEUE, REPAIR_QUEUE, SCALE_QUEUE)
+
+PROBE_ALL = "healer.probe.all"
+PROBE_SERVICE = "healer.probe.service"
+REPAIR_SERVICE = "healer.repair.service"
+TRIM_HISTORY = "healer.probe.trim_history"
+
+
+def make_celery(settings: Settings, name: str = "healer") -> Celery:
+    app = Celery(name, broker=settings.redis_url, backend=settings.redis_url)
+    transport = {
+        # Redis redelivers an unacked task after this; every time limit stays below it so a
+        # running task is never handed to a second worker.
+        "visibility_timeout": settings.visibility_timeout,
+    }
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.task_time_limit,
+        task_soft_time_limit=settings.task_time_limit * 0.9,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        task_send_sent_event=True,
+        worker_send_task_events=True,
+        task_track_started=True,
+        result_expires=86400,
+        task_serializer="json",
+        accept_content=["json"],
+        task_queues=[Queue(q) for q in QUEUES],
+        task_default_queue=PROBE_QUEUE,
+        task_routes={
+            "healer.repair.*": {"queue": REPAIR_QUEUE},
+            "healer.scale.*": {"queue": SCALE_QUEUE},
+            "healer.probe.*": {"queue": PROBE_QUEUE},
+        },
+        worker_concurrency=settings.worker_concurrency,
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=settings.redis_url,
+        redbeat_key_prefix="healer:redbeat",
+        # Only the beat holding this lock schedules; a second beat waits as a hot standby.
+        redbeat_lock_timeout=max(30, int(settings.watchdog_interval * 5)),
+        beat_max_loop_interval=min(5.0, settings.watchdog_interval),
+    )
+    return app
+
+
+class CeleryDispatcher:
+    """Producer side: every request gets a task id that is also its history request id."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def repair(self, request: RepairRequest, countdown: float = 0) -> str:
+        request_id = request.request_id or uuid.uuid4().hex
+        kwargs = request.to_kwargs()
+        kwargs["request_id"] = request_id
+        self.app.send_task(
+            REPAIR_SERVICE,
+            kwargs=kwargs,
+            task_id=request_id,
+            queue=REPAIR_QUEUE,
+            countdown=countdown or None,
+        )
+        return request_id
+
+    def probe_service(self, sid: ServiceId, event_time: float | None, action: str) -> None:
+        self.app.send_task(
+            PROBE_SERVICE,
+            kwargs={"sid": sid, "event_time": event_time, "action": action},
+            queue=PROBE_QUEUE,
+        )

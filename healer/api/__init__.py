@@ -1,0 +1,1 @@
+"""The HTTP API role: `uvicorn --factory healer.api.app:create_app`."""

@@ -1,0 +1,244 @@
+"""`healer`: the operator's command line. It talks to Redis and Docker directly and enqueues
+repairs through Celery, so they show in Flower like any other."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from typing import Annotated
+
+import redis
+import typer
+from pydantic import ValidationError
+
+from healer.adapters import guard, keys
+from healer.adapters.docker_engine import EngineError
+from healer.adapters.history import Record
+from healer.adapters.queue import CeleryDispatcher, make_celery
+from healer.engine.context import Healer, build
+from healer.engine.manual import enqueue_manual
+from healer.engine.status import AmbiguousService, UnknownService, resolve, status
+from healer.labels import parse_duration
+from healer.model import Action, ServiceId
+from healer.settings import Settings
+
+app = typer.Typer(
+    help="Self-healing and autoscaling for Docker Compose stacks.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise fail("invalid settings:\n" + "\n".join(lines), 2) from exc
+
+
+def healer() -> Healer:
+    s = settings()
+    return build(s, CeleryDispatcher(make_celery(s)))
+
+
+def service_arg(h: Healer, name: str) -> ServiceId:
+    try:
+        return resolve(h, name)
+    except (UnknownService, AmbiguousService) as exc:
+        raise fail(str(exc)) from exc
+
+
+@app.command("status")
+def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Each managed service: containers, state, health, attempts, cooldown, flags."""
+    h = healer()
+    data = status(h)
+    if as_json:
+        typer.echo(json.dumps({"services": data}, indent=2, default=str))
+        return
+    if h.redis.exists(keys.PAUSED_ALL):
+        typer.secho("healer is PAUSED for every service (healer resume)", fg=typer.colors.YELLOW)
+    if not data:
+        typer.echo("no managed compose services found")
+    typer.echo(f"{'SERVICE':32} {'STATUS':12} {'CONTAINERS':24} {'ATTEMPTS':8} COOLDOWN")
+    for sid, snap in data.items():
+        containers = snap["containers"]
+        assert isinstance(containers, list)
+        states = ",".join(
+            f"{c['state']}" + (f"/{c['health']}" if c.get("health") else "") for c in containers
+        )
+        cd = snap["cooldown_remaining"]
+        assert isinstance(cd, dict)
+        left = max(cd.values(), default=0.0)
+        typer.echo(
+            f"{sid:32} {snap['status']!s:12} {states:24} {snap['attempts']!s:8} "
+            f"{f'{left:.0f}s' if left else '-'}"
+        )
+        problems = snap.get("problems") or []
+        assert isinstance(problems, list)
+        for p in problems:
+            typer.secho(f"    ! {p}", fg=typer.colors.YELLOW)
+
+
+@app.command()
+def repair(
+    service: str,
+    action: Annotated[Action, typer.Option(help="restart | start | stop_start")] = Action.RESTART,
+    wait: Annotated[bool, typer.Option(help="Wait for the outcome and print it.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120,
+) -> None:
+    """Repair SERVICE now, through the same guard (lock, cooldown) as automatic repairs."""
+    if action not in (Action.RESTART, Action.START, Action.STOP_START):
+        raise fail(f"--action {action.value} is not an ad-hoc repair (restart, start, stop_start)")
+    h = healer()
+    sid = service_arg(h, service)
+    out = enqueue_manual(h, sid, action, "requested via cli", "cli")
+    typer.echo(f"queued {action.value} of {sid} as task {out['task_id']}")
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = h.redis.hgetall(keys.request(out["task_id"]))
+        if data.get("status") == "done":
+            typer.echo(f"{data['outcome']}: {data.get('reason', '')} {data.get('detail', '')}")
+            raise typer.Exit(0 if data["outcome"] in ("acted", "skipped") else 1)
+        time.sleep(0.2)
+    raise fail(f"no outcome within {timeout:.0f}s — is a worker running? (healer check)")
+
+
+def _since(text: str) -> float:
+    try:
+        return time.time() - parse_duration(text)
+    except ValueError as exc:
+        raise fail(f"--since {text!r}: use e.g. 30m, 24h, 7d") from exc
+
+
+@app.command()
+def history(
+    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
+    since: Annotated[str, typer.Option(help="How far back, e.g. 30m, 24h, 7d.")] = "24h",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: int = 200,
+) -> None:
+    """Every decision: acted, skipped (and why), failed, quarantined."""
+    h = healer()
+    recs = h.history.query(service=service, since=_since(since), limit=limit)
+    if as_json:
+        typer.echo(json.dumps([r.__dict__ for r in recs], indent=2))
+        return
+    for r in reversed(recs):
+        typer.echo(r.line())
+
+
+@app.command()
+def report(since: Annotated[str, typer.Option(help="Window, e.g. 24h.")] = "24h") -> None:
+    """Summary of the window: repairs per service and outcome, skips by reason."""
+    h = healer()
+    recs = h.history.query(since=_since(since), limit=100_000)
+    outcomes = Counter((r.sid, r.outcome) for r in recs)
+    reasons = Counter(r.reason for r in recs if r.outcome == "skipped")
+    typer.echo(f"decisions in the last {since}: {len(recs)}")
+    for (sid, outcome), n in sorted(outcomes.items()):
+        typer.echo(f"  {sid:32} {outcome:12} {n}")
+    if reasons:
+        typer.echo("skips by reason:")
+        for reason, n in reasons.most_common():
+            typer.echo(f"  {reason:24} {n}")
+
+
+@app.command()
+def pause(service: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Stop acting on SERVICE (or on everything); it is still observed and reported."""
+    h = healer()
+    if service is None:
+        h.redis.set(keys.PAUSED_ALL, "1")
+        typer.echo("paused: every service")
+        return
+    sid = service_arg(h, service)
+    h.redis.set(keys.paused(sid), "1")
+    h.history.record(Record(sid=sid, outcome="paused", source="cli"))
+    typer.echo(f"paused: {sid}")
+
+
+@app.command()
+def resume(service: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Undo `healer pause`."""
+    h = healer()
+    if service is None:
+        h.redis.delete(keys.PAUSED_ALL)
+        typer.echo("resumed: every service")
+        return
+    sid = service_arg(h, service)
+    h.redis.delete(keys.paused(sid))
+    h.history.record(Record(sid=sid, outcome="resumed", source="cli"))
+    typer.echo(f"resumed: {sid}")
+
+
+@app.command()
+def reset(service: str) -> None:
+    """End SERVICE's episodes: attempts to zero, quarantine lifted."""
+    h = healer()
+    sid = service_arg(h, service)
+    removed = guard.reset(h.redis, sid)
+    h.history.record(Record(sid=sid, outcome="reset", reason="healer reset", source="cli"))
+    typer.echo(f"reset: {sid} ({removed} state keys cleared)")
+
+
+@app.command()
+def check() -> None:
+    """Verify settings, Redis and Docker; say exactly what is wrong."""
+    s = settings()
+    problems: list[str] = []
+    typer.echo(f"settings: ok (projects: {s.projects or 'all'}, interval {s.watchdog_interval}s)")
+    if not s.api_token:
+        typer.secho(
+            "  note: HEALER_API_TOKEN is unset; POST /repair and /alerts answer 403",
+            fg=typer.colors.YELLOW,
+        )
+    try:
+        redis.Redis.from_url(s.redis_url, socket_connect_timeout=3).ping()
+        typer.echo(f"redis: ok ({s.redis_url})")
+    except redis.RedisError as exc:
+        problems.append(f"redis at {s.redis_url}: {exc} — is redis-server running?")
+    try:
+        from healer.adapters.docker_engine import DockerEngine
+
+        engine = DockerEngine.connect(s.docker_host, s.project_list)
+        engine.ping()
+        n = len(engine.services())
+        typer.echo(f"docker: ok ({n} managed services)")
+    except EngineError as exc:
+        problems.append(f"docker: {exc} — is dockerd running, is DOCKER_HOST right?")
+    for p in problems:
+        typer.secho(f"FAIL {p}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def run(
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Worker + beat + events watcher + API in one foreground process tree (Ctrl-C stops)."""
+    from healer.supervisor import run_all
+
+    s = settings()
+    raise typer.Exit(run_all(s, workers))
+
+
+def main() -> None:
+    try:
+        app()
+    except redis.RedisError as exc:
+        typer.secho(f"error: Redis unavailable: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(3)
+    except EngineError as exc:
+        typer.secho(f"error: Docker engine: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(3)

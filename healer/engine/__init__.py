@@ -1,0 +1,1 @@
+"""Use cases: a probe cycle and a guarded repair, wiring pure decisions to the adapters."""

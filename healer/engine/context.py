@@ -1,0 +1,64 @@
+"""Everything a task needs, built once per process from Settings at an entry point."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import redis
+
+from healer.adapters.counters import Counters
+from healer.adapters.docker_engine import DockerEngine
+from healer.adapters.history import History, setup_file_log
+from healer.adapters.notify import Notifier
+from healer.adapters.redis_conn import connect
+from healer.adapters.state import StateStore
+from healer.model import Condition, RepairRequest
+from healer.reconcile import PolicyDefaults
+from healer.settings import Settings
+
+
+class Dispatcher(Protocol):
+    """Sends work to the queue; Celery in production, a list in unit tests."""
+
+    def repair(self, request: RepairRequest, countdown: float = 0) -> str: ...
+
+
+@dataclass
+class Healer:
+    settings: Settings
+    redis: redis.Redis
+    engine: DockerEngine
+    dispatcher: Dispatcher
+    clock: Callable[[], float] = field(default=time.time)
+
+    def __post_init__(self) -> None:
+        self.state = StateStore(self.redis, self.settings.crashloop_window)
+        self.history = History(self.redis, self.settings.history_maxlen)
+        self.counters = Counters(self.redis)
+        self.notifier = Notifier(self.settings.notify_webhook)
+
+    @property
+    def defaults(self) -> PolicyDefaults:
+        s = self.settings
+        return PolicyDefaults(
+            reset_after=s.reset_after,
+            backoff_max=s.backoff_max,
+            restarting_grace=s.restarting_grace,
+            crashloop_restarts=s.crashloop_restarts,
+            respect_manual_stop=s.respect_manual_stop,
+            episode_ttl=s.quarantine_ttl,
+            condition_defaults={c: s.condition_defaults(c) for c in Condition},
+        )
+
+
+def build(settings: Settings, dispatcher: Dispatcher) -> Healer:
+    setup_file_log(settings.log_dir)
+    return Healer(
+        settings=settings,
+        redis=connect(settings.redis_url),
+        engine=DockerEngine.connect(settings.docker_host, settings.project_list),
+        dispatcher=dispatcher,
+    )

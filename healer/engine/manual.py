@@ -1,0 +1,47 @@
+"""Operator-requested repairs (API, CLI, alerts): recorded first, then enqueued."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from healer.adapters import keys
+from healer.adapters.history import Record
+from healer.engine.context import Healer
+from healer.model import Action, Condition, RepairRequest, ServiceId
+
+
+def enqueue_manual(
+    h: Healer, sid: ServiceId, action: Action, reason: str, source: str
+) -> dict[str, Any]:
+    """Record the request before enqueueing it, so an acknowledged request is never lost."""
+    request_id = uuid.uuid4().hex
+    key = keys.request(request_id)
+    h.redis.hset(
+        key,
+        mapping={
+            "status": "queued",
+            "service": sid,
+            "action": action.value,
+            "source": source,
+            "queued_at": repr(time.time()),
+        },
+    )
+    h.redis.expire(key, keys.REQUEST_TTL)
+    req = RepairRequest(
+        sid, Condition.MANUAL, action, (), reason or f"requested via {source}", source, request_id
+    )
+    h.dispatcher.repair(req)
+    h.history.record(
+        Record(
+            sid=sid,
+            outcome="requested",
+            condition="manual",
+            action=action.value,
+            reason=reason,
+            source=source,
+            request_id=request_id,
+        )
+    )
+    return {"task_id": request_id, "service": sid, "action": action.value, "status": "queued"}

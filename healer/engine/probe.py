@@ -1,0 +1,56 @@
+"""A probe: observe (one Docker list call, one Redis pipeline) → plan (pure) → apply."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from healer.adapters.history import Record
+from healer.engine.context import Healer
+from healer.model import ServiceId
+from healer.reconcile import Plan, plan
+
+log = logging.getLogger("healer.probe")
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    services: int
+    containers: int
+    requests: int
+    duration: float
+
+
+def probe(h: Healer, sid: ServiceId | None = None, source: str = "probe") -> ProbeResult:
+    started = time.perf_counter()
+    now = h.clock()
+    views = h.engine.services(sid)
+    snap = h.state.read(views.values(), now)
+    p = plan(views, snap, h.defaults, now, source)
+    # Snapshots live three reconcile intervals so a dead worker shows up as stale status.
+    assert p.effects is not None
+    h.state.write(p.effects, ttl_snapshot=max(3 * h.settings.watchdog_interval, 30))
+    _apply(h, p)
+    containers = sum(len(v.containers) for v in views.values())
+    return ProbeResult(len(views), containers, len(p.requests), time.perf_counter() - started)
+
+
+def _apply(h: Healer, p: Plan) -> None:
+    for note in p.notes:
+        rec = Record(
+            sid=note.sid,
+            outcome=note.outcome,
+            condition=note.condition,
+            action=note.action,
+            reason=note.reason,
+            detail=note.detail,
+            source="probe",
+        )
+        if note.once:
+            if h.history.record_skip_once(rec):
+                h.counters.decision(note.sid, note.outcome)
+        else:
+            h.history.record(rec)
+    for req in p.requests:
+        h.dispatcher.repair(req)

@@ -1,0 +1,270 @@
+"""A guarded repair: lock → re-inspect → claim the slot → act → verify → record.
+
+Each step can end the repair with a recorded reason; nothing here decides policy, it asks
+`backoff.decide` (through the guard's atomic claim) and `policy.still_failing`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from healer.adapters import guard, keys
+from healer.adapters.docker_engine import ContainerGone, EngineError, restart_count_climbing
+from healer.adapters.history import Record
+from healer.backoff import Decision, Verdict
+from healer.engine.context import Healer
+from healer.labels import parse_service_labels
+from healer.model import Action, Condition, ContainerId, RepairRequest, SkipReason
+from healer.policy import still_failing
+
+log = logging.getLogger("healer.repair")
+
+# Sources that carry an operator's or an alert's intent: they act even when Docker thinks
+# the service is fine, and they wait for a busy lock instead of giving up.
+INTENT_SOURCES = frozenset({"api", "cli", "alert"})
+
+
+class Busy(Exception):
+    """Another repair of this service holds the lock; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"repair in flight, retry in {retry_after}s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    outcome: str  # acted|skipped|failed|quarantined
+    reason: str
+    detail: str = ""
+    attempt: int = 0
+
+
+def repair(h: Healer, req: RepairRequest) -> RepairResult:
+    services = h.engine.services(req.sid)
+    view = services.get(req.sid)
+    if view is None:
+        return _finish(
+            h,
+            req,
+            RepairResult(
+                "skipped", SkipReason.NOT_FOUND.value, "no container of this service exists"
+            ),
+        )
+    labels = parse_service_labels(view.labels)
+    if labels.opted_out:
+        return _finish(h, req, RepairResult("skipped", SkipReason.OPTED_OUT.value))
+    if req.source not in INTENT_SOURCES and (
+        h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(req.sid))
+    ):
+        return _finish(h, req, RepairResult("skipped", SkipReason.PAUSED.value))
+    with guard.service_lock(h.redis, req.sid, h.settings.lock_ttl) as lock:
+        if lock is None:
+            if req.source in INTENT_SOURCES:
+                raise Busy(1.0)
+            return _finish(h, req, RepairResult("skipped", SkipReason.IN_FLIGHT.value), once=True)
+        targets = req.container_ids or tuple(c.id for c in view.containers)
+        return _guarded(h, req, labels, targets)
+
+
+def _guarded(
+    h: Healer, req: RepairRequest, labels: Any, targets: tuple[ContainerId, ...]
+) -> RepairResult:
+    inspected = _inspect_all(h, targets)
+    if req.source not in INTENT_SOURCES:
+        failing = {cid: i for cid, i in inspected.items() if _failing(h, req.condition, i)}
+        if not failing:
+            return _finish(
+                h,
+                req,
+                RepairResult("skipped", SkipReason.RECOVERED.value, "state changed before acting"),
+            )
+        inspected = failing
+    if not inspected:
+        return _finish(
+            h,
+            req,
+            RepairResult("skipped", SkipReason.NOT_FOUND.value, "containers gone before acting"),
+        )
+    policy = h.defaults.restart_policy(labels, req.condition)
+    decision = guard.claim(
+        h.redis,
+        req.sid,
+        req.condition,
+        policy,
+        h.clock(),
+        request_id=req.request_id,
+        ttl=h.settings.quarantine_ttl,
+    )
+    if decision.verdict != Verdict.ACT:
+        return _not_acting(h, req, decision, inspected)
+    return _act(h, req, decision, inspected)
+
+
+def _failing(h: Healer, condition: Condition, info: dict[str, Any]) -> bool:
+    state = info.get("State") or {}
+    health = (state.get("Health") or {}).get("Status")
+    status = state.get("Status", "")
+    if condition == Condition.RESTARTING:
+        since_ok = status == "restarting" or restart_count_climbing(info)
+        return since_ok
+    return still_failing(condition, status, health, bool(state.get("Restarting")))
+
+
+def _inspect_all(h: Healer, targets: tuple[ContainerId, ...]) -> dict[ContainerId, dict[str, Any]]:
+    out: dict[ContainerId, dict[str, Any]] = {}
+    for cid in targets:
+        try:
+            out[cid] = h.engine.inspect(cid)
+        except ContainerGone:
+            continue
+    return out
+
+
+def _not_acting(
+    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
+) -> RepairResult:
+    if d.verdict == Verdict.QUARANTINE:
+        detail = f"{d.reason}; containers left as they are for inspection: " + ", ".join(
+            _name(i) for i in inspected.values()
+        )
+        h.notifier.send(
+            "critical",
+            f"{req.sid} quarantined",
+            detail,
+            {"service": req.sid, "condition": req.condition.value},
+        )
+        return _finish(
+            h, req, RepairResult("quarantined", "max_attempts", detail, d.episode.attempts)
+        )
+    reason = {Verdict.QUARANTINED: SkipReason.QUARANTINED.value}.get(
+        d.verdict, SkipReason.BACKOFF.value if d.episode.attempts > 1 else SkipReason.COOLDOWN.value
+    )
+    return _finish(
+        h,
+        req,
+        RepairResult("skipped", reason, d.reason, d.episode.attempts),
+        once=req.source not in INTENT_SOURCES,
+    )
+
+
+def _act(
+    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
+) -> RepairResult:
+    h.state.mark_acting(inspected)
+    try:
+        return _act_marked(h, req, d, inspected)
+    finally:
+        h.state.clear_acting(inspected)
+
+
+def _act_marked(
+    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
+) -> RepairResult:
+    errors: list[str] = []
+    notes = [_exit_note(i) for i in inspected.values()]
+    for cid, info in inspected.items():
+        try:
+            _do(h, req.action, cid, info)
+            after = h.engine.wait_running(cid, h.settings.verify_timeout)
+            if not (after.get("State") or {}).get("Running"):
+                errors.append(f"{_name(info)} not running after {req.action.value}")
+        except EngineError as exc:
+            errors.append(f"{_name(info)}: {exc}")
+    ok = not errors
+    for _ in inspected:
+        h.counters.repair(req.sid, req.action.value, ok)
+    detail = (
+        "; ".join(n for n in notes if n)
+        + ("; " if any(notes) and errors else "")
+        + "; ".join(errors)
+    )
+    result = RepairResult("acted" if ok else "failed", d.reason, detail, d.episode.attempts)
+    if not ok:
+        h.notifier.send(
+            "warning",
+            f"repair of {req.sid} failed",
+            detail,
+            {"service": req.sid, "action": req.action.value},
+        )
+    return _finish(h, req, result)
+
+
+def _do(h: Healer, action: Action, cid: ContainerId, info: dict[str, Any]) -> None:
+    timeout = h.settings.stop_timeout
+    if timeout is None:
+        configured = (info.get("Config") or {}).get("StopTimeout")
+        timeout = int(configured) if configured is not None else 10
+    state = info.get("State") or {}
+    if action == Action.START:
+        h.engine.start(cid)
+    elif action == Action.STOP_START:
+        h.engine.stop(cid, timeout)
+        h.engine.start(cid)
+    elif action == Action.RESTART and not state.get("Running"):
+        # Restarting a stopped container is a start; say so instead of failing.
+        h.engine.start(cid)
+    elif action == Action.RESTART:
+        h.engine.restart(cid, timeout)
+    else:
+        raise EngineError(f"action {action.value} is not supported by the repair task yet")
+
+
+def _exit_note(info: dict[str, Any]) -> str:
+    state = info.get("State") or {}
+    if state.get("OOMKilled"):
+        return f"{_name(info)} was OOM-killed (exit code {state.get('ExitCode')})"
+    if state.get("Status") in ("exited", "dead"):
+        return f"{_name(info)} exited with code {state.get('ExitCode')}"
+    return ""
+
+
+def _name(info: dict[str, Any]) -> str:
+    return str(info.get("Name", "?")).lstrip("/")
+
+
+def _finish(
+    h: Healer, req: RepairRequest, result: RepairResult, once: bool = False
+) -> RepairResult:
+    rec = Record(
+        sid=req.sid,
+        outcome=result.outcome,
+        condition=req.condition.value,
+        action=req.action.value,
+        reason=result.reason,
+        detail=result.detail or req.detail,
+        source=req.source,
+        request_id=req.request_id,
+        attempt=result.attempt,
+    )
+    if once:
+        recorded = h.history.record_skip_once(rec)
+    else:
+        h.history.record(rec)
+        recorded = True
+    if recorded:
+        h.counters.decision(req.sid, result.outcome)
+    if req.request_id:
+        h.redis.hset(
+            keys.request(req.request_id),
+            mapping={
+                "status": "done",
+                "outcome": result.outcome,
+                "reason": result.reason,
+                "detail": result.detail,
+                "finished_at": repr(time.time()),
+            },
+        )
+        h.redis.expire(keys.request(req.request_id), keys.REQUEST_TTL)
+    log.info(
+        "%s %s %s: %s %s",
+        req.sid,
+        req.condition.value,
+        result.outcome,
+        result.reason,
+        result.detail,
+    )
+    return result

@@ -1,0 +1,64 @@
+"""Docker events → what they mean to the healer. Pure translation, tested without an engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from healer.model import ContainerId, ServiceId, service_id
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+# Events after which the service's state may need a repair (or has just recovered).
+PROBE_ACTIONS = frozenset({"die", "oom", "stop", "start", "restart", "destroy", "kill"})
+HEALTH_PREFIX = "health_status"
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    action: str
+    sid: ServiceId
+    container_id: ContainerId
+    time: float  # seconds, from timeNano
+    signal: str | None = None
+    exit_code: int | None = None
+
+    @property
+    def triggers_probe(self) -> bool:
+        if self.action.startswith(HEALTH_PREFIX):
+            # Only a turn for the worse needs a probe; `healthy` is seen by the next cycle.
+            return self.action.endswith("unhealthy")
+        return self.action in {"die", "oom", "stop"}
+
+    @property
+    def looks_like_hand_stop(self) -> bool:
+        """`docker stop`/`compose stop` send the stop signal then emit `stop`; a crash or a
+        `docker kill` (SIGKILL) does not."""
+        if self.action == "stop":
+            return True
+        return self.action == "kill" and self.signal not in (None, "9", "SIGKILL")
+
+
+def parse_event(raw: dict[str, Any]) -> ContainerEvent | None:
+    if raw.get("Type") != "container":
+        return None
+    action = str(raw.get("Action") or raw.get("status") or "")
+    actor = raw.get("Actor") or {}
+    attrs: dict[str, str] = actor.get("Attributes") or {}
+    project, service = attrs.get(PROJECT_LABEL), attrs.get(SERVICE_LABEL)
+    if not project or not service:
+        return None
+    if action not in PROBE_ACTIONS and not action.startswith(HEALTH_PREFIX):
+        return None
+    time_ns = raw.get("timeNano")
+    t = int(time_ns) / 1e9 if time_ns else float(raw.get("time", 0))
+    code = attrs.get("exitCode")
+    return ContainerEvent(
+        action=action,
+        sid=service_id(project, service),
+        container_id=ContainerId(str(actor.get("ID") or raw.get("id") or "")),
+        time=t,
+        signal=attrs.get("signal"),
+        exit_code=int(code) if code is not None and code.lstrip("-").isdigit() else None,
+    )

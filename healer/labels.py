@@ -1,0 +1,115 @@
+"""Per-service settings from compose labels, parsed without I/O.
+
+A bad value never raises: it is reported in `problems` and the default stays in force.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from healer.model import Condition
+
+OPT_OUT_LABEL = "auto_repair"
+_PREFIX = "healer."
+
+
+@dataclass(frozen=True)
+class ConditionOverride:
+    cooldown: float | None = None
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True)
+class ServiceLabels:
+    opted_out: bool = False
+    overrides: dict[Condition, ConditionOverride] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    def cooldown(self, condition: Condition, default: float) -> float:
+        o = self.overrides.get(condition)
+        return default if o is None or o.cooldown is None else o.cooldown
+
+    def max_attempts(self, condition: Condition, default: int) -> int:
+        o = self.overrides.get(condition)
+        return default if o is None or o.max_attempts is None else o.max_attempts
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def parse_service_labels(labels: dict[str, str]) -> ServiceLabels:
+    problems: list[str] = []
+    opted_out = _parse_opt_out(labels.get(OPT_OUT_LABEL), problems)
+    raw: dict[Condition, dict[str, object]] = {}
+    for key, value in labels.items():
+        if not key.startswith(_PREFIX) or key.startswith(_PREFIX + "scale."):
+            continue
+        _parse_condition_label(key, value, raw, problems)
+    overrides = {c: ConditionOverride(**kw) for c, kw in raw.items()}  # type: ignore[arg-type]
+    return ServiceLabels(opted_out=opted_out, overrides=overrides, problems=tuple(problems))
+
+
+def _parse_opt_out(value: str | None, problems: list[str]) -> bool:
+    if value is None:
+        return False
+    v = value.strip().lower()
+    if v in _FALSE:
+        return True
+    if v not in _TRUE:
+        problems.append(f"label auto_repair={value!r} is not true/false; repairs stay enabled")
+    return False
+
+
+def _parse_condition_label(
+    key: str, value: str, raw: dict[Condition, dict[str, object]], problems: list[str]
+) -> None:
+    parts = key[len(_PREFIX) :].split(".")
+    if len(parts) != 2:
+        problems.append(f"label {key} is not healer.<condition>.<setting>; ignored")
+        return
+    cond_name, setting = parts
+    try:
+        condition = Condition(cond_name)
+    except ValueError:
+        known = ", ".join(c.value for c in Condition)
+        problems.append(f"label {key}: unknown condition {cond_name!r} (known: {known}); ignored")
+        return
+    if setting == "cooldown":
+        parsed: object = _parse_number(key, value, problems, integer=False)
+    elif setting == "max_attempts":
+        parsed = _parse_number(key, value, problems, integer=True)
+    else:
+        problems.append(f"label {key}: unknown setting {setting!r} (cooldown, max_attempts)")
+        return
+    if parsed is not None:
+        raw.setdefault(condition, {})[setting] = parsed
+
+
+def _parse_number(key: str, value: str, problems: list[str], *, integer: bool) -> float | None:
+    try:
+        number = int(value) if integer else parse_duration(value)
+    except ValueError:
+        kind = "a whole number" if integer else "seconds (e.g. 300, 90s, 5m, 1h)"
+        problems.append(f"label {key}={value!r} is not {kind}; default used")
+        return None
+    if number < (1 if integer else 0):
+        problems.append(f"label {key}={value!r} must be {'≥ 1' if integer else '≥ 0'}")
+        return None
+    return number
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """`300`, `90s`, `5m`, `1h`, `7d` → seconds; ValueError on anything else."""
+    t = text.strip().lower()
+    if not t:
+        raise ValueError("empty duration")
+    unit = _UNITS.get(t[-1])
+    number = t[:-1] if unit is not None else t
+    value = float(number) * (unit or 1.0)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"not a finite duration: {text!r}")
+    return value

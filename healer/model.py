@@ -1,0 +1,156 @@
+"""The vocabulary every layer shares: what was observed and what may be done about it.
+
+Pure data only: no I/O, no Docker/Redis/Celery imports (an import-linter contract checks it).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import NewType
+
+ServiceId = NewType("ServiceId", str)
+"""`project/service`, the unit the guard, history and metrics are keyed by."""
+
+ContainerId = NewType("ContainerId", str)
+
+
+def service_id(project: str, service: str) -> ServiceId:
+    return ServiceId(f"{project}/{service}")
+
+
+def split_service_id(sid: ServiceId) -> tuple[str, str]:
+    project, _, service = sid.partition("/")
+    return project, service
+
+
+class Condition(enum.StrEnum):
+    """Why the healer acts; each has its own cooldown, budget and episode."""
+
+    UNHEALTHY = "unhealthy"
+    EXITED = "exited"
+    RESTARTING = "restarting"
+    MEMORY = "memory"
+    CPU = "cpu"
+    NETWORK = "network"
+    DISK = "disk"
+    ALERT = "alert"
+    MANUAL = "manual"
+
+
+class Action(enum.StrEnum):
+    RESTART = "restart"
+    START = "start"
+    STOP_START = "stop_start"
+    RECREATE = "recreate"
+    CLEANUP = "cleanup"
+
+
+class Outcome(enum.StrEnum):
+    ACTED = "acted"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+
+
+class SkipReason(enum.StrEnum):
+    COOLDOWN = "cooldown"
+    BACKOFF = "backoff"
+    QUARANTINED = "quarantined"
+    OPTED_OUT = "opted_out"
+    PAUSED = "paused"
+    MANUAL_STOP = "manual_stop"
+    RECOVERED = "recovered"
+    CHANGED = "changed"
+    IN_FLIGHT = "in_flight"
+    NOT_FOUND = "not_found"
+    WAITING_DEPENDENCY = "waiting_dependency"
+
+
+class HealthStatus(enum.StrEnum):
+    """One-hot status exported as `service_health_status{status=…}`."""
+
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    STARTING = "starting"
+    EXITED = "exited"
+    RESTARTING = "restarting"
+    QUARANTINED = "quarantined"
+    PAUSED = "paused"
+    OPTED_OUT = "opted_out"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    """One container as the list call shows it (no per-container inspect)."""
+
+    id: ContainerId
+    name: str
+    project: str
+    service: str
+    number: int
+    state: str  # created|running|paused|restarting|removing|exited|dead
+    health: str | None  # healthy|unhealthy|starting, None without a healthcheck
+    exit_code: int | None
+    labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def service_id(self) -> ServiceId:
+        return service_id(self.project, self.service)
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    sid: ServiceId
+    containers: tuple[ContainerView, ...]
+    labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A condition seen on some containers of a service; the input to the restart policy."""
+
+    sid: ServiceId
+    condition: Condition
+    action: Action
+    container_ids: tuple[ContainerId, ...]
+    detail: str
+
+
+@dataclass(frozen=True)
+class RepairRequest:
+    """What a repair task is asked to do; serialisable to Celery task kwargs."""
+
+    sid: ServiceId
+    condition: Condition
+    action: Action
+    container_ids: tuple[ContainerId, ...] = ()
+    detail: str = ""
+    source: str = "probe"  # probe|event|api|cli|alert
+    request_id: str = ""
+
+    def to_kwargs(self) -> dict[str, object]:
+        return {
+            "sid": str(self.sid),
+            "condition": self.condition.value,
+            "action": self.action.value,
+            "container_ids": list(self.container_ids),
+            "detail": self.detail,
+            "source": self.source,
+            "request_id": self.request_id,
+        }
+
+    @classmethod
+    def from_kwargs(cls, kw: dict[str, object]) -> RepairRequest:
+        ids = kw.get("container_ids") or []
+        assert isinstance(ids, list | tuple)
+        return cls(
+            sid=ServiceId(str(kw["sid"])),
+            condition=Condition(str(kw["condition"])),
+            action=Action(str(kw["action"])),
+            container_ids=tuple(ContainerId(str(i)) for i in ids),
+            detail=str(kw.get("detail", "")),
+            source=str(kw.get("source", "probe")),
+            request_id=str(kw.get("request_id", "")),
+        )

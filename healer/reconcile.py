@@ -1,0 +1,229 @@
+"""One probe cycle, decided purely: from (Docker views, Redis snapshot, settings, now) to the
+repair requests to enqueue, the decisions to record and the state to write back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from healer.backoff import Episode, RestartPolicy, Verdict, cooldown_remaining, decide, episode_over
+from healer.labels import ServiceLabels, parse_service_labels
+from healer.model import Condition, Finding, RepairRequest, ServiceId, ServiceView, SkipReason
+from healer.observed import ProbeEffects, Snapshot
+from healer.policy import DetectContext, detect, is_good, manually_stopped, service_status
+
+
+@dataclass(frozen=True)
+class PolicyDefaults:
+    """The slice of Settings the planner needs, so this module stays free of pydantic."""
+
+    reset_after: float
+    backoff_max: float
+    restarting_grace: float
+    crashloop_restarts: int
+    respect_manual_stop: bool
+    episode_ttl: float
+    condition_defaults: dict[Condition, tuple[float, int]]
+
+    def restart_policy(self, labels: ServiceLabels, condition: Condition) -> RestartPolicy:
+        cooldown, attempts = self.condition_defaults[condition]
+        return RestartPolicy(
+            cooldown=labels.cooldown(condition, cooldown),
+            max_attempts=labels.max_attempts(condition, attempts),
+            backoff_max=self.backoff_max,
+            reset_after=self.reset_after,
+            quarantines=condition != Condition.MANUAL,
+        )
+
+
+@dataclass(frozen=True)
+class Note:
+    """A decision to record. `once` marks repeatable skips the history should not repeat."""
+
+    sid: ServiceId
+    outcome: str
+    condition: str = ""
+    action: str = ""
+    reason: str = ""
+    detail: str = ""
+    once: bool = False
+
+
+@dataclass
+class Plan:
+    requests: list[RepairRequest] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    effects: ProbeEffects | None = None
+
+
+def plan(
+    views: dict[ServiceId, ServiceView],
+    snap: Snapshot,
+    d: PolicyDefaults,
+    now: float,
+    source: str = "probe",
+) -> Plan:
+    effects = ProbeEffects(
+        healthy_ttl=int(2 * d.reset_after + 86400), episode_ttl=int(d.episode_ttl)
+    )
+    out = Plan(effects=effects)
+    ctx = DetectContext(
+        now=now,
+        restarting_grace=d.restarting_grace,
+        crashloop_restarts=d.crashloop_restarts,
+        restarting_since=snap.restarting_since,
+        recent_dies=snap.recent_dies,
+        manual_stops=snap.manual_stops,
+        respect_manual_stop=d.respect_manual_stop,
+    )
+    for view in views.values():
+        _plan_service(view, snap, d, ctx, out, effects, source)
+    return out
+
+
+def _plan_service(
+    view: ServiceView,
+    snap: Snapshot,
+    d: PolicyDefaults,
+    ctx: DetectContext,
+    out: Plan,
+    effects: ProbeEffects,
+    source: str,
+) -> None:
+    sid = view.sid
+    labels = parse_service_labels(view.labels)
+    for problem in labels.problems:
+        out.notes.append(Note(sid, "info", reason="bad label", detail=problem, once=True))
+    _track_restarting(view, snap, ctx.now, effects)
+    reset = _track_health(view, snap, d, ctx.now, effects, out)
+    episodes = {} if reset else {c: e for (s, c), e in snap.episodes.items() if s == sid}
+    findings = detect(view, ctx)
+    _gate_findings(view, findings, labels, snap, d, ctx, episodes, out, effects, source)
+    effects.snapshots[sid] = _snapshot(view, labels, snap, d, ctx.now, episodes)
+
+
+def _track_restarting(view: ServiceView, snap: Snapshot, now: float, eff: ProbeEffects) -> None:
+    for c in view.containers:
+        if c.state == "restarting":
+            eff.restarting_seen[c.id] = now
+        elif c.id in snap.restarting_since:
+            eff.restarting_cleared.append(c.id)
+
+
+def _track_health(
+    view: ServiceView,
+    snap: Snapshot,
+    d: PolicyDefaults,
+    now: float,
+    eff: ProbeEffects,
+    out: Plan,
+) -> bool:
+    """Maintain `healthy_since`; end the episodes once health has held for reset_after."""
+    sid = view.sid
+    if not view.containers or not all(is_good(c) for c in view.containers):
+        if sid in snap.healthy_since:
+            eff.healthy_cleared.append(sid)
+        return False
+    since = snap.healthy_since.get(sid)
+    if since is None:
+        eff.healthy_seen[sid] = now
+        return False
+    has_episode = any(s == sid for (s, _) in snap.episodes)
+    policy = RestartPolicy(1, 1, d.backoff_max, d.reset_after)
+    if has_episode and episode_over(policy, since, now):
+        eff.reset_services.append(sid)
+        was_q = snap.quarantined(sid)
+        reason = "healthy for reset_after" + ("; quarantine lifted" if was_q else "")
+        out.notes.append(Note(sid, "reset", reason=reason, detail=f"healthy since {since:.0f}"))
+        return True
+    return False
+
+
+def _gate_findings(
+    view: ServiceView,
+    findings: list[Finding],
+    labels: ServiceLabels,
+    snap: Snapshot,
+    d: PolicyDefaults,
+    ctx: DetectContext,
+    episodes: dict[Condition, Episode],
+    out: Plan,
+    effects: ProbeEffects,
+    source: str,
+) -> None:
+    sid = view.sid
+    for f in findings:
+        skip = _skip_reason(view, f, labels, snap, ctx)
+        if skip is not None:
+            out.notes.append(Note(sid, "skipped", f.condition, f.action, skip, f.detail, True))
+            continue
+        episode = episodes.get(f.condition, Episode())
+        verdict = decide(d.restart_policy(labels, f.condition), episode, ctx.now)
+        if verdict.verdict in (Verdict.WAIT, Verdict.QUARANTINED):
+            effects.refresh_episodes.append((sid, f.condition))
+            reason = (
+                SkipReason.QUARANTINED
+                if verdict.verdict == Verdict.QUARANTINED
+                else (SkipReason.BACKOFF if episode.attempts > 1 else SkipReason.COOLDOWN)
+            )
+            out.notes.append(
+                Note(sid, "skipped", f.condition, f.action, reason.value, verdict.reason, True)
+            )
+            continue
+        out.requests.append(
+            RepairRequest(sid, f.condition, f.action, f.container_ids, f.detail, source)
+        )
+
+
+def _skip_reason(
+    view: ServiceView, f: Finding, labels: ServiceLabels, snap: Snapshot, ctx: DetectContext
+) -> str | None:
+    if labels.opted_out:
+        return SkipReason.OPTED_OUT.value
+    if snap.is_paused(view.sid):
+        return SkipReason.PAUSED.value
+    if f.condition == Condition.EXITED and manually_stopped(view, ctx):
+        return SkipReason.MANUAL_STOP.value
+    return None
+
+
+def _snapshot(
+    view: ServiceView,
+    labels: ServiceLabels,
+    snap: Snapshot,
+    d: PolicyDefaults,
+    now: float,
+    episodes: dict[Condition, Episode],
+) -> dict[str, object]:
+    quarantined = any(e.quarantined for e in episodes.values())
+    status = service_status(
+        view,
+        quarantined=quarantined,
+        paused=snap.is_paused(view.sid),
+        opted_out=labels.opted_out,
+    )
+    cooldowns = {
+        c.value: round(cooldown_remaining(d.restart_policy(labels, c), e, now), 1)
+        for c, e in episodes.items()
+    }
+    return {
+        "service": view.sid,
+        "status": status.value,
+        "containers": [
+            {
+                "name": c.name,
+                "id": c.id[:12],
+                "state": c.state,
+                "health": c.health,
+                "exit_code": c.exit_code,
+            }
+            for c in view.containers
+        ],
+        "attempts": sum(e.attempts for e in episodes.values()),
+        "episodes": {c.value: e.attempts for c, e in episodes.items()},
+        "cooldown_remaining": cooldowns,
+        "quarantined": quarantined,
+        "paused": snap.is_paused(view.sid),
+        "opted_out": labels.opted_out,
+        "problems": list(labels.problems),
+        "observed_at": now,
+    }

@@ -1,0 +1,188 @@
+"""The one typed settings object, read from the environment (and `.env`) at entry points only.
+
+Names without the `HEALER_` prefix are the seed's and are part of the contract (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from healer.model import Condition
+
+
+def _env(name: str) -> AliasChoices:
+    # populate_by_name lets tests pass field names; the alias is what operators set.
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, validate_default=True
+    )
+
+    # --- connections -------------------------------------------------------------------
+    redis_url: str = Field("redis://localhost:6379/0", validation_alias=_env("REDIS_URL"))
+    docker_host: str | None = Field(None, validation_alias=_env("DOCKER_HOST"))
+    projects: str = Field(
+        "",
+        validation_alias=_env("HEALER_PROJECTS"),
+        description="Comma list of compose projects to manage; empty manages every project.",
+    )
+
+    # --- detection ---------------------------------------------------------------------
+    watchdog_interval: float = Field(
+        30,
+        gt=0,
+        validation_alias=_env("WATCHDOG_INTERVAL"),
+        description="Seconds between reconcile probes; events make most repairs faster.",
+    )
+    restarting_grace: float = Field(
+        60,
+        ge=0,
+        validation_alias=_env("HEALER_RESTARTING_GRACE"),
+        description="Seconds a container may sit in `restarting` before it counts as stuck.",
+    )
+    crashloop_restarts: int = Field(
+        5,
+        ge=2,
+        validation_alias=_env("HEALER_CRASHLOOP_RESTARTS"),
+        description="Engine restarts (die events) within the crash-loop window that mean stuck.",
+    )
+    crashloop_window: float = Field(
+        300,
+        gt=0,
+        validation_alias=_env("HEALER_CRASHLOOP_WINDOW"),
+        description="Seconds over which engine-driven restarts are counted.",
+    )
+    respect_manual_stop: bool = Field(
+        False,
+        validation_alias=_env("HEALER_RESPECT_MANUAL_STOP"),
+        description="Keep a service stopped with `docker stop`/`compose stop` down.",
+    )
+
+    # --- restart policy ----------------------------------------------------------------
+    max_restart_attempts: int = Field(3, ge=1, validation_alias=_env("MAX_RESTART_ATTEMPTS"))
+    restart_cooldown: float = Field(300, ge=0, validation_alias=_env("RESTART_COOLDOWN"))
+    reset_after: float = Field(
+        600,
+        ge=0,
+        validation_alias=_env("HEALER_RESET_AFTER"),
+        description="Seconds of good health that end an episode and lift a quarantine.",
+    )
+    backoff_max: float = Field(
+        3600,
+        ge=0,
+        validation_alias=_env("HEALER_BACKOFF_MAX"),
+        description="Cap on the doubled wait between repairs of one episode (kubelet-style).",
+    )
+    quarantine_ttl: float = Field(
+        7 * 86400,
+        gt=0,
+        validation_alias=_env("HEALER_QUARANTINE_TTL"),
+        description="Safety TTL on episode state; every probe of a failing service refreshes it.",
+    )
+
+    # --- acting ------------------------------------------------------------------------
+    lock_ttl: float = Field(
+        120,
+        gt=0,
+        validation_alias=_env("HEALER_LOCK_TTL"),
+        description="Seconds a repair lock lives if its worker dies; longer than any repair.",
+    )
+    stop_timeout: int | None = Field(
+        None,
+        ge=0,
+        validation_alias=_env("HEALER_STOP_TIMEOUT"),
+        description="SIGTERM grace for restart/stop; unset uses the container's stop_grace_period.",
+    )
+    verify_timeout: float = Field(
+        30,
+        gt=0,
+        validation_alias=_env("HEALER_VERIFY_TIMEOUT"),
+        description="Seconds to wait for a repaired container to be running again.",
+    )
+    repair_concurrency: int = Field(
+        8,
+        ge=1,
+        validation_alias=_env("HEALER_REPAIR_CONCURRENCY"),
+        description="Repairs in flight at once across all services, so a mass failure "
+        "does not stampede the engine.",
+    )
+
+    # --- scaling -----------------------------------------------------------------------
+    scaler_interval: float = Field(60, gt=0, validation_alias=_env("SCALER_INTERVAL"))
+    min_replicas: int = Field(1, ge=0, validation_alias=_env("MIN_REPLICAS"))
+    max_replicas: int = Field(5, ge=1, validation_alias=_env("MAX_REPLICAS"))
+
+    # --- API, history, notifications -----------------------------------------------------
+    api_token: SecretStr | None = Field(None, validation_alias=_env("HEALER_API_TOKEN"))
+    api_host: str = Field("127.0.0.1", validation_alias=_env("HEALER_API_HOST"))
+    api_port: int = Field(8000, ge=1, le=65535, validation_alias=_env("HEALER_API_PORT"))
+    log_dir: Path = Field(Path("logs"), validation_alias=_env("HEALER_LOG_DIR"))
+    history_maxlen: int = Field(
+        100_000,
+        ge=100,
+        validation_alias=_env("HEALER_HISTORY_MAXLEN"),
+        description="Entries kept in the history stream (approximate trim, O(1)).",
+    )
+    history_retention: float = Field(
+        7 * 86400,
+        gt=0,
+        validation_alias=_env("HEALER_HISTORY_RETENTION"),
+        description="Seconds of history kept; older entries are trimmed by beat.",
+    )
+    notify_webhook: str | None = Field(None, validation_alias=_env("HEALER_NOTIFY_WEBHOOK"))
+
+    # --- celery ------------------------------------------------------------------------
+    worker_concurrency: int = Field(4, ge=1, validation_alias=_env("HEALER_WORKER_CONCURRENCY"))
+    task_time_limit: float = Field(
+        300,
+        gt=0,
+        validation_alias=_env("HEALER_TASK_TIME_LIMIT"),
+        description="Hard limit per task; must stay below the broker visibility timeout.",
+    )
+    visibility_timeout: float = Field(
+        3600,
+        gt=0,
+        validation_alias=_env("HEALER_VISIBILITY_TIMEOUT"),
+        description="Seconds before Redis redelivers an unacked task (late acks).",
+    )
+    plugins: str = Field("", validation_alias=_env("HEALER_PLUGINS"))
+
+    @field_validator("projects", "plugins")
+    @classmethod
+    def _strip_list(cls, v: str) -> str:
+        return ",".join(p.strip() for p in v.split(",") if p.strip())
+
+    @field_validator("visibility_timeout")
+    @classmethod
+    def _visibility_above_limit(cls, v: float, info: object) -> float:
+        limit = getattr(info, "data", {}).get("task_time_limit", 300)
+        if v <= limit:
+            raise ValueError(
+                f"HEALER_VISIBILITY_TIMEOUT ({v}) must exceed HEALER_TASK_TIME_LIMIT ({limit}) "
+                "or Redis would redeliver tasks that are still running"
+            )
+        return v
+
+    @property
+    def project_list(self) -> tuple[str, ...]:
+        return tuple(p for p in self.projects.split(",") if p)
+
+    @property
+    def plugin_list(self) -> tuple[str, ...]:
+        return tuple(p for p in self.plugins.split(",") if p)
+
+    def condition_defaults(self, condition: Condition) -> tuple[float, int]:
+        """(cooldown seconds, max attempts) before labels override them (DESIGN §1)."""
+        seed = (self.restart_cooldown, self.max_restart_attempts)
+        table: dict[Condition, tuple[float, int]] = {
+            Condition.MEMORY: (600, 2),
+            Condition.CPU: (600, 2),
+            Condition.NETWORK: (300, 3),
+            Condition.DISK: (3600, 1),
+        }
+        return table.get(condition, seed)

@@ -1,0 +1,228 @@
+"""Fixtures shared by every suite.
+
+- tests/unit: no services.
+- tests/integration and tests/e2e: marked ``integration``/``e2e`` here, and need the real
+  Redis and Docker engine (scripts/provision.sh starts both). If either does not answer, the
+  session stops with the reason. ``HEALER_SKIP_INTEGRATION=1`` is the only way to skip them.
+
+Helpers (ComposeProject, EventRecorder, wait_until, free_port, healthy_service_yaml, …)
+live in tests/support.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+# `from tests.support import …` must work however pytest was started (`pytest` or
+# `python -m pytest`, from any folder), so the repository root goes first on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import docker
+import docker.errors
+import pytest
+import redis
+
+from tests.support import (
+    SKIP_ENV,
+    ComposeFactory,
+    ComposeProject,
+    EventRecorder,
+    EventsFactory,
+    ensure_test_image,
+    redis_test_url,
+    skip_integration,
+    unique_project_name,
+    unreachable_services,
+)
+
+TESTS_DIR = Path(__file__).resolve().parent
+SERVICE_SUITES = ("integration", "e2e")
+_CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+
+
+# --- markers and the services check -------------------------------------------------------
+
+
+def _suite(item: pytest.Item) -> str | None:
+    try:
+        return item.path.resolve().relative_to(TESTS_DIR).parts[0]
+    except ValueError:
+        return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip = pytest.mark.skip(reason=f"{SKIP_ENV}=1: integration and e2e tests skipped on request")
+    for item in items:
+        suite = _suite(item)
+        if suite in SERVICE_SUITES:
+            item.add_marker(getattr(pytest.mark, suite))
+            if skip_integration():
+                item.add_marker(skip)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After deselection: `pytest tests/unit` or `-m "not integration"` needs no services.
+    if session.config.option.collectonly or skip_integration():
+        return
+    if not any(_suite(item) in SERVICE_SUITES for item in session.items):
+        return
+    problems = unreachable_services()
+    if problems:
+        pytest.exit(
+            "integration/e2e tests need Redis and the Docker engine:\n  "
+            + "\n  ".join(problems)
+            + f"\nRun scripts/provision.sh to start them, or set {SKIP_ENV}=1 to skip "
+            "these tests explicitly.",
+            returncode=pytest.ExitCode.INTERNAL_ERROR,
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if skip_integration():
+        return f"integration/e2e: SKIPPED ({SKIP_ENV}=1)"
+    return f"integration/e2e: redis {redis_test_url()}, docker from environment"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    if report.when == "call":
+        item.stash[_CALL_REPORT] = report
+    return report
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    report = request.node.stash.get(_CALL_REPORT, None)
+    return report is None or report.failed
+
+
+# --- Redis ---------------------------------------------------------------------------------
+
+
+def _flush(url: str) -> None:
+    with redis.Redis.from_url(url, socket_connect_timeout=5) as client:
+        client.flushdb()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """URL of the tests' own Redis database (db 15 by default), empty before and after."""
+    url = redis_test_url()
+    with redis.Redis.from_url(url) as probe:
+        if probe.connection_pool.connection_kwargs.get("db", 0) == 0:
+            pytest.fail(f"refusing to flush db 0 of {url}: tests need a dedicated db number")
+    _flush(url)
+    yield url
+    _flush(url)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of ``redis_url`` that returns str."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+# --- Docker --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    client = docker.from_env(timeout=120)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_client: docker.DockerClient) -> Iterator[str]:
+    """Tag of the busybox test image, built by tests/image/build.sh if missing."""
+    tag, built = ensure_test_image(docker_client)
+    yield tag
+    if built:  # tests remove what they create; provision.sh's build is kept
+        try:
+            docker_client.images.remove(tag)
+        except docker.errors.APIError as exc:
+            print(f"could not remove test image {tag}: {exc}")
+
+
+@pytest.fixture
+def compose_project(
+    request: pytest.FixtureRequest,
+    docker_client: docker.DockerClient,
+    tmp_path_factory: pytest.TempPathFactory,
+    test_image: str,
+) -> Iterator[ComposeFactory]:
+    """Factory: ``compose_project(yaml_text, name=None, *, wait=False, up=True, env=None,
+    timeout=120.0) -> ComposeProject``.
+
+    Writes ``compose.yaml`` into a fresh folder, names the project ``chtest-[name-]xxxxxx``
+    and runs ``up -d`` (``--wait`` with ``wait``; nothing with ``up=False``). ``env`` is
+    added to docker-compose's environment (for ``${VAR}`` in the file). At teardown every
+    project is removed (ComposeProject.down); when the test failed its logs are printed.
+    """
+    projects: list[ComposeProject] = []
+
+    def make(
+        yaml_text: str,
+        name: str | None = None,
+        *,
+        wait: bool = False,
+        up: bool = True,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120.0,
+    ) -> ComposeProject:
+        project_name = unique_project_name(name)
+        folder = tmp_path_factory.mktemp(project_name, numbered=False)
+        file = folder / "compose.yaml"
+        file.write_text(yaml_text)
+        project = ComposeProject(
+            name=project_name, dir=folder, file=file, client=docker_client, env=dict(env or {})
+        )
+        projects.append(project)  # before `up`: a half-started project is removed too
+        if up:
+            project.up(wait=wait, timeout=timeout)
+        return project
+
+    yield make
+
+    errors = []
+    for project in reversed(projects):
+        if _failed(request):
+            print(f"--- {project.name}: docker-compose ps / logs ---")
+            print(project.run("ps", "-a", check=False).stdout)
+            print("\n".join(project.logs().splitlines()[-200:]))
+        try:
+            project.down()
+        except AssertionError as exc:
+            errors.append(str(exc))
+    if errors:
+        pytest.fail("\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def docker_events(
+    request: pytest.FixtureRequest, docker_client: docker.DockerClient
+) -> Iterator[EventsFactory]:
+    """Factory: ``docker_events(project, *, include_exec=False) -> EventRecorder``.
+
+    ``project`` is a project name or a ComposeProject. Recording starts before the factory
+    returns; recorders are stopped at teardown (and their events printed if the test failed).
+    """
+    recorders: list[EventRecorder] = []
+
+    def start(project: str | ComposeProject, *, include_exec: bool = False) -> EventRecorder:
+        name = project.name if isinstance(project, ComposeProject) else project
+        recorder = EventRecorder(docker_client, name, include_exec=include_exec)
+        recorders.append(recorder)
+        return recorder
+
+    yield start
+
+    for recorder in recorders:
+        recorder.stop()
+        if _failed(request):
+            print(f"--- docker events of {recorder.project} ---\n{recorder.describe()}")

@@ -1,0 +1,42 @@
+"""Helpers for integration and e2e tests; the fixtures using them live in tests/conftest.py."""
+
+from .compose import (
+    HEALTHY_COMMAND,
+    PROJECT_LABEL,
+    SERVICE_LABEL,
+    ComposeCommandError,
+    ComposeFactory,
+    ComposeProject,
+    compose_binary,
+    compose_yaml,
+    healthy_service_yaml,
+    unique_project_name,
+)
+from .events import EventRecorder, EventsFactory, RecordedEvent
+from .image import ensure_test_image, image_tag
+from .services import SKIP_ENV, redis_test_url, skip_integration, unreachable_services
+from .waiting import free_port, wait_until
+
+__all__ = [
+    "HEALTHY_COMMAND",
+    "PROJECT_LABEL",
+    "SERVICE_LABEL",
+    "SKIP_ENV",
+    "ComposeCommandError",
+    "ComposeFactory",
+    "ComposeProject",
+    "EventRecorder",
+    "EventsFactory",
+    "RecordedEvent",
+    "compose_binary",
+    "compose_yaml",
+    "ensure_test_image",
+    "free_port",
+    "healthy_service_yaml",
+    "image_tag",
+    "redis_test_url",
+    "skip_integration",
+    "unique_project_name",
+    "unreachable_services",
+    "wait_until",
+]

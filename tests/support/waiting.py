@@ -1,0 +1,52 @@
+"""Polling and port helpers shared by integration and e2e tests."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float,
+    interval: float = 0.1,
+    message: str = "",
+    *,
+    ignore: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Call ``predicate`` until it returns something truthy and return that value.
+
+    ``timeout`` and ``interval`` are seconds. Exceptions listed in ``ignore`` count as "not
+    yet" (e.g. ``ConnectionError`` while a server starts); any other exception propagates.
+    On timeout an AssertionError names ``message``, the last value and the last ignored error.
+    """
+    deadline = time.monotonic() + timeout
+    last: object = None
+    error: BaseException | None = None
+    while True:
+        try:
+            last = result = predicate()
+        except ignore as exc:
+            error = exc
+        else:
+            if result:
+                return result
+        if time.monotonic() >= deadline:
+            detail = f"; last error: {error!r}" if error is not None else ""
+            raise AssertionError(
+                f"timed out after {timeout:g}s waiting for {message or repr(predicate)}"
+                f" (last value: {last!r}{detail})"
+            )
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

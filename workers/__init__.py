@@ -1,0 +1,1 @@
+"""The Celery worker role: `celery -A workers.app worker`."""

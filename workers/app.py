@@ -1,0 +1,15 @@
+"""The Celery app. Settings are read here, at the worker's entry point, and nowhere deeper."""
+
+from __future__ import annotations
+
+from healer.adapters.queue import make_celery
+from healer.settings import Settings
+
+settings = Settings()
+app = make_celery(settings)
+
+# Imported for their side effect of registering the tasks on `app`.
+from beat import schedule  # noqa: E402
+from workers import tasks  # noqa: E402, F401
+
+schedule.install(app, settings)

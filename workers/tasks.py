@@ -1,0 +1,111 @@
+"""Thin Celery tasks: unpack, call into `healer.engine`, report. Names read well in Flower."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict
+from typing import Any
+
+import redis
+from celery import Task
+
+from healer.adapters.history import Record
+from healer.adapters.queue import (
+    PROBE_ALL,
+    PROBE_SERVICE,
+    REPAIR_SERVICE,
+    TRIM_HISTORY,
+    CeleryDispatcher,
+)
+from healer.engine.context import Healer, build
+from healer.engine.probe import probe
+from healer.engine.repair import Busy, repair
+from healer.model import RepairRequest, ServiceId
+from workers.app import app, settings
+
+log = logging.getLogger("healer.tasks")
+
+_healer: Healer | None = None
+_pid = 0
+
+
+def healer() -> Healer:
+    """One Healer per worker process, built after fork so no socket is shared."""
+    global _healer, _pid
+    if _healer is None or _pid != os.getpid():
+        _healer = build(settings, CeleryDispatcher(app))
+        _pid = os.getpid()
+    return _healer
+
+
+@app.task(
+    name=PROBE_ALL,
+    ignore_result=True,
+    autoretry_for=(redis.ConnectionError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def probe_all() -> dict[str, Any]:
+    h = healer()
+    result = probe(h)
+    h.counters.heartbeat("worker", ttl=3 * settings.watchdog_interval + 30)
+    return asdict(result)
+
+
+@app.task(
+    name=PROBE_SERVICE,
+    ignore_result=True,
+    autoretry_for=(redis.ConnectionError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def probe_service(sid: str, event_time: float | None = None, action: str = "") -> dict[str, Any]:
+    h = healer()
+    lag = time.time() - event_time if event_time else None
+    result = probe(h, ServiceId(sid), source="event" if event_time else "probe")
+    out = asdict(result)
+    out["event_lag"] = lag
+    out["event"] = action
+    return out
+
+
+@app.task(
+    bind=True,
+    name=REPAIR_SERVICE,
+    max_retries=None,
+    autoretry_for=(redis.ConnectionError,),
+    retry_backoff=True,
+)
+def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
+    h = healer()
+    req = RepairRequest.from_kwargs(kwargs)
+    if not req.request_id:
+        req = RepairRequest.from_kwargs({**kwargs, "request_id": self.request.id})
+    try:
+        return asdict(repair(h, req))
+    except Busy as busy:
+        # An acknowledged request waits for the repair in flight, up to a lock lifetime,
+        # then ends with a recorded outcome rather than vanishing.
+        if self.request.retries * busy.retry_after >= settings.lock_ttl:
+            h.history.record(
+                Record(
+                    sid=req.sid,
+                    outcome="skipped",
+                    condition=req.condition,
+                    action=req.action,
+                    reason="in_flight",
+                    detail="another repair held the lock throughout",
+                    source=req.source,
+                    request_id=req.request_id,
+                )
+            )
+            return {"outcome": "skipped", "reason": "in_flight"}
+        raise self.retry(countdown=busy.retry_after) from busy
+
+
+@app.task(name=TRIM_HISTORY, ignore_result=True)
+def trim_history() -> int:
+    h = healer()
+    return h.history.trim_older_than(time.time() - settings.history_retention)
