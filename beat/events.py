@@ -18,6 +18,7 @@ import redis
 
 from healer.adapters import keys
 from healer.adapters.counters import Counters
+from healer.adapters.docker_engine import docker_client
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.redis_conn import connect
 from healer.adapters.state import StateStore
@@ -52,7 +53,7 @@ class EventsWatcher:
         # The healer's own stop/restart emits die/stop: the repair task verifies its result,
         # a probe now would only find the container mid-restart.
         if ev.triggers_probe and not healer_acting:
-            self.dispatcher.probe_service(ev.sid, ev.time, ev.action)
+            self.dispatcher.probe_service(ev.sid, ev.time, ev.action, ev.container_id)
         self.redis.set(keys.EVENTS_CURSOR, repr(ev.time), ex=86400)
         self.handled += 1
 
@@ -71,11 +72,7 @@ class EventsWatcher:
                 return
 
     def _follow(self) -> None:
-        client = (
-            docker.DockerClient(base_url=self.settings.docker_host)
-            if (self.settings.docker_host)
-            else docker.from_env()
-        )
+        client = docker_client(self.settings.docker_host)
         since = self._cursor()
         stream = client.events(
             decode=True,

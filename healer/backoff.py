@@ -54,7 +54,7 @@ def required_wait(policy: RestartPolicy, attempts_done: int) -> float:
         return 0.0
     # Cap the exponent too: 2**k overflows float long before anyone reaches it.
     doubled = policy.cooldown * 2.0 ** min(attempts_done - 1, 62)
-    return min(doubled, policy.backoff_max) if policy.backoff_max > 0 else doubled
+    return min(doubled, policy.backoff_max)
 
 
 def decide(policy: RestartPolicy, episode: Episode, now: float, request_id: str = "") -> Decision:

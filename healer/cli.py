@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from healer.adapters import guard, keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.history import Record
-from healer.adapters.queue import CeleryDispatcher, make_celery
+from healer.adapters.queue import PROBE_ALL, PROBE_QUEUE, CeleryDispatcher, make_celery
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import AmbiguousService, UnknownService, resolve, status
@@ -174,11 +174,13 @@ def resume(service: Annotated[str | None, typer.Argument()] = None) -> None:
     h = healer()
     if service is None:
         h.redis.delete(keys.PAUSED_ALL)
+        _probe_now(h, None)
         typer.echo("resumed: every service")
         return
     sid = service_arg(h, service)
     h.redis.delete(keys.paused(sid))
     h.history.record(Record(sid=sid, outcome="resumed", source="cli"))
+    _probe_now(h, sid)
     typer.echo(f"resumed: {sid}")
 
 
@@ -189,7 +191,17 @@ def reset(service: str) -> None:
     sid = service_arg(h, service)
     removed = guard.reset(h.redis, sid)
     h.history.record(Record(sid=sid, outcome="reset", reason="healer reset", source="cli"))
+    _probe_now(h, sid)
     typer.echo(f"reset: {sid} ({removed} state keys cleared)")
+
+
+def _probe_now(h: Healer, sid: ServiceId | None) -> None:
+    """Act on the new state at once instead of at the next reconcile."""
+    assert isinstance(h.dispatcher, CeleryDispatcher)
+    if sid is None:
+        h.dispatcher.app.send_task(PROBE_ALL, queue=PROBE_QUEUE)
+    else:
+        h.dispatcher.probe_service(sid, None, "cli")
 
 
 @app.command()

@@ -73,8 +73,7 @@ def _container_condition(
     c: ContainerView, ctx: DetectContext, crashlooping: bool
 ) -> tuple[Condition, str] | None:
     if c.state in DOWN_STATES:
-        if ctx.respect_manual_stop and c.id in ctx.manual_stops:
-            return None
+        # A hand-stopped container is still a finding; the planner records why it is left.
         return Condition.EXITED, f"{c.state} (exit code {c.exit_code})"
     if c.state == "restarting":
         since = ctx.restarting_since.get(c.id)

@@ -3,7 +3,7 @@ repair requests to enqueue, the decisions to record and the state to write back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from healer.backoff import Episode, RestartPolicy, Verdict, cooldown_remaining, decide, episode_over
 from healer.labels import ServiceLabels, parse_service_labels
@@ -52,6 +52,9 @@ class Note:
 class Plan:
     requests: list[RepairRequest] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    # Services waiting out a cooldown/backoff, with the seconds until they may act: the
+    # probe schedules a re-check then instead of waiting for the next reconcile.
+    reprobes: dict[ServiceId, float] = field(default_factory=dict)
     effects: ProbeEffects | None = None
 
 
@@ -127,9 +130,12 @@ def _track_health(
     if since is None:
         eff.healthy_seen[sid] = now
         return False
-    has_episode = any(s == sid for (s, _) in snap.episodes)
+    episodes = [e for (s, _), e in snap.episodes.items() if s == sid]
+    # Health only counts from the last repair on: an operator or alert repair of a service
+    # Docker calls healthy must not end its own episode.
+    last = max((e.last_repair_at or 0.0 for e in episodes), default=0.0)
     policy = RestartPolicy(1, 1, d.backoff_max, d.reset_after)
-    if has_episode and episode_over(policy, since, now):
+    if episodes and episode_over(policy, max(since, last), now):
         eff.reset_services.append(sid)
         was_q = snap.quarantined(sid)
         reason = "healthy for reset_after" + ("; quarantine lifted" if was_q else "")
@@ -152,6 +158,7 @@ def _gate_findings(
 ) -> None:
     sid = view.sid
     for f in findings:
+        f = _without_manual_stops(f, snap, ctx)
         skip = _skip_reason(view, f, labels, snap, ctx)
         if skip is not None:
             out.notes.append(Note(sid, "skipped", f.condition, f.action, skip, f.detail, True))
@@ -160,6 +167,10 @@ def _gate_findings(
         verdict = decide(d.restart_policy(labels, f.condition), episode, ctx.now)
         if verdict.verdict in (Verdict.WAIT, Verdict.QUARANTINED):
             effects.refresh_episodes.append((sid, f.condition))
+            if verdict.verdict == Verdict.WAIT:
+                out.reprobes[sid] = min(
+                    out.reprobes.get(sid, verdict.retry_after), verdict.retry_after
+                )
             reason = (
                 SkipReason.QUARANTINED
                 if verdict.verdict == Verdict.QUARANTINED
@@ -172,6 +183,15 @@ def _gate_findings(
         out.requests.append(
             RepairRequest(sid, f.condition, f.action, f.container_ids, f.detail, source)
         )
+
+
+def _without_manual_stops(f: Finding, snap: Snapshot, ctx: DetectContext) -> Finding:
+    """With HEALER_RESPECT_MANUAL_STOP, hand-stopped replicas stay down while a crashed
+    sibling is still started."""
+    if f.condition != Condition.EXITED or not ctx.respect_manual_stop:
+        return f
+    kept = tuple(c for c in f.container_ids if c not in snap.manual_stops)
+    return f if len(kept) in (0, len(f.container_ids)) else replace(f, container_ids=kept)
 
 
 def _skip_reason(

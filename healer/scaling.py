@@ -197,9 +197,13 @@ def _threshold_recommend(spec: ScaleSpec, current: int, value: float) -> tuple[i
 
 
 def prune_history(spec: ScaleSpec, history: History, now: float) -> History:
-    """Entries inside the longest window, plus the newest one before it (its start value)."""
+    """Entries inside the longest window, plus the newest one before it (its start value).
+
+    Entries after ``now`` are dropped: the clock stepped back, and keeping them would hold
+    their recommendation until the clock catches up.
+    """
     horizon = max(spec.stabilization_window_s, spec.scale_up_stabilization_s)
-    ordered = sorted(history)
+    ordered = sorted(e for e in history if e[0] <= now)
     inside = tuple(e for e in ordered if e[0] > now - horizon)
     before = [e for e in ordered if e[0] <= now - horizon]
     return (before[-1], *inside) if before else inside
@@ -295,7 +299,8 @@ def decide(
         target, note = _stabilise(spec, current, raw, kept, now)
         notes = [f"{why}, raw recommendation {raw}", note]
     desired, note = _clamp(spec, target)
-    new_history = kept if raw is None else (*kept, (now, raw))
+    # A second decision at the same instant replaces the first.
+    new_history = kept if raw is None else (*(e for e in kept if e[0] < now), (now, raw))
     return _finish(current, desired, raw, [*notes, note], new_history)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from healer.model import Condition
@@ -167,6 +167,15 @@ class Settings(BaseSettings):
                 "or Redis would redeliver tasks that are still running"
             )
         return v
+
+    @model_validator(mode="after")
+    def _replica_bounds(self) -> Settings:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"MIN_REPLICAS ({self.min_replicas}) must not exceed MAX_REPLICAS "
+                f"({self.max_replicas})"
+            )
+        return self
 
     @property
     def project_list(self) -> tuple[str, ...]:

@@ -104,10 +104,16 @@ start_dockerd() {
     log "docker: engine answering"
     return
   fi
-  local pid_file=$state_dir/dockerd.pid log_file=$state_dir/dockerd.log pid=""
-  # A dockerd we started earlier may still be coming up: wait for it rather than start another.
-  if [[ -s $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
-    pid=$(cat "$pid_file")
+  local pid_file=$state_dir/dockerd.pid log_file=$state_dir/dockerd.log pid="" file
+  # A dockerd that is still coming up (ours from a previous run, or anyone's: dockerd writes
+  # /var/run/docker.pid) is waited for; a second one would only fail on that pid file.
+  for file in "$pid_file" /var/run/docker.pid; do
+    if [[ -s $file ]] && kill -0 "$(cat "$file")" 2>/dev/null; then
+      pid=$(cat "$file")
+      break
+    fi
+  done
+  if [[ -n $pid ]]; then
     log "docker: engine (pid $pid) already starting"
   else
     log "docker: starting dockerd (log $log_file)"

@@ -12,6 +12,7 @@ import redis
 from celery import Task
 
 from healer.adapters.history import Record
+from healer.adapters.metrics import RedisHistogram
 from healer.adapters.queue import (
     PROBE_ALL,
     PROBE_SERVICE,
@@ -22,7 +23,7 @@ from healer.adapters.queue import (
 from healer.engine.context import Healer, build
 from healer.engine.probe import probe
 from healer.engine.repair import Busy, repair
-from healer.model import RepairRequest, ServiceId
+from healer.model import ContainerId, RepairRequest, ServiceId
 from workers.app import app, settings
 
 log = logging.getLogger("healer.tasks")
@@ -50,7 +51,11 @@ def healer() -> Healer:
 def probe_all() -> dict[str, Any]:
     h = healer()
     result = probe(h)
-    h.counters.heartbeat("worker", ttl=3 * settings.watchdog_interval + 30)
+    ttl = 3 * settings.watchdog_interval + 30
+    # Each reconcile proves both that beat fires the schedule and that a worker runs it.
+    h.counters.heartbeat("worker", ttl=ttl)
+    h.counters.heartbeat("beat", ttl=ttl)
+    RedisHistogram(h.redis, "healer_probe_duration_seconds").observe(result.duration, "all")
     return asdict(result)
 
 
@@ -61,10 +66,20 @@ def probe_all() -> dict[str, Any]:
     retry_backoff=True,
     max_retries=3,
 )
-def probe_service(sid: str, event_time: float | None = None, action: str = "") -> dict[str, Any]:
+def probe_service(
+    sid: str, event_time: float | None = None, action: str = "", container_id: str = ""
+) -> dict[str, Any]:
     h = healer()
     lag = time.time() - event_time if event_time else None
-    result = probe(h, ServiceId(sid), source="event" if event_time else "probe")
+    if lag is not None:
+        RedisHistogram(h.redis, "healer_event_lag_seconds").observe(max(lag, 0.0))
+    result = probe(
+        h,
+        ServiceId(sid),
+        source="event" if event_time else "probe",
+        container_id=ContainerId(container_id) if container_id else None,
+    )
+    RedisHistogram(h.redis, "healer_probe_duration_seconds").observe(result.duration, "service")
     out = asdict(result)
     out["event_lag"] = lag
     out["event"] = action

@@ -4,9 +4,11 @@ three actions. Translation of raw API payloads to model types is pure and tested
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any, TypedDict
 
 import docker
@@ -53,7 +55,7 @@ def view_from_list_entry(entry: ListEntry) -> ContainerView | None:
         return None
     status = entry.get("Status", "")
     m = _HEALTH.search(status)
-    health = None if m is None else ("starting" if m.group(1).startswith("health") else m.group(1))
+    health = None if m is None else ("starting" if m.group(1) == "health: starting" else m.group(1))
     e = _EXIT.search(status)
     names = entry.get("Names") or [entry.get("Id", "")[:12]]
     try:
@@ -73,19 +75,42 @@ def view_from_list_entry(entry: ListEntry) -> ContainerView | None:
     )
 
 
+def refresh_from_inspect(view: ContainerView, inspect: dict[str, Any]) -> ContainerView:
+    """The list API reads a replica the engine updates after it emits an event, so a probe
+    triggered by `die` can still see `running`; inspect reads the container itself."""
+    state = inspect.get("State") or {}
+    health = (state.get("Health") or {}).get("Status")
+    status = state.get("Status", view.state)
+    return replace(
+        view,
+        state=status,
+        health=health if status == "running" else None,
+        exit_code=state.get("ExitCode") if status in ("exited", "dead") else None,
+    )
+
+
 def group_services(views: Iterable[ContainerView]) -> dict[ServiceId, ServiceView]:
     grouped: dict[ServiceId, list[ContainerView]] = {}
     for v in views:
         grouped.setdefault(v.service_id, []).append(v)
-    return {
-        sid: ServiceView(sid, tuple(sorted(cs, key=lambda c: c.number)), cs[0].labels)
-        for sid, cs in sorted(grouped.items())
-    }
+    out: dict[ServiceId, ServiceView] = {}
+    for sid, cs in sorted(grouped.items()):
+        ordered = tuple(sorted(cs, key=lambda c: c.number))
+        # Replica 1 is the one compose created from the file: its labels are the service's.
+        out[sid] = ServiceView(sid, ordered, ordered[0].labels)
+    return out
 
 
 def restart_count_climbing(inspect: dict[str, Any]) -> bool:
     policy = (inspect.get("HostConfig") or {}).get("RestartPolicy") or {}
     return policy.get("Name", "no") not in ("", "no") and int(inspect.get("RestartCount", 0)) > 0
+
+
+def docker_client(docker_host: str | None) -> docker.DockerClient:
+    """from_env honours DOCKER_TLS_VERIFY/DOCKER_CERT_PATH; DOCKER_HOST from settings wins."""
+    if not docker_host:
+        return docker.from_env()
+    return docker.from_env(environment={**os.environ, "DOCKER_HOST": docker_host})
 
 
 class DockerEngine:
@@ -96,8 +121,7 @@ class DockerEngine:
 
     @classmethod
     def connect(cls, docker_host: str | None, projects: tuple[str, ...] = ()) -> DockerEngine:
-        client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
-        return cls(client, projects)
+        return cls(docker_client(docker_host), projects)
 
     def ping(self) -> None:
         try:
@@ -114,6 +138,23 @@ class DockerEngine:
         entries = self._call(lambda: self.client.api.containers(all=True, filters=filters))
         views = (view_from_list_entry(e) for e in entries)
         return group_services(v for v in views if v is not None and self.manages(v.project))
+
+    def services_fresh(
+        self, sid: ServiceId, container_id: ContainerId
+    ) -> dict[ServiceId, ServiceView]:
+        """One service, with the event's container re-read by inspect (see above)."""
+        services = self.services(sid)
+        view = services.get(sid)
+        if view is None:
+            return services
+        try:
+            info = self.inspect(container_id)
+        except ContainerGone:
+            return services
+        containers = tuple(
+            refresh_from_inspect(c, info) if c.id == container_id else c for c in view.containers
+        )
+        return {sid: replace(view, containers=containers)}
 
     def manages(self, project: str) -> bool:
         return not self.projects or project in self.projects

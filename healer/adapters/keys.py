@@ -69,6 +69,11 @@ def skip_seen(sid: ServiceId, condition: str, reason: str) -> str:
 SKIP_DEDUPE_TTL = 300
 
 
+# A delayed re-probe is scheduled for this service. TTL: the wait itself.
+def reprobe(sid: ServiceId) -> str:
+    return f"{PREFIX}reprobe:{sid}"
+
+
 # Ad-hoc request record (status, outcome, detail). TTL: REQUEST_TTL.
 def request(request_id: str) -> str:
     return f"{PREFIX}request:{request_id}"

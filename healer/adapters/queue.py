@@ -85,9 +85,15 @@ class CeleryDispatcher:
         )
         return request_id
 
-    def probe_service(self, sid: ServiceId, event_time: float | None, action: str) -> None:
+    def probe(self, sid: ServiceId, countdown: float = 0) -> None:
         self.app.send_task(
-            PROBE_SERVICE,
-            kwargs={"sid": sid, "event_time": event_time, "action": action},
-            queue=PROBE_QUEUE,
+            PROBE_SERVICE, kwargs={"sid": sid}, queue=PROBE_QUEUE, countdown=countdown or None
         )
+
+    def probe_service(
+        self, sid: ServiceId, event_time: float | None, action: str, container_id: str = ""
+    ) -> None:
+        kwargs = {"sid": sid, "event_time": event_time, "action": action}
+        if container_id:
+            kwargs["container_id"] = container_id
+        self.app.send_task(PROBE_SERVICE, kwargs=kwargs, queue=PROBE_QUEUE)

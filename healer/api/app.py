@@ -8,11 +8,13 @@ from typing import Any
 
 import redis
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 
 from healer.adapters import keys
 from healer.adapters.docker_engine import EngineError
+from healer.adapters.metrics import HealerCollector
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
@@ -84,6 +86,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(422, f"since={since!r}: {exc}") from exc
         recs = h.history.query(service=service, since=time.time() - seconds, limit=limit)
         return {"entries": [r.__dict__ for r in recs]}
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HealerCollector(h.redis))
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -15,7 +15,7 @@ from healer.adapters.history import History, setup_file_log
 from healer.adapters.notify import Notifier
 from healer.adapters.redis_conn import connect
 from healer.adapters.state import StateStore
-from healer.model import Condition, RepairRequest
+from healer.model import Condition, RepairRequest, ServiceId
 from healer.reconcile import PolicyDefaults
 from healer.settings import Settings
 
@@ -24,6 +24,8 @@ class Dispatcher(Protocol):
     """Sends work to the queue; Celery in production, a list in unit tests."""
 
     def repair(self, request: RepairRequest, countdown: float = 0) -> str: ...
+
+    def probe(self, sid: ServiceId, countdown: float = 0) -> None: ...
 
 
 @dataclass

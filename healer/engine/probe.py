@@ -6,9 +6,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+from healer.adapters import keys
 from healer.adapters.history import Record
 from healer.engine.context import Healer
-from healer.model import ServiceId
+from healer.model import ContainerId, ServiceId
 from healer.reconcile import Plan, plan
 
 log = logging.getLogger("healer.probe")
@@ -22,10 +23,18 @@ class ProbeResult:
     duration: float
 
 
-def probe(h: Healer, sid: ServiceId | None = None, source: str = "probe") -> ProbeResult:
+def probe(
+    h: Healer,
+    sid: ServiceId | None = None,
+    source: str = "probe",
+    container_id: ContainerId | None = None,
+) -> ProbeResult:
     started = time.perf_counter()
     now = h.clock()
-    views = h.engine.services(sid)
+    if sid is not None and container_id:
+        views = h.engine.services_fresh(sid, container_id)
+    else:
+        views = h.engine.services(sid)
     snap = h.state.read(views.values(), now)
     p = plan(views, snap, h.defaults, now, source)
     # Snapshots live three reconcile intervals so a dead worker shows up as stale status.
@@ -54,3 +63,10 @@ def _apply(h: Healer, p: Plan) -> None:
             h.history.record(rec)
     for req in p.requests:
         h.dispatcher.repair(req)
+    for sid, wait in p.reprobes.items():
+        # Long waits are left to the reconcile loop: a far-future ETA task would sit in a
+        # worker's memory and outlive the broker's visibility timeout.
+        if wait < h.settings.watchdog_interval and h.redis.set(
+            keys.reprobe(sid), "1", nx=True, px=max(1, int(wait * 1000))
+        ):
+            h.dispatcher.probe(sid, countdown=wait + 0.05)

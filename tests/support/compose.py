@@ -18,7 +18,7 @@ import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import docker
 import docker.errors
@@ -147,7 +147,7 @@ class ComposeProject:
     def _remove_labelled(self) -> list[str]:
         label = {"label": f"{PROJECT_LABEL}={self.name}"}
         problems: list[str] = []
-        groups = (
+        groups: tuple[tuple[list[Any], dict[str, Any]], ...] = (
             (self.client.containers.list(all=True, filters=label), {"force": True, "v": True}),
             (self.client.networks.list(filters=label), {}),
             (self.client.volumes.list(filters=label), {"force": True}),

@@ -48,7 +48,7 @@ def specs(draw: st.DrawFn, metric: str | None = None, target_mode: bool | None =
     )
 
 
-histories = st.lists(st.tuples(st.floats(NOW - 700, NOW), st.integers(0, 20)), max_size=8).map(
+histories = st.lists(st.tuples(st.floats(NOW - 700, NOW + 30), st.integers(0, 20)), max_size=8).map(
     lambda entries: tuple(sorted(entries))
 )
 last_scales = st.none() | st.floats(NOW - 200, NOW)
@@ -163,6 +163,13 @@ def test_history_is_pruned_to_window_plus_start_value() -> None:
     assert prune_history(spec, history, NOW) == history[1:]
     decision = decide(spec, Observation(2, 0.5), history, None, NOW)
     assert decision.history == (*history[1:], (NOW, 2))
+
+
+def test_history_from_the_future_or_this_instant_is_replaced() -> None:
+    spec = ScaleSpec(target=0.5)
+    history = ((NOW - 100, 3), (NOW, 9), (NOW + 50, 9))
+    decision = decide(spec, Observation(3, 0.5), history, None, NOW)
+    assert decision.history == ((NOW - 100, 3), (NOW, 3))
 
 
 def test_scale_up_stabilisation_takes_the_lowest_recent_recommendation() -> None:
@@ -309,7 +316,7 @@ def test_scale_down_only_after_a_full_window_of_lower_recommendations(
     before = [entry for entry in history if entry[0] <= cutoff]
     assert before, "no recorded recommendation reaches back a full window"
     assert max(before)[1] <= decision.desired
-    assert all(r <= decision.desired for t, r in history if t > cutoff)
+    assert all(r <= decision.desired for t, r in history if cutoff < t <= NOW)
 
 
 @PROPS

@@ -1,0 +1,78 @@
+# syntax=docker/dockerfile:1
+#
+# One image for every compose-healer role. There is no ENTRYPOINT: the compose `command:`
+# is the whole argv, so the role is whatever the compose file runs (see docker-compose.yml):
+#
+#   worker  celery -A workers.app worker -E -Q healer.probe,healer.repair,healer.scale
+#   beat    celery -A workers.app beat
+#   events  python -m beat.events
+#   api     uvicorn --factory healer.api.app:create_app --host 0.0.0.0 --port 8000
+#   flower  celery -A workers.app flower --port=5555
+#   CLI     healer status | healer check | healer repair SERVICE ...
+#
+# Without a command the image runs `healer run` (all four roles in one container), which is the
+# supervisor's single-host mode and handy for `docker run`.
+#
+# Docker socket: the image runs as the unprivileged user `healer` (uid/gid 10001). The worker,
+# events and api roles talk to /var/run/docker.sock, which is owned by root and the host's
+# `docker` group, whose gid differs between hosts. Give the container that group at run time
+# instead of baking a gid in: `group_add: ["${DOCKER_GID}"]` in compose, `--group-add` with
+# `docker run` (DOCKER_GID=$(stat -c %g /var/run/docker.sock)). Socket access is root-equivalent
+# on the host whatever the user inside is; the non-root user only limits the container itself.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- build: a virtualenv with the package and its dependencies ------------------------------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+WORKDIR /src
+
+# Dependencies first, from pyproject.toml alone with empty package stubs, so a source edit
+# does not re-download them. Flower is a dev extra of the package; the image ships it so the
+# same image runs the Flower service.
+COPY pyproject.toml ./
+RUN mkdir -p healer workers beat \
+    && touch healer/__init__.py workers/__init__.py beat/__init__.py \
+    && pip install . "flower>=2.0" \
+    && pip uninstall -y compose-healer
+
+# Then the package itself (non-editable: the runtime stage has no /src).
+COPY healer ./healer
+COPY workers ./workers
+COPY beat ./beat
+RUN pip install --no-deps . \
+    && python -c "import workers.app, beat.events, healer.api.app"
+
+# --- runtime: the virtualenv, an unprivileged user, the healthcheck -------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ARG HEALER_UID=10001
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HEALER_LOG_DIR=/var/log/healer \
+    HEALER_API_HOST=0.0.0.0
+
+# /var/log/healer is created owned by `healer` so a fresh named volume mounted there inherits
+# that owner (Docker copies the image directory's ownership into an empty volume).
+RUN groupadd --system --gid "${HEALER_UID}" healer \
+    && useradd --system --uid "${HEALER_UID}" --gid healer --home-dir /app \
+       --shell /usr/sbin/nologin healer \
+    && mkdir -p /app /var/log/healer \
+    && chown healer:healer /app /var/log/healer
+
+COPY --from=build /opt/venv /opt/venv
+COPY --chmod=0755 deploy/healthcheck.py /usr/local/bin/healer-healthcheck
+
+WORKDIR /app
+USER healer
+EXPOSE 8000 5555
+
+# Role-aware: without an argument it finds the role from the running command. Compose sets
+# the role explicitly per service and may tune the timings.
+HEALTHCHECK --interval=30s --timeout=20s --start-period=30s --retries=3 \
+    CMD ["healer-healthcheck"]
+
+CMD ["healer", "run"]

@@ -1,0 +1,94 @@
+"""Time from Docker's `health_status: unhealthy` event to the repair's `start` event, for N
+containers failing at once: the healer's event path vs its reconcile-only path, in one run.
+
+    python -m benchmarks.event_to_restart --containers 10 [--redis-url redis://127.0.0.1:6379/14]
+
+Prints per-path median and max and the ratio reconcile/event. Creates a compose project of
+N services from the busybox test image and removes it (and the healer processes) at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.conftest import HealerStack  # noqa: E402
+from tests.support import (  # noqa: E402
+    ComposeProject,
+    EventRecorder,
+    compose_yaml,
+    ensure_test_image,
+    healthy_service_yaml,
+    unique_project_name,
+)
+
+
+def run_path(client: docker.DockerClient, image: str, n: int, redis_url: str,
+             events: bool, interval: str) -> list[float]:
+    redis.Redis.from_url(redis_url).flushdb()
+    name = unique_project_name("bench")
+    tmp = Path(tempfile.mkdtemp())
+    (tmp / "compose.yml").write_text(
+        compose_yaml(*(healthy_service_yaml(image, f"s{i}") for i in range(n)))
+    )
+    project = ComposeProject(name=name, dir=tmp, file=tmp / "compose.yml", client=client)
+    stack = HealerStack(env={**os.environ, "REDIS_URL": redis_url, "HEALER_PROJECTS": name,
+                             "WATCHDOG_INTERVAL": interval, "HEALER_LOG_DIR": str(tmp / "logs"),
+                             "PYTHONUNBUFFERED": "1"}, log_dir=tmp)
+    try:
+        project.up(wait=True)
+        stack.worker(concurrency=max(4, min(n, 8)))
+        if events:
+            stack.events()
+        else:
+            stack.beat()
+        rec = EventRecorder(client, name)
+        for c in project.containers():
+            subprocess.Popen(["docker", "exec", c.id, "rm", "/tmp/healthy"])
+        lat = []
+        for i in range(n):
+            svc = f"s{i}"
+            bad = rec.wait_for("health_status: unhealthy", svc, timeout=30)[0]["time_ns"]
+            start = rec.wait_for("start", svc, timeout=120)[0]["time_ns"]
+            lat.append((start - bad) / 1e9)
+        rec.stop()
+        return lat
+    finally:
+        stack.stop_all()
+        project.down()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--containers", type=int, default=10)
+    ap.add_argument("--interval", default="5", help="reconcile interval of the baseline path")
+    ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    args = ap.parse_args()
+    client = docker.from_env()
+    image, _ = ensure_test_image(client)
+    results = {}
+    for label, events in (("event path", True), (f"reconcile only ({args.interval}s)", False)):
+        lat = run_path(client, image, args.containers, args.redis_url, events, 
+                       "60" if events else args.interval)
+        results[label] = lat
+        print(f"{label:24} n={len(lat):3} median={statistics.median(lat):.3f}s "
+              f"max={max(lat):.3f}s")
+    ev, rc = results.values()
+    print(f"ratio reconcile/event: median {statistics.median(rc) / statistics.median(ev):.1f}x, "
+          f"max {max(rc) / max(ev):.1f}x")
+
+
+if __name__ == "__main__":
+    main()

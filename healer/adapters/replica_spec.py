@@ -1,0 +1,188 @@
+"""Pure translation from container #1's inspect payload to the create body of replica n.
+
+This is what `docker compose up --scale` does for a service, redone from the live container
+because the healer has no compose file: same image, command, environment, labels, host
+config and networks; a fresh identity (name, hostname, container number, anonymous volumes).
+No I/O here, so every rule is unit-tested on recorded payloads.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+NUMBER_LABEL = "com.docker.compose.container-number"
+# Set by compose on a container being recreated; a new replica is not replacing anything.
+REPLACE_LABEL = "com.docker.compose.replace"
+# Docker names anonymous volumes with 64 hex digits; named volumes are `<project>_<name>`.
+_ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
+_SHARED_NETNS = ("host", "none")
+
+
+def compose_name(project: str, service: str, number: int, sep: str = "-") -> str:
+    """Compose v2 names replicas `<project>-<service>-<n>` (v1 used `_`)."""
+    return sep.join((project, service, str(number)))
+
+
+def name_separator(template_name: str, project: str, service: str) -> str | None:
+    """`-` or `_` as the template's name uses it; None when the service sets container_name
+    (a fixed name cannot be replicated, and compose refuses to scale it too)."""
+    name = template_name.lstrip("/")
+    for sep in ("-", "_"):
+        prefix = f"{project}{sep}{service}{sep}"
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return sep
+    return None
+
+
+def fixed_host_ports(info: dict[str, Any]) -> list[str]:
+    """Published ports bound to one fixed host port: a second replica could not bind them."""
+    bindings = (info.get("HostConfig") or {}).get("PortBindings") or {}
+    fixed = []
+    for port, hosts in bindings.items():
+        for host in hosts or []:
+            hp = str(host.get("HostPort") or "")
+            if hp and "-" not in hp:  # a range lets the engine pick a free port per replica
+                fixed.append(f"{hp}->{port}")
+    return sorted(fixed)
+
+
+def scale_blockers(info: dict[str, Any], project: str, service: str) -> list[str]:
+    """Why this service cannot get more replicas, in words an operator can act on."""
+    problems = []
+    if name_separator(str(info.get("Name", "")), project, service) is None:
+        problems.append(
+            f"service sets container_name ({str(info.get('Name', '')).lstrip('/')}): "
+            "replicas need distinct names; remove container_name to scale it"
+        )
+    ports = fixed_host_ports(info)
+    if ports:
+        problems.append(
+            f"service publishes fixed host ports ({', '.join(ports)}): a second replica "
+            "could not bind them; publish a range (8000-8010:80) or no host port"
+        )
+    return problems
+
+
+def network_mode(info: dict[str, Any]) -> str:
+    return str((info.get("HostConfig") or {}).get("NetworkMode") or "default")
+
+
+def _owns_network(mode: str) -> bool:
+    """False when the container shares another namespace (host, none, container:X)."""
+    return mode not in _SHARED_NETNS and not mode.startswith(("container:", "service:"))
+
+
+def _default_hostname(info: dict[str, Any]) -> bool:
+    """Docker's default hostname is the short id; a compose `hostname:` is kept as set."""
+    hostname = (info.get("Config") or {}).get("Hostname", "")
+    return not hostname or str(info.get("Id", "")).startswith(hostname)
+
+
+def replica_config(info: dict[str, Any], number: int, image: str) -> dict[str, Any]:
+    """The `Config` part: everything as the template has it, but its own number and host."""
+    cfg = copy.deepcopy(info.get("Config") or {})
+    mode = network_mode(info)
+    if _default_hostname(info) or not _owns_network(mode):
+        cfg.pop("Hostname", None)  # let the engine give the replica its own
+    cfg.pop("MacAddress", None)  # two replicas with one MAC would collide on a bridge
+    cfg["Image"] = image
+    labels = dict(cfg.get("Labels") or {})
+    labels[NUMBER_LABEL] = str(number)
+    labels.pop(REPLACE_LABEL, None)
+    cfg["Labels"] = labels
+    return cfg
+
+
+def _fresh_mounts(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for mount in mounts:
+        m = dict(mount)
+        if m.get("Type") == "volume" and _ANONYMOUS.match(str(m.get("Source") or "")):
+            m.pop("Source")  # anonymous volumes are per container: the engine makes a new one
+        out.append(m)
+    return out
+
+
+def _split_binds(binds: list[str]) -> tuple[list[str], list[str]]:
+    """(binds to keep, targets of anonymous volumes to create fresh)."""
+    keep, anonymous = [], []
+    for bind in binds:
+        source, _, rest = bind.partition(":")
+        if _ANONYMOUS.match(source):
+            anonymous.append(rest.partition(":")[0])
+        else:
+            keep.append(bind)  # named volumes and host paths are shared, as compose shares them
+    return keep, anonymous
+
+
+def _relink(links: list[str], old_name: str, new_name: str) -> list[str]:
+    """Legacy links are stored as `/target:/<own name>/alias`; point them at the new name."""
+    own = f"/{old_name}/"
+    return [
+        f"{src}:/{new_name}/{dst[len(own) :]}" if dst.startswith(own) else f"{src}:{dst}"
+        for src, _, dst in (link.partition(":") for link in links)
+    ]
+
+
+def replica_host_config(info: dict[str, Any], new_name: str) -> tuple[dict[str, Any], list[str]]:
+    """(`HostConfig`, anonymous volume targets to add to `Config.Volumes`)."""
+    host = copy.deepcopy(info.get("HostConfig") or {})
+    host["Mounts"] = _fresh_mounts(host.get("Mounts") or []) or None
+    keep, anonymous = _split_binds(host.get("Binds") or [])
+    host["Binds"] = keep or None
+    if host.get("Links"):
+        old = str(info.get("Name", "")).lstrip("/")
+        host["Links"] = _relink(host["Links"], old, new_name)
+    return host, anonymous
+
+
+def _aliases(
+    endpoint: dict[str, Any], info: dict[str, Any], new_name: str, service: str
+) -> list[str]:
+    old_name = str(info.get("Name", "")).lstrip("/")
+    cid = str(info.get("Id", ""))
+    own = {old_name, cid, cid[:12]}
+    kept = [a for a in endpoint.get("Aliases") or [] if a not in own]
+    return [new_name, *dict.fromkeys([service, *kept])]
+
+
+def endpoints(info: dict[str, Any], new_name: str, service: str) -> dict[str, dict[str, Any]]:
+    """Network name → endpoint config, the network of NetworkMode first. Static IPs and MAC
+    addresses are left out: a replica cannot share them."""
+    mode = network_mode(info)
+    if not _owns_network(mode) or mode in ("default", "bridge"):
+        return {}  # no user network: nothing to attach (the default bridge takes no aliases)
+    nets = (info.get("NetworkSettings") or {}).get("Networks") or {}
+    ordered = sorted(nets, key=lambda n: n != mode)
+    out: dict[str, dict[str, Any]] = {}
+    for net in ordered:
+        ep = nets[net] or {}
+        cfg: dict[str, Any] = {"Aliases": _aliases(ep, info, new_name, service)}
+        if ep.get("Links"):
+            cfg["Links"] = ep["Links"]
+        if ep.get("DriverOpts"):
+            cfg["DriverOpts"] = ep["DriverOpts"]
+        out[net] = cfg
+    return out
+
+
+def create_body(
+    info: dict[str, Any], number: int, new_name: str, service: str, image: str
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(body for POST /containers/create, endpoints to connect after creating).
+
+    API < 1.44 takes one network at create time, so the first endpoint goes in the body and
+    the rest are connected before the container starts.
+    """
+    cfg = replica_config(info, number, image)
+    host, anonymous = replica_host_config(info, new_name)
+    if anonymous:
+        cfg["Volumes"] = {**(cfg.get("Volumes") or {}), **{t: {} for t in anonymous}}
+    body: dict[str, Any] = {**cfg, "HostConfig": host}
+    eps = endpoints(info, new_name, service)
+    first = next(iter(eps), None)
+    if first is not None:
+        body["NetworkingConfig"] = {"EndpointsConfig": {first: eps.pop(first)}}
+    return body, eps

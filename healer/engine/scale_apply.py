@@ -1,0 +1,186 @@
+"""Bringing a service to N replicas: under its action lock, re-read it from Docker, add
+replicas or drain and remove them, then record the outcome. Shared by the autoscaler cycle and
+the operator's `healer scale`.
+
+The lock is the repair lock (`keys.lock(sid)`), deliberately: one action in flight per
+service, so a repair never restarts a replica that is being drained or removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from healer.adapters import keys
+from healer.adapters.docker_engine import EngineError
+from healer.adapters.guard import Lock
+from healer.adapters.history import Record
+from healer.adapters.queue_depth import QueueDepth
+from healer.adapters.replicas import DrainGate, ReplicaChange, Replicas, ScaleBlocked
+from healer.adapters.scale_state import ScaleStore
+from healer.engine.context import Healer
+from healer.model import ContainerId, ServiceId, ServiceView
+from healer.scale_labels import ROLE_LABEL, WORKER_ROLE, ScaleConfig
+from healer.settings import Settings
+
+log = logging.getLogger("healer.scaler")
+
+
+class QueueSource(Protocol):
+    """Celery queue depth and worker drain (healer.adapters.queue_depth.CeleryQueues)."""
+
+    def measure(self, queues: Sequence[str]) -> QueueDepth: ...
+
+    def drain(
+        self, hosts: Mapping[str, str], queues: Sequence[str], timeout: float
+    ) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class ScalerOptions:
+    interval: float = 60.0
+    drain_timeout: float = 120.0
+    start_timeout: float = 60.0
+    lock_wait: float = 10.0  # how long `healer scale` waits for a repair in flight
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> ScalerOptions:
+        # scale_drain_timeout / scale_start_timeout are proposed Settings fields; their
+        # defaults hold until they exist.
+        return cls(
+            interval=s.scaler_interval,
+            drain_timeout=float(getattr(s, "scale_drain_timeout", cls.drain_timeout)),
+            start_timeout=float(getattr(s, "scale_start_timeout", cls.start_timeout)),
+        )
+
+    @property
+    def lock_ttl(self) -> float:
+        # Longer than the slowest scale: drain, then stop grace periods, or start + health.
+        return self.drain_timeout + self.start_timeout + 120
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    sid: str
+    outcome: str  # held|scaled|failed|skipped
+    current: int
+    desired: int
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class ScaleContext:
+    """The collaborators of one cycle or one `scale_to` call."""
+
+    h: Healer
+    queues: QueueSource | None
+    options: ScalerOptions
+    self_host: str
+    store: ScaleStore = field(init=False)
+    replicas: Replicas = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = ScaleStore(self.h.redis)
+        self.replicas = Replicas(self.h.engine, self.options.start_timeout)
+
+
+def _acquire(lock: Lock, wait: float) -> bool:
+    deadline = time.monotonic() + wait
+    while not lock.acquire():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def change(
+    sc: ScaleContext, sid: ServiceId, desired: int, cfg: ScaleConfig, wait: float
+) -> ReplicaChange | None:
+    """Bring the service to `desired` replicas under its action lock; None when busy."""
+    lock = Lock(sc.h.redis, keys.lock(sid), sc.options.lock_ttl)
+    if not _acquire(lock, wait):
+        return None
+    try:
+        view = sc.h.engine.services(sid).get(sid)  # re-read: the plan may be stale by now
+        if view is None:
+            return ReplicaChange(errors=("no container of the service exists any more",))
+        return _resize(sc, view, desired, cfg)
+    except ScaleBlocked:
+        raise  # a configuration problem, not a failed attempt: the caller reports it
+    except EngineError as exc:
+        return ReplicaChange(errors=(str(exc),))
+    finally:
+        lock.release()
+
+
+def _resize(sc: ScaleContext, view: ServiceView, desired: int, cfg: ScaleConfig) -> ReplicaChange:
+    current = len(view.containers)
+    if desired > current:
+        return sc.replicas.add(view, desired - current)
+    if desired == current:
+        return ReplicaChange(notes=(f"already {current} replicas",))
+    own_worker = view.labels.get(ROLE_LABEL, "").strip() == WORKER_ROLE
+    return sc.replicas.remove(
+        view,
+        current - desired,
+        drain=_gate(sc, cfg),
+        before_stop=lambda cid: sc.h.state.mark_acting([cid]),
+        # The healer's own worker must not drain the replica running this very task.
+        keep_hosts=(sc.self_host,) if own_worker else (),
+    )
+
+
+def _gate(sc: ScaleContext, cfg: ScaleConfig) -> DrainGate | None:
+    queues = sc.queues
+    if cfg.drain != "celery" or queues is None:
+        return None
+
+    def gate(victims: Mapping[ContainerId, dict[str, Any]]) -> Mapping[ContainerId, str]:
+        hosts: dict[str, str] = {
+            str(cid): str((i.get("Config") or {}).get("Hostname") or "")
+            for cid, i in victims.items()
+        }
+        notes = queues.drain(hosts, cfg.queues, sc.options.drain_timeout)
+        return {ContainerId(k): v for k, v in notes.items()}
+
+    return gate
+
+
+def finish(
+    sc: ScaleContext,
+    sid: str,
+    cfg: ScaleConfig,
+    current: int,
+    desired: int,
+    reason: str,
+    facts: str,
+    result: ReplicaChange,
+    now: float,
+    source: str = "scaler",
+) -> ServiceResult:
+    direction = "up" if result.added or desired > current else "down"
+    if result.added or result.removed:
+        sc.store.mark_scaled(ServiceId(sid), direction, now)
+    outcome = "scaled" if result.ok else "failed"
+    detail = "; ".join(x for x in (facts, result.describe()) if x)
+    sc.h.history.record(
+        Record(
+            sid=sid,
+            outcome=outcome,
+            condition="scale",
+            action=f"scale_{direction}",
+            reason=reason,
+            detail=detail,
+            source=source,
+            extra={"from": str(current), "to": str(desired), "metric": cfg.spec.metric},
+        )
+    )
+    if not result.ok:
+        fields = {"service": sid, "action": f"scale_{direction}"}
+        sc.h.notifier.send("warning", f"scaling {sid} failed", detail, fields)
+    log.info("%s %s %d -> %d: %s", sid, outcome, current, desired, detail)
+    return ServiceResult(sid, outcome, current, desired, reason, detail)

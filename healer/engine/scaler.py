@@ -1,0 +1,284 @@
+"""Autoscaling: observe each autoscaled service → `scaling.decide` (pure) → apply (see
+scale_apply) → record. Also `scale_to`, the operator's `healer scale SERVICE N`.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from healer.adapters import keys
+from healer.adapters.docker_stats import DockerStats
+from healer.adapters.history import Record
+from healer.adapters.queue import make_celery
+from healer.adapters.queue_depth import CeleryQueues
+from healer.adapters.replicas import ScaleBlocked
+from healer.engine.context import Healer
+from healer.engine.scale_apply import (
+    QueueSource,
+    ScaleContext,
+    ScalerOptions,
+    ServiceResult,
+    change,
+    finish,
+)
+from healer.labels import parse_service_labels
+from healer.model import ContainerView, ServiceId, ServiceView
+from healer.scale_labels import ScaleConfig, parse_scale_labels
+from healer.scaling import Metric, Observation, ScaleDecision, decide
+
+__all__ = [
+    "CycleResult",
+    "MetricSource",
+    "QueueSource",
+    "ScaleError",
+    "ScalerOptions",
+    "ServiceResult",
+    "scale_cycle",
+    "scale_to",
+]
+
+MetricSource = Callable[[Metric, Sequence[ContainerView]], float | None]
+"""cpu/memory: mean utilisation (fraction of the limit) over the service's running
+containers, or None when it could not be measured."""
+
+_PARALLEL_SERVICES = 4  # scale actions applied at once; a drain can take minutes
+
+
+class ScaleError(Exception):
+    """A scale request that cannot be carried out; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    services: tuple[ServiceResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    view: ServiceView
+    cfg: ScaleConfig
+    decision: ScaleDecision
+    facts: dict[str, Any]
+    warnings: tuple[str, ...]
+
+
+def _context(
+    h: Healer,
+    queues: QueueSource | None,
+    options: ScalerOptions | None,
+    self_host: str | None,
+) -> ScaleContext:
+    return ScaleContext(
+        h,
+        queues if queues is not None else CeleryQueues(h.redis, make_celery(h.settings)),
+        options or ScalerOptions.from_settings(h.settings),
+        self_host or socket.gethostname(),
+    )
+
+
+def _config(h: Healer, view: ServiceView) -> ScaleConfig:
+    s = h.settings
+    return parse_scale_labels(view.labels, min_replicas=s.min_replicas, max_replicas=s.max_replicas)
+
+
+# --- the cycle -----------------------------------------------------------------------------
+
+
+def scale_cycle(
+    h: Healer,
+    now: float | None = None,
+    *,
+    metric_source: MetricSource | None = None,
+    queues: QueueSource | None = None,
+    options: ScalerOptions | None = None,
+    self_host: str | None = None,
+) -> CycleResult:
+    """One autoscaler pass over every managed service; `now` is the decision clock."""
+    sc = _context(h, queues, options, self_host)
+    source = metric_source or DockerStats(h.engine.client)
+    at = h.clock() if now is None else now
+    plans: list[_Plan] = []
+    held: list[ServiceResult] = []
+    for view in h.engine.services().values():
+        cfg = _config(h, view)
+        if not cfg.enabled:
+            continue
+        skipped = _skip_reason(h, view)
+        if skipped:
+            held.append(_record_skip(sc, view, skipped))
+            continue
+        plans.append(_plan(sc, source, view, cfg, at))
+    results = held + _apply_all(sc, plans, at)
+    sc.store.write_status({p.view.sid: _status(p, at) for p in plans}, sc.options.interval)
+    return CycleResult(tuple(results))
+
+
+def _skip_reason(h: Healer, view: ServiceView) -> str:
+    if parse_service_labels(view.labels).opted_out:
+        return "opted_out"
+    if h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(view.sid)):
+        return "paused"
+    return ""
+
+
+def _record_skip(sc: ScaleContext, view: ServiceView, reason: str) -> ServiceResult:
+    n = len(view.containers)
+    rec = Record(sid=view.sid, outcome="skipped", condition="scale", reason=reason)
+    sc.h.history.record_skip_once(rec)
+    return ServiceResult(view.sid, "skipped", n, n, reason)
+
+
+def _plan(
+    sc: ScaleContext, source: MetricSource, view: ServiceView, cfg: ScaleConfig, now: float
+) -> _Plan:
+    observation, facts, warnings = _observe(sc, source, view, cfg)
+    history, last = sc.store.load(view.sid)
+    decision = decide(cfg.spec, observation, history, last, now)
+    sc.store.save_history(view.sid, decision.history, cfg.spec.stabilization_window_s)
+    if cfg.problems:  # reported once per dedupe period, not every cycle
+        detail = "; ".join(cfg.problems)
+        rec = Record(view.sid, "info", condition="scale", reason="bad_label", detail=detail)
+        sc.h.history.record_skip_once(rec)
+    return _Plan(view, cfg, decision, facts, warnings)
+
+
+def _observe(
+    sc: ScaleContext, source: MetricSource, view: ServiceView, cfg: ScaleConfig
+) -> tuple[Observation, dict[str, Any], tuple[str, ...]]:
+    n = len(view.containers)
+    metric = cfg.spec.metric
+    if metric != "queue":
+        try:
+            value = source(metric, view.containers)
+        except Exception as exc:  # a plugged-in collector must not stop the cycle
+            return Observation(n, None), {metric: None}, (f"{metric} source failed: {exc}",)
+        return Observation(n, value), {metric: value}, ()
+    if not cfg.queues or sc.queues is None:
+        return Observation(n, None), {"queues": {}}, ("no queues to measure",)
+    depth = sc.queues.measure(cfg.queues)
+    facts = {
+        "backlog": depth.backlog,
+        "reserved": depth.reserved,
+        "active": depth.active,
+        "queues": depth.per_queue,
+    }
+    return Observation(n, float(depth.backlog), depth.in_flight), facts, depth.warnings
+
+
+def _apply_all(sc: ScaleContext, plans: Sequence[_Plan], now: float) -> list[ServiceResult]:
+    changing = [p for p in plans if p.decision.changed]
+    results = [_held(p) for p in plans if not p.decision.changed]
+    if changing:
+        with ThreadPoolExecutor(max_workers=min(_PARALLEL_SERVICES, len(changing))) as pool:
+            results += list(pool.map(lambda p: _apply(sc, p, now), changing))
+    return results
+
+
+def _skip(sc: ScaleContext, p: _Plan, reason: str, detail: str) -> ServiceResult:
+    rec = Record(p.view.sid, "skipped", condition="scale", reason=reason, detail=detail)
+    sc.h.history.record_skip_once(rec)
+    d = p.decision
+    return ServiceResult(p.view.sid, "skipped", d.current, d.desired, reason, detail)
+
+
+def _held(p: _Plan) -> ServiceResult:
+    d = p.decision
+    return ServiceResult(p.view.sid, "held", d.current, d.desired, d.reason)
+
+
+def _apply(sc: ScaleContext, p: _Plan, now: float) -> ServiceResult:
+    d = p.decision
+    try:
+        result = change(sc, p.view.sid, d.desired, p.cfg, wait=0)
+    except ScaleBlocked as exc:
+        # Every cycle would hit it again: one history entry per dedupe period, no alert storm.
+        return _skip(sc, p, "blocked", str(exc))
+    if result is None:
+        return _skip(sc, p, "in_flight", "another repair or scale of the service holds its lock")
+    facts = _facts_text(p.cfg.spec.metric, p.facts)
+    return finish(sc, p.view.sid, p.cfg, d.current, d.desired, d.reason, facts, result, now)
+
+
+def _facts_text(metric: Metric, facts: Mapping[str, Any]) -> str:
+    if metric == "queue":
+        return (
+            f"backlog {facts.get('backlog')} (per queue {facts.get('queues')}), "
+            f"reserved {facts.get('reserved')}, active {facts.get('active')}"
+        )
+    value = facts.get(metric)
+    return f"{metric} {value:.3f} of limit" if isinstance(value, float) else f"{metric} unknown"
+
+
+def _status(p: _Plan, now: float) -> dict[str, Any]:
+    d, spec = p.decision, p.cfg.spec
+    return {
+        "current": d.current,
+        "desired": d.desired,
+        "raw": d.raw,
+        "metric": spec.metric,
+        "facts": p.facts,
+        "min": spec.min_replicas,
+        "max": spec.max_replicas,
+        "reason": d.reason,
+        "warnings": list(p.warnings),
+        "problems": list(p.cfg.problems),
+        "at": now,
+    }
+
+
+# --- the operator's `healer scale SERVICE N` ------------------------------------------------
+
+
+def scale_to(
+    h: Healer,
+    sid: ServiceId,
+    replicas: int,
+    force: bool = False,
+    *,
+    source: str = "cli",
+    queues: QueueSource | None = None,
+    options: ScalerOptions | None = None,
+    self_host: str | None = None,
+) -> ServiceResult:
+    """Scale `sid` to `replicas` now. Respects the service's min/max unless `force`; raises
+    ScaleError with what to do when it will not act."""
+    view = h.engine.services(sid).get(sid)
+    if view is None:
+        raise ScaleError(f"{sid}: no container of this service exists (is the project up?)")
+    cfg = _config(h, view)
+    _check_request(view, cfg, replicas, force)
+    current = len(view.containers)
+    if replicas == current:
+        return ServiceResult(sid, "held", current, replicas, f"already {current} replicas")
+    sc = _context(h, queues, options, self_host)
+    try:
+        result = change(sc, sid, replicas, cfg, wait=sc.options.lock_wait)
+    except ScaleBlocked as exc:
+        raise ScaleError(f"{sid} cannot be scaled: {exc}") from exc
+    if result is None:
+        raise ScaleError(f"{sid}: a repair or scale of this service is in flight; retry shortly")
+    reason = f"requested via {source}" + (" (forced past min/max)" if force else "")
+    return finish(sc, sid, cfg, current, replicas, reason, "", result, h.clock(), source)
+
+
+def _check_request(view: ServiceView, cfg: ScaleConfig, n: int, force: bool) -> None:
+    lo, hi = cfg.spec.min_replicas, cfg.spec.max_replicas
+    if n < 1:
+        raise ScaleError(
+            "scale to zero is not supported: replicas are cloned from a running container; "
+            "use `docker compose stop SERVICE` (and `healer pause SERVICE`) instead"
+        )
+    if parse_service_labels(view.labels).opted_out and not force:
+        raise ScaleError(
+            f"{view.sid} has auto_repair=false, so the healer never touches it; "
+            "add --force to scale it anyway"
+        )
+    if not force and not lo <= n <= hi:
+        raise ScaleError(
+            f"{n} replicas is outside {view.sid}'s bounds {lo}-{hi} (labels healer.scale.min/"
+            "max, else MIN_REPLICAS/MAX_REPLICAS); add --force to override"
+        )

@@ -1,0 +1,210 @@
+"""Runs the real healer roles (Celery worker, events watcher, API, beat) as child processes
+against the tests' Redis database and the real Docker engine, and stops them by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.support import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class HealerStack:
+    env: dict[str, str]
+    log_dir: Path
+    api_url: str = ""
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: dict[str, Path] = field(default_factory=dict)
+
+    def start(self, role: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = self.log_dir / f"{role}.out"
+        self._logs[role] = log
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs[role] = proc
+        return proc
+
+    def worker(self, name: str = "w1", concurrency: int = 4) -> subprocess.Popen[bytes]:
+        proc = self.start(
+            f"worker-{name}",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "worker",
+                "-E",
+                "--loglevel",
+                "INFO",
+                "-Q",
+                "healer.probe,healer.repair,healer.scale",
+                "-c",
+                str(concurrency),
+                "-n",
+                f"{name}-{os.getpid()}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+        )
+        r = redis.Redis.from_url(self.env["REDIS_URL"])
+        # A worker is ready once it answers a ping over the broker.
+        from celery import Celery
+
+        app = Celery(broker=self.env["REDIS_URL"], backend=self.env["REDIS_URL"])
+        wait_until(
+            lambda: bool(
+                app.control.ping(
+                    timeout=0.5, destination=[f"{name}-{os.getpid()}@" + os.uname().nodename]
+                )
+            ),
+            timeout=60,
+            message=f"worker {name} did not answer a ping:\n" + self.tail(),
+        )
+        r.close()
+        return proc
+
+    def events(self) -> subprocess.Popen[bytes]:
+        proc = self.start("events", [sys.executable, "-m", "beat.events"])
+        r = redis.Redis.from_url(self.env["REDIS_URL"])
+        time.sleep(1.0)  # the watcher subscribes within a few hundred ms
+        r.close()
+        return proc
+
+    def beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
+        return self.start(
+            name,
+            [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"],
+        )
+
+    def api(self) -> str:
+        port = free_port()
+        self.start(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "healer.api.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+        )
+        self.api_url = f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: _answers(self.api_url + "/healthz"),
+            timeout=30,
+            message="API did not come up:\n" + self.tail(),
+        )
+        return self.api_url
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "healer", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"healer {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def kill(self, role: str, sig: int = signal.SIGTERM) -> None:
+        proc = self.procs.pop(role)
+        _stop(proc, sig)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            _stop(proc, signal.SIGTERM)
+        self.procs.clear()
+
+    def tail(self, lines: int = 40) -> str:
+        out = []
+        for role, path in self._logs.items():
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {role} ---\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def decision_log(self) -> str:
+        path = self.log_dir / "auto_repair.log"
+        return path.read_text() if path.exists() else ""
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)  # the worker's pool children are in its session
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+HealerFactory = Callable[..., HealerStack]
+
+
+@pytest.fixture
+def healer_stack(redis_url: str, tmp_path: Path) -> Iterator[HealerFactory]:
+    """`healer_stack(project, **env)` → a HealerStack with env set; start roles on it."""
+    stacks: list[HealerStack] = []
+
+    def make(project: str, **overrides: str) -> HealerStack:
+        log_dir = tmp_path / "healer-logs"
+        log_dir.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "HEALER_PROJECTS": project,
+            "WATCHDOG_INTERVAL": "2",
+            "RESTART_COOLDOWN": "30",
+            "HEALER_API_TOKEN": "test-token",
+            "HEALER_LOG_DIR": str(log_dir),
+            "HEALER_VERIFY_TIMEOUT": "10",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update({k: str(v) for k, v in overrides.items()})
+        stack = HealerStack(env=env, log_dir=log_dir)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for s in stacks:
+        s.stop_all()

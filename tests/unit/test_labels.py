@@ -1,0 +1,237 @@
+"""Per-service labels: opt-out, per-condition overrides, and bad values that never raise."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from healer.labels import ConditionOverride, ServiceLabels, parse_duration, parse_service_labels
+from healer.model import Condition
+
+PROPS = settings(max_examples=80, deadline=None)
+
+
+# --- parse_duration ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("300", 300),
+        ("90s", 90),
+        ("5m", 300),
+        ("1h", 3600),
+        ("7d", 7 * 86400),
+        ("1.5m", 90),
+        (" 2M ", 120),
+        ("0", 0),
+        ("0.25", 0.25),
+    ],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text", ["", "   ", "s", "fast", "5ms", "5 minutes", "1h30m", "nan", "inf", "-inf", "1e999"]
+)
+def test_bad_durations_raise_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@PROPS
+@given(st.text(max_size=12))
+def test_parse_duration_returns_a_finite_number_or_raises_value_error(text: str) -> None:
+    try:
+        value = parse_duration(text)
+    except ValueError:
+        return
+    assert math.isfinite(value)
+
+
+@PROPS
+@given(st.integers(0, 10_000), st.sampled_from([("", 1), ("s", 1), ("m", 60), ("h", 3600)]))
+def test_units_multiply(n: int, unit: tuple[str, int]) -> None:
+    suffix, factor = unit
+    assert parse_duration(f"{n}{suffix}") == n * factor
+
+
+# --- opt-out -----------------------------------------------------------------------------------
+
+
+def test_no_labels_means_defaults() -> None:
+    parsed = parse_service_labels({})
+    assert parsed == ServiceLabels()
+    assert not parsed.opted_out
+    assert parsed.cooldown(Condition.UNHEALTHY, 300) == 300
+    assert parsed.max_attempts(Condition.UNHEALTHY, 3) == 3
+
+
+@pytest.mark.parametrize("value", ["false", "False", "FALSE", " false ", "0", "no", "off"])
+def test_auto_repair_false_opts_out(value: str) -> None:
+    parsed = parse_service_labels({"auto_repair": value})
+    assert parsed.opted_out
+    assert parsed.problems == ()
+
+
+@pytest.mark.parametrize("value", ["true", "True", "1", "yes", "on"])
+def test_auto_repair_true_keeps_repairs(value: str) -> None:
+    parsed = parse_service_labels({"auto_repair": value})
+    assert not parsed.opted_out
+    assert parsed.problems == ()
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "flase"])
+def test_unreadable_auto_repair_is_reported_and_repairs_stay_on(value: str) -> None:
+    parsed = parse_service_labels({"auto_repair": value})
+    assert not parsed.opted_out
+    assert len(parsed.problems) == 1
+    assert "auto_repair" in parsed.problems[0]
+
+
+# --- overrides ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("90s", 90), ("5m", 300), ("1h", 3600), ("45", 45), ("0", 0)]
+)
+def test_cooldown_override(value: str, seconds: float) -> None:
+    parsed = parse_service_labels({"healer.unhealthy.cooldown": value})
+    assert parsed.problems == ()
+    assert parsed.cooldown(Condition.UNHEALTHY, 300) == seconds
+    assert parsed.cooldown(Condition.EXITED, 300) == 300  # other conditions keep theirs
+
+
+def test_max_attempts_override() -> None:
+    parsed = parse_service_labels({"healer.memory.max_attempts": "5"})
+    assert parsed.problems == ()
+    assert parsed.max_attempts(Condition.MEMORY, 2) == 5
+    assert parsed.max_attempts(Condition.CPU, 2) == 2
+    assert parsed.cooldown(Condition.MEMORY, 600) == 600  # only what was set is overridden
+
+
+def test_both_settings_of_several_conditions() -> None:
+    parsed = parse_service_labels(
+        {
+            "healer.exited.cooldown": "1m",
+            "healer.exited.max_attempts": "10",
+            "healer.restarting.cooldown": "2h",
+            "com.docker.compose.project": "shop",
+            "traefik.enable": "true",
+        }
+    )
+    assert parsed.problems == ()
+    assert parsed.overrides == {
+        Condition.EXITED: ConditionOverride(cooldown=60, max_attempts=10),
+        Condition.RESTARTING: ConditionOverride(cooldown=7200),
+    }
+
+
+def test_scale_labels_are_not_this_parsers_business() -> None:
+    parsed = parse_service_labels(
+        {
+            "healer.scale.min": "1",
+            "healer.scale.max": "oops",
+            "healer.scale.metric": "queue",
+            "healer.scale.queues": "a,b",
+        }
+    )
+    assert parsed == ServiceLabels()
+
+
+# --- bad values: reported, defaults kept, never raises -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("healer.unhealthy.cooldown", "fast"),
+        ("healer.unhealthy.cooldown", "-5"),
+        ("healer.unhealthy.cooldown", "-1m"),
+        ("healer.unhealthy.cooldown", ""),
+        ("healer.unhealthy.cooldown", "nan"),
+        ("healer.unhealthy.cooldown", "5ms"),
+        ("healer.unhealthy.max_attempts", "0"),
+        ("healer.unhealthy.max_attempts", "-1"),
+        ("healer.unhealthy.max_attempts", "2.5"),
+        ("healer.unhealthy.max_attempts", "three"),
+        ("healer.unhealthy.max_attempts", "3x"),
+    ],
+)
+def test_bad_value_is_reported_and_the_default_kept(key: str, value: str) -> None:
+    parsed = parse_service_labels({key: value})
+    assert len(parsed.problems) == 1
+    assert key in parsed.problems[0]
+    assert Condition.UNHEALTHY not in parsed.overrides
+    assert parsed.cooldown(Condition.UNHEALTHY, 300) == 300
+    assert parsed.max_attempts(Condition.UNHEALTHY, 3) == 3
+
+
+def test_one_bad_setting_does_not_spoil_the_good_one() -> None:
+    parsed = parse_service_labels(
+        {"healer.unhealthy.cooldown": "10m", "healer.unhealthy.max_attempts": "lots"}
+    )
+    assert parsed.cooldown(Condition.UNHEALTHY, 300) == 600
+    assert parsed.max_attempts(Condition.UNHEALTHY, 3) == 3
+    assert len(parsed.problems) == 1
+
+
+def test_unknown_condition_names_the_known_ones() -> None:
+    parsed = parse_service_labels({"healer.unhelthy.cooldown": "5m"})
+    assert parsed.overrides == {}
+    (problem,) = parsed.problems
+    assert "unhelthy" in problem
+    for c in Condition:
+        assert c.value in problem
+
+
+@pytest.mark.parametrize(
+    "key", ["healer.unhealthy.coldown", "healer.unhealthy", "healer.unhealthy.cooldown.extra"]
+)
+def test_malformed_keys_are_reported(key: str) -> None:
+    parsed = parse_service_labels({key: "5"})
+    assert parsed.overrides == {}
+    assert len(parsed.problems) == 1
+    assert key in parsed.problems[0]
+
+
+def test_every_problem_is_listed() -> None:
+    parsed = parse_service_labels(
+        {
+            "auto_repair": "perhaps",
+            "healer.unhealthy.cooldown": "soon",
+            "healer.nope.cooldown": "5m",
+            "healer.exited.max_attempts": "0",
+        }
+    )
+    assert len(parsed.problems) == 4
+    assert not parsed.opted_out
+    assert parsed.overrides == {}
+
+
+label_keys = st.one_of(
+    st.text(max_size=30),
+    st.builds(
+        lambda c, s: f"healer.{c}.{s}",
+        st.sampled_from([*(c.value for c in Condition), "bogus", ""]),
+        st.sampled_from(["cooldown", "max_attempts", "other", ""]),
+    ),
+    st.just("auto_repair"),
+)
+
+
+@PROPS
+@given(st.dictionaries(label_keys, st.text(max_size=12), max_size=8))
+def test_any_labels_parse_without_raising(labels: dict[str, str]) -> None:
+    parsed = parse_service_labels(labels)
+    for override in parsed.overrides.values():
+        assert override.cooldown is None or (
+            math.isfinite(override.cooldown) and override.cooldown >= 0
+        )
+        assert override.max_attempts is None or override.max_attempts >= 1
+    if "auto_repair" not in labels:
+        assert not parsed.opted_out

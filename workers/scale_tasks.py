@@ -1,0 +1,60 @@
+"""Celery tasks of the autoscaler: the periodic cycle and an operator's scale request."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import asdict
+from typing import Any
+
+import redis
+
+from healer.adapters.queue_depth import CeleryQueues
+from healer.engine.scaler import ScaleError, ScalerOptions, scale_cycle, scale_to
+from healer.model import ServiceId
+from workers.app import app, settings
+from workers.tasks import healer
+
+SCALE_CYCLE = "healer.scale.cycle"
+SCALE_SERVICE = "healer.scale.service"
+
+
+def _queues() -> CeleryQueues:
+    # The worker's own app: same broker, same transport options as the tasks it measures.
+    return CeleryQueues(healer().redis, app)
+
+
+@app.task(
+    name=SCALE_CYCLE,
+    ignore_result=True,
+    autoretry_for=(redis.ConnectionError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def scale_cycle_task() -> dict[str, Any]:
+    h = healer()
+    result = scale_cycle(
+        h,
+        queues=_queues(),
+        options=ScalerOptions.from_settings(settings),
+        self_host=socket.gethostname(),
+    )
+    return asdict(result)
+
+
+@app.task(name=SCALE_SERVICE, autoretry_for=(redis.ConnectionError,), retry_backoff=True)
+def scale_service_task(sid: str, replicas: int, force: bool = False) -> dict[str, Any]:
+    try:
+        result = scale_to(
+            healer(),
+            ServiceId(sid),
+            int(replicas),
+            bool(force),
+            source="api",
+            queues=_queues(),
+            options=ScalerOptions.from_settings(settings),
+            self_host=socket.gethostname(),
+        )
+    except ScaleError as exc:
+        # A refusal is an answer, not a failure to retry: return it for the caller to show.
+        return {"sid": sid, "outcome": "refused", "reason": str(exc)}
+    return asdict(result)
