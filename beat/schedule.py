@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from celery import Celery
 
-from healer.adapters.queue import PROBE_ALL, PROBE_QUEUE, TRIM_HISTORY
+from healer.adapters.queue import (
+    CHECK_DISK,
+    PROBE_ALL,
+    PROBE_QUEUE,
+    SCALE_CYCLE,
+    SCALE_QUEUE,
+    TRIM_HISTORY,
+)
 from healer.settings import Settings
 
 
@@ -15,6 +22,16 @@ def install(app: Celery, settings: Settings) -> None:
             "schedule": settings.watchdog_interval,
             # A probe older than one interval is superseded by the next one: drop it.
             "options": {"queue": PROBE_QUEUE, "expires": settings.watchdog_interval},
+        },
+        "autoscale": {
+            "task": SCALE_CYCLE,
+            "schedule": settings.scaler_interval,
+            "options": {"queue": SCALE_QUEUE, "expires": settings.scaler_interval},
+        },
+        "disk": {
+            "task": CHECK_DISK,
+            "schedule": settings.disk_interval,
+            "options": {"queue": PROBE_QUEUE, "expires": settings.disk_interval},
         },
         "trim-history": {
             "task": TRIM_HISTORY,

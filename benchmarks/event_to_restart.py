@@ -15,7 +15,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import docker
@@ -24,7 +23,6 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.conftest import HealerStack  # noqa: E402
 from tests.support import (  # noqa: E402
     ComposeProject,
     EventRecorder,
@@ -33,10 +31,12 @@ from tests.support import (  # noqa: E402
     healthy_service_yaml,
     unique_project_name,
 )
+from tests.support.healer import HealerStack  # noqa: E402
 
 
-def run_path(client: docker.DockerClient, image: str, n: int, redis_url: str,
-             events: bool, interval: str) -> list[float]:
+def run_path(
+    client: docker.DockerClient, image: str, n: int, redis_url: str, events: bool, interval: str
+) -> list[float]:
     redis.Redis.from_url(redis_url).flushdb()
     name = unique_project_name("bench")
     tmp = Path(tempfile.mkdtemp())
@@ -44,9 +44,17 @@ def run_path(client: docker.DockerClient, image: str, n: int, redis_url: str,
         compose_yaml(*(healthy_service_yaml(image, f"s{i}") for i in range(n)))
     )
     project = ComposeProject(name=name, dir=tmp, file=tmp / "compose.yml", client=client)
-    stack = HealerStack(env={**os.environ, "REDIS_URL": redis_url, "HEALER_PROJECTS": name,
-                             "WATCHDOG_INTERVAL": interval, "HEALER_LOG_DIR": str(tmp / "logs"),
-                             "PYTHONUNBUFFERED": "1"}, log_dir=tmp)
+    stack = HealerStack(
+        env={
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "HEALER_PROJECTS": name,
+            "WATCHDOG_INTERVAL": interval,
+            "HEALER_LOG_DIR": str(tmp / "logs"),
+            "PYTHONUNBUFFERED": "1",
+        },
+        log_dir=tmp,
+    )
     try:
         project.up(wait=True)
         stack.worker(concurrency=max(4, min(n, 8)))
@@ -80,14 +88,21 @@ def main() -> None:
     image, _ = ensure_test_image(client)
     results = {}
     for label, events in (("event path", True), (f"reconcile only ({args.interval}s)", False)):
-        lat = run_path(client, image, args.containers, args.redis_url, events, 
-                       "60" if events else args.interval)
+        lat = run_path(
+            client,
+            image,
+            args.containers,
+            args.redis_url,
+            events,
+            "60" if events else args.interval,
+        )
         results[label] = lat
-        print(f"{label:24} n={len(lat):3} median={statistics.median(lat):.3f}s "
-              f"max={max(lat):.3f}s")
+        print(f"{label:24} n={len(lat):3} median={statistics.median(lat):.3f}s max={max(lat):.3f}s")
     ev, rc = results.values()
-    print(f"ratio reconcile/event: median {statistics.median(rc) / statistics.median(ev):.1f}x, "
-          f"max {max(rc) / max(ev):.1f}x")
+    print(
+        f"ratio reconcile/event: median {statistics.median(rc) / statistics.median(ev):.1f}x, "
+        f"max {max(rc) / max(ev):.1f}x"
+    )
 
 
 if __name__ == "__main__":

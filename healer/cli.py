@@ -205,6 +205,51 @@ def _probe_now(h: Healer, sid: ServiceId | None) -> None:
 
 
 @app.command()
+def scale(
+    service: str,
+    replicas: int,
+    force: Annotated[bool, typer.Option(help="Go past the service's min/max replicas.")] = False,
+) -> None:
+    """Scale SERVICE to N replicas now (compose-style <project>-<service>-<n>)."""
+    from healer.engine.scaler import ScaleError, scale_to
+
+    h = healer()
+    sid = service_arg(h, service)
+    try:
+        result = scale_to(h, sid, replicas, force, source="cli")
+    except ScaleError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(f"{result.outcome}: {sid} {result.current} -> {result.desired}. {result.detail}")
+    raise typer.Exit(0 if result.outcome in ("scaled", "held") else 1)
+
+
+@app.command()
+def cleanup(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")] = False,
+) -> None:
+    """The disk repair now: dangling images, build cache, loose stopped containers, old logs.
+
+    Never a volume, never a compose container, never a running container."""
+    from healer.engine.disk import check_disk
+
+    h = healer()
+    result = check_disk(h, source="cli", dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(f"{result.path}: {result.used_ratio:.1%} used")
+    for item in result.removed:
+        typer.echo(f"  {verb} {item}")
+    typer.echo(
+        f"{verb} {len(result.removed)} items, {result.bytes_freed} bytes"
+        + (" (estimated)" if dry_run else " freed")
+    )
+    for err in result.errors:
+        typer.secho(f"  error: {err}", fg=typer.colors.RED, err=True)
+    if result.outcome == "skipped":
+        typer.echo(f"skipped: {result.reason}")
+    raise typer.Exit(1 if result.errors else 0)
+
+
+@app.command()
 def check() -> None:
     """Verify settings, Redis and Docker; say exactly what is wrong."""
     s = settings()

@@ -3,6 +3,7 @@ repair requests to enqueue, the decisions to record and the state to write back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from healer.backoff import Episode, RestartPolicy, Verdict, cooldown_remaining, decide, episode_over
@@ -64,7 +65,9 @@ def plan(
     d: PolicyDefaults,
     now: float,
     source: str = "probe",
+    extra: Sequence[Finding] = (),
 ) -> Plan:
+    """`extra` carries findings observed outside the list call (sustained resource use)."""
     effects = ProbeEffects(
         healthy_ttl=int(2 * d.reset_after + 86400), episode_ttl=int(d.episode_ttl)
     )
@@ -78,8 +81,11 @@ def plan(
         manual_stops=snap.manual_stops,
         respect_manual_stop=d.respect_manual_stop,
     )
+    by_service: dict[ServiceId, list[Finding]] = {}
+    for f in extra:
+        by_service.setdefault(f.sid, []).append(f)
     for view in views.values():
-        _plan_service(view, snap, d, ctx, out, effects, source)
+        _plan_service(view, snap, d, ctx, out, effects, source, by_service.get(view.sid, []))
     return out
 
 
@@ -91,6 +97,7 @@ def _plan_service(
     out: Plan,
     effects: ProbeEffects,
     source: str,
+    extra: list[Finding],
 ) -> None:
     sid = view.sid
     labels = parse_service_labels(view.labels)
@@ -99,7 +106,7 @@ def _plan_service(
     _track_restarting(view, snap, ctx.now, effects)
     reset = _track_health(view, snap, d, ctx.now, effects, out)
     episodes = {} if reset else {c: e for (s, c), e in snap.episodes.items() if s == sid}
-    findings = detect(view, ctx)
+    findings = detect(view, ctx) + extra
     _gate_findings(view, findings, labels, snap, d, ctx, episodes, out, effects, source)
     effects.snapshots[sid] = _snapshot(view, labels, snap, d, ctx.now, episodes)
 

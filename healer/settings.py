@@ -112,10 +112,85 @@ class Settings(BaseSettings):
         "does not stampede the engine.",
     )
 
+    # --- resources and disk (DESIGN §1 rows 4-7) -------------------------------------------
+    resource_monitoring: bool = Field(
+        True,
+        validation_alias=_env("HEALER_RESOURCE_MONITORING"),
+        description="Sample CPU, memory and network counters on every reconcile probe.",
+    )
+    cgroup_root: Path = Field(
+        Path("/sys/fs/cgroup"),
+        validation_alias=_env("HEALER_CGROUP_ROOT"),
+        description="The host's cgroup tree (read-only mount in a container); else stats API.",
+    )
+    proc_root: Path = Field(
+        Path("/proc"),
+        validation_alias=_env("HEALER_PROC_ROOT"),
+        description="The host's /proc, for container network counters.",
+    )
+    memory_threshold: float = Field(
+        0.9, gt=0, le=1, validation_alias=_env("HEALER_MEMORY_THRESHOLD")
+    )
+    memory_window: float = Field(
+        300,
+        gt=0,
+        validation_alias=_env("HEALER_MEMORY_WINDOW"),
+        description="Seconds memory must stay above its threshold before a restart.",
+    )
+    cpu_threshold: float = Field(0.9, gt=0, le=1, validation_alias=_env("HEALER_CPU_THRESHOLD"))
+    cpu_window: float = Field(
+        600,
+        gt=0,
+        validation_alias=_env("HEALER_CPU_WINDOW"),
+        description="Seconds CPU must stay above its threshold before a restart.",
+    )
+    network_error_rate: float = Field(
+        10,
+        gt=0,
+        validation_alias=_env("HEALER_NETWORK_ERROR_RATE"),
+        description="rx/tx errors + drops per second that count as a broken link.",
+    )
+    network_window: float = Field(120, gt=0, validation_alias=_env("HEALER_NETWORK_WINDOW"))
+    disk_threshold: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        validation_alias=_env("HEALER_DISK_THRESHOLD"),
+        description="Used ratio of the Docker data root (or HEALER_DISK_PATH) that triggers "
+        "cleanup.",
+    )
+    disk_path: Path | None = Field(
+        None,
+        validation_alias=_env("HEALER_DISK_PATH"),
+        description="Watch this path instead of the engine's data root.",
+    )
+    disk_interval: float = Field(300, gt=0, validation_alias=_env("HEALER_DISK_INTERVAL"))
+    cleanup_log_dirs: str = Field(
+        "",
+        validation_alias=_env("HEALER_CLEANUP_LOG_DIRS"),
+        description="Comma list of folders whose *.log files older than the max age go.",
+    )
+    cleanup_max_age_days: float = Field(
+        7, gt=0, validation_alias=_env("HEALER_CLEANUP_MAX_AGE_DAYS")
+    )
+
     # --- scaling -----------------------------------------------------------------------
     scaler_interval: float = Field(60, gt=0, validation_alias=_env("SCALER_INTERVAL"))
     min_replicas: int = Field(1, ge=0, validation_alias=_env("MIN_REPLICAS"))
     max_replicas: int = Field(5, ge=1, validation_alias=_env("MAX_REPLICAS"))
+    scale_drain_timeout: float = Field(
+        120,
+        gt=0,
+        validation_alias=_env("HEALER_SCALE_DRAIN_TIMEOUT"),
+        description="Seconds a Celery worker replica gets to finish its tasks after it stops "
+        "consuming, before it is stopped anyway (unacked tasks are redelivered).",
+    )
+    scale_start_timeout: float = Field(
+        60,
+        gt=0,
+        validation_alias=_env("HEALER_SCALE_START_TIMEOUT"),
+        description="Seconds a new replica gets to be running (and healthy, with a healthcheck).",
+    )
 
     # --- API, history, notifications -----------------------------------------------------
     api_token: SecretStr | None = Field(None, validation_alias=_env("HEALER_API_TOKEN"))
@@ -152,7 +227,7 @@ class Settings(BaseSettings):
     )
     plugins: str = Field("", validation_alias=_env("HEALER_PLUGINS"))
 
-    @field_validator("projects", "plugins")
+    @field_validator("projects", "plugins", "cleanup_log_dirs")
     @classmethod
     def _strip_list(cls, v: str) -> str:
         return ",".join(p.strip() for p in v.split(",") if p.strip())
@@ -180,6 +255,10 @@ class Settings(BaseSettings):
     @property
     def project_list(self) -> tuple[str, ...]:
         return tuple(p for p in self.projects.split(",") if p)
+
+    @property
+    def log_dir_list(self) -> tuple[str, ...]:
+        return tuple(p for p in self.cleanup_log_dirs.split(",") if p)
 
     @property
     def plugin_list(self) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ live in tests/support.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ from tests.support import (
     unique_project_name,
     unreachable_services,
 )
+from tests.support.healer import HealerFactory, HealerStack
 
 TESTS_DIR = Path(__file__).resolve().parent
 SERVICE_SUITES = ("integration", "e2e")
@@ -228,3 +230,35 @@ def docker_events(
         recorder.stop()
         if _failed(request):
             print(f"--- docker events of {recorder.project} ---\n{recorder.describe()}")
+
+
+# --- the healer's own roles ------------------------------------------------------------
+
+
+@pytest.fixture
+def healer_stack(redis_url: str, tmp_path: Path) -> Iterator[HealerFactory]:
+    """`healer_stack(project, **env)` → a HealerStack with env set; start roles on it."""
+    stacks: list[HealerStack] = []
+
+    def make(project: str, **overrides: str) -> HealerStack:
+        log_dir = tmp_path / "healer-logs"
+        log_dir.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "HEALER_PROJECTS": project,
+            "WATCHDOG_INTERVAL": "2",
+            "RESTART_COOLDOWN": "30",
+            "HEALER_API_TOKEN": "test-token",
+            "HEALER_LOG_DIR": str(log_dir),
+            "HEALER_VERIFY_TIMEOUT": "10",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update({k: str(v) for k, v in overrides.items()})
+        stack = HealerStack(env=env, log_dir=log_dir)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for s in stacks:
+        s.stop_all()

@@ -8,14 +8,12 @@ from typing import Any
 
 import redis
 
+from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE
 from healer.adapters.queue_depth import CeleryQueues
 from healer.engine.scaler import ScaleError, ScalerOptions, scale_cycle, scale_to
 from healer.model import ServiceId
 from workers.app import app, settings
 from workers.tasks import healer
-
-SCALE_CYCLE = "healer.scale.cycle"
-SCALE_SERVICE = "healer.scale.service"
 
 
 def _queues() -> CeleryQueues:
@@ -42,14 +40,20 @@ def scale_cycle_task() -> dict[str, Any]:
 
 
 @app.task(name=SCALE_SERVICE, autoretry_for=(redis.ConnectionError,), retry_backoff=True)
-def scale_service_task(sid: str, replicas: int, force: bool = False) -> dict[str, Any]:
+def scale_service_task(
+    sid: str, replicas: int, force: bool = False, source: str = "api"
+) -> dict[str, Any]:
+    if int(replicas) < 0:
+        # An alert asks for "more": one replica above what runs now.
+        view = healer().engine.services(ServiceId(sid)).get(ServiceId(sid))
+        replicas = (len(view.containers) if view else 0) + 1
     try:
         result = scale_to(
             healer(),
             ServiceId(sid),
             int(replicas),
             bool(force),
-            source="api",
+            source=source,
             queues=_queues(),
             options=ScalerOptions.from_settings(settings),
             self_host=socket.gethostname(),

@@ -14,13 +14,16 @@ from celery import Task
 from healer.adapters.history import Record
 from healer.adapters.metrics import RedisHistogram
 from healer.adapters.queue import (
+    CHECK_DISK,
     PROBE_ALL,
     PROBE_SERVICE,
+    REPAIR_CLEANUP,
     REPAIR_SERVICE,
     TRIM_HISTORY,
     CeleryDispatcher,
 )
 from healer.engine.context import Healer, build
+from healer.engine.disk import check_disk
 from healer.engine.probe import probe
 from healer.engine.repair import Busy, repair
 from healer.model import ContainerId, RepairRequest, ServiceId
@@ -124,3 +127,16 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
 def trim_history() -> int:
     h = healer()
     return h.history.trim_older_than(time.time() - settings.history_retention)
+
+
+@app.task(name=CHECK_DISK, ignore_result=True)
+def check_disk_task() -> dict[str, Any]:
+    return asdict(check_disk(healer(), source="probe"))
+
+
+@app.task(name=REPAIR_CLEANUP)
+def cleanup_task(
+    source: str = "api", request_id: str = "", dry_run: bool = False
+) -> dict[str, Any]:
+    result = check_disk(healer(), source=source, dry_run=dry_run)
+    return asdict(result)

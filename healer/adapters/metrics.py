@@ -28,6 +28,7 @@ ROLES = ("worker", "beat", "events", "api")
 REPAIR_ACTIONS = ("restart", "start", "stop_start")
 SCALE_EVENTS = f"{keys.PREFIX}metrics:scale_events"
 CLEANUP_BYTES = f"{keys.PREFIX}metrics:cleanup_bytes"
+DISK_USAGE = f"{keys.PREFIX}metrics:disk"  # hash path → used ratio, TTL 3 disk intervals
 REPLICAS = f"{keys.PREFIX}metrics:replicas"  # hash "sid|kind" → value, TTL METRIC_TTL
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -183,7 +184,12 @@ class HealerCollector(Collector):
             replicas.add_metric([sid, kind], float(v))
         freed = CounterMetricFamily("healer_cleanup_bytes_freed", "Bytes freed by disk cleanup")
         freed.add_metric([], float(self.r.get(CLEANUP_BYTES) or 0))
-        yield from (events, replicas, freed)
+        disk = GaugeMetricFamily(
+            "healer_disk_used_ratio", "Used ratio of the watched disk", labels=["path"]
+        )
+        for path, ratio in sorted(self.r.hgetall(DISK_USAGE).items()):
+            disk.add_metric([path], float(ratio))
+        yield from (events, replicas, freed, disk)
 
     def _histograms(self) -> Iterator[Metric]:
         for name, label_name, help_ in (

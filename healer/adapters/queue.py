@@ -23,6 +23,10 @@ PROBE_ALL = "healer.probe.all"
 PROBE_SERVICE = "healer.probe.service"
 REPAIR_SERVICE = "healer.repair.service"
 TRIM_HISTORY = "healer.probe.trim_history"
+CHECK_DISK = "healer.probe.disk"
+REPAIR_CLEANUP = "healer.repair.cleanup"
+SCALE_CYCLE = "healer.scale.cycle"
+SCALE_SERVICE = "healer.scale.service"
 
 
 def make_celery(settings: Settings, name: str = "healer") -> Celery:

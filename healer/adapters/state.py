@@ -15,13 +15,8 @@ from healer.backoff import Episode
 from healer.model import Condition, ContainerId, ServiceId, ServiceView
 from healer.observed import ProbeEffects, Snapshot
 
-PROBED_CONDITIONS = (
-    Condition.UNHEALTHY,
-    Condition.EXITED,
-    Condition.RESTARTING,
-    Condition.ALERT,
-    Condition.MANUAL,
-)
+# Every condition whose episode a probe must see (for quarantine, backoff and status).
+PROBED_CONDITIONS = tuple(c for c in Condition if c != Condition.DISK)
 
 
 class StateStore:

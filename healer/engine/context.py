@@ -15,6 +15,7 @@ from healer.adapters.history import History, setup_file_log
 from healer.adapters.notify import Notifier
 from healer.adapters.redis_conn import connect
 from healer.adapters.state import StateStore
+from healer.engine.resources import ResourceMonitor
 from healer.model import Condition, RepairRequest, ServiceId
 from healer.reconcile import PolicyDefaults
 from healer.settings import Settings
@@ -41,6 +42,14 @@ class Healer:
         self.history = History(self.redis, self.settings.history_maxlen)
         self.counters = Counters(self.redis)
         self.notifier = Notifier(self.settings.notify_webhook)
+        self._resources: ResourceMonitor | None = None
+
+    @property
+    def resources(self) -> ResourceMonitor:
+        # Built on first use: only the reconcile probe samples resources.
+        if self._resources is None:
+            self._resources = ResourceMonitor(self.settings, self.engine.client, self.redis)
+        return self._resources
 
     @property
     def defaults(self) -> PolicyDefaults:

@@ -11,6 +11,7 @@ from healer.adapters.history import Record
 from healer.engine.context import Healer
 from healer.model import ContainerId, ServiceId
 from healer.reconcile import Plan, plan
+from healer.resources import resource_findings
 
 log = logging.getLogger("healer.probe")
 
@@ -36,7 +37,10 @@ def probe(
     else:
         views = h.engine.services(sid)
     snap = h.state.read(views.values(), now)
-    p = plan(views, snap, h.defaults, now, source)
+    # Resource use is sampled on the reconcile path only: an event says a state changed,
+    # while "above 90 % for 5 minutes" needs regular samples.
+    extra = resource_findings(views, h.resources.cycle(views)) if sid is None else []
+    p = plan(views, snap, h.defaults, now, source, extra)
     # Snapshots live three reconcile intervals so a dead worker shows up as stale status.
     assert p.effects is not None
     h.state.write(p.effects, ttl_snapshot=max(3 * h.settings.watchdog_interval, 30))

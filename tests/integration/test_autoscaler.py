@@ -41,7 +41,7 @@ from healer.engine.scaler import (
 )
 from healer.model import RepairRequest, ServiceId, service_id
 from healer.settings import Settings
-from tests.integration.conftest import HealerFactory
+from tests.support.healer import HealerFactory
 from tests.support import (
     ComposeFactory,
     ComposeProject,

@@ -8,7 +8,6 @@ import subprocess
 
 import redis
 
-from tests.integration.conftest import HealerFactory
 from tests.support import (
     ComposeFactory,
     EventsFactory,
@@ -16,6 +15,7 @@ from tests.support import (
     healthy_service_yaml,
     wait_until,
 )
+from tests.support.healer import HealerFactory
 
 
 def _history(stack, service: str) -> list[dict[str, object]]:

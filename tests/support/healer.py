@@ -8,15 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 import redis
 
-from tests.support import free_port, wait_until
+from .waiting import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,32 +178,3 @@ def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 HealerFactory = Callable[..., HealerStack]
-
-
-@pytest.fixture
-def healer_stack(redis_url: str, tmp_path: Path) -> Iterator[HealerFactory]:
-    """`healer_stack(project, **env)` → a HealerStack with env set; start roles on it."""
-    stacks: list[HealerStack] = []
-
-    def make(project: str, **overrides: str) -> HealerStack:
-        log_dir = tmp_path / "healer-logs"
-        log_dir.mkdir(exist_ok=True)
-        env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "HEALER_PROJECTS": project,
-            "WATCHDOG_INTERVAL": "2",
-            "RESTART_COOLDOWN": "30",
-            "HEALER_API_TOKEN": "test-token",
-            "HEALER_LOG_DIR": str(log_dir),
-            "HEALER_VERIFY_TIMEOUT": "10",
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.update({k: str(v) for k, v in overrides.items()})
-        stack = HealerStack(env=env, log_dir=log_dir)
-        stacks.append(stack)
-        return stack
-
-    yield make
-    for s in stacks:
-        s.stop_all()

@@ -1,0 +1,39 @@
+"""Sustained CPU, memory and network use: sample running containers, keep the windows in
+Redis (shared by every worker, surviving restarts), and report breaches to the probe."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import docker
+import redis
+
+from healer.adapters.stats import StatsCollector, SustainedStore
+from healer.model import Condition, ServiceId, ServiceView
+from healer.resources import Breach, SustainedRule
+from healer.settings import Settings
+
+
+def rules(s: Settings) -> tuple[SustainedRule, ...]:
+    return (
+        SustainedRule(Condition.MEMORY, s.memory_threshold, s.memory_window),
+        SustainedRule(Condition.CPU, s.cpu_threshold, s.cpu_window),
+        SustainedRule(Condition.NETWORK, s.network_error_rate, s.network_window),
+    )
+
+
+class ResourceMonitor:
+    def __init__(self, s: Settings, client: docker.DockerClient, r: redis.Redis) -> None:
+        self.enabled = s.resource_monitoring
+        self.collector = StatsCollector(client, s.cgroup_root, s.proc_root)
+        # A gap of several reconcile intervals restarts the windows rather than bridging them.
+        self.store = SustainedStore(r, rules(s), stale_after=max(5 * s.watchdog_interval, 60))
+
+    def cycle(self, views: Mapping[ServiceId, ServiceView]) -> list[Breach]:
+        if not self.enabled:
+            return []
+        running = [
+            (c.id, None) for v in views.values() for c in v.containers if c.state == "running"
+        ]
+        samples = self.collector.collect(running)
+        return self.store.cycle(samples)
