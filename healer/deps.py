@@ -18,9 +18,10 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Literal, NewType
+from typing import Literal
 
-ServiceId = NewType("ServiceId", str)
+from healer.model import ServiceId
+
 RestartHow = Literal["restart", "recreate"]
 
 DEPENDS_ON_LABEL = "com.docker.compose.depends_on"

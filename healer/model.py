@@ -36,6 +36,7 @@ class Condition(enum.StrEnum):
     DISK = "disk"
     ALERT = "alert"
     MANUAL = "manual"
+    DEPENDENCY = "dependency"  # a dependency came back: dependents re-attach to it
 
 
 class Action(enum.StrEnum):
@@ -94,6 +95,7 @@ class ContainerView:
     health: str | None  # healthy|unhealthy|starting, None without a healthcheck
     exit_code: int | None
     labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    network_mode: str = ""  # HostConfig.NetworkMode: `service:`/`container:` shares a namespace
 
     @property
     def service_id(self) -> ServiceId:

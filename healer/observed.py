@@ -20,6 +20,7 @@ class Snapshot:
     recent_dies: Mapping[ServiceId, int] = field(default_factory=dict)
     healthy_since: Mapping[ServiceId, float] = field(default_factory=dict)
     episodes: Mapping[tuple[ServiceId, Condition], Episode] = field(default_factory=dict)
+    was_down: frozenset[ServiceId] = frozenset()
 
     def is_paused(self, sid: ServiceId) -> bool:
         return self.paused_all or sid in self.paused
@@ -44,3 +45,5 @@ class ProbeEffects:
     refresh_episodes: list[tuple[ServiceId, Condition]] = field(default_factory=list)
     reset_services: list[ServiceId] = field(default_factory=list)
     snapshots: dict[ServiceId, dict[str, object]] = field(default_factory=dict)
+    down_seen: list[ServiceId] = field(default_factory=list)
+    down_cleared: list[ServiceId] = field(default_factory=list)

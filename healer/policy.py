@@ -29,6 +29,7 @@ CONDITION_ACTION: dict[Condition, Action] = {
     Condition.DISK: Action.CLEANUP,
     Condition.ALERT: Action.RESTART,
     Condition.MANUAL: Action.RESTART,
+    Condition.DEPENDENCY: Action.RESTART,
 }
 
 DOWN_STATES = frozenset({"exited", "dead"})
@@ -141,6 +142,15 @@ def container_status(c: ContainerView) -> HealthStatus:
     if c.state == "created":
         return HealthStatus.STARTING
     return HealthStatus.UNKNOWN
+
+
+def is_down(view: ServiceView) -> bool:
+    """Down for its dependents: no container of it is up and passing its healthcheck yet
+    (`health: starting` included, as compose's `service_healthy` would wait)."""
+    return not any(
+        container_status(c) in (HealthStatus.HEALTHY, HealthStatus.STARTING)
+        for c in view.containers
+    )
 
 
 def is_good(c: ContainerView) -> bool:

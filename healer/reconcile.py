@@ -7,10 +7,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from healer.backoff import Episode, RestartPolicy, Verdict, cooldown_remaining, decide, episode_over
+from healer.deps import DependencyGraph
 from healer.labels import ServiceLabels, parse_service_labels
-from healer.model import Condition, Finding, RepairRequest, ServiceId, ServiceView, SkipReason
+from healer.model import (
+    Action,
+    Condition,
+    Finding,
+    RepairRequest,
+    ServiceId,
+    ServiceView,
+    SkipReason,
+)
 from healer.observed import ProbeEffects, Snapshot
-from healer.policy import DetectContext, detect, is_good, manually_stopped, service_status
+from healer.policy import (
+    DetectContext,
+    detect,
+    is_down,
+    is_good,
+    manually_stopped,
+    service_status,
+)
 
 
 @dataclass(frozen=True)
@@ -84,9 +100,62 @@ def plan(
     by_service: dict[ServiceId, list[Finding]] = {}
     for f in extra:
         by_service.setdefault(f.sid, []).append(f)
+    deps = dependency_view(views)
     for view in views.values():
-        _plan_service(view, snap, d, ctx, out, effects, source, by_service.get(view.sid, []))
+        _plan_service(view, snap, d, ctx, out, effects, source, by_service.get(view.sid, []), deps)
+    _restart_dependents(views, snap, deps, out, effects, source)
+    order = {sid: i for i, sid in enumerate(deps.graph.repair_order(views))}
+    # Dependencies first: a dependent repaired before its database would just fail again.
+    out.requests.sort(key=lambda r: order.get(r.sid, len(order)))
     return out
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    graph: DependencyGraph
+    down: frozenset[ServiceId]
+
+
+def dependency_view(views: dict[ServiceId, ServiceView]) -> Dependencies:
+    labels: dict[str, dict[str, str]] = {sid: v.labels for sid, v in views.items()}
+    modes: dict[str, str] = {
+        sid: v.containers[0].network_mode for sid, v in views.items() if v.containers
+    }
+    names = {key: sid for sid, v in views.items() for c in v.containers for key in (c.id, c.name)}
+    graph = DependencyGraph.from_labels(labels, modes, names)
+    down = frozenset(sid for sid, v in views.items() if is_down(v))
+    return Dependencies(graph, down)
+
+
+def _restart_dependents(
+    views: dict[ServiceId, ServiceView],
+    snap: Snapshot,
+    deps: Dependencies,
+    out: Plan,
+    effects: ProbeEffects,
+    source: str,
+) -> None:
+    """A dependency that was down and is good again: bounce the dependents that asked for
+    it (`restart: true`) and those living in its network namespace."""
+    for sid in views:
+        if sid in deps.down:
+            if sid not in snap.was_down:
+                effects.down_seen.append(sid)
+            continue
+        if sid not in snap.was_down or not all(is_good(c) for c in views[sid].containers):
+            continue
+        effects.down_cleared.append(sid)
+        for dependent, how in deps.graph.dependents_to_restart(sid):
+            if dependent not in views or dependent in deps.down:
+                continue
+            # Docker joins `container:`/`service:` namespaces at start, so a restart re-attaches
+            # a namespace sharer to the restarted owner (same container id).
+            detail = f"{sid} is healthy again" + (
+                f"; re-joins {sid}'s network namespace" if how == "recreate" else ""
+            )
+            out.requests.append(
+                RepairRequest(dependent, Condition.DEPENDENCY, Action.RESTART, (), detail, source)
+            )
 
 
 def _plan_service(
@@ -98,6 +167,7 @@ def _plan_service(
     effects: ProbeEffects,
     source: str,
     extra: list[Finding],
+    deps: Dependencies,
 ) -> None:
     sid = view.sid
     labels = parse_service_labels(view.labels)
@@ -107,7 +177,7 @@ def _plan_service(
     reset = _track_health(view, snap, d, ctx.now, effects, out)
     episodes = {} if reset else {c: e for (s, c), e in snap.episodes.items() if s == sid}
     findings = detect(view, ctx) + extra
-    _gate_findings(view, findings, labels, snap, d, ctx, episodes, out, effects, source)
+    _gate_findings(view, findings, labels, snap, d, ctx, episodes, out, effects, source, deps)
     effects.snapshots[sid] = _snapshot(view, labels, snap, d, ctx.now, episodes)
 
 
@@ -162,6 +232,7 @@ def _gate_findings(
     out: Plan,
     effects: ProbeEffects,
     source: str,
+    deps: Dependencies,
 ) -> None:
     sid = view.sid
     for f in findings:
@@ -169,6 +240,21 @@ def _gate_findings(
         skip = _skip_reason(view, f, labels, snap, ctx)
         if skip is not None:
             out.notes.append(Note(sid, "skipped", f.condition, f.action, skip, f.detail, True))
+            continue
+        blocker = deps.graph.blocking_dependency(sid, deps.down - {sid})
+        if blocker is not None:
+            # Its failure is the dependency's fault: wait, and do not charge its attempts.
+            out.notes.append(
+                Note(
+                    sid,
+                    "skipped",
+                    f.condition,
+                    f.action,
+                    SkipReason.WAITING_DEPENDENCY.value,
+                    f"waiting for {blocker}",
+                    True,
+                )
+            )
             continue
         episode = episodes.get(f.condition, Episode())
         verdict = decide(d.restart_policy(labels, f.condition), episode, ctx.now)

@@ -36,6 +36,7 @@ class ContainerGone(EngineError):
 
 
 class ListEntry(TypedDict, total=False):
+    HostConfig: dict[str, str]
     Id: str
     Names: list[str]
     State: str
@@ -72,6 +73,7 @@ def view_from_list_entry(entry: ListEntry) -> ContainerView | None:
         health=health,
         exit_code=int(e.group(1)) if e else None,
         labels=dict(labels),
+        network_mode=str((entry.get("HostConfig") or {}).get("NetworkMode", "")),
     )
 
 
@@ -129,23 +131,30 @@ class DockerEngine:
         except Exception as exc:  # the SDK raises several unrelated types here
             raise EngineError(f"Docker engine not reachable: {exc}") from exc
 
-    def services(self, sid: ServiceId | None = None) -> dict[ServiceId, ServiceView]:
-        """Managed compose services, from ONE list call (sparse: no per-container inspect)."""
+    def services(
+        self, sid: ServiceId | None = None, *, project: str | None = None
+    ) -> dict[ServiceId, ServiceView]:
+        """Managed compose services, from ONE list call (sparse: no per-container inspect).
+
+        `sid` narrows to one service, `project` to one project."""
         filters: dict[str, Any] = {"label": [PROJECT_LABEL]}
         if sid is not None:
-            project, service = split_service_id(sid)
-            filters["label"] = [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]
+            p, service = split_service_id(sid)
+            filters["label"] = [f"{PROJECT_LABEL}={p}", f"{SERVICE_LABEL}={service}"]
+        elif project is not None:
+            filters["label"] = [f"{PROJECT_LABEL}={project}"]
         entries = self._call(lambda: self.client.api.containers(all=True, filters=filters))
         views = (view_from_list_entry(e) for e in entries)
         return group_services(v for v in views if v is not None and self.manages(v.project))
 
-    def services_fresh(
-        self, sid: ServiceId, container_id: ContainerId
+    def project_fresh(
+        self, sid: ServiceId, container_id: ContainerId | None
     ) -> dict[ServiceId, ServiceView]:
-        """One service, with the event's container re-read by inspect (see above)."""
-        services = self.services(sid)
+        """The project of `sid` (its dependencies decide whether it may be repaired), with
+        the event's container re-read by inspect (see refresh_from_inspect)."""
+        services = self.services(project=split_service_id(sid)[0])
         view = services.get(sid)
-        if view is None:
+        if view is None or not container_id:
             return services
         try:
             info = self.inspect(container_id)
@@ -154,7 +163,7 @@ class DockerEngine:
         containers = tuple(
             refresh_from_inspect(c, info) if c.id == container_id else c for c in view.containers
         )
-        return {sid: replace(view, containers=containers)}
+        return {**services, sid: replace(view, containers=containers)}
 
     def manages(self, project: str) -> bool:
         return not self.projects or project in self.projects

@@ -32,6 +32,11 @@ def healthy_since(sid: ServiceId) -> str:
     return f"{PREFIX}healthy_since:{sid}"
 
 
+# Set while a service is down, so its return can restart dependents. TTL: 1 day.
+def was_down(sid: ServiceId) -> str:
+    return f"{PREFIX}was_down:{sid}"
+
+
 # Operator pause flags: no TTL — an operator's "leave it alone" must not silently expire.
 PAUSED_ALL = f"{PREFIX}paused:*all*"
 

@@ -34,6 +34,7 @@ class StateStore:
             pipe.exists(keys.paused(v.sid))
             pipe.get(keys.healthy_since(v.sid))
             pipe.zcount(keys.dies(v.sid), now - self.crashloop_window, "+inf")
+            pipe.exists(keys.was_down(v.sid))
             for cond in PROBED_CONDITIONS:
                 pipe.hgetall(keys.episode(v.sid, cond))
         for cid in cids:
@@ -46,6 +47,7 @@ class StateStore:
         healthy: dict[ServiceId, float] = {}
         dies: dict[ServiceId, int] = {}
         episodes: dict[tuple[ServiceId, Condition], Episode] = {}
+        was_down: set[ServiceId] = set()
         for v in views:
             if next(results):
                 paused.add(v.sid)
@@ -53,6 +55,8 @@ class StateStore:
             if hs is not None:
                 healthy[v.sid] = float(hs)
             dies[v.sid] = int(next(results))
+            if next(results):
+                was_down.add(v.sid)
             for cond in PROBED_CONDITIONS:
                 h = next(results)
                 if h:
@@ -66,7 +70,14 @@ class StateStore:
             if rs is not None:
                 restarting[cid] = float(rs)
         return Snapshot(
-            paused_all, frozenset(paused), frozenset(stops), restarting, dies, healthy, episodes
+            paused_all,
+            frozenset(paused),
+            frozenset(stops),
+            restarting,
+            dies,
+            healthy,
+            episodes,
+            frozenset(was_down),
         )
 
     def write(self, effects: ProbeEffects, ttl_snapshot: float) -> None:
@@ -85,6 +96,10 @@ class StateStore:
             for cond in Condition:
                 pipe.delete(keys.episode(sid, cond))
             pipe.delete(keys.healthy_since(sid))
+        for sid in effects.down_seen:
+            pipe.set(keys.was_down(sid), "1", ex=86400)
+        for sid in effects.down_cleared:
+            pipe.delete(keys.was_down(sid))
         for sid, snap in effects.snapshots.items():
             pipe.set(keys.snapshot(sid), json.dumps(snap), ex=int(ttl_snapshot))
             pipe.sadd(keys.SNAPSHOTS, sid)

@@ -32,10 +32,7 @@ def probe(
 ) -> ProbeResult:
     started = time.perf_counter()
     now = h.clock()
-    if sid is not None and container_id:
-        views = h.engine.services_fresh(sid, container_id)
-    else:
-        views = h.engine.services(sid)
+    views = h.engine.services() if sid is None else h.engine.project_fresh(sid, container_id)
     snap = h.state.read(views.values(), now)
     # Resource use is sampled on the reconcile path only: an event says a state changed,
     # while "above 90 % for 5 minutes" needs regular samples.

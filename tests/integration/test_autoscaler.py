@@ -41,7 +41,6 @@ from healer.engine.scaler import (
 )
 from healer.model import RepairRequest, ServiceId, service_id
 from healer.settings import Settings
-from tests.support.healer import HealerFactory
 from tests.support import (
     ComposeFactory,
     ComposeProject,
@@ -49,6 +48,7 @@ from tests.support import (
     healthy_service_yaml,
     wait_until,
 )
+from tests.support.healer import HealerFactory
 
 T0 = 1_000_000.0  # simulated clock of the in-process cycles
 OPTIONS = ScalerOptions(interval=1, drain_timeout=30, start_timeout=30, lock_wait=5)

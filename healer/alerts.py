@@ -1,0 +1,223 @@
+"""Alertmanager webhook (v4) bodies and what the healer decides about each alert.
+
+Pure: parsing and deciding only. The API (healer.api.alerts) applies the decision — dedupe,
+suppression, service lookup and enqueueing need Redis and Docker, so they live there.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from healer.model import Action
+
+# The alert rules label disk alerts with this pseudo-service: the cleanup is host-wide.
+HOST = "host"
+
+# Label value that hands an alert to the healer; anything else is for humans only.
+AUTO_REPAIR_LABEL = "auto_repair"
+
+
+class AlertAction(enum.StrEnum):
+    """What an alert's `action` label may ask for (monitoring/README.md)."""
+
+    RESTART = "restart"
+    START = "start"
+    STOP_START = "stop_start"
+    CLEANUP = "cleanup"
+    SCALE_UP = "scale_up"
+
+
+# Container repairs the guarded repair task carries out; the other two are separate tasks.
+REPAIR_ACTIONS: dict[AlertAction, Action] = {
+    AlertAction.RESTART: Action.RESTART,
+    AlertAction.START: Action.START,
+    AlertAction.STOP_START: Action.STOP_START,
+}
+
+# Used when an auto_repair alert has no `action` label; mirrors the shipped rules so an
+# operator's own rule with a familiar name does the expected thing.
+DEFAULT_ACTIONS: dict[str, AlertAction] = {
+    "ContainerUnhealthy": AlertAction.RESTART,
+    "ContainerDown": AlertAction.START,
+    "ContainerRestarting": AlertAction.STOP_START,
+    "HighMemoryUsage": AlertAction.RESTART,
+    "HighCPUUsage": AlertAction.RESTART,
+    "NetworkErrors": AlertAction.RESTART,
+    "HighErrorRate": AlertAction.RESTART,
+    "DiskSpaceLow": AlertAction.CLEANUP,
+    "CeleryQueueBacklog": AlertAction.SCALE_UP,
+}
+
+
+class IgnoreReason(enum.StrEnum):
+    RESOLVED = "resolved"
+    NOT_AUTO_REPAIR = "not_auto_repair"
+    NO_SERVICE = "no_service"
+    UNKNOWN_ACTION = "unknown_action"
+    INVALID_TARGET = "invalid_target"
+
+
+def _check_timestamp(value: str) -> str:
+    # Kept as the original string: it is part of the dedupe key, and re-formatting a parsed
+    # datetime could turn one Alertmanager timestamp into two keys.
+    try:
+        datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r}") from exc
+    return value
+
+
+class Alert(BaseModel):
+    """One alert of a webhook body. Unknown fields are ignored for forward compatibility."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(min_length=1)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: str
+    endsAt: str = ""
+    generatorURL: str = ""
+    fingerprint: str = Field("", max_length=128)
+
+    @field_validator("startsAt")
+    @classmethod
+    def _starts_at(cls, v: str) -> str:
+        return _check_timestamp(v)
+
+    @field_validator("endsAt")
+    @classmethod
+    def _ends_at(cls, v: str) -> str:
+        return _check_timestamp(v) if v else v
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def key_fingerprint(self) -> str:
+        """Alertmanager's fingerprint, or (hand-sent bodies) a stable hash of the labels."""
+        if self.fingerprint:
+            return self.fingerprint
+        text = "\x00".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def dedupe_key(self) -> str:
+        """Same alert, same firing: Alertmanager re-sends it every repeat_interval."""
+        return f"{self.key_fingerprint}:{self.startsAt}"
+
+
+class Webhook(BaseModel):
+    """Alertmanager's webhook body, version 4."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    version: Literal["4"]
+    groupKey: str = ""
+    truncatedAlerts: int = Field(0, ge=0)
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
+    alerts: list[Alert] = Field(min_length=1)
+
+
+def parse_webhook(data: object) -> Webhook:
+    """Validate a decoded JSON body; raises pydantic.ValidationError (→ HTTP 422)."""
+    return Webhook.model_validate(data)
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One line per problem, e.g. "alerts.0.startsAt: not an RFC 3339 timestamp: 'x'"."""
+    out = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        out.append(f"{where}: {err['msg']}")
+    return out
+
+
+@dataclass(frozen=True)
+class AlertDecision:
+    """Act on `service` with `action`, or ignore the alert for `reason`."""
+
+    alertname: str
+    fingerprint: str
+    starts_at: str
+    service: str  # the `service` label as written ("web" or "project/web"), "" if none
+    action: AlertAction | None
+    act: bool
+    reason: str = ""  # an IgnoreReason when not acting
+    detail: str = ""  # alertname and summary, for the history
+
+    @property
+    def repair_action(self) -> Action | None:
+        return REPAIR_ACTIONS.get(self.action) if self.action else None
+
+
+def decide(alert: Alert) -> AlertDecision:
+    """What the labels ask for, before any lookup: resolved alerts and alerts for humans
+    never act; an `action` label wins over the alertname's default."""
+    action, problem = _action(alert)
+    service = alert.labels.get("service", "").strip()
+    reason, why = _ignore_reason(alert, service, action, problem)
+    summary = alert.annotations.get("summary", "")
+    detail = f"{alert.alertname or 'alert'}: {summary}" if summary else alert.alertname
+    return AlertDecision(
+        alertname=alert.alertname,
+        fingerprint=alert.key_fingerprint,
+        starts_at=alert.startsAt,
+        service=service,
+        action=action,
+        act=reason is None,
+        reason=reason.value if reason else "",
+        detail=f"{detail} ({why})" if why else detail,
+    )
+
+
+def _ignore_reason(
+    alert: Alert, service: str, action: AlertAction | None, problem: str
+) -> tuple[IgnoreReason | None, str]:
+    if alert.status == "resolved":
+        return IgnoreReason.RESOLVED, ""
+    if alert.labels.get(AUTO_REPAIR_LABEL, "").strip().lower() != "true":
+        return IgnoreReason.NOT_AUTO_REPAIR, f"{AUTO_REPAIR_LABEL} is not 'true'"
+    if not service:
+        return IgnoreReason.NO_SERVICE, "the alert has no `service` label"
+    if action is None:
+        return IgnoreReason.UNKNOWN_ACTION, problem
+    target_problem = _target_problem(service, action)
+    if target_problem:
+        return IgnoreReason.INVALID_TARGET, target_problem
+    return None, ""
+
+
+def _action(alert: Alert) -> tuple[AlertAction | None, str]:
+    label = alert.labels.get("action", "").strip()
+    if label:
+        # An explicit but unknown action is a typo to surface, not a cue to guess.
+        try:
+            return AlertAction(label), ""
+        except ValueError:
+            allowed = ", ".join(a.value for a in AlertAction)
+            return None, f"action {label!r} is not one of {allowed}"
+    default = DEFAULT_ACTIONS.get(alert.alertname)
+    if default is None:
+        return None, f"no `action` label and no default action for {alert.alertname!r}"
+    return default, ""
+
+
+def _target_problem(service: str, action: AlertAction) -> str:
+    if action == AlertAction.CLEANUP and service != HOST:
+        return f"cleanup is host-wide: label the alert service={HOST!r}"
+    if service == HOST and action != AlertAction.CLEANUP:
+        return f"service {HOST!r} only supports action cleanup"
+    return ""

@@ -1,0 +1,306 @@
+"""POST /alerts: Alertmanager's webhook, turned into guarded repairs.
+
+Each alert is decided by `healer.alerts.decide` (pure), then applied here: duplicate
+deliveries collapse on a Redis SET NX, a per (service, alertname) window keeps a re-firing
+alert from repairing again, and every alert that is not a duplicate ends in a history record.
+The repair itself goes through the same guard as the healer's own probes (Condition.ALERT).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import redis
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from healer.adapters import keys
+from healer.adapters.history import Record
+from healer.adapters.queue import REPAIR_QUEUE, SCALE_QUEUE, CeleryDispatcher
+from healer.alerts import (
+    HOST,
+    Alert,
+    AlertAction,
+    AlertDecision,
+    Webhook,
+    decide,
+    describe_errors,
+)
+from healer.engine.context import Healer
+from healer.engine.status import AmbiguousService, UnknownService, resolve
+from healer.model import Condition, RepairRequest, ServiceId
+
+# Alertmanager batches are small (grouped by alertname and service); 1 MiB is far above any
+# real one and keeps a hostile or broken sender from making the API buffer without bound.
+MAX_BODY_BYTES = 1 << 20
+
+# Longer than Prometheus' usual lookback and Alertmanager's repeat_interval (10 min in
+# monitoring/alertmanager), so one incident re-firing gives one repair, not one per delivery.
+DEFAULT_SUPPRESS_SECONDS = 900
+
+# Task names of the non-container repairs (the worker registers them under these names).
+CLEANUP_TASK = "healer.repair.cleanup"
+SCALE_TASK = "healer.scale.service"
+
+# Delivery dedupe: one key per (fingerprint, startsAt[, resolved]); its value is the
+# outcome, so a re-delivery answers like the first one. TTL: a day, longer than any
+# Alertmanager retry or repeat_interval — but only PENDING_TTL while the first delivery is
+# being handled, so a crash mid-request cannot turn Alertmanager's retry into a duplicate.
+SEEN_TTL = 86400
+PENDING_TTL = 60
+_PENDING = "pending"
+
+
+def seen_key(alert: Alert) -> str:
+    suffix = ":resolved" if alert.status == "resolved" else ""
+    return f"{keys.PREFIX}alert:seen:{alert.dedupe_key}{suffix}"
+
+
+# Suppression window after an alert triggered a repair. TTL: the window itself.
+def suppress_key(sid: str, alertname: str) -> str:
+    return f"{keys.PREFIX}alert:suppress:{sid}:{alertname}"
+
+
+class TaskSender(Protocol):
+    """The part of a Celery app the router needs (tests may pass a fake)."""
+
+    def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class AlertResult:
+    fingerprint: str
+    alertname: str
+    service: str
+    decision: str  # queued | ignored | skipped | duplicate
+    reason: str = ""
+    task_id: str = ""
+
+
+def alerts_router(
+    h: Healer,
+    authorized: Callable[..., Any],
+    *,
+    suppress: float = DEFAULT_SUPPRESS_SECONDS,
+    sender: TaskSender | None = None,
+    max_body: int = MAX_BODY_BYTES,
+) -> APIRouter:
+    """`authorized` is the app's auth dependency; it runs before the body is read."""
+    intake = AlertIntake(h, sender or _celery_of(h), suppress)
+    router = APIRouter()
+
+    @router.post("/alerts", status_code=202, dependencies=[Depends(authorized)])
+    async def post_alerts(request: Request) -> JSONResponse:
+        hook = _parse(await read_capped(request, max_body))
+        # Redis and Docker calls block: keep them off the event loop. A RedisError raised
+        # here reaches the app's handler (503), so Alertmanager retries the batch.
+        results = await run_in_threadpool(intake.handle, hook)
+        body = {"results": [asdict(r) for r in results]}
+        if _only_unknown_services(results):
+            detail = "no alert named a managed compose service"
+            return JSONResponse({"detail": detail, **body}, status_code=404)
+        return JSONResponse(body, status_code=202)
+
+    return router
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes: from the
+    Content-Length before reading anything, and while streaming for chunked bodies."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body of {declared} bytes exceeds the {limit}-byte limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"body exceeds the {limit}-byte limit")
+    return bytes(body)
+
+
+def _parse(raw: bytes) -> Webhook:
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HTTPException(422, f"body is not JSON: {exc}") from exc
+    try:
+        return Webhook.model_validate(data)
+    except ValidationError as exc:
+        raise HTTPException(
+            422, {"error": "not an Alertmanager webhook v4 body", "problems": describe_errors(exc)}
+        ) from exc
+
+
+def _only_unknown_services(results: list[AlertResult]) -> bool:
+    # 404 tells the operator the alert's service label is wrong; a batch holding anything
+    # the healer could act on (even if suppressed or already seen) is accepted.
+    actionable = [r for r in results if r.decision != "ignored" and r.reason != "not_found"]
+    return not actionable and any(r.reason == "not_found" for r in results)
+
+
+def _celery_of(h: Healer) -> TaskSender:
+    if isinstance(h.dispatcher, CeleryDispatcher):
+        app: TaskSender = h.dispatcher.app
+        return app
+    raise TypeError("alerts_router needs a Celery app: pass sender= with a non-Celery dispatcher")
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    sid: ServiceId | None
+    reason: str = ""  # not_found | ambiguous when sid is None
+    message: str = ""
+
+
+class AlertIntake:
+    """Applies alert decisions: dedupe, suppression, service lookup, enqueue, record."""
+
+    def __init__(self, h: Healer, sender: TaskSender, suppress: float) -> None:
+        self.h = h
+        self.sender = sender
+        self.suppress = max(1, int(suppress))
+
+    def handle(self, hook: Webhook) -> list[AlertResult]:
+        lookups: dict[str, _Lookup] = {}
+        return [self._one(alert, lookups) for alert in hook.alerts]
+
+    def _one(self, alert: Alert, lookups: dict[str, _Lookup]) -> AlertResult:
+        d = decide(alert)
+        key = seen_key(alert)
+        if not self.h.redis.set(key, _PENDING, nx=True, ex=PENDING_TTL):
+            first = str(self.h.redis.get(key) or "")
+            # A re-delivery of an unknown-service alert still answers "not found".
+            reason = "not_found" if first == "skipped:not_found" else "duplicate"
+            return _result(d, "duplicate", reason)
+        claimed = [key]
+        try:
+            result = self._fresh(d, lookups, claimed)
+        except BaseException:
+            # Not acknowledged: Alertmanager's retry must be handled, not collapsed.
+            with contextlib.suppress(redis.RedisError):
+                self.h.redis.delete(*claimed)
+            raise
+        self.h.redis.set(key, f"{result.decision}:{result.reason}", ex=SEEN_TTL)
+        return result
+
+    def _fresh(
+        self,
+        d: AlertDecision,
+        lookups: dict[str, _Lookup],
+        claimed: list[str],
+    ) -> AlertResult:
+        if not d.act or d.action is None:
+            self._record(d.service or "-", "ignored", d, d.reason)
+            return _result(d, "ignored", d.reason)
+        found = _Lookup(ServiceId(HOST)) if d.service == HOST else self._lookup(d, lookups)
+        sid = found.sid
+        if sid is None:
+            self._record(d.service, "skipped", d, found.reason, f"{d.detail}; {found.message}")
+            return _result(d, "skipped", found.reason)
+        window = suppress_key(sid, d.alertname)
+        if not self.h.redis.set(window, "1", nx=True, ex=self.suppress):
+            why = f"{d.detail}; already repaired for this alert within {self.suppress}s"
+            self._record(sid, "skipped", d, "suppressed", why)
+            return _result(d, "skipped", "suppressed", sid)
+        claimed.append(window)
+        task_id = self._dispatch(sid, d)
+        return _result(d, "queued", "", sid, task_id)
+
+    def _lookup(self, d: AlertDecision, lookups: dict[str, _Lookup]) -> _Lookup:
+        # One Docker list call per distinct service name of the batch, not per alert.
+        if d.service not in lookups:
+            try:
+                lookups[d.service] = _Lookup(resolve(self.h, d.service))
+            except UnknownService as exc:
+                lookups[d.service] = _Lookup(None, "not_found", str(exc))
+            except AmbiguousService as exc:
+                lookups[d.service] = _Lookup(None, "ambiguous", str(exc))
+        return lookups[d.service]
+
+    def _dispatch(self, sid: ServiceId, d: AlertDecision) -> str:
+        """Record the request, then enqueue it, then log it: the enqueue_manual order, so an
+        acknowledged alert always leaves a trace even if the worker never runs it."""
+        assert d.action is not None
+        request_id = uuid.uuid4().hex
+        self._request_record(request_id, sid, d)
+        repair_action = d.repair_action
+        if repair_action is not None:
+            req = RepairRequest(
+                sid, Condition.ALERT, repair_action, (), d.detail, "alert", request_id
+            )
+            self.h.dispatcher.repair(req)
+        elif d.action == AlertAction.CLEANUP:
+            self.sender.send_task(
+                CLEANUP_TASK,
+                kwargs={"source": "alert", "request_id": request_id},
+                task_id=request_id,
+                queue=REPAIR_QUEUE,
+            )
+        else:
+            # replicas=-1: one more than the service runs when the task executes.
+            self.sender.send_task(
+                SCALE_TASK,
+                kwargs={"sid": str(sid), "replicas": -1, "force": False, "source": "alert"},
+                task_id=request_id,
+                queue=SCALE_QUEUE,
+            )
+        self._record(sid, "requested", d, "", d.detail, request_id)
+        return request_id
+
+    def _request_record(self, request_id: str, sid: ServiceId, d: AlertDecision) -> None:
+        key = keys.request(request_id)
+        pipe = self.h.redis.pipeline(transaction=True)
+        pipe.hset(
+            key,
+            mapping={
+                "status": "queued",
+                "service": sid,
+                "action": str(d.action),
+                "source": "alert",
+                "alertname": d.alertname,
+                "queued_at": repr(time.time()),
+            },
+        )
+        pipe.expire(key, keys.REQUEST_TTL)
+        pipe.execute()
+
+    def _record(
+        self,
+        sid: str,
+        outcome: str,
+        d: AlertDecision,
+        reason: str,
+        detail: str = "",
+        request_id: str = "",
+    ) -> None:
+        self.h.history.record(
+            Record(
+                sid=sid,
+                outcome=outcome,
+                condition=Condition.ALERT.value,
+                action=d.action.value if d.action else "",
+                reason=reason,
+                detail=detail or d.detail,
+                source="alert",
+                request_id=request_id,
+                extra={
+                    "alertname": d.alertname,
+                    "fingerprint": d.fingerprint,
+                    "starts_at": d.starts_at,
+                },
+            )
+        )
+
+
+def _result(
+    d: AlertDecision, decision: str, reason: str, sid: str = "", task_id: str = ""
+) -> AlertResult:
+    return AlertResult(d.fingerprint, d.alertname, sid or d.service, decision, reason, task_id)

@@ -1,0 +1,362 @@
+"""POST /alerts (Alertmanager webhook v4) against the real Redis, Docker and a real worker.
+
+The API runs in this process (uvicorn in a thread, so the size-limit tests speak raw HTTP
+to a real server); the repair task still crosses the real broker to a real Celery worker
+started by `healer_stack`, and the assertions are on Docker's own events.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import redis
+import uvicorn
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from healer.api.alerts import MAX_BODY_BYTES, alerts_router
+from healer.api.app import create_app
+from healer.settings import Settings
+from tests.support import (
+    ComposeFactory,
+    EventsFactory,
+    compose_yaml,
+    free_port,
+    healthy_service_yaml,
+    wait_until,
+)
+from tests.support.healer import HealerFactory, HealerStack
+
+AUTH = {"Authorization": "Bearer test-token"}
+T1 = "2024-05-01T10:00:00.000000001Z"
+T2 = "2024-05-01T10:20:00Z"
+
+
+# --- an API with the alerts router, served for real --------------------------------------
+
+
+def alerts_app(stack: HealerStack | None = None, **settings: Any) -> FastAPI:
+    """create_app() plus the alerts router, unless create_app already wires it."""
+    env = stack.env if stack else {}
+    app = create_app(
+        Settings(
+            redis_url=env.get("REDIS_URL", settings.pop("redis_url", "")),
+            projects=env.get("HEALER_PROJECTS", "none"),
+            api_token="test-token",
+            log_dir=stack.log_dir if stack else settings.pop("log_dir"),
+            **settings,
+        )
+    )
+    routes = [r for r in app.routes if isinstance(r, APIRoute)]
+    if not any(r.path == "/alerts" for r in routes):
+        # The app's own auth dependency, taken from its /repair route: the same check
+        # the wired router will get.
+        repair = next(r for r in routes if r.path.startswith("/repair/"))
+        authorized = repair.dependencies[0].dependency
+        assert authorized is not None
+        app.include_router(alerts_router(app.state.healer, authorized))
+    return app
+
+
+@contextlib.contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, name="alerts-api", daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, timeout=15, message="in-process API did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+# --- webhook bodies ------------------------------------------------------------------------
+
+
+def alert(
+    service: str,
+    *,
+    status: str = "firing",
+    starts: str = T1,
+    fingerprint: str = "",
+    **labels: str,
+) -> dict[str, Any]:
+    all_labels = {
+        "alertname": "HighErrorRate",
+        "auto_repair": "true",
+        "action": "restart",
+        "service": service,
+        "severity": "critical",
+        **labels,
+    }
+    return {
+        "status": status,
+        "labels": all_labels,
+        "annotations": {"summary": f"{service} answers 9% of requests with 5xx"},
+        "startsAt": starts,
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph",
+        "fingerprint": fingerprint or uuid.uuid4().hex[:16],
+    }
+
+
+def webhook(*alerts: dict[str, Any]) -> dict[str, Any]:
+    status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="HighErrorRate"}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "healer",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": list(alerts),
+    }
+
+
+def post(url: str, *alerts: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{url}/alerts", headers=AUTH, json=webhook(*alerts), timeout=30)
+
+
+def only(resp: httpx.Response) -> dict[str, Any]:
+    assert resp.status_code == 202, resp.text
+    results: list[dict[str, Any]] = resp.json()["results"]
+    assert len(results) == 1, results
+    return results[0]
+
+
+def wait_done(url: str, task_id: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        data: dict[str, Any] = httpx.get(f"{url}/requests/{task_id}").json()
+        return data if data.get("status") == "done" else None
+
+    return wait_until(done, timeout=60, message=f"request {task_id} to finish")
+
+
+def alert_history(url: str, service: str) -> list[dict[str, Any]]:
+    entries = httpx.get(f"{url}/history", params={"service": service}).json()["entries"]
+    return [e for e in entries if e["source"] == "alert"]
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+def test_alert_repairs_a_healthy_service_once_per_firing(
+    compose_project: ComposeFactory,
+    docker_events: EventsFactory,
+    healer_stack: HealerFactory,
+    test_image: str,
+) -> None:
+    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")), wait=True)
+    rec = docker_events(project.name)
+    # Cooldown 0: the guard would allow every repair, so only the alert intake's dedupe
+    # and suppression can be what keeps repeated alerts from restarting again.
+    stack = healer_stack(project.name, RESTART_COOLDOWN="0")
+    stack.worker()
+    with serve(alerts_app(stack)) as url:
+        first = alert("web", fingerprint="f1")
+        queued = only(post(url, first))
+        assert queued["decision"] == "queued" and queued["task_id"], queued
+        assert queued["service"] == f"{project.name}/web"
+        rec.wait_for("restart", "web", timeout=30)
+        outcome = wait_done(url, queued["task_id"])
+        assert outcome["outcome"] == "acted", outcome  # Docker said healthy; the alert knew
+
+        # Alertmanager re-sends the same firing alert: collapsed, not recorded again.
+        assert only(post(url, first))["decision"] == "duplicate"
+        # The same alert fires again (new startsAt) inside the suppression window.
+        again = only(post(url, alert("web", fingerprint="f1", starts=T2)))
+        assert (again["decision"], again["reason"]) == ("skipped", "suppressed")
+        resolved = only(post(url, alert("web", fingerprint="f1", status="resolved")))
+        assert (resolved["decision"], resolved["reason"]) == ("ignored", "resolved")
+        human = only(post(url, alert("web", auto_repair="false")))
+        assert (human["decision"], human["reason"]) == ("ignored", "not_auto_repair")
+
+        # Another alert about the same service is not suppressed by the first one's window.
+        other = only(post(url, alert("web", alertname="ContainerUnhealthy")))
+        assert other["decision"] == "queued"
+        assert wait_done(url, other["task_id"])["outcome"] == "acted"
+        time.sleep(1.0)  # anything wrongly enqueued before it would have run by now
+        assert len(rec.events("restart", "web")) == 2, rec.describe()
+
+        history = alert_history(url, "web")
+    by_outcome: dict[str, int] = {}
+    for e in history:
+        by_outcome[e["outcome"]] = by_outcome.get(e["outcome"], 0) + 1
+    assert by_outcome == {"requested": 2, "acted": 2, "skipped": 1, "ignored": 2}, history
+    assert {e["reason"] for e in history if e["outcome"] in ("skipped", "ignored")} == {
+        "suppressed",
+        "resolved",
+        "not_auto_repair",
+    }
+    assert all(e["condition"] == "alert" for e in history)
+
+
+def test_auth_bad_bodies_and_unknown_services(
+    compose_project: ComposeFactory,
+    docker_events: EventsFactory,
+    healer_stack: HealerFactory,
+    test_image: str,
+) -> None:
+    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")), wait=True)
+    rec = docker_events(project.name)
+    stack = healer_stack(project.name)
+    stack.worker()
+    with serve(alerts_app(stack)) as url:
+        body = webhook(alert("web"))
+        assert httpx.post(f"{url}/alerts", json=body).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert httpx.post(f"{url}/alerts", json=body, headers=wrong).status_code == 401
+
+        garbage = httpx.post(f"{url}/alerts", content=b"{not json", headers=AUTH)
+        assert garbage.status_code == 422 and "not JSON" in garbage.text
+        v3 = {**body, "version": "3"}
+        schema = httpx.post(f"{url}/alerts", json=v3, headers=AUTH)
+        assert schema.status_code == 422, schema.text
+        assert any(p.startswith("version:") for p in schema.json()["detail"]["problems"])
+
+        # Unknown service alone (with a resolved alert beside it): 404, recorded as skipped.
+        lost = alert("nosuch", fingerprint="lost")
+        missing = post(url, lost, alert("web", status="resolved"))
+        assert missing.status_code == 404, missing.text
+        assert [r["reason"] for r in missing.json()["results"]] == ["not_found", "resolved"]
+        assert post(url, lost).status_code == 404  # a re-delivery answers the same
+        skipped = alert_history(url, "nosuch")
+        assert [(e["outcome"], e["reason"]) for e in skipped] == [("skipped", "not_found")]
+
+        # An unknown service next to an actionable alert: the batch is accepted.
+        mixed = post(url, alert("ghost"), alert(f"{project.name}/web"))
+        assert mixed.status_code == 202, mixed.text
+        decisions = [(r["decision"], r["reason"]) for r in mixed.json()["results"]]
+        assert decisions == [("skipped", "not_found"), ("queued", "")]
+        rec.wait_for("restart", "web", timeout=30)
+
+
+def _raw_post(port: int, head: list[str], chunks: list[bytes]) -> int:
+    """Status code of a POST /alerts written by hand: exact control of framing."""
+    request = ["POST /alerts HTTP/1.1", "Host: 127.0.0.1", *head, "", ""]
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall("\r\n".join(request).encode())
+        for chunk in chunks:
+            sock.sendall(chunk)
+        data = b""
+        while b"\r\n" not in data:
+            more = sock.recv(65536)
+            if not more:
+                break
+            data += more
+    return int(data.split(b" ", 2)[1])
+
+
+def _chunked(payload: bytes, size: int = 65536) -> list[bytes]:
+    return [
+        f"{len(part):x}\r\n".encode() + part + b"\r\n"
+        for part in (payload[i : i + size] for i in range(0, len(payload), size))
+    ]
+
+
+def test_bodies_over_one_mib_are_refused_before_they_are_read(
+    healer_stack: HealerFactory,
+) -> None:
+    stack = healer_stack("none")
+    with serve(alerts_app(stack)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        auth = f"Authorization: {AUTH['Authorization']}"
+        json_type = "Content-Type: application/json"
+        huge = f"Content-Length: {MAX_BODY_BYTES + 1}"
+        # Declared too big: answered from the headers alone, no body byte is ever sent.
+        assert _raw_post(port, [auth, json_type, huge], []) == 413
+        # Authentication comes first: a stranger cannot make the API read anything.
+        assert _raw_post(port, [json_type, huge], []) == 401
+        # Chunked, no length: refused once the cap is crossed, without waiting for the end
+        # (the terminating chunk is never sent, so a buffering server would hang here).
+        chunks = _chunked(b" " * (MAX_BODY_BYTES + 1))
+        assert _raw_post(port, [auth, json_type, "Transfer-Encoding: chunked"], chunks) == 413
+
+        # Exactly at the limit is fine: a padded but valid body (a resolved alert: no action).
+        body = webhook(alert("web", status="resolved"))
+        text = json.dumps(body)
+        body["alerts"][0]["annotations"]["padding"] = "x" * (MAX_BODY_BYTES - len(text) - 15)
+        raw = json.dumps(body).encode()
+        raw += b" " * (MAX_BODY_BYTES - len(raw))
+        assert len(raw) == MAX_BODY_BYTES
+        ok = httpx.post(f"{url}/alerts", content=raw, headers=AUTH)
+        assert ok.status_code == 202, ok.text[:500]
+        streamed = httpx.post(
+            f"{url}/alerts", content=iter([raw[:1000], raw[1000:]]), headers=AUTH, timeout=30
+        )
+        assert streamed.status_code == 202, streamed.text[:500]
+        # (the second one is a duplicate delivery of the first)
+        assert streamed.json()["results"][0]["decision"] == "duplicate"
+
+
+def test_redis_down_is_a_503_so_alertmanager_retries(tmp_path: Any) -> None:
+    app = alerts_app(redis_url=f"redis://127.0.0.1:{free_port()}/0", log_dir=tmp_path)
+    with TestClient(app) as client:
+        resp = client.post("/alerts", headers=AUTH, json=webhook(alert("web")))
+    assert resp.status_code == 503 and "Redis" in resp.text
+
+
+def _queued(broker: redis.Redis, queue: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(task name, task id, kwargs) of each Celery message waiting in `queue`."""
+    out = []
+    for raw in broker.lrange(queue, 0, -1):
+        msg = json.loads(raw)
+        _args, kwargs, _embed = json.loads(base64.b64decode(msg["body"]))
+        out.append((msg["headers"]["task"], msg["headers"]["id"], kwargs))
+    return out
+
+
+def test_host_cleanup_and_scale_up_alerts_become_their_tasks(
+    compose_project: ComposeFactory,
+    healer_stack: HealerFactory,
+    redis_client: redis.Redis,
+    test_image: str,
+) -> None:
+    # No worker: the messages stay on the broker to be read back.
+    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")))
+    stack = healer_stack(project.name)
+    with TestClient(alerts_app(stack)) as client:
+        disk = alert("host", alertname="DiskSpaceLow", action="cleanup")
+        backlog = alert("web", alertname="CeleryQueueBacklog")
+        del backlog["labels"]["action"]  # the alertname's default: scale_up
+        resp = client.post("/alerts", headers=AUTH, json=webhook(disk, backlog))
+    assert resp.status_code == 202, resp.text
+    cleanup, scale = resp.json()["results"]
+    assert (cleanup["decision"], scale["decision"]) == ("queued", "queued")
+    assert _queued(redis_client, "healer.repair") == [
+        (
+            "healer.repair.cleanup",
+            cleanup["task_id"],
+            {"source": "alert", "request_id": cleanup["task_id"]},
+        )
+    ]
+    sid = f"{project.name}/web"
+    assert _queued(redis_client, "healer.scale") == [
+        (
+            "healer.scale.service",
+            scale["task_id"],
+            {"sid": sid, "replicas": -1, "force": False, "source": "alert"},
+        )
+    ]
+    requests = [redis_client.hgetall(f"healer:request:{r['task_id']}") for r in (cleanup, scale)]
+    assert [(r["status"], r["action"]) for r in requests] == [
+        ("queued", "cleanup"),
+        ("queued", "scale_up"),
+    ]

@@ -1,0 +1,75 @@
+"""Dependency awareness on a real compose project (db ← app ← worker), asserted on the order
+of Docker's own events."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support import ComposeFactory, EventsFactory, compose_yaml, healthy_service_yaml
+from tests.support.healer import HealerFactory
+
+
+def _stack_yaml(image: str) -> str:
+    return compose_yaml(
+        healthy_service_yaml(image, "db"),
+        healthy_service_yaml(
+            image,
+            "app",
+            "depends_on:\n  db:\n    condition: service_healthy\n    restart: true",
+        ),
+        healthy_service_yaml(
+            image,
+            "worker",
+            "depends_on:\n  app:\n    condition: service_started",
+        ),
+    )
+
+
+def test_dependencies_are_repaired_first_and_dependents_wait_uncharged(
+    compose_project: ComposeFactory,
+    docker_events: EventsFactory,
+    healer_stack: HealerFactory,
+    test_image: str,
+) -> None:
+    project = compose_project(_stack_yaml(test_image), wait=True)
+    rec = docker_events(project.name)
+    stack = healer_stack(project.name, WATCHDOG_INTERVAL="1")
+    stack.worker()
+    stack.events()
+    stack.beat()
+    for svc in ("db", "app", "worker"):
+        project.container(svc).kill()
+    db = rec.wait_for("start", "db", timeout=20)[0]
+    db_ok = rec.wait_for("health_status: healthy", "db", timeout=20)[0]
+    app = rec.wait_for("start", "app", timeout=20)[0]
+    worker = rec.wait_for("start", "worker", timeout=20)[0]
+    assert db["time_ns"] < db_ok["time_ns"] <= app["time_ns"] < worker["time_ns"], rec.describe()
+    history = json.loads(stack.cli("history", "--json").stdout)
+    waits = [e for e in history if e["reason"] == "waiting_dependency"]
+    assert any("waiting for" in e["detail"] for e in waits), history
+    status = json.loads(stack.cli("status", "--json").stdout)["services"]
+    # waiting did not cost the dependents an attempt: one repair each
+    assert status[f"{project.name}/app"]["attempts"] <= 1
+    assert status[f"{project.name}/worker"]["attempts"] <= 1
+
+
+def test_dependents_declaring_restart_true_are_restarted_after_the_dependency_heals(
+    compose_project: ComposeFactory,
+    docker_events: EventsFactory,
+    healer_stack: HealerFactory,
+    test_image: str,
+) -> None:
+    project = compose_project(_stack_yaml(test_image), wait=True)
+    rec = docker_events(project.name)
+    stack = healer_stack(project.name, WATCHDOG_INTERVAL="1")
+    stack.worker()
+    stack.events()
+    stack.beat()
+    project.container("db").kill()
+    db_ok = rec.wait_for("health_status: healthy", "db", timeout=20)[0]
+    app_restart = rec.wait_for("restart", "app", timeout=20)[0]
+    assert app_restart["time_ns"] > db_ok["time_ns"]
+    # worker declared no `restart: true` on app: it is left alone
+    assert not rec.events("restart", "worker")
+    history = json.loads(stack.cli("history", "--service", "app", "--json").stdout)
+    assert any(e["condition"] == "dependency" and e["outcome"] == "acted" for e in history)

@@ -1,0 +1,126 @@
+"""An ad-hoc repair is visible in Flower: a real Flower, a real worker (-E), the real broker."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import (
+    ComposeFactory,
+    compose_yaml,
+    free_port,
+    healthy_service_yaml,
+    wait_until,
+)
+from tests.support.healer import ROOT, HealerFactory, HealerStack
+
+
+class Flower:
+    def __init__(self, stack: HealerStack, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        # Flower 2 refuses its HTTP API without auth unless told so; this one listens on
+        # 127.0.0.1 only and lives for one test.
+        env = {**stack.env, "FLOWER_UNAUTHENTICATED_API": "true"}
+        argv = [sys.executable, "-m", "celery", "-A", "workers.app", "flower"]
+        argv += [f"--port={self.port}", "--address=127.0.0.1"]
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def get(self, path: str, **params: Any) -> Any:
+        resp = httpx.get(self.url + path, params=params, timeout=10)
+        resp.raise_for_status()
+        return resp.json() if "json" in resp.headers.get("content-type", "") else resp.text
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture
+def flower_for(tmp_path: Path) -> Iterator[Any]:
+    started: list[Flower] = []
+
+    def start(stack: HealerStack) -> Flower:
+        flower = Flower(stack, tmp_path / f"flower-{len(started)}.out")
+        started.append(flower)
+        return flower
+
+    yield start
+    for flower in started:
+        flower.stop()
+
+
+def test_adhoc_repair_shows_in_flower_with_readable_kwargs(
+    compose_project: ComposeFactory,
+    healer_stack: HealerFactory,
+    flower_for: Any,
+    test_image: str,
+) -> None:
+    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")), wait=True)
+    stack = healer_stack(project.name)
+    stack.worker()
+    flower = flower_for(stack)
+    wait_until(
+        lambda: flower.get("/healthcheck") == "OK",
+        timeout=30,
+        ignore=(httpx.HTTPError,),
+        message="Flower did not start:\n" + flower.tail(),
+    )
+    # Flower only knows what its event receiver saw; a worker heartbeat reaching its
+    # metrics proves the receiver is subscribed before the repair's events are sent.
+    wait_until(
+        lambda: re.search(r"^flower_worker_online\{.*\} 1\.0$", flower.get("/metrics"), re.M),
+        timeout=30,
+        message="Flower saw no worker heartbeat:\n" + flower.tail(),
+    )
+
+    out = stack.cli("repair", "web").stdout
+    task_id = out.split(" as task ")[1].strip()
+
+    def finished() -> dict[str, Any] | None:
+        info: dict[str, Any] = flower.get(f"/api/task/info/{task_id}")
+        return info if info.get("state") == "SUCCESS" else None
+
+    info = wait_until(
+        finished, timeout=60, ignore=(httpx.HTTPStatusError,), message=f"task {task_id}"
+    )
+    assert info["name"] == "healer.repair.service"
+    assert info["worker"].startswith("w1-")
+    kwargs = ast.literal_eval(info["kwargs"])  # Flower shows Celery's repr of the kwargs
+    assert kwargs["sid"] == f"{project.name}/web"
+    assert kwargs["action"] == "restart"
+    assert kwargs["source"] == "cli" and kwargs["request_id"] == task_id
+    assert "'outcome': 'acted'" in str(info["result"])
+
+    listed: dict[str, Any] = flower.get("/api/tasks", taskname="healer.repair.service")
+    assert task_id in listed and listed[task_id]["state"] == "SUCCESS"
+    types = flower.get("/api/task/types")["task-types"]
+    assert "healer.repair.service" in types
