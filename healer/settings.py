@@ -225,9 +225,8 @@ class Settings(BaseSettings):
         validation_alias=_env("HEALER_VISIBILITY_TIMEOUT"),
         description="Seconds before Redis redelivers an unacked task (late acks).",
     )
-    plugins: str = Field("", validation_alias=_env("HEALER_PLUGINS"))
 
-    @field_validator("projects", "plugins", "cleanup_log_dirs")
+    @field_validator("projects", "cleanup_log_dirs")
     @classmethod
     def _strip_list(cls, v: str) -> str:
         return ",".join(p.strip() for p in v.split(",") if p.strip())
@@ -259,10 +258,6 @@ class Settings(BaseSettings):
     @property
     def log_dir_list(self) -> tuple[str, ...]:
         return tuple(p for p in self.cleanup_log_dirs.split(",") if p)
-
-    @property
-    def plugin_list(self) -> tuple[str, ...]:
-        return tuple(p for p in self.plugins.split(",") if p)
 
     def condition_defaults(self, condition: Condition) -> tuple[float, int]:
         """(cooldown seconds, max attempts) before labels override them (DESIGN §1)."""

@@ -37,7 +37,7 @@ SOCKET = "/var/run/docker.sock"
 API_PORT = 8000
 FLOWER_PORT = 5555
 # Set in the compose file for a healer role but not a Settings field, each with the reason.
-NOT_SETTINGS = {"HEALER_CGROUP_ROOT": "reserved for cgroup resource stats, mounted ahead"}
+NOT_SETTINGS: dict[str, str] = {}
 # Settings the compose file deliberately does not pass, each with the reason.
 NOT_PASSED = {
     "HEALER_API_HOST": "healer-api's command fixes --host 0.0.0.0",

@@ -126,7 +126,7 @@ def test_crash_loop_backs_off_then_quarantines_and_reset_lifts_it(
     project = compose_project(yaml.split("      test:")[0].rstrip() + "\n")
     rec = docker_events(project.name)
     stack = healer_stack(
-        project.name, RESTART_COOLDOWN="1", MAX_RESTART_ATTEMPTS="3", WATCHDOG_INTERVAL="1"
+        project.name, RESTART_COOLDOWN="2", MAX_RESTART_ATTEMPTS="3", WATCHDOG_INTERVAL="1"
     )
     stack.worker()
     stack.events()

@@ -183,11 +183,6 @@ def test_projects_comma_list(monkeypatch: pytest.MonkeyPatch, raw: str, listed: 
     assert s.projects == ",".join(listed)
 
 
-def test_plugins_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HEALER_PLUGINS", " my.checks , other.mod ")
-    assert Settings().plugin_list == ("my.checks", "other.mod")
-
-
 @pytest.mark.parametrize(
     ("condition", "defaults"),
     [
