@@ -74,6 +74,12 @@ def skip_seen(sid: ServiceId, condition: str, reason: str) -> str:
 SKIP_DEDUPE_TTL = 300
 
 
+# A repair of (service, condition) is queued or running: probes do not queue another.
+# TTL: Settings.lock_ttl (a lost task frees it); the repair deletes it when it ends.
+def pending(sid: ServiceId, condition: Condition) -> str:
+    return f"{PREFIX}pending:{sid}:{condition.value}"
+
+
 # A delayed re-probe is scheduled for this service. TTL: the wait itself.
 def reprobe(sid: ServiceId) -> str:
     return f"{PREFIX}reprobe:{sid}"

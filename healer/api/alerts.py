@@ -24,7 +24,13 @@ from starlette.concurrency import run_in_threadpool
 
 from healer.adapters import keys
 from healer.adapters.history import Record
-from healer.adapters.queue import REPAIR_QUEUE, SCALE_QUEUE, CeleryDispatcher
+from healer.adapters.queue import (
+    REPAIR_CLEANUP,
+    REPAIR_QUEUE,
+    SCALE_QUEUE,
+    SCALE_SERVICE,
+    CeleryDispatcher,
+)
 from healer.alerts import (
     HOST,
     Alert,
@@ -45,10 +51,6 @@ MAX_BODY_BYTES = 1 << 20
 # Longer than Prometheus' usual lookback and Alertmanager's repeat_interval (10 min in
 # monitoring/alertmanager), so one incident re-firing gives one repair, not one per delivery.
 DEFAULT_SUPPRESS_SECONDS = 900
-
-# Task names of the non-container repairs (the worker registers them under these names).
-CLEANUP_TASK = "healer.repair.cleanup"
-SCALE_TASK = "healer.scale.service"
 
 # Delivery dedupe: one key per (fingerprint, startsAt[, resolved]); its value is the
 # outcome, so a re-delivery answers like the first one. TTL: a day, longer than any
@@ -205,6 +207,11 @@ class AlertIntake:
         if sid is None:
             self._record(d.service, "skipped", d, found.reason, f"{d.detail}; {found.message}")
             return _result(d, "skipped", found.reason)
+        # `healer pause` is an operator's "leave it alone"; an alert does not overrule it
+        # (the repair task lets alert-sourced repairs through a pause, so check here).
+        if self.h.redis.exists(keys.PAUSED_ALL, keys.paused(sid)):
+            self._record(sid, "skipped", d, "paused", f"{d.detail}; paused by an operator")
+            return _result(d, "skipped", "paused", sid)
         window = suppress_key(sid, d.alertname)
         if not self.h.redis.set(window, "1", nx=True, ex=self.suppress):
             why = f"{d.detail}; already repaired for this alert within {self.suppress}s"
@@ -239,7 +246,7 @@ class AlertIntake:
             self.h.dispatcher.repair(req)
         elif d.action == AlertAction.CLEANUP:
             self.sender.send_task(
-                CLEANUP_TASK,
+                REPAIR_CLEANUP,
                 kwargs={"source": "alert", "request_id": request_id},
                 task_id=request_id,
                 queue=REPAIR_QUEUE,
@@ -247,7 +254,7 @@ class AlertIntake:
         else:
             # replicas=-1: one more than the service runs when the task executes.
             self.sender.send_task(
-                SCALE_TASK,
+                SCALE_SERVICE,
                 kwargs={"sid": str(sid), "replicas": -1, "force": False, "source": "alert"},
                 task_id=request_id,
                 queue=SCALE_QUEUE,

@@ -62,8 +62,11 @@ def _apply(h: Healer, p: Plan) -> None:
                 h.counters.decision(note.sid, note.outcome)
         else:
             h.history.record(rec)
+    ttl = int(h.settings.lock_ttl * 1000)
     for req in p.requests:
-        h.dispatcher.repair(req)
+        # Ten events for one failure mean ten probes: only the first queues the repair.
+        if h.redis.set(keys.pending(req.sid, req.condition), "1", nx=True, px=ttl):
+            h.dispatcher.repair(req)
     for sid, wait in p.reprobes.items():
         # Long waits are left to the reconcile loop: a far-future ETA task would sit in a
         # worker's memory and outlive the broker's visibility timeout.

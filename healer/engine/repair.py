@@ -247,6 +247,8 @@ def _finish(
         recorded = True
     if recorded:
         h.counters.decision(req.sid, result.outcome)
+    if req.source not in INTENT_SOURCES:
+        h.redis.delete(keys.pending(req.sid, req.condition))
     if req.request_id:
         h.redis.hset(
             keys.request(req.request_id),

@@ -142,9 +142,9 @@ def only(resp: httpx.Response) -> dict[str, Any]:
 
 
 def wait_done(url: str, task_id: str) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
+    def done() -> dict[str, Any]:
         data: dict[str, Any] = httpx.get(f"{url}/requests/{task_id}").json()
-        return data if data.get("status") == "done" else None
+        return data if data.get("status") == "done" else {}
 
     return wait_until(done, timeout=60, message=f"request {task_id} to finish")
 
@@ -208,7 +208,7 @@ def test_alert_repairs_a_healthy_service_once_per_firing(
     assert all(e["condition"] == "alert" for e in history)
 
 
-def test_auth_bad_bodies_and_unknown_services(
+def test_auth_bad_bodies_unknown_and_paused_services(
     compose_project: ComposeFactory,
     docker_events: EventsFactory,
     healer_stack: HealerFactory,
@@ -240,12 +240,20 @@ def test_auth_bad_bodies_and_unknown_services(
         skipped = alert_history(url, "nosuch")
         assert [(e["outcome"], e["reason"]) for e in skipped] == [("skipped", "not_found")]
 
+        # A service an operator paused is left alone by alerts too.
+        stack.cli("pause", "web")
+        paused = only(post(url, alert("web")))
+        assert (paused["decision"], paused["reason"]) == ("skipped", "paused")
+        stack.cli("resume", "web")
+
         # An unknown service next to an actionable alert: the batch is accepted.
         mixed = post(url, alert("ghost"), alert(f"{project.name}/web"))
         assert mixed.status_code == 202, mixed.text
         decisions = [(r["decision"], r["reason"]) for r in mixed.json()["results"]]
         assert decisions == [("skipped", "not_found"), ("queued", "")]
-        rec.wait_for("restart", "web", timeout=30)
+        queued = mixed.json()["results"][1]["task_id"]
+        assert wait_done(url, queued)["outcome"] == "acted"
+        assert len(rec.events("restart", "web")) == 1, rec.describe()
 
 
 def _raw_post(port: int, head: list[str], chunks: list[bytes]) -> int:

@@ -105,9 +105,9 @@ def test_adhoc_repair_shows_in_flower_with_readable_kwargs(
     out = stack.cli("repair", "web").stdout
     task_id = out.split(" as task ")[1].strip()
 
-    def finished() -> dict[str, Any] | None:
+    def finished() -> dict[str, Any]:
         info: dict[str, Any] = flower.get(f"/api/task/info/{task_id}")
-        return info if info.get("state") == "SUCCESS" else None
+        return info if info.get("state") == "SUCCESS" else {}
 
     info = wait_until(
         finished, timeout=60, ignore=(httpx.HTTPStatusError,), message=f"task {task_id}"

@@ -221,7 +221,7 @@ def test_auto_repair_label_is_case_insensitive() -> None:
 def test_decide_never_raises_and_only_firing_auto_repair_acts(
     labels: dict[str, str], status: str
 ) -> None:
-    d = decide(Alert(status=status, labels=labels, startsAt=STARTS))  # type: ignore[arg-type]
+    d = decide(Alert(status=status, labels=labels, startsAt=STARTS))
     if d.act:
         assert status == "firing" and labels.get("auto_repair") == "true"
         assert d.service and d.action is not None
