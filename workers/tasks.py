@@ -25,7 +25,7 @@ from healer.adapters.queue import (
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
 from healer.engine.probe import probe
-from healer.engine.repair import Busy, repair
+from healer.engine.repair import Busy, SlotsFull, repair
 from healer.model import ContainerId, RepairRequest, ServiceId
 from workers.app import app, settings
 
@@ -103,6 +103,8 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
         req = RepairRequest.from_kwargs({**kwargs, "request_id": self.request.id})
     try:
         return asdict(repair(h, req))
+    except SlotsFull as full:
+        raise self.retry(countdown=full.retry_after, max_retries=None) from full
     except Busy as busy:
         # An acknowledged request waits for the repair in flight, up to a lock lifetime,
         # then ends with a recorded outcome rather than vanishing.

@@ -27,6 +27,38 @@ return 0
 """
 
 
+# A counting semaphore: members are owner tokens scored by their expiry, so a slot held by a
+# dead worker frees itself; the key's own TTL outlives the newest slot.
+_SLOT_ACQUIRE = """
+redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[1])
+if redis.call('zcard', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('zadd', KEYS[1], ARGV[3], ARGV[4])
+  redis.call('pexpire', KEYS[1], ARGV[5])
+  return 1
+end
+return 0
+"""
+
+
+class Slots:
+    """At most `limit` repairs act at once across all workers (no stampede on the engine)."""
+
+    def __init__(self, r: redis.Redis, key: str, limit: int, ttl: float) -> None:
+        self._r = r
+        self.key = key
+        self.limit = limit
+        self.ttl = ttl
+        self._acquire = r.register_script(_SLOT_ACQUIRE)
+
+    def acquire(self, now: float) -> str | None:
+        token = secrets.token_hex(8)
+        args = [now, self.limit, now + self.ttl, token, int(self.ttl * 1000)]
+        return token if self._acquire(keys=[self.key], args=args) else None
+
+    def release(self, token: str) -> None:
+        self._r.zrem(self.key, token)
+
+
 class Lock:
     def __init__(self, r: redis.Redis, key: str, ttl: float) -> None:
         self._r = r

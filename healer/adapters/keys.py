@@ -80,6 +80,10 @@ def pending(sid: ServiceId, condition: Condition) -> str:
     return f"{PREFIX}pending:{sid}:{condition.value}"
 
 
+# Repair slots in use (sorted set of owner tokens by expiry). TTL: Settings.lock_ttl.
+REPAIR_SLOTS = f"{PREFIX}repair_slots"
+
+
 # A delayed re-probe is scheduled for this service. TTL: the wait itself.
 def reprobe(sid: ServiceId) -> str:
     return f"{PREFIX}reprobe:{sid}"

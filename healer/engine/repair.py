@@ -7,6 +7,7 @@ Each step can end the repair with a recorded reason; nothing here decides policy
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,10 @@ class Busy(Exception):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"repair in flight, retry in {retry_after}s")
         self.retry_after = retry_after
+
+
+class SlotsFull(Busy):
+    """HEALER_REPAIR_CONCURRENCY repairs are acting already: every source waits its turn."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,12 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
                 raise Busy(1.0)
             return _finish(h, req, RepairResult("skipped", SkipReason.IN_FLIGHT.value), once=True)
         targets = req.container_ids or tuple(c.id for c in view.containers)
-        return _guarded(h, req, labels, targets)
+        # The slot is taken before the claim, so a repair waiting for one spends no attempt.
+        token = _take_slot(h)
+        try:
+            return _guarded(h, req, labels, targets)
+        finally:
+            h.redis.zrem(keys.REPAIR_SLOTS, token)
 
 
 def _guarded(
@@ -102,6 +112,16 @@ def _guarded(
     if decision.verdict != Verdict.ACT:
         return _not_acting(h, req, decision, inspected)
     return _act(h, req, decision, inspected)
+
+
+def _take_slot(h: Healer) -> str:
+    slots = guard.Slots(
+        h.redis, keys.REPAIR_SLOTS, h.settings.repair_concurrency, h.settings.lock_ttl
+    )
+    token = slots.acquire(h.clock())
+    if token is None:
+        raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
+    return token
 
 
 def _failing(h: Healer, condition: Condition, info: dict[str, Any]) -> bool:
