@@ -90,15 +90,18 @@ def _record(h: Healer, r: DiskResult, source: str) -> DiskResult:
     detail = f"freed {r.bytes_freed} bytes: " + ", ".join(r.removed[:20])
     if r.errors:
         detail += "; errors: " + "; ".join(r.errors[:5])
-    h.history.record(
-        Record(
-            sid=DISK_SID,
-            outcome=r.outcome,
-            condition="disk",
-            action="cleanup",
-            reason=r.reason,
-            detail=detail if r.outcome != "skipped" else "",
-            source=source,
-        )
+    rec = Record(
+        sid=DISK_SID,
+        outcome=r.outcome,
+        condition="disk",
+        action="cleanup",
+        reason=r.reason,
+        detail=detail if r.outcome != "skipped" else "",
+        source=source,
     )
+    # A check every HEALER_DISK_INTERVAL would repeat the same skip: record it once.
+    if r.outcome == "skipped":
+        h.history.record_skip_once(rec)
+    else:
+        h.history.record(rec)
     return r
