@@ -11,7 +11,6 @@ from typing import Any
 import redis
 from celery import Task
 
-from healer.adapters.history import Record
 from healer.adapters.metrics import RedisHistogram
 from healer.adapters.queue import (
     CHECK_DISK,
@@ -25,7 +24,7 @@ from healer.adapters.queue import (
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
 from healer.engine.probe import probe
-from healer.engine.repair import Busy, SlotsFull, repair
+from healer.engine.repair import Busy, RepairResult, SlotsFull, finish, repair
 from healer.model import ContainerId, RepairRequest, ServiceId
 from workers.app import app, settings
 
@@ -109,19 +108,8 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
         # An acknowledged request waits for the repair in flight, up to a lock lifetime,
         # then ends with a recorded outcome rather than vanishing.
         if self.request.retries * busy.retry_after >= settings.lock_ttl:
-            h.history.record(
-                Record(
-                    sid=req.sid,
-                    outcome="skipped",
-                    condition=req.condition,
-                    action=req.action,
-                    reason="in_flight",
-                    detail="another repair held the lock throughout",
-                    source=req.source,
-                    request_id=req.request_id,
-                )
-            )
-            return {"outcome": "skipped", "reason": "in_flight"}
+            result = RepairResult("skipped", "in_flight", "another repair held the lock throughout")
+            return asdict(finish(h, req, result))
         raise self.retry(countdown=busy.retry_after) from busy
 
 

@@ -60,7 +60,8 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
             "healer.probe.*": {"queue": PROBE_QUEUE},
         },
         worker_concurrency=settings.worker_concurrency,
-        beat_scheduler="redbeat.RedBeatScheduler",
+        # RedBeat behind a lock (one active beat), hardened against Redis restarts.
+        beat_scheduler="beat.scheduler:ResilientScheduler",
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix="healer:redbeat",
         # Only the beat holding this lock schedules; a second beat waits as a hot standby.

@@ -52,7 +52,7 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
     services = h.engine.services(req.sid)
     view = services.get(req.sid)
     if view is None:
-        return _finish(
+        return finish(
             h,
             req,
             RepairResult(
@@ -61,16 +61,16 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
         )
     labels = parse_service_labels(view.labels)
     if labels.opted_out:
-        return _finish(h, req, RepairResult("skipped", SkipReason.OPTED_OUT.value))
+        return finish(h, req, RepairResult("skipped", SkipReason.OPTED_OUT.value))
     if req.source not in INTENT_SOURCES and (
         h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(req.sid))
     ):
-        return _finish(h, req, RepairResult("skipped", SkipReason.PAUSED.value))
+        return finish(h, req, RepairResult("skipped", SkipReason.PAUSED.value))
     with guard.service_lock(h.redis, req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
                 raise Busy(1.0)
-            return _finish(h, req, RepairResult("skipped", SkipReason.IN_FLIGHT.value), once=True)
+            return finish(h, req, RepairResult("skipped", SkipReason.IN_FLIGHT.value), once=True)
         targets = req.container_ids or tuple(c.id for c in view.containers)
         # The slot is taken before the claim, so a repair waiting for one spends no attempt.
         token = _take_slot(h)
@@ -87,14 +87,14 @@ def _guarded(
     if req.source not in INTENT_SOURCES:
         failing = {cid: i for cid, i in inspected.items() if _failing(h, req.condition, i)}
         if not failing:
-            return _finish(
+            return finish(
                 h,
                 req,
                 RepairResult("skipped", SkipReason.RECOVERED.value, "state changed before acting"),
             )
         inspected = failing
     if not inspected:
-        return _finish(
+        return finish(
             h,
             req,
             RepairResult("skipped", SkipReason.NOT_FOUND.value, "containers gone before acting"),
@@ -157,13 +157,13 @@ def _not_acting(
             detail,
             {"service": req.sid, "condition": req.condition.value},
         )
-        return _finish(
+        return finish(
             h, req, RepairResult("quarantined", "max_attempts", detail, d.episode.attempts)
         )
     reason = {Verdict.QUARANTINED: SkipReason.QUARANTINED.value}.get(
         d.verdict, SkipReason.BACKOFF.value if d.episode.attempts > 1 else SkipReason.COOLDOWN.value
     )
-    return _finish(
+    return finish(
         h,
         req,
         RepairResult("skipped", reason, d.reason, d.episode.attempts),
@@ -210,7 +210,7 @@ def _act_marked(
             detail,
             {"service": req.sid, "action": req.action.value},
         )
-    return _finish(h, req, result)
+    return finish(h, req, result)
 
 
 def _do(h: Healer, action: Action, cid: ContainerId, info: dict[str, Any]) -> None:
@@ -246,9 +246,7 @@ def _name(info: dict[str, Any]) -> str:
     return str(info.get("Name", "?")).lstrip("/")
 
 
-def _finish(
-    h: Healer, req: RepairRequest, result: RepairResult, once: bool = False
-) -> RepairResult:
+def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = False) -> RepairResult:
     rec = Record(
         sid=req.sid,
         outcome=result.outcome,

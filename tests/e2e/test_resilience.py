@@ -146,8 +146,10 @@ def test_healer_survives_a_redis_restart_and_still_repairs(
     acted = [e for e in _history(stack, "web") if e["outcome"] == "acted"]
     assert acted, stack.tail()
     # No healer process was restarted (or died) to get there. The worker and the events
-    # watcher reconnect on their own; beat must too (see the bug note in the report: celery
-    # beat + RedBeat exits on the first redis.ConnectionError raised by tick()).
+    # watcher reconnect on their own. Beat must too: celery's beat Service.start() does not
+    # catch what RedBeatScheduler.tick() raises (redis.ConnectionError while Redis is down,
+    # LockNotOwnedError once it is back empty), so beat exits unless the healer's scheduler
+    # handles both (and re-installs the schedule the empty Redis lost).
     alive = _alive(stack)
     assert alive["worker-w1"] is None and alive["events"] is None, f"{alive}\n{stack.tail()}"
     crash = [line for line in _log(stack, "beat").splitlines() if "CRITICAL" in line]

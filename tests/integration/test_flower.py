@@ -8,9 +8,9 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -23,6 +23,8 @@ from tests.support import (
     wait_until,
 )
 from tests.support.healer import ROOT, HealerFactory, HealerStack
+
+T = TypeVar("T")
 
 
 class Flower:
@@ -49,6 +51,13 @@ class Flower:
         resp = httpx.get(self.url + path, params=params, timeout=10)
         resp.raise_for_status()
         return resp.json() if "json" in resp.headers.get("content-type", "") else resp.text
+
+    def wait(self, predicate: Callable[[], T], what: str, timeout: float = 30) -> T:
+        """wait_until, with Flower's log (read when giving up) in the failure."""
+        try:
+            return wait_until(predicate, timeout=timeout, ignore=(httpx.HTTPError,), message=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- flower ---\n{self.tail()}") from None
 
     def tail(self) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
@@ -88,18 +97,12 @@ def test_adhoc_repair_shows_in_flower_with_readable_kwargs(
     stack = healer_stack(project.name)
     stack.worker()
     flower = flower_for(stack)
-    wait_until(
-        lambda: flower.get("/healthcheck") == "OK",
-        timeout=30,
-        ignore=(httpx.HTTPError,),
-        message="Flower did not start:\n" + flower.tail(),
-    )
+    flower.wait(lambda: flower.get("/healthcheck") == "OK", "Flower to start")
     # Flower only knows what its event receiver saw; a worker heartbeat reaching its
     # metrics proves the receiver is subscribed before the repair's events are sent.
-    wait_until(
+    flower.wait(
         lambda: re.search(r"^flower_worker_online\{.*\} 1\.0$", flower.get("/metrics"), re.M),
-        timeout=30,
-        message="Flower saw no worker heartbeat:\n" + flower.tail(),
+        "a worker heartbeat in Flower's metrics",
     )
 
     out = stack.cli("repair", "web").stdout
@@ -109,9 +112,7 @@ def test_adhoc_repair_shows_in_flower_with_readable_kwargs(
         info: dict[str, Any] = flower.get(f"/api/task/info/{task_id}")
         return info if info.get("state") == "SUCCESS" else {}
 
-    info = wait_until(
-        finished, timeout=60, ignore=(httpx.HTTPStatusError,), message=f"task {task_id}"
-    )
+    info = flower.wait(finished, f"task {task_id} to succeed in Flower", timeout=60)
     assert info["name"] == "healer.repair.service"
     assert info["worker"].startswith("w1-")
     kwargs = ast.literal_eval(info["kwargs"])  # Flower shows Celery's repr of the kwargs

@@ -3,6 +3,7 @@ the Grafana dashboard and evaluates the shipped alert rules."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,9 +11,9 @@ import signal
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -30,6 +31,7 @@ from tests.support.healer import HealerFactory
 
 AUTH = {"Authorization": "Bearer test-token"}
 RULES = REPO_ROOT / "monitoring" / "prometheus" / "alerts"
+T = TypeVar("T")
 
 # The seed's series (DESIGN §3), sample name → exact label names.
 SEED_SERIES = {
@@ -126,6 +128,14 @@ def _samples(text: str) -> tuple[dict[str, list[Any]], set[str]]:
     return samples, declared
 
 
+def _wait(predicate: Callable[[], T], timeout: float, what: str, logs: Callable[[], str]) -> T:
+    """wait_until, with the logs read when it gives up (not when it starts)."""
+    try:
+        return wait_until(predicate, timeout=timeout, ignore=(httpx.HTTPError,), message=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{logs()}") from None
+
+
 def _referenced_series(queries: list[str]) -> set[str]:
     names = set()
     for q in queries:
@@ -148,16 +158,18 @@ def test_metrics_endpoint_and_dashboard_queries_on_a_real_prometheus(
 
     # State for every seed series: a probe has seen the service, and a repair has acted.
     task = httpx.post(f"{url}/repair/web", headers=AUTH, timeout=10).json()["task_id"]
-    wait_until(
+    _wait(
         lambda: httpx.get(f"{url}/requests/{task}").json().get("outcome") == "acted",
-        timeout=60,
-        message="ad-hoc repair:\n" + stack.tail(),
+        60,
+        "the ad-hoc repair to act",
+        stack.tail,
     )
     healthy = f'service_health_status{{service="{sid}",status="healthy"}} 1.0'
-    wait_until(
+    _wait(
         lambda: healthy in httpx.get(f"{url}/metrics").text,
-        timeout=30,
-        message="no healthy status in /metrics:\n" + stack.tail(),
+        30,
+        f"{healthy} in /metrics",
+        lambda: httpx.get(f"{url}/metrics").text + stack.tail(),
     )
     text = httpx.get(f"{url}/metrics").text
     samples, declared = _samples(text)
@@ -175,17 +187,18 @@ def test_metrics_endpoint_and_dashboard_queries_on_a_real_prometheus(
     assert {"healer_decisions_total", "healer_queue_depth"} <= healer_series, healer_series
 
     prom = prometheus(url.removeprefix("http://"))
-    wait_until(
+    _wait(
         lambda: httpx.get(f"{prom.url}/-/ready", timeout=2).status_code == 200,
-        timeout=30,
-        ignore=(httpx.HTTPError,),
-        message="Prometheus not ready:\n" + prom.tail(),
+        30,
+        "Prometheus to be ready",
+        prom.tail,
     )
     # Two scrapes at least, so rate()/increase() have a pair of samples to work with.
-    wait_until(
+    _wait(
         lambda: len(prom.vector('count_over_time(up{job="healer-api"}[1m]) >= 2 and up == 1')),
-        timeout=30,
-        message="Prometheus did not scrape the API:\n" + prom.tail(),
+        30,
+        "two successful scrapes of the API",
+        lambda: json.dumps(prom.vector("up")) + "\n" + prom.tail(),
     )
 
     for name in SEED_SERIES:
@@ -216,6 +229,6 @@ def test_metrics_endpoint_and_dashboard_queries_on_a_real_prometheus(
         done = all(not r.get("lastEvaluation", "0001").startswith("0001") for r in rules)
         return rules if rules and done else []
 
-    rules = wait_until(evaluated, timeout=30, message="rules were not evaluated")
+    rules = _wait(evaluated, 30, "every rule to be evaluated", prom.tail)
     broken = [f"{r['name']}: {r.get('lastError')}" for r in rules if r.get("health") != "ok"]
     assert not broken, "\n".join(broken)
