@@ -78,6 +78,36 @@ def run_path(
         project.down()
 
 
+def engine_floor(client: docker.DockerClient, image: str, n: int) -> list[float]:
+    """The engine alone restarting N such containers in parallel: what no healer can beat."""
+    import concurrent.futures
+
+    ids = [
+        client.containers.run(
+            image,
+            ["sh", "-c", "exec sleep 2147483647"],
+            init=True,
+            network_mode="none",
+            detach=True,
+            labels={"compose-healer-bench": "floor"},
+        ).id
+        for _ in range(n)
+    ]
+    try:
+        time.sleep(1)
+
+        def restart(cid: str) -> float:
+            t = time.perf_counter()
+            client.api.restart(cid, timeout=10)
+            return time.perf_counter() - t
+
+        with concurrent.futures.ThreadPoolExecutor(n) as pool:
+            return list(pool.map(restart, ids))
+    finally:
+        for cid in ids:
+            client.api.remove_container(cid, force=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--containers", type=int, default=10)
