@@ -19,6 +19,7 @@ import redis
 from healer.adapters import keys
 from healer.adapters.counters import Counters
 from healer.adapters.docker_engine import docker_client
+from healer.adapters.metrics import CONTAINER_EVENTS
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.redis_conn import connect
 from healer.adapters.state import StateStore
@@ -50,12 +51,27 @@ class EventsWatcher:
             self.state.clear_manual_stop(ev.container_id)
         if ev.action == "die" and not healer_acting:
             self.state.record_die(ev.sid, ev.time)
+        self._count(ev)
         # The healer's own stop/restart emits die/stop: the repair task verifies its result,
         # a probe now would only find the container mid-restart.
         if ev.triggers_probe and not healer_acting:
             self.dispatcher.probe_service(ev.sid, ev.time, ev.action, ev.container_id)
         self.redis.set(keys.EVENTS_CURSOR, repr(ev.time), ex=86400)
         self.handled += 1
+
+    def _count(self, ev: ContainerEvent) -> None:
+        """Per-container deaths and OOM kills for the metrics (the list call has neither)."""
+        if not ev.name or ev.action not in ("die", "oom", "start"):
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        if ev.action == "die":
+            pipe.hincrby(CONTAINER_EVENTS, f"restarts|{ev.sid}|{ev.name}", 1)
+        else:
+            pipe.hset(
+                CONTAINER_EVENTS, f"oom|{ev.sid}|{ev.name}", "1" if ev.action == "oom" else "0"
+            )
+        pipe.expire(CONTAINER_EVENTS, keys.METRIC_TTL)
+        pipe.execute()
 
     def run(self, once: bool = False) -> None:
         """Follow the stream until `stop` is set, reconnecting with backoff."""

@@ -23,6 +23,7 @@ class ContainerEvent:
     time: float  # seconds, from timeNano
     signal: str | None = None
     exit_code: int | None = None
+    name: str = ""
 
     @property
     def triggers_probe(self) -> bool:
@@ -61,4 +62,5 @@ def parse_event(raw: dict[str, Any]) -> ContainerEvent | None:
         time=t,
         signal=attrs.get("signal"),
         exit_code=int(code) if code is not None and code.lstrip("-").isdigit() else None,
+        name=attrs.get("name", ""),
     )

@@ -210,6 +210,13 @@ class Settings(BaseSettings):
         description="Seconds of history kept; older entries are trimmed by beat.",
     )
     notify_webhook: str | None = Field(None, validation_alias=_env("HEALER_NOTIFY_WEBHOOK"))
+    alert_suppress: float = Field(
+        900,
+        ge=0,
+        validation_alias=_env("HEALER_ALERT_SUPPRESS"),
+        description="Seconds an alert that triggered a repair cannot trigger it again: longer "
+        "than Prometheus' lookback, so a still-firing alert is not acted on twice.",
+    )
 
     # --- celery ------------------------------------------------------------------------
     worker_concurrency: int = Field(4, ge=1, validation_alias=_env("HEALER_WORKER_CONCURRENCY"))

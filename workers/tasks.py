@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from dataclasses import asdict
 from typing import Any
 
 import redis
 from celery import Task
+from celery.signals import heartbeat_sent
 
-from healer.adapters.metrics import RedisHistogram
+from healer.adapters import keys
+from healer.adapters.metrics import WORKERS, RedisHistogram
 from healer.adapters.queue import (
     CHECK_DISK,
     PROBE_ALL,
@@ -130,3 +133,17 @@ def cleanup_task(
 ) -> dict[str, Any]:
     result = check_disk(healer(), source=source, dry_run=dry_run)
     return asdict(result)
+
+
+@heartbeat_sent.connect
+def _worker_alive(sender: Any = None, **_: Any) -> None:
+    """Celery's own event heartbeat (every ~2 s with -E) feeds healer_celery_workers_online."""
+    try:
+        r = healer().redis
+        pipe = r.pipeline(transaction=True)
+        pipe.zadd(WORKERS, {socket.gethostname() + f":{os.getpid()}": time.time()})
+        pipe.zremrangebyscore(WORKERS, "-inf", time.time() - 3600)
+        pipe.expire(WORKERS, keys.METRIC_TTL)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("worker heartbeat not recorded: %s", exc)

@@ -8,6 +8,7 @@ and the API's collector turns the shared state into series on each scrape.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import redis
@@ -29,6 +30,14 @@ REPAIR_ACTIONS = ("restart", "start", "stop_start")
 SCALE_EVENTS = f"{keys.PREFIX}metrics:scale_events"
 CLEANUP_BYTES = f"{keys.PREFIX}metrics:cleanup_bytes"
 DISK_USAGE = f"{keys.PREFIX}metrics:disk"  # hash path → used ratio, TTL 3 disk intervals
+# hash "sid|container|cpu|memory|network" → ratio (network: errors/s). TTL 3 reconciles.
+RESOURCE_RATIOS = f"{keys.PREFIX}metrics:resources"
+# hash "restarts|sid|container" → count, "oom|sid|container" → 0/1, from the events watcher.
+CONTAINER_EVENTS = f"{keys.PREFIX}metrics:container_events"
+# sorted set worker hostname → last Celery heartbeat (unix time); members older than
+# WORKER_FRESH seconds count as offline. TTL METRIC_TTL.
+WORKERS = f"{keys.PREFIX}metrics:workers"
+WORKER_FRESH = 15.0
 REPLICAS = f"{keys.PREFIX}metrics:replicas"  # hash "sid|kind" → value, TTL METRIC_TTL
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -146,7 +155,35 @@ class HealerCollector(Collector):
                 up.add_metric([sid, c["name"]], 1.0 if c["state"] == "running" else 0.0)
                 if c.get("health"):
                     healthy.add_metric([sid, c["name"]], 1.0 if c["health"] == "healthy" else 0.0)
-        yield from (up, healthy)
+        ratio_names = {
+            "cpu": "healer_container_cpu_ratio",
+            "memory": "healer_container_memory_ratio",
+            "network": "healer_container_network_errors_per_second",
+        }
+        ratios = {
+            kind: GaugeMetricFamily(
+                name, f"Container {kind} use (ratio of its limit)", labels=["service", "container"]
+            )
+            for kind, name in ratio_names.items()
+        }
+        for k, v in sorted(self.r.hgetall(RESOURCE_RATIOS).items()):
+            sid, name, kind = k.rsplit("|", 2)
+            if kind in ratios:
+                ratios[kind].add_metric([sid, name], float(v))
+        restarts = GaugeMetricFamily(
+            "healer_container_restart_count",
+            "Times the container died (from Docker events)",
+            labels=["service", "container"],
+        )
+        oom = GaugeMetricFamily(
+            "healer_container_oom_killed",
+            "1 if the container's last death was the OOM killer",
+            labels=["service", "container"],
+        )
+        for k, v in sorted(self.r.hgetall(CONTAINER_EVENTS).items()):
+            kind, sid, name = k.split("|", 2)
+            (restarts if kind == "restarts" else oom).add_metric([sid, name], float(v))
+        yield from (up, healthy, *ratios.values(), restarts, oom)
 
     def _healer_series(self) -> Iterator[Metric]:
         beats = GaugeMetricFamily(
@@ -167,7 +204,13 @@ class HealerCollector(Collector):
             pipe.llen(q)
         for q, n in zip(QUEUES, pipe.execute(), strict=True):
             depth.add_metric([q], float(n))
-        yield from (beats, decisions, depth, *self._scaling_series())
+        online = GaugeMetricFamily(
+            "healer_celery_workers_online", "Healer Celery workers that sent a heartbeat lately"
+        )
+        online.add_metric([], float(self.r.zcount(WORKERS, time.time() - WORKER_FRESH, "+inf")))
+        in_flight = GaugeMetricFamily("healer_repairs_in_flight", "Repairs acting right now")
+        in_flight.add_metric([], float(self.r.zcount(keys.REPAIR_SLOTS, time.time(), "+inf")))
+        yield from (beats, decisions, depth, online, in_flight, *self._scaling_series())
 
     def _scaling_series(self) -> Iterator[Metric]:
         events = CounterMetricFamily(

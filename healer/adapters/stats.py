@@ -262,6 +262,7 @@ class SustainedStore:
         self.rules = tuple(rules)
         self.ttl = max(1, int(stale_after))
         self.round_trips = 0
+        self.last_ratios: dict[ContainerId, res.Ratios] = {}
 
     def read(self, cids: Sequence[ContainerId]) -> dict[ContainerId, ResourceState]:
         if not cids:
@@ -299,9 +300,12 @@ class SustainedStore:
         states = self.read(list(samples))
         new: dict[ContainerId, ResourceState] = {}
         breaches: list[Breach] = []
+        self.last_ratios = {}
         for cid, sample in samples.items():
             new[cid], found = res.evaluate(states[cid], sample, self.rules)
             breaches += found
+            # Kept for the metrics the alert rules and dashboard read.
+            self.last_ratios[cid] = res.ratios(states[cid].prev, sample)
         self.write(new)
         return breaches
 

@@ -83,8 +83,9 @@ class AlertResult:
     alertname: str
     service: str
     decision: str  # queued | ignored | skipped | duplicate
-    reason: str = ""
+    reason: str = ""  # why ignored/skipped; for a duplicate, the first delivery's reason
     task_id: str = ""
+    duplicate_of: str = ""  # for a duplicate: the first delivery's decision (or "pending")
 
 
 def alerts_router(
@@ -143,8 +144,13 @@ def _parse(raw: bytes) -> Webhook:
 
 def _only_unknown_services(results: list[AlertResult]) -> bool:
     # 404 tells the operator the alert's service label is wrong; a batch holding anything
-    # the healer could act on (even if suppressed or already seen) is accepted.
-    actionable = [r for r in results if r.decision != "ignored" and r.reason != "not_found"]
+    # the healer could act on (even if suppressed or already seen) is accepted. A duplicate
+    # counts as what its first delivery was, so a re-delivery gets the same answer.
+    actionable = [
+        r
+        for r in results
+        if (r.duplicate_of or r.decision) != "ignored" and r.reason != "not_found"
+    ]
     return not actionable and any(r.reason == "not_found" for r in results)
 
 
@@ -178,10 +184,8 @@ class AlertIntake:
         d = decide(alert)
         key = seen_key(alert)
         if not self.h.redis.set(key, _PENDING, nx=True, ex=PENDING_TTL):
-            first = str(self.h.redis.get(key) or "")
-            # A re-delivery of an unknown-service alert still answers "not found".
-            reason = "not_found" if first == "skipped:not_found" else "duplicate"
-            return _result(d, "duplicate", reason)
+            first, _, reason = str(self.h.redis.get(key) or _PENDING).partition(":")
+            return _result(d, "duplicate", reason, duplicate_of=first)
         claimed = [key]
         try:
             result = self._fresh(d, lookups, claimed)
@@ -308,6 +312,12 @@ class AlertIntake:
 
 
 def _result(
-    d: AlertDecision, decision: str, reason: str, sid: str = "", task_id: str = ""
+    d: AlertDecision,
+    decision: str,
+    reason: str,
+    sid: str = "",
+    task_id: str = "",
+    duplicate_of: str = "",
 ) -> AlertResult:
-    return AlertResult(d.fingerprint, d.alertname, sid or d.service, decision, reason, task_id)
+    service = sid or d.service
+    return AlertResult(d.fingerprint, d.alertname, service, decision, reason, task_id, duplicate_of)

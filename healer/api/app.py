@@ -16,6 +16,7 @@ from healer.adapters import keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.metrics import HealerCollector
 from healer.adapters.queue import CeleryDispatcher, make_celery
+from healer.api.alerts import alerts_router
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import AmbiguousService, UnknownService, resolve, status
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(
                 401, "missing or invalid Bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
+
+    app.include_router(alerts_router(h, authorized, suppress=settings.alert_suppress))
 
     @app.post("/repair/{service:path}", status_code=202, dependencies=[Depends(authorized)])
     def post_repair(service: str, body: RepairBody | None = None) -> dict[str, Any]:

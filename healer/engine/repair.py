@@ -26,6 +26,8 @@ log = logging.getLogger("healer.repair")
 # Sources that carry an operator's or an alert's intent: they act even when Docker thinks
 # the service is fine, and they wait for a busy lock instead of giving up.
 INTENT_SOURCES = frozenset({"api", "cli", "alert"})
+# Only an operator's own request overrides `healer pause`; an alert does not.
+OPERATOR_SOURCES = frozenset({"api", "cli"})
 
 
 class Busy(Exception):
@@ -62,7 +64,7 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
     labels = parse_service_labels(view.labels)
     if labels.opted_out:
         return finish(h, req, RepairResult("skipped", SkipReason.OPTED_OUT.value))
-    if req.source not in INTENT_SOURCES and (
+    if req.source not in OPERATOR_SOURCES and (
         h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(req.sid))
     ):
         return finish(h, req, RepairResult("skipped", SkipReason.PAUSED.value))

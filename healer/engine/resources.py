@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import docker
 import redis
 
+from healer.adapters.metrics import RESOURCE_RATIOS
 from healer.adapters.stats import StatsCollector, SustainedStore
 from healer.model import Condition, ServiceId, ServiceView
 from healer.resources import Breach, SustainedRule
@@ -28,6 +29,8 @@ class ResourceMonitor:
         self.collector = StatsCollector(client, s.cgroup_root, s.proc_root)
         # A gap of several reconcile intervals restarts the windows rather than bridging them.
         self.store = SustainedStore(r, rules(s), stale_after=max(5 * s.watchdog_interval, 60))
+        self.redis = r
+        self.ttl = int(max(3 * s.watchdog_interval, 30))
 
     def cycle(self, views: Mapping[ServiceId, ServiceView]) -> list[Breach]:
         if not self.enabled:
@@ -36,4 +39,23 @@ class ResourceMonitor:
             (c.id, None) for v in views.values() for c in v.containers if c.state == "running"
         ]
         samples = self.collector.collect(running)
-        return self.store.cycle(samples)
+        breaches = self.store.cycle(samples)
+        self._export(views)
+        return breaches
+
+    def _export(self, views: Mapping[ServiceId, ServiceView]) -> None:
+        names = {c.id: (v.sid, c.name) for v in views.values() for c in v.containers}
+        fields: dict[str, str] = {}
+        for cid, r in self.store.last_ratios.items():
+            if cid not in names:
+                continue
+            sid, name = names[cid]
+            for kind, value in (("cpu", r.cpu), ("memory", r.mem), ("network", r.net_errors_per_s)):
+                if value is not None:
+                    fields[f"{sid}|{name}|{kind}"] = repr(value)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(RESOURCE_RATIOS)  # containers gone since the last cycle drop out
+        if fields:
+            pipe.hset(RESOURCE_RATIOS, mapping=fields)
+            pipe.expire(RESOURCE_RATIOS, self.ttl)
+        pipe.execute()

@@ -179,7 +179,8 @@ def test_alert_repairs_a_healthy_service_once_per_firing(
         assert outcome["outcome"] == "acted", outcome  # Docker said healthy; the alert knew
 
         # Alertmanager re-sends the same firing alert: collapsed, not recorded again.
-        assert only(post(url, first))["decision"] == "duplicate"
+        dup = only(post(url, first))
+        assert (dup["decision"], dup["duplicate_of"], dup["task_id"]) == ("duplicate", "queued", "")
         # The same alert fires again (new startsAt) inside the suppression window.
         again = only(post(url, alert("web", fingerprint="f1", starts=T2)))
         assert (again["decision"], again["reason"]) == ("skipped", "suppressed")
@@ -236,7 +237,9 @@ def test_auth_bad_bodies_unknown_and_paused_services(
         missing = post(url, lost, alert("web", status="resolved"))
         assert missing.status_code == 404, missing.text
         assert [r["reason"] for r in missing.json()["results"]] == ["not_found", "resolved"]
-        assert post(url, lost).status_code == 404  # a re-delivery answers the same
+        again = post(url, lost)  # a re-delivery answers the same, and is not re-recorded
+        assert again.status_code == 404, again.text
+        assert again.json()["results"][0]["duplicate_of"] == "skipped"
         skipped = alert_history(url, "nosuch")
         assert [(e["outcome"], e["reason"]) for e in skipped] == [("skipped", "not_found")]
 

@@ -52,6 +52,7 @@ def test_die_carries_service_container_time_and_exit_code() -> None:
         time=T_NS / 1e9,
         signal=None,
         exit_code=137,
+        name="shop-web-1",
     )
     assert e.triggers_probe
     assert not e.looks_like_hand_stop
