@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import itertools
 import json
 import subprocess
+import threading
+from typing import Any
 
 import redis
 
@@ -125,8 +128,13 @@ def test_crash_loop_backs_off_then_quarantines_and_reset_lifts_it(
     # Health check disabled: the service only ever exits.
     project = compose_project(yaml.split("      test:")[0].rstrip() + "\n")
     rec = docker_events(project.name)
+    webhook = _WebhookSink()
     stack = healer_stack(
-        project.name, RESTART_COOLDOWN="2", MAX_RESTART_ATTEMPTS="3", WATCHDOG_INTERVAL="1"
+        project.name,
+        RESTART_COOLDOWN="2",
+        MAX_RESTART_ATTEMPTS="3",
+        WATCHDOG_INTERVAL="1",
+        HEALER_NOTIFY_WEBHOOK=webhook.url,
     )
     stack.worker()
     stack.events()
@@ -146,9 +154,40 @@ def test_crash_loop_backs_off_then_quarantines_and_reset_lifts_it(
     status = json.loads(stack.cli("status", "--json").stdout)["services"]
     assert status[f"{project.name}/loop"]["status"] == "quarantined"
     assert project.container("loop").status == "exited", "kept for inspection"
+    # the critical notification reached the (Slack-compatible) webhook
+    payload = wait_until(lambda: webhook.received, timeout=10, message="no notification")[0]
+    assert "[CRITICAL]" in payload["text"] and f"{project.name}/loop quarantined" in payload["text"]
+    assert payload["attachments"][0]["color"] == "danger"
+    webhook.close()
     n = len(rec.events("start", "loop"))
     stack.cli("reset", "loop")
     rec.wait_for("start", "loop", count=n + 1, timeout=15)
+
+
+class _WebhookSink:
+    """A local HTTP endpoint standing in for Slack: records every JSON body posted to it."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.received = received
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def test_concurrent_adhoc_repairs_restart_exactly_once(
