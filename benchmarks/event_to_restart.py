@@ -129,10 +129,19 @@ def main() -> None:
         )
         results[label] = lat
         print(f"{label:24} n={len(lat):3} median={statistics.median(lat):.3f}s max={max(lat):.3f}s")
+    floor = engine_floor(client, image, args.containers)
+    print(
+        f"{'engine floor (restart)':24} n={len(floor):3} median={statistics.median(floor):.3f}s "
+        f"max={max(floor):.3f}s"
+    )
     ev, rc = results.values()
     print(
         f"ratio reconcile/event: median {statistics.median(rc) / statistics.median(ev):.1f}x, "
         f"max {max(rc) / max(ev):.1f}x"
+    )
+    print(
+        f"ratio event/engine floor: median {statistics.median(ev) / statistics.median(floor):.2f}x,"
+        f" max {max(ev) / max(floor):.2f}x"
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 from celery import Task
-from celery.signals import heartbeat_sent
+from celery.signals import heartbeat_sent, worker_process_init
 
 from healer.adapters import keys
 from healer.adapters.metrics import WORKERS, RedisHistogram
@@ -147,3 +147,15 @@ def _worker_alive(sender: Any = None, **_: Any) -> None:
         pipe.execute()
     except redis.RedisError as exc:
         log.warning("worker heartbeat not recorded: %s", exc)
+
+
+@worker_process_init.connect
+def _warm_up(**_: Any) -> None:
+    """Connect to Docker and Redis when the pool child starts, not on the first repair:
+    the first event after a worker start should not pay for connection setup."""
+    try:
+        h = healer()
+        h.redis.ping()
+        h.engine.ping()
+    except Exception as exc:  # a cold start must never stop the worker from booting
+        log.warning("warm-up failed (will connect on first task): %s", exc)
