@@ -42,7 +42,9 @@ def run_path(
     name = unique_project_name("bench")
     tmp = Path(tempfile.mkdtemp())
     (tmp / "compose.yml").write_text(
-        compose_yaml(*(healthy_service_yaml(image, f"s{i}") for i in range(n)))
+        # Three failed checks before `unhealthy`: under a 50-container load a single slow
+        # check must not flap a container and start the clock early.
+        compose_yaml(*(healthy_service_yaml(image, f"s{i}", retries=3) for i in range(n)))
     )
     project = ComposeProject(name=name, dir=tmp, file=tmp / "compose.yml", client=client)
     stack = HealerStack(
