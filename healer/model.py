@@ -47,13 +47,6 @@ class Action(enum.StrEnum):
     CLEANUP = "cleanup"
 
 
-class Outcome(enum.StrEnum):
-    ACTED = "acted"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    QUARANTINED = "quarantined"
-
-
 class SkipReason(enum.StrEnum):
     COOLDOWN = "cooldown"
     BACKOFF = "backoff"
@@ -62,7 +55,6 @@ class SkipReason(enum.StrEnum):
     PAUSED = "paused"
     MANUAL_STOP = "manual_stop"
     RECOVERED = "recovered"
-    CHANGED = "changed"
     IN_FLIGHT = "in_flight"
     NOT_FOUND = "not_found"
     WAITING_DEPENDENCY = "waiting_dependency"

@@ -157,12 +157,21 @@ def is_good(c: ContainerView) -> bool:
     return container_status(c) == HealthStatus.HEALTHY
 
 
-def still_failing(condition: Condition, state: str, health: str | None, restarting: bool) -> bool:
-    """Re-check a probe's finding against a fresh inspect right before acting."""
+def still_failing(
+    condition: Condition,
+    state: str,
+    health: str | None,
+    restarting: bool,
+    engine_restarts: bool = False,
+) -> bool:
+    """Re-check a probe's finding against a fresh inspect right before acting.
+
+    `engine_restarts`: the engine's restart policy has restarted the container (its
+    RestartCount is climbing) — a crash loop, even if it happens to be running right now."""
     if condition == Condition.EXITED:
         return state in DOWN_STATES
     if condition == Condition.UNHEALTHY:
         return state == "running" and health == "unhealthy"
     if condition == Condition.RESTARTING:
-        return restarting or state in {"restarting", "running"}
+        return restarting or state == "restarting" or (state == "running" and engine_restarts)
     return True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, TypedDict
 
@@ -115,6 +115,18 @@ def docker_client(docker_host: str | None) -> docker.DockerClient:
     return docker.from_env(environment={**os.environ, "DOCKER_HOST": docker_host})
 
 
+def call_engine(fn: Callable[[], Any]) -> Any:
+    """Run one SDK call, translating its errors to EngineError (HTTP status kept)."""
+    try:
+        return fn()
+    except docker.errors.NotFound as exc:
+        raise ContainerGone(str(exc), 404) from exc
+    except docker.errors.APIError as exc:
+        raise EngineError(str(exc), exc.status_code) from exc
+    except docker.errors.DockerException as exc:
+        raise EngineError(str(exc)) from exc
+
+
 class DockerEngine:
     def __init__(self, client: docker.DockerClient, projects: tuple[str, ...] = ()) -> None:
         self.client = client
@@ -171,16 +183,14 @@ class DockerEngine:
     def inspect(self, cid: ContainerId) -> dict[str, Any]:
         return dict(self._call(lambda: self.client.api.inspect_container(cid)))
 
-    def restart(self, cid: ContainerId, timeout: int | None) -> None:
-        t = timeout if timeout is not None else self._stop_timeout(cid)
-        self._call(lambda: self.client.api.restart(cid, timeout=t))
+    def restart(self, cid: ContainerId, timeout: int) -> None:
+        self._call(lambda: self.client.api.restart(cid, timeout=timeout))
 
     def start(self, cid: ContainerId) -> None:
         self._call(lambda: self.client.api.start(cid))
 
-    def stop(self, cid: ContainerId, timeout: int | None) -> None:
-        t = timeout if timeout is not None else self._stop_timeout(cid)
-        self._call(lambda: self.client.api.stop(cid, timeout=t))
+    def stop(self, cid: ContainerId, timeout: int) -> None:
+        self._call(lambda: self.client.api.stop(cid, timeout=timeout))
 
     def container(self, cid: ContainerId) -> Container:
         return self._call(lambda: self.client.containers.get(cid))
@@ -197,19 +207,6 @@ class DockerEngine:
                 return info
             time.sleep(0.05)
 
-    def _stop_timeout(self, cid: ContainerId) -> int:
-        # Compose writes stop_grace_period into Config.StopTimeout; the engine default is 10 s.
-        cfg = self.inspect(cid).get("Config") or {}
-        value = cfg.get("StopTimeout")
-        return int(value) if value is not None else 10
-
-    def _call(self, fn: Any) -> Any:
+    def _call(self, fn: Callable[[], Any]) -> Any:
         self.api_calls += 1
-        try:
-            return fn()
-        except docker.errors.NotFound as exc:
-            raise ContainerGone(str(exc), 404) from exc
-        except docker.errors.APIError as exc:
-            raise EngineError(str(exc), exc.status_code) from exc
-        except docker.errors.DockerException as exc:
-            raise EngineError(str(exc)) from exc
+        return call_engine(fn)

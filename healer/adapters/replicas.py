@@ -15,9 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import docker.errors
-
-from healer.adapters.docker_engine import ContainerGone, DockerEngine, EngineError
+from healer.adapters.docker_engine import (
+    ContainerGone,
+    DockerEngine,
+    EngineError,
+    call_engine,
+)
 from healer.adapters.replica_spec import compose_name, create_body, name_separator, scale_blockers
 from healer.model import ContainerId, ContainerView, ServiceView, split_service_id
 
@@ -57,15 +60,7 @@ class ReplicaChange:
         return "; ".join(parts + list(self.notes) + list(self.errors))
 
 
-def _call(fn: Callable[[], Any]) -> Any:
-    try:
-        return fn()
-    except docker.errors.NotFound as exc:
-        raise ContainerGone(str(exc), 404) from exc
-    except docker.errors.APIError as exc:
-        raise EngineError(str(exc), exc.status_code) from exc
-    except docker.errors.DockerException as exc:
-        raise EngineError(str(exc)) from exc
+_call = call_engine  # the engine adapter's error translation, shared
 
 
 def _ready(info: dict[str, Any]) -> bool:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -41,6 +39,7 @@ from healer.alerts import (
     describe_errors,
 )
 from healer.engine.context import Healer
+from healer.engine.manual import open_request
 from healer.engine.status import AmbiguousService, UnknownService, resolve
 from healer.model import Condition, RepairRequest, ServiceId
 
@@ -240,8 +239,7 @@ class AlertIntake:
         """Record the request, then enqueue it, then log it: the enqueue_manual order, so an
         acknowledged alert always leaves a trace even if the worker never runs it."""
         assert d.action is not None
-        request_id = uuid.uuid4().hex
-        self._request_record(request_id, sid, d)
+        request_id = open_request(self.h, sid, str(d.action), "alert", alertname=d.alertname)
         repair_action = d.repair_action
         if repair_action is not None:
             req = RepairRequest(
@@ -265,23 +263,6 @@ class AlertIntake:
             )
         self._record(sid, "requested", d, "", d.detail, request_id)
         return request_id
-
-    def _request_record(self, request_id: str, sid: ServiceId, d: AlertDecision) -> None:
-        key = keys.request(request_id)
-        pipe = self.h.redis.pipeline(transaction=True)
-        pipe.hset(
-            key,
-            mapping={
-                "status": "queued",
-                "service": sid,
-                "action": str(d.action),
-                "source": "alert",
-                "alertname": d.alertname,
-                "queued_at": repr(time.time()),
-            },
-        )
-        pipe.expire(key, keys.REQUEST_TTL)
-        pipe.execute()
 
     def _record(
         self,

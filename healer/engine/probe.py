@@ -62,10 +62,15 @@ def _apply(h: Healer, p: Plan) -> None:
                 h.counters.decision(note.sid, note.outcome)
         else:
             h.history.record(rec)
+    # Ten events for one failure mean ten probes: only the first queues the repair. The
+    # pending marks are claimed in one round trip, whatever the number of requests.
     ttl = int(h.settings.lock_ttl * 1000)
+    pipe = h.redis.pipeline(transaction=False)
     for req in p.requests:
-        # Ten events for one failure mean ten probes: only the first queues the repair.
-        if h.redis.set(keys.pending(req.sid, req.condition), "1", nx=True, px=ttl):
+        pipe.set(keys.pending(req.sid, req.condition), "1", nx=True, px=ttl)
+    claimed = pipe.execute() if p.requests else []
+    for req, fresh in zip(p.requests, claimed, strict=True):
+        if fresh:
             h.dispatcher.repair(req)
     for sid, wait in p.reprobes.items():
         # Long waits are left to the reconcile loop: a far-future ETA task would sit in a

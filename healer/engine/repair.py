@@ -129,11 +129,13 @@ def _take_slot(h: Healer) -> str:
 def _failing(h: Healer, condition: Condition, info: dict[str, Any]) -> bool:
     state = info.get("State") or {}
     health = (state.get("Health") or {}).get("Status")
-    status = state.get("Status", "")
-    if condition == Condition.RESTARTING:
-        since_ok = status == "restarting" or restart_count_climbing(info)
-        return since_ok
-    return still_failing(condition, status, health, bool(state.get("Restarting")))
+    return still_failing(
+        condition,
+        state.get("Status", ""),
+        health,
+        bool(state.get("Restarting")),
+        engine_restarts=restart_count_climbing(info),
+    )
 
 
 def _inspect_all(h: Healer, targets: tuple[ContainerId, ...]) -> dict[ContainerId, dict[str, Any]]:

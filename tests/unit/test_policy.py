@@ -260,25 +260,32 @@ def test_service_status_precedence() -> None:
 
 
 @pytest.mark.parametrize(
-    ("condition", "state", "health", "restarting", "failing"),
+    ("condition", "state", "health", "restarting", "engine_restarts", "failing"),
     [
-        (Condition.EXITED, "exited", None, False, True),
-        (Condition.EXITED, "dead", None, False, True),
-        (Condition.EXITED, "running", None, False, False),
-        (Condition.EXITED, "running", "healthy", False, False),
-        (Condition.UNHEALTHY, "running", "unhealthy", False, True),
-        (Condition.UNHEALTHY, "running", "healthy", False, False),
-        (Condition.UNHEALTHY, "running", "starting", False, False),
-        (Condition.UNHEALTHY, "exited", "unhealthy", False, False),
-        (Condition.RESTARTING, "restarting", None, True, True),
-        (Condition.RESTARTING, "running", None, False, True),
-        (Condition.RESTARTING, "exited", None, False, False),
-        (Condition.MEMORY, "running", "healthy", False, True),
-        (Condition.ALERT, "running", "healthy", False, True),
-        (Condition.MANUAL, "running", "healthy", False, True),
+        (Condition.EXITED, "exited", None, False, False, True),
+        (Condition.EXITED, "dead", None, False, False, True),
+        (Condition.EXITED, "running", None, False, False, False),
+        (Condition.EXITED, "running", "healthy", False, False, False),
+        (Condition.UNHEALTHY, "running", "unhealthy", False, False, True),
+        (Condition.UNHEALTHY, "running", "healthy", False, False, False),
+        (Condition.UNHEALTHY, "running", "starting", False, False, False),
+        (Condition.UNHEALTHY, "exited", "unhealthy", False, False, False),
+        (Condition.RESTARTING, "restarting", None, True, False, True),
+        (Condition.RESTARTING, "restarting", None, False, False, True),
+        (Condition.RESTARTING, "running", None, False, True, True),
+        (Condition.RESTARTING, "running", None, False, False, False),
+        (Condition.RESTARTING, "exited", None, False, True, False),
+        (Condition.MEMORY, "running", "healthy", False, False, True),
+        (Condition.ALERT, "running", "healthy", False, False, True),
+        (Condition.MANUAL, "running", "healthy", False, False, True),
     ],
 )
 def test_still_failing(
-    condition: Condition, state: str, health: str | None, restarting: bool, failing: bool
+    condition: Condition,
+    state: str,
+    health: str | None,
+    restarting: bool,
+    engine_restarts: bool,
+    failing: bool,
 ) -> None:
-    assert still_failing(condition, state, health, restarting) is failing
+    assert still_failing(condition, state, health, restarting, engine_restarts) is failing
