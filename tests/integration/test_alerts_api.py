@@ -21,10 +21,9 @@ import httpx
 import redis
 import uvicorn
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from healer.api.alerts import MAX_BODY_BYTES, alerts_router
+from healer.api.alerts import MAX_BODY_BYTES
 from healer.api.app import create_app
 from healer.settings import Settings
 from tests.support import (
@@ -46,7 +45,7 @@ T2 = "2024-05-01T10:20:00Z"
 
 
 def alerts_app(stack: HealerStack | None = None, **settings: Any) -> FastAPI:
-    """create_app() plus the alerts router, unless create_app already wires it."""
+    """The real app from create_app(): it wires POST /alerts itself."""
     env = stack.env if stack else {}
     app = create_app(
         Settings(
@@ -57,14 +56,6 @@ def alerts_app(stack: HealerStack | None = None, **settings: Any) -> FastAPI:
             **settings,
         )
     )
-    routes = [r for r in app.routes if isinstance(r, APIRoute)]
-    if not any(r.path == "/alerts" for r in routes):
-        # The app's own auth dependency, taken from its /repair route: the same check
-        # the wired router will get.
-        repair = next(r for r in routes if r.path.startswith("/repair/"))
-        authorized = repair.dependencies[0].dependency
-        assert authorized is not None
-        app.include_router(alerts_router(app.state.healer, authorized))
     return app
 
 
