@@ -23,7 +23,7 @@ from healer.adapters.metrics import CONTAINER_EVENTS
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.redis_conn import connect
 from healer.adapters.state import StateStore
-from healer.events import ContainerEvent, parse_event
+from healer.core.events import ContainerEvent, parse_event
 from healer.settings import Settings
 
 log = logging.getLogger("healer.events")

@@ -22,7 +22,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from healer.scaling import History, Observation, ScaleSpec, decide, naive_threshold_decide
+from healer.core.scaling import History, Observation, ScaleSpec, decide, naive_threshold_decide
 
 Load = Callable[[float], float]  # tasks arriving per second at time t
 

@@ -44,7 +44,7 @@ from healer.adapters.stats import (  # noqa: E402
     StatsCollector,
     SustainedStore,
 )
-from healer.model import ContainerId, ServiceId, ServiceView  # noqa: E402
+from healer.core.model import ContainerId, ServiceId, ServiceView  # noqa: E402
 from tests.support import ensure_test_image, unique_project_name  # noqa: E402
 
 POOL = 8  # parallel create/remove calls; the engine serialises much of it on 2 cores anyway

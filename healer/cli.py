@@ -17,11 +17,11 @@ from healer.adapters import guard, keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.history import Record
 from healer.adapters.queue import PROBE_ALL, PROBE_QUEUE, CeleryDispatcher, make_celery
+from healer.core.labels import parse_duration
+from healer.core.model import Action, ServiceId
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import AmbiguousService, UnknownService, resolve, status
-from healer.labels import parse_duration
-from healer.model import Action, ServiceId
 from healer.settings import Settings
 
 app = typer.Typer(

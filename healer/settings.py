@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from healer.model import Condition
+from healer.core.model import Condition
 
 
 def _env(name: str) -> AliasChoices:

@@ -10,8 +10,8 @@ import redis
 
 from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE
 from healer.adapters.queue_depth import CeleryQueues
+from healer.core.model import ServiceId
 from healer.engine.scaler import ScaleError, ScalerOptions, scale_cycle, scale_to
-from healer.model import ServiceId
 from workers.app import app, settings
 from workers.tasks import healer
 

@@ -24,11 +24,11 @@ from healer.adapters.queue import (
     TRIM_HISTORY,
     CeleryDispatcher,
 )
+from healer.core.model import ContainerId, RepairRequest, ServiceId
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
 from healer.engine.probe import probe
 from healer.engine.repair import Busy, RepairResult, SlotsFull, finish, repair
-from healer.model import ContainerId, RepairRequest, ServiceId
 from workers.app import app, settings
 
 log = logging.getLogger("healer.tasks")

@@ -1,5 +1,5 @@
 """Where a container's cgroup files are, for cgroup v1 and v2 and both Docker cgroup drivers,
-and one resource sample read from them. Pure parsing lives in healer.resources.
+and one resource sample read from them. Pure parsing lives in healer.core.resources.
 
 Layouts found (relative to the cgroup root, `<id>` the full container id):
 - v2 (unified): `system.slice/docker-<id>.scope` (systemd driver) or `docker/<id>` (cgroupfs);
@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from healer import resources as res
-from healer.model import ContainerId
-from healer.resources import ResourceSample
+from healer.core import resources as res
+from healer.core.model import ContainerId
+from healer.core.resources import ResourceSample
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from healer.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
+from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"

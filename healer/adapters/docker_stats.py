@@ -14,9 +14,9 @@ from typing import Any, Protocol
 import docker
 import docker.errors
 
-from healer.model import ContainerId, ContainerView
-from healer.resources import ResourceSample, ratios
-from healer.scaling import Metric
+from healer.core.model import ContainerId, ContainerView
+from healer.core.resources import ResourceSample, ratios
+from healer.core.scaling import Metric
 
 
 def memory_ratio(stats: dict[str, Any]) -> float | None:

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 import redis
 
 from healer.adapters import keys
-from healer.backoff import Decision, Episode, RestartPolicy, Verdict, decide
-from healer.model import Condition, ServiceId
+from healer.core.backoff import Decision, Episode, RestartPolicy, Verdict, decide
+from healer.core.model import Condition, ServiceId
 
 # Delete only if we still own it: a lock that expired and was re-taken is someone else's.
 _RELEASE = """

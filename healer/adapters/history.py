@@ -12,7 +12,7 @@ from pathlib import Path
 import redis
 
 from healer.adapters import keys
-from healer.model import ServiceId
+from healer.core.model import ServiceId
 
 log = logging.getLogger("healer.history")
 _FILE_LOGGER = "healer.auto_repair"

@@ -7,7 +7,7 @@ history stream.
 
 from __future__ import annotations
 
-from healer.model import Condition, ContainerId, ServiceId
+from healer.core.model import Condition, ContainerId, ServiceId
 
 PREFIX = "healer:"
 

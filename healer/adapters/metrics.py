@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 from healer.adapters import keys
 from healer.adapters.counters import Counters
 from healer.adapters.queue import QUEUES
-from healer.model import HealthStatus
+from healer.core.model import HealthStatus
 
 ROLES = ("worker", "beat", "events", "api")
 REPAIR_ACTIONS = ("restart", "start", "stop_start")

@@ -11,7 +11,7 @@ import uuid
 from celery import Celery
 from kombu import Queue
 
-from healer.model import RepairRequest, ServiceId
+from healer.core.model import RepairRequest, ServiceId
 from healer.settings import Settings
 
 PROBE_QUEUE = "healer.probe"

@@ -21,8 +21,8 @@ from healer.adapters.docker_engine import (
     EngineError,
     call_engine,
 )
-from healer.adapters.replica_spec import compose_name, create_body, name_separator, scale_blockers
-from healer.model import ContainerId, ContainerView, ServiceView, split_service_id
+from healer.core.model import ContainerId, ContainerView, ServiceView, split_service_id
+from healer.core.replica_spec import compose_name, create_body, name_separator, scale_blockers
 
 log = logging.getLogger("healer.replicas")
 

@@ -15,8 +15,8 @@ import redis
 
 from healer.adapters import keys
 from healer.adapters.metrics import REPLICAS, SCALE_EVENTS
-from healer.model import ServiceId
-from healer.scaling import History
+from healer.core.model import ServiceId
+from healer.core.scaling import History
 
 SCALE_PREFIX = f"{keys.PREFIX}scale:"
 

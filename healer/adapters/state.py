@@ -11,9 +11,9 @@ import redis
 
 from healer.adapters import keys
 from healer.adapters.guard import episode_from_hash
-from healer.backoff import Episode
-from healer.model import Condition, ContainerId, ServiceId, ServiceView
-from healer.observed import ProbeEffects, Snapshot
+from healer.core.backoff import Episode
+from healer.core.model import Condition, ContainerId, ServiceId, ServiceView
+from healer.core.observed import ProbeEffects, Snapshot
 
 # Every condition whose episode a probe must see (for quarantine, backoff and status).
 PROBED_CONDITIONS = tuple(c for c in Condition if c != Condition.DISK)

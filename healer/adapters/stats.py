@@ -27,7 +27,6 @@ import docker
 import docker.errors
 import redis
 
-from healer import resources as res
 from healer.adapters.cgroups import (
     CgroupFiles,
     cgroup_version,
@@ -35,8 +34,9 @@ from healer.adapters.cgroups import (
     read_cgroup,
     read_optional,
 )
-from healer.model import Condition, ContainerId
-from healer.resources import Breach, ResourceSample, ResourceState, SustainedRule
+from healer.core import resources as res
+from healer.core.model import Condition, ContainerId
+from healer.core.resources import Breach, ResourceSample, ResourceState, SustainedRule
 
 log = logging.getLogger("healer.stats")
 

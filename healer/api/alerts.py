@@ -1,6 +1,6 @@
 """POST /alerts: Alertmanager's webhook, turned into guarded repairs.
 
-Each alert is decided by `healer.alerts.decide` (pure), then applied here: duplicate
+Each alert is decided by `healer.core.alerts.decide` (pure), then applied here: duplicate
 deliveries collapse on a Redis SET NX, a per (service, alertname) window keeps a re-firing
 alert from repairing again, and every alert that is not a duplicate ends in a history record.
 The repair itself goes through the same guard as the healer's own probes (Condition.ALERT).
@@ -29,7 +29,7 @@ from healer.adapters.queue import (
     SCALE_SERVICE,
     CeleryDispatcher,
 )
-from healer.alerts import (
+from healer.core.alerts import (
     HOST,
     Alert,
     AlertAction,
@@ -38,10 +38,10 @@ from healer.alerts import (
     decide,
     describe_errors,
 )
+from healer.core.model import Condition, RepairRequest, ServiceId
 from healer.engine.context import Healer
 from healer.engine.manual import open_request
 from healer.engine.status import AmbiguousService, UnknownService, resolve
-from healer.model import Condition, RepairRequest, ServiceId
 
 # Alertmanager batches are small (grouped by alertname and service); 1 MiB is far above any
 # real one and keeps a hostile or broken sender from making the API buffer without bound.

@@ -17,11 +17,11 @@ from healer.adapters.docker_engine import EngineError
 from healer.adapters.metrics import HealerCollector
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api.alerts import alerts_router
+from healer.core.labels import parse_duration
+from healer.core.model import Action
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import AmbiguousService, UnknownService, resolve, status
-from healer.labels import parse_duration
-from healer.model import Action
 from healer.settings import Settings
 
 REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START)

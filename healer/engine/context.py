@@ -15,9 +15,9 @@ from healer.adapters.history import History, setup_file_log
 from healer.adapters.notify import Notifier
 from healer.adapters.redis_conn import connect
 from healer.adapters.state import StateStore
+from healer.core.model import Condition, RepairRequest, ServiceId
+from healer.core.reconcile import PolicyDefaults
 from healer.engine.resources import ResourceMonitor
-from healer.model import Condition, RepairRequest, ServiceId
-from healer.reconcile import PolicyDefaults
 from healer.settings import Settings
 
 

@@ -16,9 +16,9 @@ from healer.adapters.cleanup import (
 )
 from healer.adapters.history import Record
 from healer.adapters.metrics import CLEANUP_BYTES, DISK_USAGE
-from healer.backoff import RestartPolicy, Verdict
+from healer.core.backoff import RestartPolicy, Verdict
+from healer.core.model import Condition, ServiceId
 from healer.engine.context import Healer
-from healer.model import Condition, ServiceId
 
 DISK_SID = ServiceId("host/disk")
 INTENT = frozenset({"cli", "api", "alert"})

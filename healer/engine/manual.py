@@ -8,8 +8,8 @@ from typing import Any
 
 from healer.adapters import keys
 from healer.adapters.history import Record
+from healer.core.model import Action, Condition, RepairRequest, ServiceId
 from healer.engine.context import Healer
-from healer.model import Action, Condition, RepairRequest, ServiceId
 
 
 def open_request(h: Healer, sid: ServiceId, action: str, source: str, **extra: str) -> str:

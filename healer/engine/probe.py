@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from healer.adapters import keys
 from healer.adapters.history import Record
+from healer.core.model import ContainerId, ServiceId
+from healer.core.reconcile import Plan, plan
+from healer.core.resources import resource_findings
 from healer.engine.context import Healer
-from healer.model import ContainerId, ServiceId
-from healer.reconcile import Plan, plan
-from healer.resources import resource_findings
 
 log = logging.getLogger("healer.probe")
 

@@ -15,11 +15,11 @@ from typing import Any
 from healer.adapters import guard, keys
 from healer.adapters.docker_engine import ContainerGone, EngineError, restart_count_climbing
 from healer.adapters.history import Record
-from healer.backoff import Decision, Verdict
+from healer.core.backoff import Decision, Verdict
+from healer.core.labels import parse_service_labels
+from healer.core.model import Action, Condition, ContainerId, RepairRequest, SkipReason
+from healer.core.policy import still_failing
 from healer.engine.context import Healer
-from healer.labels import parse_service_labels
-from healer.model import Action, Condition, ContainerId, RepairRequest, SkipReason
-from healer.policy import still_failing
 
 log = logging.getLogger("healer.repair")
 

@@ -10,8 +10,8 @@ import redis
 
 from healer.adapters.metrics import RESOURCE_RATIOS
 from healer.adapters.stats import StatsCollector, SustainedStore
-from healer.model import Condition, ServiceId, ServiceView
-from healer.resources import Breach, SustainedRule
+from healer.core.model import Condition, ServiceId, ServiceView
+from healer.core.resources import Breach, SustainedRule
 from healer.settings import Settings
 
 

@@ -21,9 +21,9 @@ from healer.adapters.history import Record
 from healer.adapters.queue_depth import QueueDepth
 from healer.adapters.replicas import DrainGate, ReplicaChange, Replicas, ScaleBlocked
 from healer.adapters.scale_state import ScaleStore
+from healer.core.model import ContainerId, ServiceId, ServiceView
+from healer.core.scale_labels import ROLE_LABEL, WORKER_ROLE, ScaleConfig
 from healer.engine.context import Healer
-from healer.model import ContainerId, ServiceId, ServiceView
-from healer.scale_labels import ROLE_LABEL, WORKER_ROLE, ScaleConfig
 from healer.settings import Settings
 
 log = logging.getLogger("healer.scaler")

@@ -16,6 +16,10 @@ from healer.adapters.history import Record
 from healer.adapters.queue import make_celery
 from healer.adapters.queue_depth import CeleryQueues
 from healer.adapters.replicas import ScaleBlocked
+from healer.core.labels import parse_service_labels
+from healer.core.model import ContainerView, ServiceId, ServiceView
+from healer.core.scale_labels import ScaleConfig, parse_scale_labels
+from healer.core.scaling import Metric, Observation, ScaleDecision, decide
 from healer.engine.context import Healer
 from healer.engine.scale_apply import (
     QueueSource,
@@ -25,10 +29,6 @@ from healer.engine.scale_apply import (
     change,
     finish,
 )
-from healer.labels import parse_service_labels
-from healer.model import ContainerView, ServiceId, ServiceView
-from healer.scale_labels import ScaleConfig, parse_scale_labels
-from healer.scaling import Metric, Observation, ScaleDecision, decide
 
 __all__ = [
     "CycleResult",

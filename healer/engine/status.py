@@ -3,9 +3,9 @@ stale cache — one Docker list call and one Redis pipeline, planned without sid
 
 from __future__ import annotations
 
+from healer.core.model import ServiceId
+from healer.core.reconcile import plan
 from healer.engine.context import Healer
-from healer.model import ServiceId
-from healer.reconcile import plan
 
 
 class UnknownService(LookupError):

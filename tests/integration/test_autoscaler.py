@@ -30,6 +30,7 @@ from healer.adapters.metrics import REPLICAS
 from healer.adapters.queue import make_celery
 from healer.adapters.queue_depth import CeleryQueues, priority_keys
 from healer.adapters.scale_state import ScaleStore
+from healer.core.model import RepairRequest, ServiceId, service_id
 from healer.engine.context import Healer, build
 from healer.engine.scaler import (
     CycleResult,
@@ -39,7 +40,6 @@ from healer.engine.scaler import (
     scale_cycle,
     scale_to,
 )
-from healer.model import RepairRequest, ServiceId, service_id
 from healer.settings import Settings
 from tests.support import (
     ComposeFactory,

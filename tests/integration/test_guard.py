@@ -9,8 +9,8 @@ import time
 import redis
 
 from healer.adapters import guard, keys
-from healer.backoff import RestartPolicy, Verdict
-from healer.model import Condition, ServiceId
+from healer.core.backoff import RestartPolicy, Verdict
+from healer.core.model import Condition, ServiceId
 
 SID = ServiceId("proj/web")
 POLICY = RestartPolicy(cooldown=300, max_attempts=3, backoff_max=3600, reset_after=600)

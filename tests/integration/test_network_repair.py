@@ -35,8 +35,8 @@ import redis
 
 from healer.adapters.cgroups import cgroup_version, find_cgroup
 from healer.adapters.stats import prev_key
-from healer.model import ContainerId
-from healer.resources import parse_net_dev
+from healer.core.model import ContainerId
+from healer.core.resources import parse_net_dev
 from tests.support import (
     ComposeFactory,
     EventsFactory,

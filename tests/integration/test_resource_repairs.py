@@ -24,8 +24,8 @@ import docker.errors
 import pytest
 
 from healer.adapters.stats import StatsCollector
-from healer.model import ContainerId
-from healer.resources import ratios
+from healer.core.model import ContainerId
+from healer.core.resources import ratios
 from tests.support import (
     ComposeFactory,
     EventsFactory,

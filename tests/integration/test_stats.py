@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from healer.adapters.stats import RES_PREFIX, StatsCollector, SustainedStore, cgroup_version
-from healer.model import Condition, ContainerId
-from healer.resources import ResourceSample, ratios
+from healer.core.model import Condition, ContainerId
+from healer.core.resources import ResourceSample, ratios
 from tests.support import ComposeFactory, compose_yaml, wait_until
 
 MiB = 2**20

@@ -1,4 +1,4 @@
-"""Alertmanager webhook parsing and the per-alert decision (healer.alerts, no I/O)."""
+"""Alertmanager webhook parsing and the per-alert decision (healer.core.alerts, no I/O)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from healer.alerts import (
+from healer.core.alerts import (
     DEFAULT_ACTIONS,
     Alert,
     AlertAction,
@@ -19,7 +19,7 @@ from healer.alerts import (
     describe_errors,
     parse_webhook,
 )
-from healer.model import Action
+from healer.core.model import Action
 
 STARTS = "2024-05-01T10:00:00.123456789Z"
 

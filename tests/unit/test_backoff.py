@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer.backoff import (
+from healer.core.backoff import (
     Decision,
     Episode,
     RestartPolicy,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer.deps import (
+from healer.core.deps import (
     DEPENDS_ON_LABEL,
     Dependency,
     DependencyGraph,

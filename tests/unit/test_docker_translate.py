@@ -12,8 +12,8 @@ from healer.adapters.docker_engine import (
     restart_count_climbing,
     view_from_list_entry,
 )
-from healer.model import ContainerView, HealthStatus, ServiceId
-from healer.policy import container_status, is_good
+from healer.core.model import ContainerView, HealthStatus, ServiceId
+from healer.core.policy import container_status, is_good
 
 
 def entry(

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from healer.events import ContainerEvent, parse_event
-from healer.model import ContainerId, ServiceId
+from healer.core.events import ContainerEvent, parse_event
+from healer.core.model import ContainerId, ServiceId
 
 CID = "3f4e" + "0" * 60
 T_NS = 1_718_000_000_123_456_789

@@ -8,8 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer.labels import ConditionOverride, ServiceLabels, parse_duration, parse_service_labels
-from healer.model import Condition
+from healer.core.labels import (
+    ConditionOverride,
+    ServiceLabels,
+    parse_duration,
+    parse_service_labels,
+)
+from healer.core.model import Condition
 
 PROPS = settings(max_examples=80, deadline=None)
 

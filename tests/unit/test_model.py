@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer.model import (
+from healer.core.model import (
     Action,
     Condition,
     ContainerId,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer.model import (
+from healer.core.model import (
     Action,
     Condition,
     ContainerId,
@@ -16,7 +16,7 @@ from healer.model import (
     ServiceId,
     ServiceView,
 )
-from healer.policy import (
+from healer.core.policy import (
     CONDITION_ACTION,
     DetectContext,
     container_status,

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from healer.backoff import Episode, Verdict, decide
-from healer.labels import ServiceLabels
-from healer.model import (
+from healer.core.backoff import Episode, Verdict, decide
+from healer.core.labels import ServiceLabels
+from healer.core.model import (
     Action,
     Condition,
     ContainerId,
@@ -17,8 +17,8 @@ from healer.model import (
     ServiceId,
     ServiceView,
 )
-from healer.observed import ProbeEffects, Snapshot
-from healer.reconcile import Note, Plan, PolicyDefaults, plan
+from healer.core.observed import ProbeEffects, Snapshot
+from healer.core.reconcile import Note, Plan, PolicyDefaults, plan
 
 NOW = 1_000_000.0
 WEB = ServiceId("shop/web")

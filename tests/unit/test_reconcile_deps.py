@@ -3,9 +3,16 @@ dependent, dependencies first, and dependents bounced once their dependency is b
 
 from __future__ import annotations
 
-from healer.model import Condition, ContainerId, ContainerView, ServiceId, ServiceView, SkipReason
-from healer.observed import Snapshot
-from healer.reconcile import PolicyDefaults, plan
+from healer.core.model import (
+    Condition,
+    ContainerId,
+    ContainerView,
+    ServiceId,
+    ServiceView,
+    SkipReason,
+)
+from healer.core.observed import Snapshot
+from healer.core.reconcile import PolicyDefaults, plan
 
 NOW = 1_000_000.0
 DB, APP, WORKER = ServiceId("p/db"), ServiceId("p/app"), ServiceId("p/worker")

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer import resources as res
-from healer.model import Action, Condition, ContainerId, ContainerView, ServiceId, ServiceView
-from healer.resources import (
+from healer.core import resources as res
+from healer.core.model import Action, Condition, ContainerId, ContainerView, ServiceId, ServiceView
+from healer.core.resources import (
     CPU_RULE,
     MEMORY_RULE,
     NETWORK_RULE,

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from healer.adapters.queue import QUEUES
-from healer.scale_labels import (
+from healer.core.scale_labels import (
     DEFAULT_QUEUE_TARGET,
     HEALER_QUEUES,
     KNOWN,
@@ -17,7 +17,7 @@ from healer.scale_labels import (
     parse_scale_labels,
     wants_autoscaling,
 )
-from healer.scaling import ScaleSpec
+from healer.core.scaling import ScaleSpec
 
 DEFAULT = ScaleSpec()
 

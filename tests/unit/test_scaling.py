@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer.scaling import (
+from healer.core.scaling import (
     History,
     Observation,
     ScaleSpec,

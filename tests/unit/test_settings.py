@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from healer.model import Condition
+from healer.core.model import Condition
 from healer.settings import Settings
 
 ENV_NAMES = [

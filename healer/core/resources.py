@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from healer.model import Action, Condition, ContainerId, Finding, ServiceId, ServiceView
+from healer.core.model import Action, Condition, ContainerId, Finding, ServiceId, ServiceView
 
 # cgroup v1 writes "unlimited" as the largest page-aligned int64; anything this big is no limit.
 UNLIMITED = 1 << 62

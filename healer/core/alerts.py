@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from healer.model import Action
+from healer.core.model import Action
 
 # The alert rules label disk alerts with this pseudo-service: the cleanup is host-wide.
 HOST = "host"

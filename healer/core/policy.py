@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from healer.model import (
+from healer.core.model import (
     Action,
     Condition,
     ContainerId,

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from healer.labels import parse_duration
-from healer.scaling import METRICS, Metric, ScaleSpec
+from healer.core.labels import parse_duration
+from healer.core.scaling import METRICS, Metric, ScaleSpec
 
 PREFIX = "healer.scale."
 ROLE_LABEL = "healer.role"

@@ -6,10 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from healer.backoff import Episode, RestartPolicy, Verdict, cooldown_remaining, decide, episode_over
-from healer.deps import DependencyGraph
-from healer.labels import ServiceLabels, parse_service_labels
-from healer.model import (
+from healer.core.backoff import (
+    Episode,
+    RestartPolicy,
+    Verdict,
+    cooldown_remaining,
+    decide,
+    episode_over,
+)
+from healer.core.deps import DependencyGraph
+from healer.core.labels import ServiceLabels, parse_service_labels
+from healer.core.model import (
     Action,
     Condition,
     Finding,
@@ -18,8 +25,8 @@ from healer.model import (
     ServiceView,
     SkipReason,
 )
-from healer.observed import ProbeEffects, Snapshot
-from healer.policy import (
+from healer.core.observed import ProbeEffects, Snapshot
+from healer.core.policy import (
     DetectContext,
     detect,
     is_down,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
-from healer.model import ServiceId
+from healer.core.model import ServiceId
 
 RestartHow = Literal["restart", "recreate"]
 

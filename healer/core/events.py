@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from healer.model import ContainerId, ServiceId, service_id
+from healer.core.model import ContainerId, ServiceId, service_id
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"

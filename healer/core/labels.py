@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from healer.model import Condition
+from healer.core.model import Condition
 
 OPT_OUT_LABEL = "auto_repair"
 _PREFIX = "healer."
