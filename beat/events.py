@@ -34,8 +34,11 @@ class EventsWatcher:
         self.settings = settings
         self.dispatcher = dispatcher
         self.redis = connect(settings.redis_url)
-        self.state = StateStore(self.redis, settings.crashloop_window)
-        self.counters = Counters(self.redis)
+        # This watcher follows one engine, its host's: everything it records is that host's
+        # and every probe it enqueues goes to that host's queue.
+        self.host = settings.host_id
+        self.state = StateStore(self.redis, settings.crashloop_window, self.host)
+        self.counters = Counters(self.redis, self.host)
         self.projects = frozenset(settings.project_list)
         self.stop = threading.Event()
         self.handled = 0
@@ -56,7 +59,7 @@ class EventsWatcher:
         # a probe now would only find the container mid-restart.
         if ev.triggers_probe and not healer_acting:
             self.dispatcher.probe_service(ev.sid, ev.time, ev.action, ev.container_id)
-        self.redis.set(keys.EVENTS_CURSOR, repr(ev.time), ex=86400)
+        self.redis.set(keys.events_cursor(self.host), repr(ev.time), ex=86400)
         self.handled += 1
 
     def _count(self, ev: ContainerEvent) -> None:
@@ -65,11 +68,10 @@ class EventsWatcher:
             return
         pipe = self.redis.pipeline(transaction=True)
         if ev.action == "die":
-            pipe.hincrby(CONTAINER_EVENTS, f"restarts|{ev.sid}|{ev.name}", 1)
+            pipe.hincrby(CONTAINER_EVENTS, f"restarts|{self.host}|{ev.sid}|{ev.name}", 1)
         else:
-            pipe.hset(
-                CONTAINER_EVENTS, f"oom|{ev.sid}|{ev.name}", "1" if ev.action == "oom" else "0"
-            )
+            field = f"oom|{self.host}|{ev.sid}|{ev.name}"
+            pipe.hset(CONTAINER_EVENTS, field, "1" if ev.action == "oom" else "0")
         pipe.expire(CONTAINER_EVENTS, keys.METRIC_TTL)
         pipe.execute()
 
@@ -96,7 +98,7 @@ class EventsWatcher:
             filters={"type": "container", "label": ["com.docker.compose.project"]},
         )
         self._close_on_stop(stream)
-        log.info("following Docker events since %s", since)
+        log.info("following Docker events of host %s since %s", self.host, since)
         try:
             for raw in stream:
                 if self.stop.is_set():
@@ -109,7 +111,7 @@ class EventsWatcher:
             client.close()
 
     def _cursor(self) -> Any:
-        raw = self.redis.get(keys.EVENTS_CURSOR)
+        raw = self.redis.get(keys.events_cursor(self.host))
         # Resume just after the last event seen; a fresh start looks a few seconds back.
         cursor = float(raw) if raw else time.time() - 5
         return max(cursor, time.time() - 3600)
@@ -122,17 +124,20 @@ class EventsWatcher:
         threading.Thread(target=closer, daemon=True).start()
 
     def heartbeat_loop(self) -> None:
-        while not self.stop.wait(10):
+        interval = self.settings.heartbeat_interval
+        while True:
             try:
-                self.counters.heartbeat("events", ttl=60)
+                self.counters.heartbeat("events", ttl=max(60, 3 * interval))
             except redis.RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
+            if self.stop.wait(interval):
+                return
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings()
-    watcher = EventsWatcher(settings, CeleryDispatcher(make_celery(settings)))
+    watcher = EventsWatcher(settings, CeleryDispatcher(make_celery(settings), settings.host_id))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: watcher.stop.set())
     threading.Thread(target=watcher.heartbeat_loop, daemon=True).start()

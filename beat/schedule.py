@@ -1,4 +1,9 @@
-"""Beat's schedule. RedBeat keeps it in Redis behind a lock, so two beats never double-fire."""
+"""Beat's schedule. RedBeat keeps it in Redis behind a lock, so two beats never double-fire.
+
+Reconcile, autoscale and disk are per-host work: the active beat sends one task to each live
+host's own queue (beat.scheduler fans them out); history trimming is cluster-wide and goes
+to the shared queue any worker takes.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,12 @@ from healer.adapters.queue import (
 )
 from healer.settings import Settings
 
+# Task name → the kind of host queue its fan-out goes to.
+FANOUT = {PROBE_ALL: PROBE_QUEUE, SCALE_CYCLE: SCALE_QUEUE, CHECK_DISK: PROBE_QUEUE}
+
 
 def install(app: Celery, settings: Settings) -> None:
+    app.conf.healer_host_down_after = settings.host_down_after
     app.conf.beat_schedule = {
         "reconcile-all": {
             "task": PROBE_ALL,

@@ -1,9 +1,13 @@
-"""RedBeat, made to survive a Redis restart.
+"""RedBeat, made to survive a Redis restart, and fanning per-host work out to every host.
 
 Stock RedBeat lets a Redis error escape `tick()`, which ends the beat process; and a Redis
 that comes back empty has lost both the lock and the schedule entries. Here a connection
 error just waits for the next tick, and a lost lock is taken again (or waited for, if another
 beat has it meanwhile) with the schedule reinstalled.
+
+Only the beat holding the RedBeat lock sends anything, so the fan-out happens once per due
+entry for the whole cluster: one task per live host (by heartbeat), on that host's queue. A
+host that is down gets none; its queue does not pile up reconciles it would run on return.
 """
 
 from __future__ import annotations
@@ -14,10 +18,43 @@ from typing import Any
 import redis
 from redbeat import RedBeatScheduler
 
+from beat.schedule import FANOUT
+from healer.adapters.hosts import HostRegistry
+from healer.adapters.queue import host_queue
+from healer.adapters.redis_conn import connect
+from healer.core.model import HostId
+
 log = logging.getLogger("healer.beat")
 
 
 class ResilientScheduler(RedBeatScheduler):  # type: ignore[misc]
+    _registry: HostRegistry | None = None
+
+    def apply_async(
+        self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any
+    ) -> Any:
+        kind = FANOUT.get(entry.task)
+        if kind is None:
+            return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
+        entry = self.reserve(entry) if advance else entry
+        result = None
+        for host in self.live_hosts():
+            options = {**entry.options, "queue": host_queue(kind, host)}
+            options.setdefault("headers", {})["celery_beat_task"] = True
+            result = self.send_task(
+                entry.task, (), {**(entry.kwargs or {}), "host": host}, producer=producer, **options
+            )
+        return result
+
+    def live_hosts(self) -> list[HostId]:
+        if self._registry is None:
+            url = self.app.conf.redbeat_redis_url or self.app.conf.broker_url
+            self._registry = HostRegistry(connect(url), self.app.conf.healer_host_down_after)
+        hosts = self._registry.live()
+        if not hosts:
+            log.warning("beat: no live host (no agent heartbeat); nothing to fan out")
+        return hosts
+
     def tick(self, *args: Any, **kwargs: Any) -> float:
         try:
             return float(super().tick(*args, **kwargs))

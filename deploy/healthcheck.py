@@ -129,9 +129,11 @@ def check_events(argv: Sequence[str]) -> Result:
     import redis
 
     from healer.adapters import keys
+    from healer.settings import Settings
 
+    host = Settings().host_id
     with redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as r:
-        fresh = bool(r.exists(keys.heartbeat("events")))
+        fresh = bool(r.exists(keys.heartbeat("events", host)))
     if not fresh:
         return False, "no events heartbeat in Redis for 60 s"
     return True, f"heartbeat fresh; {docker_msg}"

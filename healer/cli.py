@@ -16,12 +16,29 @@ from pydantic import ValidationError
 from healer.adapters import guard, keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.history import Record
-from healer.adapters.queue import PROBE_ALL, PROBE_QUEUE, CeleryDispatcher, make_celery
+from healer.adapters.queue import (
+    PROBE_ALL,
+    PROBE_QUEUE,
+    SCALE_QUEUE,
+    SCALE_SERVICE,
+    CeleryDispatcher,
+    host_queue,
+    make_celery,
+)
+from healer.core.hosts import ServiceRef
 from healer.core.labels import parse_duration
-from healer.core.model import Action, ServiceId
+from healer.core.model import Action, HostId
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
-from healer.engine.status import AmbiguousService, UnknownService, resolve, status
+from healer.engine.status import (
+    AmbiguousService,
+    HostDown,
+    UnknownService,
+    hosts,
+    require_live,
+    resolve,
+    status,
+)
 from healer.settings import Settings
 
 app = typer.Typer(
@@ -46,14 +63,19 @@ def settings() -> Settings:
 
 def healer() -> Healer:
     s = settings()
-    return build(s, CeleryDispatcher(make_celery(s)))
+    return build(s, CeleryDispatcher(make_celery(s), s.host_id))
 
 
-def service_arg(h: Healer, name: str) -> ServiceId:
+def service_arg(h: Healer, name: str, live: bool = False) -> ServiceRef:
+    """SERVICE is `service`, `project/service` or `host/project/service`; `live` also
+    refuses a service whose host is down (nothing would act on it)."""
     try:
-        return resolve(h, name)
-    except (UnknownService, AmbiguousService) as exc:
+        ref = resolve(h, name)
+        if live:
+            require_live(h, ref)
+    except (UnknownService, AmbiguousService, HostDown) as exc:
         raise fail(str(exc)) from exc
+    return ref
 
 
 @app.command("status")
@@ -61,14 +83,23 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     """Each managed service: containers, state, health, attempts, cooldown, flags."""
     h = healer()
     data = status(h)
+    host_data = hosts(h)
     if as_json:
-        typer.echo(json.dumps({"services": data}, indent=2, default=str))
+        typer.echo(json.dumps({"services": data, "hosts": host_data}, indent=2, default=str))
         return
     if h.redis.exists(keys.PAUSED_ALL):
         typer.secho("healer is PAUSED for every service (healer resume)", fg=typer.colors.YELLOW)
+    for name, info in host_data.items():
+        if info["status"] != "up":
+            typer.secho(
+                f"host {name}: HOST_DOWN (no heartbeat for {info['heartbeat_age']:.0f}s)",
+                fg=typer.colors.RED,
+            )
     if not data:
         typer.echo("no managed compose services found")
-    typer.echo(f"{'SERVICE':32} {'STATUS':12} {'CONTAINERS':24} {'ATTEMPTS':8} COOLDOWN")
+    typer.echo(
+        f"{'HOST':16} {'SERVICE':32} {'STATUS':12} {'CONTAINERS':24} {'ATTEMPTS':8} COOLDOWN"
+    )
     for sid, snap in data.items():
         containers = snap["containers"]
         assert isinstance(containers, list)
@@ -78,9 +109,10 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         cd = snap["cooldown_remaining"]
         assert isinstance(cd, dict)
         left = max(cd.values(), default=0.0)
+        status_text = "host_down" if snap.get("host_status") == "host_down" else snap["status"]
         typer.echo(
-            f"{sid:32} {snap['status']!s:12} {states:24} {snap['attempts']!s:8} "
-            f"{f'{left:.0f}s' if left else '-'}"
+            f"{snap.get('host', '')!s:16} {sid:32} {status_text!s:12} {states:24} "
+            f"{snap['attempts']!s:8} {f'{left:.0f}s' if left else '-'}"
         )
         problems = snap.get("problems") or []
         assert isinstance(problems, list)
@@ -99,9 +131,9 @@ def repair(
     if action not in (Action.RESTART, Action.START, Action.STOP_START):
         raise fail(f"--action {action.value} is not an ad-hoc repair (restart, start, stop_start)")
     h = healer()
-    sid = service_arg(h, service)
-    out = enqueue_manual(h, sid, action, "requested via cli", "cli")
-    typer.echo(f"queued {action.value} of {sid} as task {out['task_id']}")
+    ref = service_arg(h, service, live=True)
+    out = enqueue_manual(h, ref, action, "requested via cli", "cli")
+    typer.echo(f"queued {action.value} of {ref} as task {out['task_id']}")
     if not wait:
         return
     deadline = time.monotonic() + timeout
@@ -127,10 +159,11 @@ def history(
     since: Annotated[str, typer.Option(help="How far back, e.g. 30m, 24h, 7d.")] = "24h",
     as_json: Annotated[bool, typer.Option("--json")] = False,
     limit: int = 200,
+    host: Annotated[str | None, typer.Option(help="Only this Docker host.")] = None,
 ) -> None:
-    """Every decision: acted, skipped (and why), failed, quarantined."""
+    """Every decision: acted, skipped (and why), failed, quarantined (with its host)."""
     h = healer()
-    recs = h.history.query(service=service, since=_since(since), limit=limit)
+    recs = h.history.query(service=service, since=_since(since), limit=limit, host=host)
     if as_json:
         typer.echo(json.dumps([r.__dict__ for r in recs], indent=2))
         return
@@ -143,11 +176,11 @@ def report(since: Annotated[str, typer.Option(help="Window, e.g. 24h.")] = "24h"
     """Summary of the window: repairs per service and outcome, skips by reason."""
     h = healer()
     recs = h.history.query(since=_since(since), limit=100_000)
-    outcomes = Counter((r.sid, r.outcome) for r in recs)
+    outcomes = Counter((f"{r.host}/{r.sid}" if r.host else r.sid, r.outcome) for r in recs)
     reasons = Counter(r.reason for r in recs if r.outcome == "skipped")
     typer.echo(f"decisions in the last {since}: {len(recs)}")
     for (sid, outcome), n in sorted(outcomes.items()):
-        typer.echo(f"  {sid:32} {outcome:12} {n}")
+        typer.echo(f"  {sid:48} {outcome:12} {n}")
     if reasons:
         typer.echo("skips by reason:")
         for reason, n in reasons.most_common():
@@ -162,10 +195,10 @@ def pause(service: Annotated[str | None, typer.Argument()] = None) -> None:
         h.redis.set(keys.PAUSED_ALL, "1")
         typer.echo("paused: every service")
         return
-    sid = service_arg(h, service)
-    h.redis.set(keys.paused(sid), "1")
-    h.history.record(Record(sid=sid, outcome="paused", source="cli"))
-    typer.echo(f"paused: {sid}")
+    ref = service_arg(h, service)
+    h.redis.set(keys.paused(ref.host, ref.sid), "1")
+    h.history.record(Record(sid=ref.sid, outcome="paused", source="cli", host=ref.host))
+    typer.echo(f"paused: {ref}")
 
 
 @app.command()
@@ -177,31 +210,33 @@ def resume(service: Annotated[str | None, typer.Argument()] = None) -> None:
         _probe_now(h, None)
         typer.echo("resumed: every service")
         return
-    sid = service_arg(h, service)
-    h.redis.delete(keys.paused(sid))
-    h.history.record(Record(sid=sid, outcome="resumed", source="cli"))
-    _probe_now(h, sid)
-    typer.echo(f"resumed: {sid}")
+    ref = service_arg(h, service)
+    h.redis.delete(keys.paused(ref.host, ref.sid))
+    h.history.record(Record(sid=ref.sid, outcome="resumed", source="cli", host=ref.host))
+    _probe_now(h, ref)
+    typer.echo(f"resumed: {ref}")
 
 
 @app.command()
 def reset(service: str) -> None:
     """End SERVICE's episodes: attempts to zero, quarantine lifted."""
     h = healer()
-    sid = service_arg(h, service)
-    removed = guard.reset(h.redis, sid)
-    h.history.record(Record(sid=sid, outcome="reset", reason="healer reset", source="cli"))
-    _probe_now(h, sid)
-    typer.echo(f"reset: {sid} ({removed} state keys cleared)")
+    ref = service_arg(h, service)
+    removed = guard.reset(h.redis, ref.host, ref.sid)
+    rec = Record(sid=ref.sid, outcome="reset", reason="healer reset", source="cli", host=ref.host)
+    h.history.record(rec)
+    _probe_now(h, ref)
+    typer.echo(f"reset: {ref} ({removed} state keys cleared)")
 
 
-def _probe_now(h: Healer, sid: ServiceId | None) -> None:
-    """Act on the new state at once instead of at the next reconcile."""
+def _probe_now(h: Healer, ref: ServiceRef | None) -> None:
+    """Act on the new state at once instead of at the next reconcile (on every live host)."""
     assert isinstance(h.dispatcher, CeleryDispatcher)
-    if sid is None:
-        h.dispatcher.app.send_task(PROBE_ALL, queue=PROBE_QUEUE)
+    if ref is None:
+        for host in h.hosts.live() or [h.host]:
+            h.dispatcher.send(PROBE_ALL, PROBE_QUEUE, host)
     else:
-        h.dispatcher.probe_service(sid, None, "cli")
+        h.dispatcher.probe_service(ref.sid, None, "cli", host=ref.host)
 
 
 @app.command()
@@ -214,13 +249,31 @@ def scale(
     from healer.engine.scaler import ScaleError, scale_to
 
     h = healer()
-    sid = service_arg(h, service)
+    ref = service_arg(h, service, live=True)
+    if ref.host != h.host:
+        raise typer.Exit(_scale_remote(h, ref, replicas, force))
     try:
-        result = scale_to(h, sid, replicas, force, source="cli")
+        result = scale_to(h, ref.sid, replicas, force, source="cli")
     except ScaleError as exc:
         raise fail(str(exc)) from exc
-    typer.echo(f"{result.outcome}: {sid} {result.current} -> {result.desired}. {result.detail}")
+    typer.echo(f"{result.outcome}: {ref} {result.current} -> {result.desired}. {result.detail}")
     raise typer.Exit(0 if result.outcome in ("scaled", "held") else 1)
+
+
+def _scale_remote(h: Healer, ref: ServiceRef, replicas: int, force: bool) -> int:
+    """Another host's engine is its agent's to change: ask it and wait for the answer."""
+    assert isinstance(h.dispatcher, CeleryDispatcher)
+    kwargs = {"sid": str(ref.sid), "replicas": replicas, "force": force, "source": "cli"}
+    result = h.dispatcher.app.send_task(
+        SCALE_SERVICE,
+        kwargs={**kwargs, "host": ref.host},
+        queue=host_queue(SCALE_QUEUE, HostId(ref.host)),
+    )
+    out = result.get(timeout=h.settings.scale_start_timeout + h.settings.scale_drain_timeout)
+    if out.get("outcome") == "refused":
+        raise fail(str(out.get("reason")))
+    typer.echo(f"{out.get('outcome')}: {ref} {out.get('current')} -> {out.get('desired')}")
+    return 0 if out.get("outcome") in ("scaled", "held") else 1
 
 
 @app.command()
@@ -254,7 +307,10 @@ def check() -> None:
     """Verify settings, Redis and Docker; say exactly what is wrong."""
     s = settings()
     problems: list[str] = []
-    typer.echo(f"settings: ok (projects: {s.projects or 'all'}, interval {s.watchdog_interval}s)")
+    typer.echo(
+        f"settings: ok (host: {s.host}, projects: {s.projects or 'all'}, "
+        f"interval {s.watchdog_interval}s)"
+    )
     if not s.api_token:
         typer.secho(
             "  note: HEALER_API_TOKEN is unset; POST /repair and /alerts answer 403",
@@ -282,12 +338,48 @@ def check() -> None:
 @app.command()
 def run(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    agent: Annotated[
+        bool,
+        typer.Option(
+            "--agent",
+            help="Join a cluster: only a worker and an events watcher for this host "
+            "(HEALER_HOST, DOCKER_HOST), sharing REDIS_URL; beat and the API run elsewhere.",
+        ),
+    ] = False,
 ) -> None:
     """Worker + beat + events watcher + API in one foreground process tree (Ctrl-C stops)."""
     from healer.supervisor import run_all
 
     s = settings()
-    raise typer.Exit(run_all(s, workers))
+    raise typer.Exit(run_all(s, workers, agent=agent))
+
+
+@app.command("hosts")
+def hosts_cmd(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    forget: Annotated[
+        str | None, typer.Option(help="Drop a decommissioned host (stops its host_down).")
+    ] = None,
+) -> None:
+    """The Docker hosts of the cluster: up, or host_down since their last heartbeat."""
+    h = healer()
+    if forget:
+        if not h.hosts.forget(HostId(forget)):
+            raise fail(f"no known host {forget!r}")
+        typer.echo(f"forgot host {forget}")
+        return
+    data = hosts(h)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    if not data:
+        typer.echo("no host has sent a heartbeat (is a worker running? healer run --agent)")
+    for name, info in data.items():
+        engine = info.get("engine_name", "?")
+        typer.echo(
+            f"{name:24} {info['status']:10} last heartbeat {info['heartbeat_age']:.0f}s ago "
+            f"(engine {engine})"
+        )
 
 
 def main() -> None:

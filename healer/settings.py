@@ -5,12 +5,14 @@ Names without the `HEALER_` prefix are the seed's and are part of the contract (
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from healer.core.model import Condition
+from healer.core.hosts import down_after, validate_host
+from healer.core.model import Condition, HostId
 
 
 def _env(name: str) -> AliasChoices:
@@ -26,6 +28,20 @@ class Settings(BaseSettings):
     # --- connections -------------------------------------------------------------------
     redis_url: str = Field("redis://localhost:6379/0", validation_alias=_env("REDIS_URL"))
     docker_host: str | None = Field(None, validation_alias=_env("DOCKER_HOST"))
+    host: str = Field(
+        default_factory=socket.gethostname,
+        validation_alias=_env("HEALER_HOST"),
+        description="Name of the Docker host this process serves (the identity its guard "
+        "state, queues and metrics are keyed by); defaults to the machine's hostname.",
+    )
+    heartbeat_interval: float = Field(
+        10,
+        gt=0,
+        validation_alias=_env("HEALER_HEARTBEAT_INTERVAL"),
+        description="Seconds between a host agent's heartbeats; a host is reported "
+        "host_down after about two missed ones. 10 s: a lost host shows within half a minute "
+        "for one small Redis write per host every 10 s.",
+    )
     projects: str = Field(
         "",
         validation_alias=_env("HEALER_PROJECTS"),
@@ -233,6 +249,11 @@ class Settings(BaseSettings):
         description="Seconds before Redis redelivers an unacked task (late acks).",
     )
 
+    @field_validator("host")
+    @classmethod
+    def _host_name(cls, v: str) -> str:
+        return validate_host(v or socket.gethostname())
+
     @field_validator("projects", "cleanup_log_dirs")
     @classmethod
     def _strip_list(cls, v: str) -> str:
@@ -257,6 +278,14 @@ class Settings(BaseSettings):
                 f"({self.max_replicas})"
             )
         return self
+
+    @property
+    def host_id(self) -> HostId:
+        return HostId(self.host)
+
+    @property
+    def host_down_after(self) -> float:
+        return down_after(self.heartbeat_interval)
 
     @property
     def project_list(self) -> tuple[str, ...]:

@@ -2,10 +2,16 @@
 
 For a single host without the compose deployment; each child is the same command the
 compose file runs, so behaviour does not differ between the two ways of running.
+`healer run --agent` runs only this host's roles (worker and events watcher) to join a
+cluster whose beat and API run elsewhere.
+
+Children die with the supervisor even when it is killed outright (SIGKILL): a host whose
+agent is gone must stop heartbeating, or the cluster would not see it as host_down.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -29,12 +35,30 @@ class Child:
     next_start: float = field(default=0.0)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv)
+        self.proc = subprocess.Popen(self.argv, preexec_fn=_die_with_parent)
         self.started_at = time.monotonic()
         log.info("started %s (pid %d)", self.name, self.proc.pid)
 
 
-def commands(s: Settings, workers: int | None) -> list[Child]:
+def _die_with_parent() -> None:
+    """Linux: the kernel sends SIGTERM to the child when the supervisor dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: children outlive a killed supervisor
+        pass
+
+
+PR_SET_PDEATHSIG = 1
+AGENT_ROLES = ("worker", "events")
+
+
+def commands(s: Settings, workers: int | None, agent: bool = False) -> list[Child]:
+    children = _all_commands(s, workers)
+    return [c for c in children if c.name in AGENT_ROLES] if agent else children
+
+
+def _all_commands(s: Settings, workers: int | None) -> list[Child]:
     py = sys.executable
     concurrency = str(workers or s.worker_concurrency)
     return [
@@ -55,7 +79,7 @@ def commands(s: Settings, workers: int | None) -> list[Child]:
                 "-c",
                 concurrency,
                 "-n",
-                f"healer-{os.getpid()}@%h",
+                f"healer-{s.host}-{os.getpid()}@%h",
             ],
         ),
         Child("beat", [py, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"]),
@@ -77,9 +101,10 @@ def commands(s: Settings, workers: int | None) -> list[Child]:
     ]
 
 
-def run_all(s: Settings, workers: int | None = None) -> int:
+def run_all(s: Settings, workers: int | None = None, agent: bool = False) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s healer-run %(message)s")
-    children = commands(s, workers)
+    children = commands(s, workers, agent)
+    log.info("host %s: running %s", s.host, ", ".join(c.name for c in children))
     stopping = False
 
     def on_signal(signum: int, _: object) -> None:

@@ -7,13 +7,14 @@ from dataclasses import asdict
 from typing import Any
 
 import redis
+from celery import Task
 
-from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE
+from healer.adapters.queue import SCALE_CYCLE, SCALE_QUEUE, SCALE_SERVICE
 from healer.adapters.queue_depth import CeleryQueues
 from healer.core.model import ServiceId
 from healer.engine.scaler import ScaleError, ScalerOptions, scale_cycle, scale_to
 from workers.app import app, settings
-from workers.tasks import healer
+from workers.tasks import elsewhere, healer
 
 
 def _queues() -> CeleryQueues:
@@ -22,13 +23,16 @@ def _queues() -> CeleryQueues:
 
 
 @app.task(
+    bind=True,
     name=SCALE_CYCLE,
     ignore_result=True,
     autoretry_for=(redis.ConnectionError,),
     retry_backoff=True,
     max_retries=3,
 )
-def scale_cycle_task() -> dict[str, Any]:
+def scale_cycle_task(self: Task, host: str = "") -> dict[str, Any]:
+    if (away := elsewhere(self, host, SCALE_QUEUE, {})) is not None:
+        return away
     h = healer()
     result = scale_cycle(
         h,
@@ -39,10 +43,13 @@ def scale_cycle_task() -> dict[str, Any]:
     return asdict(result)
 
 
-@app.task(name=SCALE_SERVICE, autoretry_for=(redis.ConnectionError,), retry_backoff=True)
+@app.task(bind=True, name=SCALE_SERVICE, autoretry_for=(redis.ConnectionError,), retry_backoff=True)
 def scale_service_task(
-    sid: str, replicas: int, force: bool = False, source: str = "api"
+    self: Task, sid: str, replicas: int, force: bool = False, source: str = "api", host: str = ""
 ) -> dict[str, Any]:
+    kwargs = {"sid": sid, "replicas": replicas, "force": force, "source": source}
+    if (away := elsewhere(self, host, SCALE_QUEUE, kwargs)) is not None:
+        return away
     if int(replicas) < 0:
         # An alert asks for "more": one replica above what runs now.
         view = healer().engine.services(ServiceId(sid)).get(ServiceId(sid))

@@ -18,13 +18,16 @@ from healer.adapters.metrics import WORKERS, RedisHistogram
 from healer.adapters.queue import (
     CHECK_DISK,
     PROBE_ALL,
+    PROBE_QUEUE,
     PROBE_SERVICE,
     REPAIR_CLEANUP,
+    REPAIR_QUEUE,
     REPAIR_SERVICE,
     TRIM_HISTORY,
     CeleryDispatcher,
+    host_queue,
 )
-from healer.core.model import ContainerId, RepairRequest, ServiceId
+from healer.core.model import ContainerId, HostId, RepairRequest, ServiceId
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
 from healer.engine.probe import probe
@@ -41,30 +44,51 @@ def healer() -> Healer:
     """One Healer per worker process, built after fork so no socket is shared."""
     global _healer, _pid
     if _healer is None or _pid != os.getpid():
-        _healer = build(settings, CeleryDispatcher(app))
+        _healer = build(settings, CeleryDispatcher(app, settings.host_id))
         _pid = os.getpid()
     return _healer
 
 
+def elsewhere(task: Task, host: str, queue: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """Work addressed to another host is never done here: it goes on to that host's queue.
+
+    Host queues make this rare (a worker only consumes its own); it covers tasks put on a
+    shared queue with a host named, and a worker whose HEALER_HOST was changed."""
+    if not host or host == settings.host:
+        return None
+    target = host_queue(queue, HostId(host))
+    task_id = str(kwargs.get("request_id") or "") or None  # a request keeps its id
+    task.app.send_task(task.name, kwargs={**kwargs, "host": host}, queue=target, task_id=task_id)
+    log.warning(
+        "%s for host %s reached host %s; sent on to %s", task.name, host, settings.host, target
+    )
+    return {"forwarded_to": host}
+
+
 @app.task(
+    bind=True,
     name=PROBE_ALL,
     ignore_result=True,
     autoretry_for=(redis.ConnectionError,),
     retry_backoff=True,
     max_retries=3,
 )
-def probe_all() -> dict[str, Any]:
+def probe_all(self: Task, host: str = "") -> dict[str, Any]:
+    if (away := elsewhere(self, host, PROBE_QUEUE, {})) is not None:
+        return away
     h = healer()
     result = probe(h)
     ttl = 3 * settings.watchdog_interval + 30
     # Each reconcile proves both that beat fires the schedule and that a worker runs it.
     h.counters.heartbeat("worker", ttl=ttl)
     h.counters.heartbeat("beat", ttl=ttl)
-    RedisHistogram(h.redis, "healer_probe_duration_seconds").observe(result.duration, "all")
+    hist = RedisHistogram(h.redis, "healer_probe_duration_seconds")
+    hist.observe(result.duration, "all", host=h.host)
     return asdict(result)
 
 
 @app.task(
+    bind=True,
     name=PROBE_SERVICE,
     ignore_result=True,
     autoretry_for=(redis.ConnectionError,),
@@ -72,19 +96,28 @@ def probe_all() -> dict[str, Any]:
     max_retries=3,
 )
 def probe_service(
-    sid: str, event_time: float | None = None, action: str = "", container_id: str = ""
+    self: Task,
+    sid: str,
+    event_time: float | None = None,
+    action: str = "",
+    container_id: str = "",
+    host: str = "",
 ) -> dict[str, Any]:
+    kwargs = {"sid": sid, "event_time": event_time, "action": action, "container_id": container_id}
+    if (away := elsewhere(self, host, PROBE_QUEUE, kwargs)) is not None:
+        return away
     h = healer()
     lag = time.time() - event_time if event_time else None
     if lag is not None:
-        RedisHistogram(h.redis, "healer_event_lag_seconds").observe(max(lag, 0.0))
+        RedisHistogram(h.redis, "healer_event_lag_seconds").observe(max(lag, 0.0), host=h.host)
     result = probe(
         h,
         ServiceId(sid),
         source="event" if event_time else "probe",
         container_id=ContainerId(container_id) if container_id else None,
     )
-    RedisHistogram(h.redis, "healer_probe_duration_seconds").observe(result.duration, "service")
+    hist = RedisHistogram(h.redis, "healer_probe_duration_seconds")
+    hist.observe(result.duration, "service", host=h.host)
     out = asdict(result)
     out["event_lag"] = lag
     out["event"] = action
@@ -99,6 +132,8 @@ def probe_service(
     retry_backoff=True,
 )
 def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
+    if (away := elsewhere(self, str(kwargs.get("host") or ""), REPAIR_QUEUE, kwargs)) is not None:
+        return away
     h = healer()
     req = RepairRequest.from_kwargs(kwargs)
     if not req.request_id:
@@ -122,15 +157,20 @@ def trim_history() -> int:
     return h.history.trim_older_than(time.time() - settings.history_retention)
 
 
-@app.task(name=CHECK_DISK, ignore_result=True)
-def check_disk_task() -> dict[str, Any]:
+@app.task(bind=True, name=CHECK_DISK, ignore_result=True)
+def check_disk_task(self: Task, host: str = "") -> dict[str, Any]:
+    if (away := elsewhere(self, host, PROBE_QUEUE, {})) is not None:
+        return away
     return asdict(check_disk(healer(), source="probe"))
 
 
-@app.task(name=REPAIR_CLEANUP)
+@app.task(bind=True, name=REPAIR_CLEANUP)
 def cleanup_task(
-    source: str = "api", request_id: str = "", dry_run: bool = False
+    self: Task, source: str = "api", request_id: str = "", dry_run: bool = False, host: str = ""
 ) -> dict[str, Any]:
+    kwargs = {"source": source, "request_id": request_id, "dry_run": dry_run}
+    if (away := elsewhere(self, host, REPAIR_QUEUE, kwargs)) is not None:
+        return away
     result = check_disk(healer(), source=source, dry_run=dry_run)
     return asdict(result)
 
@@ -141,7 +181,8 @@ def _worker_alive(sender: Any = None, **_: Any) -> None:
     try:
         r = healer().redis
         pipe = r.pipeline(transaction=True)
-        pipe.zadd(WORKERS, {socket.gethostname() + f":{os.getpid()}": time.time()})
+        member = f"{settings.host}|{socket.gethostname()}:{os.getpid()}"
+        pipe.zadd(WORKERS, {member: time.time()})
         pipe.zremrangebyscore(WORKERS, "-inf", time.time() - 3600)
         pipe.expire(WORKERS, keys.METRIC_TTL)
         pipe.execute()

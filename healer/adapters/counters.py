@@ -1,13 +1,22 @@
 """Counters behind the Prometheus series, kept in Redis so every worker process adds to the
-same numbers and the API process serves them whole (no prefork multiprocess files)."""
+same numbers and the API process serves them whole (no prefork multiprocess files).
+
+Fields start with the host (`host|project/service|…`): one hash serves the whole cluster and
+the collector labels each series with its host.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 
 from healer.adapters import keys
+from healer.core.model import HostId
+
+T = TypeVar("T")
 
 
 def field(*parts: str) -> str:
@@ -15,38 +24,57 @@ def field(*parts: str) -> str:
 
 
 class Counters:
-    def __init__(self, r: redis.Redis) -> None:
+    def __init__(self, r: redis.Redis, host: HostId) -> None:
         self.r = r
+        self.host = host
 
     def repair(self, sid: str, action: str, success: bool, at: float | None = None) -> None:
         pipe = self.r.pipeline(transaction=True)
-        pipe.hincrby(keys.REPAIR_COUNTS, field(sid, action, "true" if success else "false"), 1)
+        ok = "true" if success else "false"
+        pipe.hincrby(keys.REPAIR_COUNTS, field(self.host, sid, action, ok), 1)
         pipe.expire(keys.REPAIR_COUNTS, keys.METRIC_TTL)
-        pipe.hset(keys.LAST_REPAIR, sid, repr(at if at is not None else time.time()))
+        pipe.hset(
+            keys.LAST_REPAIR, field(self.host, sid), repr(at if at is not None else time.time())
+        )
         pipe.expire(keys.LAST_REPAIR, keys.METRIC_TTL)
         pipe.execute()
 
-    def decision(self, sid: str, outcome: str) -> None:
+    def decision(self, sid: str, outcome: str, host: HostId | None = None) -> None:
         pipe = self.r.pipeline(transaction=True)
-        pipe.hincrby(keys.DECISION_COUNTS, field(sid, outcome), 1)
+        pipe.hincrby(keys.DECISION_COUNTS, field(host or self.host, sid, outcome), 1)
         pipe.expire(keys.DECISION_COUNTS, keys.METRIC_TTL)
         pipe.execute()
 
     def repairs(self) -> dict[tuple[str, ...], int]:
-        raw: dict[str, str] = self.r.hgetall(keys.REPAIR_COUNTS)
-        return {tuple(k.split("|")): int(v) for k, v in raw.items()}
+        """(host, sid, action, success) → count."""
+        return _by_parts(self.r.hgetall(keys.REPAIR_COUNTS), 4, int)
 
     def decisions(self) -> dict[tuple[str, ...], int]:
-        raw: dict[str, str] = self.r.hgetall(keys.DECISION_COUNTS)
-        return {tuple(k.split("|")): int(v) for k, v in raw.items()}
+        """(host, sid, outcome) → count."""
+        return _by_parts(self.r.hgetall(keys.DECISION_COUNTS), 3, int)
 
-    def last_repairs(self) -> dict[str, float]:
-        raw: dict[str, str] = self.r.hgetall(keys.LAST_REPAIR)
-        return {k: float(v) for k, v in raw.items()}
+    def last_repairs(self) -> dict[tuple[str, ...], float]:
+        """(host, sid) → unix time."""
+        return _by_parts(self.r.hgetall(keys.LAST_REPAIR), 2, float)
 
     def heartbeat(self, role: str, ttl: float) -> None:
-        self.r.set(keys.heartbeat(role), repr(time.time()), ex=max(1, int(ttl)))
+        self.r.set(keys.heartbeat(role, self.host), repr(time.time()), ex=max(1, int(ttl)))
 
-    def heartbeats(self, roles: tuple[str, ...]) -> dict[str, float]:
-        values = self.r.mget([keys.heartbeat(r) for r in roles])
-        return {r: float(v) for r, v in zip(roles, values, strict=True) if v}
+    def heartbeats(
+        self, roles: tuple[str, ...], hosts: list[HostId]
+    ) -> dict[tuple[str, str], float]:
+        """(role, host) → time of the last heartbeat, for every role seen on every host."""
+        pairs = [(role, h) for h in hosts for role in roles]
+        values = self.r.mget([keys.heartbeat(role, h) for role, h in pairs]) if pairs else []
+        return {p: float(v) for p, v in zip(pairs, values, strict=True) if v}
+
+
+def _by_parts(raw: dict[str, str], n: int, cast: Callable[[str], T]) -> dict[tuple[str, ...], T]:
+    # Fields from before hosts (one part fewer) belong to no known host: they are dropped,
+    # which Prometheus reads as a counter reset at the upgrade.
+    out: dict[tuple[str, ...], T] = {}
+    for k, v in raw.items():
+        parts = tuple(k.split("|"))
+        if len(parts) == n:
+            out[parts] = cast(v)
+    return out

@@ -14,7 +14,7 @@ import redis
 
 from healer.adapters import keys
 from healer.core.backoff import Decision, Episode, RestartPolicy, Verdict, decide
-from healer.core.model import Condition, ServiceId
+from healer.core.model import Condition, HostId, ServiceId
 
 # Delete only if we still own it: a lock that expired and was re-taken is someone else's.
 _RELEASE = """
@@ -79,9 +79,9 @@ class Lock:
 
 
 @contextmanager
-def service_lock(r: redis.Redis, sid: ServiceId, ttl: float) -> Iterator[Lock | None]:
+def service_lock(r: redis.Redis, host: HostId, sid: ServiceId, ttl: float) -> Iterator[Lock | None]:
     """Yields the held lock, or None when another repair of this service is in flight."""
-    lock = Lock(r, keys.lock(sid), ttl)
+    lock = Lock(r, keys.lock(host, sid), ttl)
     if not lock.acquire():
         yield None
         return
@@ -91,8 +91,8 @@ def service_lock(r: redis.Redis, sid: ServiceId, ttl: float) -> Iterator[Lock | 
         lock.release()
 
 
-def read_episode(r: redis.Redis, sid: ServiceId, condition: Condition) -> Episode:
-    return episode_from_hash(r.hgetall(keys.episode(sid, condition)))
+def read_episode(r: redis.Redis, host: HostId, sid: ServiceId, condition: Condition) -> Episode:
+    return episode_from_hash(r.hgetall(keys.episode(host, sid, condition)))
 
 
 def episode_from_hash(h: dict[str, str]) -> Episode:
@@ -124,6 +124,7 @@ def _episode_to_hash(e: Episode) -> dict[str, str]:
 
 def claim(
     r: redis.Redis,
+    host: HostId,
     sid: ServiceId,
     condition: Condition,
     policy: RestartPolicy,
@@ -133,7 +134,7 @@ def claim(
     ttl: float,
 ) -> Decision:
     """Atomically decide and, for ACT or QUARANTINE, store the new episode state."""
-    key = keys.episode(sid, condition)
+    key = keys.episode(host, sid, condition)
     with r.pipeline() as pipe:
         while True:
             try:
@@ -151,8 +152,8 @@ def claim(
                 continue
 
 
-def reset(r: redis.Redis, sid: ServiceId) -> int:
+def reset(r: redis.Redis, host: HostId, sid: ServiceId) -> int:
     """End every episode of the service (and its quarantine). Returns keys removed."""
-    names = list(r.scan_iter(match=keys.episode_pattern(sid), count=100))
-    names.append(keys.healthy_since(sid))
+    names = list(r.scan_iter(match=keys.episode_pattern(host, sid), count=100))
+    names.append(keys.healthy_since(host, sid))
     return int(r.delete(*names))

@@ -6,13 +6,13 @@ import json
 import logging
 import logging.handlers
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import redis
 
 from healer.adapters import keys
-from healer.core.model import ServiceId
+from healer.core.model import HostId, ServiceId
 
 log = logging.getLogger("healer.history")
 _FILE_LOGGER = "healer.auto_repair"
@@ -31,10 +31,11 @@ class Record:
     attempt: int = 0
     ts: float = field(default_factory=time.time)
     extra: dict[str, str] = field(default_factory=dict)
+    host: str = ""  # the Docker host of the service ("" in entries from before hosts)
 
     def line(self) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.ts))
-        parts = [stamp, self.outcome.upper(), self.sid]
+        parts = [stamp, self.outcome.upper(), f"{self.host}/{self.sid}" if self.host else self.sid]
         parts += [p for p in (self.condition, self.action) if p]
         if self.attempt:
             parts.append(f"attempt={self.attempt}")
@@ -64,11 +65,16 @@ def setup_file_log(log_dir: Path) -> None:
 
 
 class History:
-    def __init__(self, r: redis.Redis, maxlen: int) -> None:
+    """One stream for the whole cluster; a host's writer stamps its records with its host."""
+
+    def __init__(self, r: redis.Redis, maxlen: int, host: HostId | None = None) -> None:
         self._r = r
         self._maxlen = maxlen
+        self._host = host
 
     def record(self, rec: Record) -> None:
+        if not rec.host and self._host:
+            rec = replace(rec, host=self._host)
         fields = {
             k: (json.dumps(v) if isinstance(v, dict) else str(v)) for k, v in asdict(rec).items()
         }
@@ -83,16 +89,23 @@ class History:
     def record_skip_once(self, rec: Record, ttl: int = keys.SKIP_DEDUPE_TTL) -> bool:
         """Record a skip unless the same skip was recorded recently (a probe every 30 s
         would otherwise flood the history with one fact)."""
-        key = keys.skip_seen(ServiceId(rec.sid), rec.condition, rec.reason.split(":")[0])
+        host = HostId(rec.host or self._host or "")
+        key = keys.skip_seen(host, ServiceId(rec.sid), rec.condition, rec.reason.split(":")[0])
         if not self._r.set(key, "1", nx=True, ex=ttl):
             return False
         self.record(rec)
         return True
 
     def query(
-        self, *, service: str | None = None, since: float | None = None, limit: int = 1000
+        self,
+        *,
+        service: str | None = None,
+        since: float | None = None,
+        limit: int = 1000,
+        host: str | None = None,
     ) -> list[Record]:
-        """Newest first."""
+        """Newest first. `service` is any service id (`service`, `project/service` or
+        `host/project/service`); `host` keeps one host's entries."""
         min_id = f"{int(since * 1000)}-0" if since else "-"
         out: list[Record] = []
         last = "+"
@@ -102,13 +115,22 @@ class History:
                 break
             for _entry_id, fields in batch:
                 rec = _from_fields(fields)
-                if service is None or rec.sid == service or rec.sid.endswith("/" + service):
+                if _wanted(rec, service, host):
                     out.append(rec)
             last = "(" + str(batch[-1][0])
         return out[:limit]
 
     def trim_older_than(self, cutoff: float) -> int:
         return int(self._r.xtrim(keys.HISTORY, minid=f"{int(cutoff * 1000)}-0", approximate=True))
+
+
+def _wanted(rec: Record, service: str | None, host: str | None) -> bool:
+    if host is not None and rec.host != host:
+        return False
+    if service is None:
+        return True
+    full = f"{rec.host}/{rec.sid}"
+    return full == service or full.endswith("/" + service)
 
 
 def _from_fields(f: dict[str, str]) -> Record:
@@ -125,4 +147,5 @@ def _from_fields(f: dict[str, str]) -> Record:
         attempt=int(f.get("attempt", "0") or 0),
         ts=float(f.get("ts", "0") or 0),
         extra=extra,
+        host=f.get("host", ""),
     )

@@ -7,7 +7,6 @@ and the API's collector turns the shared state into series on each scrape.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
@@ -22,23 +21,39 @@ from prometheus_client.registry import Collector
 
 from healer.adapters import keys
 from healer.adapters.counters import Counters
-from healer.adapters.queue import QUEUES
-from healer.core.model import HealthStatus
+from healer.adapters.hosts import HostRegistry
+from healer.adapters.queue import QUEUES, host_queue
+from healer.adapters.state import read_snapshots
+from healer.core.hosts import HostState, HostStatus
+from healer.core.model import HealthStatus, HostId
 
 ROLES = ("worker", "beat", "events", "api")
 REPAIR_ACTIONS = ("restart", "start", "stop_start")
+# Every series carries `host`: the Docker host its service or engine belongs to. Shared
+# queues (any host's worker takes their tasks) are labelled with SHARED_HOST.
+SHARED_HOST = "*"
+# hash "host|sid|up/down" → count. TTL METRIC_TTL.
 SCALE_EVENTS = f"{keys.PREFIX}metrics:scale_events"
-CLEANUP_BYTES = f"{keys.PREFIX}metrics:cleanup_bytes"
-DISK_USAGE = f"{keys.PREFIX}metrics:disk"  # hash path → used ratio, TTL 3 disk intervals
-# hash "sid|container|cpu|memory|network" → ratio (network: errors/s). TTL 3 reconciles.
+# hash host → bytes freed by cleanup. TTL METRIC_TTL.
+CLEANUP_BYTES = f"{keys.PREFIX}metrics:cleanup_bytes_by_host"
+DISK_USAGE = f"{keys.PREFIX}metrics:disk"  # hash "host|path" → used ratio, TTL 3 disk intervals
+# per host (per_host()): hash "sid|container|cpu|memory|network" → ratio (network:
+# errors/s), rewritten whole by the host's reconcile. TTL 3 reconciles.
 RESOURCE_RATIOS = f"{keys.PREFIX}metrics:resources"
-# hash "restarts|sid|container" → count, "oom|sid|container" → 0/1, from the events watcher.
+# hash "restarts|host|sid|container" → count, "oom|host|sid|container" → 0/1, from the events
+# watchers. TTL METRIC_TTL.
 CONTAINER_EVENTS = f"{keys.PREFIX}metrics:container_events"
-# sorted set worker hostname → last Celery heartbeat (unix time); members older than
-# WORKER_FRESH seconds count as offline. TTL METRIC_TTL.
+# sorted set "host|worker hostname:pid" → last Celery heartbeat (unix time); members older
+# than WORKER_FRESH seconds count as offline. TTL METRIC_TTL.
 WORKERS = f"{keys.PREFIX}metrics:workers"
 WORKER_FRESH = 15.0
-REPLICAS = f"{keys.PREFIX}metrics:replicas"  # hash "sid|kind" → value, TTL METRIC_TTL
+REPLICAS = f"{keys.PREFIX}metrics:replicas"  # per host: hash "sid|kind" → value
+
+
+def per_host(key: str, host: HostId) -> str:
+    """A metric key one host rewrites whole (so hosts never clobber each other's fields)."""
+    return f"{key}:{host}"
+
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -51,7 +66,9 @@ class RedisHistogram:
         self.key = f"{keys.PREFIX}metrics:hist:{name}"
         self.buckets = buckets
 
-    def observe(self, value: float, label: str = "") -> None:
+    def observe(self, value: float, label: str = "", host: str = "") -> None:
+        # The host is the label's first part: `read` hands back "host|label".
+        label = f"{host}|{label}" if host else label
         pipe = self.r.pipeline(transaction=True)
         for le in self.buckets:
             if value <= le:
@@ -73,88 +90,122 @@ class RedisHistogram:
 
 
 class HealerCollector(Collector):
-    def __init__(self, r: redis.Redis) -> None:
+    """Series for every host the registry knows (plus `local`, the API's own host, which
+    may not have heartbeated yet)."""
+
+    def __init__(self, r: redis.Redis, hosts: HostRegistry, local: HostId) -> None:
         self.r = r
-        self.counters = Counters(r)
+        self.registry = hosts
+        self.local = local
+        self.counters = Counters(r, local)
 
     def collect(self) -> Iterator[Metric]:
-        snaps = self._snapshots()
+        states = self.registry.states()
+        hosts = sorted(set(states) | {self.local})
+        snaps = {h: read_snapshots(self.r, h) for h in hosts}
+        yield from self._host_series(states)
         yield self._repairs(snaps)
         yield from self._service_series(snaps)
-        yield from self._container_series(snaps)
-        yield from self._healer_series()
+        yield from self._container_series(snaps, hosts)
+        yield from self._healer_series(hosts)
         yield from self._histograms()
 
-    def _snapshots(self) -> dict[str, dict[str, object]]:
-        sids = sorted(self.r.smembers(keys.SNAPSHOTS))
-        if not sids:
-            return {}
-        values = self.r.mget([keys.snapshot(s) for s in sids])
-        return {s: json.loads(v) for s, v in zip(sids, values, strict=True) if v}
+    def _host_series(self, states: dict[HostId, HostStatus]) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "healer_host_up",
+            "1 while the host's agent heartbeats, 0 once it is host_down",
+            labels=["host"],
+        )
+        last = GaugeMetricFamily(
+            "healer_host_last_heartbeat_timestamp_seconds",
+            "Unix time of the host agent's last heartbeat",
+            labels=["host"],
+        )
+        for host, st in states.items():
+            up.add_metric([host], 1.0 if st.state == HostState.UP else 0.0)
+            last.add_metric([host], st.last_heartbeat)
+        yield from (up, last)
 
-    def _repairs(self, snaps: dict[str, dict[str, object]]) -> Metric:
+    def _repairs(self, snaps: dict[HostId, dict[str, dict[str, object]]]) -> Metric:
         fam = CounterMetricFamily(
             "repair_attempts",
             "Repairs the healer carried out, by outcome",
-            labels=["service", "action", "success"],
+            labels=["service", "action", "success", "host"],
         )
         counts = self.counters.repairs()
         # Known services start at zero so the first failure is an increase Prometheus sees.
-        for sid in snaps:
-            for action in REPAIR_ACTIONS:
-                for ok in ("true", "false"):
-                    counts.setdefault((sid, action, ok), 0)
-        for (sid, action, ok), n in sorted(counts.items()):
-            fam.add_metric([sid, action, ok], n)
+        for host, by_sid in snaps.items():
+            for sid in by_sid:
+                for action in REPAIR_ACTIONS:
+                    for ok in ("true", "false"):
+                        counts.setdefault((host, sid, action, ok), 0)
+        for (on, sid, action, ok), n in sorted(counts.items()):
+            fam.add_metric([sid, action, ok, on], n)
         return fam
 
-    def _service_series(self, snaps: dict[str, dict[str, object]]) -> Iterator[Metric]:
+    def _service_series(
+        self, snaps: dict[HostId, dict[str, dict[str, object]]]
+    ) -> Iterator[Metric]:
         health = GaugeMetricFamily(
             "service_health_status",
             "1 for the service's current status",
-            labels=["service", "status"],
+            labels=["service", "status", "host"],
         )
         failures = GaugeMetricFamily(
-            "service_failure_count", "Repairs in the current episode", labels=["service"]
+            "service_failure_count", "Repairs in the current episode", labels=["service", "host"]
         )
         quarantined = GaugeMetricFamily(
-            "healer_service_quarantined", "1 if quarantined", labels=["service"]
+            "healer_service_quarantined", "1 if quarantined", labels=["service", "host"]
         )
         cooldown = GaugeMetricFamily(
             "healer_cooldown_remaining_seconds",
             "Seconds before the next repair may act",
-            labels=["service", "condition"],
+            labels=["service", "condition", "host"],
         )
-        for sid, s in snaps.items():
-            for st in HealthStatus:
-                health.add_metric([sid, st.value], 1.0 if s.get("status") == st.value else 0.0)
-            failures.add_metric([sid], float(s.get("attempts", 0) or 0))  # type: ignore[arg-type]
-            quarantined.add_metric([sid], 1.0 if s.get("quarantined") else 0.0)
-            for cond, left in (s.get("cooldown_remaining") or {}).items():  # type: ignore[attr-defined]
-                cooldown.add_metric([sid, cond], float(left))
-        total_q = GaugeMetricFamily("healer_quarantined_services", "Services in quarantine")
-        total_q.add_metric([], float(sum(1 for s in snaps.values() if s.get("quarantined"))))
+        total_q = GaugeMetricFamily(
+            "healer_quarantined_services", "Services in quarantine", labels=["host"]
+        )
+        for host, by_sid in snaps.items():
+            for sid, s in by_sid.items():
+                for st in HealthStatus:
+                    current = 1.0 if s.get("status") == st.value else 0.0
+                    health.add_metric([sid, st.value, host], current)
+                attempts = float(s.get("attempts", 0) or 0)  # type: ignore[arg-type]
+                failures.add_metric([sid, host], attempts)
+                quarantined.add_metric([sid, host], 1.0 if s.get("quarantined") else 0.0)
+                for cond, left in (s.get("cooldown_remaining") or {}).items():  # type: ignore[attr-defined]
+                    cooldown.add_metric([sid, cond, host], float(left))
+            n = sum(1 for s in by_sid.values() if s.get("quarantined"))
+            total_q.add_metric([host], float(n))
         last = GaugeMetricFamily(
-            "service_last_repair_timestamp", "Unix time of the last repair", labels=["service"]
+            "service_last_repair_timestamp",
+            "Unix time of the last repair",
+            labels=["service", "host"],
         )
-        for sid, ts in sorted(self.counters.last_repairs().items()):
-            last.add_metric([sid], ts)
+        for (on, sid), ts in sorted(self.counters.last_repairs().items()):
+            last.add_metric([sid, on], ts)
         yield from (health, failures, quarantined, cooldown, total_q, last)
 
-    def _container_series(self, snaps: dict[str, dict[str, object]]) -> Iterator[Metric]:
+    def _container_series(
+        self, snaps: dict[HostId, dict[str, dict[str, object]]], hosts: list[HostId]
+    ) -> Iterator[Metric]:
+        labels = ["service", "container", "host"]
         up = GaugeMetricFamily(
-            "healer_container_up", "1 if the container is running", labels=["service", "container"]
+            "healer_container_up", "1 if the container is running", labels=labels
         )
         healthy = GaugeMetricFamily(
             "healer_container_healthy",
             "1 if its healthcheck passes (containers with one)",
-            labels=["service", "container"],
+            labels=labels,
         )
-        for sid, s in snaps.items():
-            for c in s.get("containers") or []:  # type: ignore[attr-defined]
-                up.add_metric([sid, c["name"]], 1.0 if c["state"] == "running" else 0.0)
-                if c.get("health"):
-                    healthy.add_metric([sid, c["name"]], 1.0 if c["health"] == "healthy" else 0.0)
+        for host, by_sid in snaps.items():
+            for sid, s in by_sid.items():
+                for c in s.get("containers") or []:  # type: ignore[attr-defined]
+                    running = 1.0 if c["state"] == "running" else 0.0
+                    up.add_metric([sid, c["name"], host], running)
+                    if c.get("health"):
+                        ok = 1.0 if c["health"] == "healthy" else 0.0
+                        healthy.add_metric([sid, c["name"], host], ok)
         ratio_names = {
             "cpu": "healer_container_cpu_ratio",
             "memory": "healer_container_memory_ratio",
@@ -162,76 +213,118 @@ class HealerCollector(Collector):
         }
         ratios = {
             kind: GaugeMetricFamily(
-                name, f"Container {kind} use (ratio of its limit)", labels=["service", "container"]
+                name, f"Container {kind} use (ratio of its limit)", labels=labels
             )
             for kind, name in ratio_names.items()
         }
-        for k, v in sorted(self.r.hgetall(RESOURCE_RATIOS).items()):
-            sid, name, kind = k.rsplit("|", 2)
-            if kind in ratios:
-                ratios[kind].add_metric([sid, name], float(v))
+        pipe = self.r.pipeline(transaction=False)
+        for host in hosts:
+            pipe.hgetall(per_host(RESOURCE_RATIOS, host))
+        for host, fields in zip(hosts, pipe.execute(), strict=True):
+            for k, v in sorted(fields.items()):
+                sid, name, kind = k.rsplit("|", 2)
+                if kind in ratios:
+                    ratios[kind].add_metric([sid, name, host], float(v))
         restarts = GaugeMetricFamily(
             "healer_container_restart_count",
             "Times the container died (from Docker events)",
-            labels=["service", "container"],
+            labels=labels,
         )
         oom = GaugeMetricFamily(
             "healer_container_oom_killed",
             "1 if the container's last death was the OOM killer",
-            labels=["service", "container"],
+            labels=labels,
         )
         for k, v in sorted(self.r.hgetall(CONTAINER_EVENTS).items()):
-            kind, sid, name = k.split("|", 2)
-            (restarts if kind == "restarts" else oom).add_metric([sid, name], float(v))
+            parts = k.split("|", 3)
+            if len(parts) == 4:  # fields from before hosts are dropped
+                kind, host, sid, name = parts
+                (restarts if kind == "restarts" else oom).add_metric([sid, name, host], float(v))
         yield from (up, healthy, *ratios.values(), restarts, oom)
 
-    def _healer_series(self) -> Iterator[Metric]:
+    def _healer_series(self, hosts: list[HostId]) -> Iterator[Metric]:
         beats = GaugeMetricFamily(
             "healer_heartbeat_timestamp_seconds",
-            "Last heartbeat of each healer role",
-            labels=["role"],
+            "Last heartbeat of each healer role on each host",
+            labels=["role", "host"],
         )
-        for role, ts in self.counters.heartbeats(ROLES).items():
-            beats.add_metric([role], ts)
+        for (role, on), ts in sorted(self.counters.heartbeats(ROLES, hosts).items()):
+            beats.add_metric([role, on], ts)
         decisions = CounterMetricFamily(
-            "healer_decisions", "Decisions by outcome", labels=["service", "outcome"]
+            "healer_decisions", "Decisions by outcome", labels=["service", "outcome", "host"]
         )
-        for (sid, outcome), n in sorted(self.counters.decisions().items()):
-            decisions.add_metric([sid, outcome], n)
-        depth = GaugeMetricFamily("healer_queue_depth", "Celery backlog", labels=["queue"])
-        pipe = self.r.pipeline(transaction=False)
-        for q in QUEUES:
-            pipe.llen(q)
-        for q, n in zip(QUEUES, pipe.execute(), strict=True):
-            depth.add_metric([q], float(n))
+        for (on, sid, outcome), n in sorted(self.counters.decisions().items()):
+            decisions.add_metric([sid, outcome, on], n)
+        yield from (beats, decisions, self._queue_depth(hosts))
+        now = time.time()
         online = GaugeMetricFamily(
-            "healer_celery_workers_online", "Healer Celery workers that sent a heartbeat lately"
+            "healer_celery_workers_online",
+            "Healer Celery workers that sent a heartbeat lately",
+            labels=["host"],
         )
-        online.add_metric([], float(self.r.zcount(WORKERS, time.time() - WORKER_FRESH, "+inf")))
-        in_flight = GaugeMetricFamily("healer_repairs_in_flight", "Repairs acting right now")
-        in_flight.add_metric([], float(self.r.zcount(keys.REPAIR_SLOTS, time.time(), "+inf")))
-        yield from (beats, decisions, depth, online, in_flight, *self._scaling_series())
+        fresh = self.r.zrangebyscore(WORKERS, now - WORKER_FRESH, "+inf")
+        per_host_online = {h: 0 for h in hosts}
+        for member in fresh:
+            name, sep, _ = str(member).partition("|")
+            if sep:
+                per_host_online[HostId(name)] = per_host_online.get(HostId(name), 0) + 1
+        for host, n in sorted(per_host_online.items()):
+            online.add_metric([host], float(n))
+        in_flight = GaugeMetricFamily(
+            "healer_repairs_in_flight", "Repairs acting right now", labels=["host"]
+        )
+        pipe = self.r.pipeline(transaction=False)
+        for host in hosts:
+            pipe.zcount(keys.repair_slots(host), now, "+inf")
+        for host, n in zip(hosts, pipe.execute(), strict=True):
+            in_flight.add_metric([host], float(n))
+        yield from (online, in_flight, *self._scaling_series(hosts))
 
-    def _scaling_series(self) -> Iterator[Metric]:
+    def _queue_depth(self, hosts: list[HostId]) -> Metric:
+        """`queue` is the kind (healer.repair, …) so dashboards read the same with one host
+        or many; `host` says whose queue it is."""
+        depth = GaugeMetricFamily("healer_queue_depth", "Celery backlog", labels=["queue", "host"])
+        named = [(q, SHARED_HOST, q) for q in QUEUES]
+        named += [(q, h, host_queue(q, h)) for h in hosts for q in QUEUES]
+        pipe = self.r.pipeline(transaction=False)
+        for _, _, name in named:
+            pipe.llen(name)
+        for (q, host, _), n in zip(named, pipe.execute(), strict=True):
+            depth.add_metric([q, host], float(n))
+        return depth
+
+    def _scaling_series(self, hosts: list[HostId]) -> Iterator[Metric]:
         events = CounterMetricFamily(
-            "healer_scale_events", "Scale events", labels=["service", "direction"]
+            "healer_scale_events", "Scale events", labels=["service", "direction", "host"]
         )
         for k, v in sorted(self.r.hgetall(SCALE_EVENTS).items()):
-            sid, _, direction = k.rpartition("|")
-            events.add_metric([sid, direction], float(v))
+            on, _, rest = k.partition("|")
+            sid, _, direction = rest.rpartition("|")
+            if sid:
+                events.add_metric([sid, direction, on], float(v))
         replicas = GaugeMetricFamily(
-            "healer_replicas", "Replicas by kind", labels=["service", "kind"]
+            "healer_replicas", "Replicas by kind", labels=["service", "kind", "host"]
         )
-        for k, v in sorted(self.r.hgetall(REPLICAS).items()):
-            sid, _, kind = k.rpartition("|")
-            replicas.add_metric([sid, kind], float(v))
-        freed = CounterMetricFamily("healer_cleanup_bytes_freed", "Bytes freed by disk cleanup")
-        freed.add_metric([], float(self.r.get(CLEANUP_BYTES) or 0))
+        pipe = self.r.pipeline(transaction=False)
+        for host in hosts:
+            pipe.hgetall(per_host(REPLICAS, host))
+        for host, fields in zip(hosts, pipe.execute(), strict=True):
+            for k, v in sorted(fields.items()):
+                sid, _, kind = k.rpartition("|")
+                replicas.add_metric([sid, kind, host], float(v))
+        freed = CounterMetricFamily(
+            "healer_cleanup_bytes_freed", "Bytes freed by disk cleanup", labels=["host"]
+        )
+        by_host = self.r.hgetall(CLEANUP_BYTES)
+        for host in hosts:
+            freed.add_metric([host], float(by_host.get(host, 0)))
         disk = GaugeMetricFamily(
-            "healer_disk_used_ratio", "Used ratio of the watched disk", labels=["path"]
+            "healer_disk_used_ratio", "Used ratio of the watched disk", labels=["path", "host"]
         )
-        for path, ratio in sorted(self.r.hgetall(DISK_USAGE).items()):
-            disk.add_metric([path], float(ratio))
+        for k, ratio in sorted(self.r.hgetall(DISK_USAGE).items()):
+            on, _, path = k.partition("|")
+            if path:
+                disk.add_metric([path, on], float(ratio))
         yield from (events, replicas, freed, disk)
 
     def _histograms(self) -> Iterator[Metric]:
@@ -239,7 +332,11 @@ class HealerCollector(Collector):
             ("healer_probe_duration_seconds", "scope", "Probe wall time"),
             ("healer_event_lag_seconds", None, "Docker event to probe start"),
         ):
-            fam = HistogramMetricFamily(name, help_, labels=[label_name] if label_name else None)
+            names = ["host", label_name] if label_name else ["host"]
+            fam = HistogramMetricFamily(name, help_, labels=names)
             for label, (buckets, total) in RedisHistogram(self.r, name).read().items():
-                fam.add_metric([label] if label_name else [], buckets, total)
+                on, sep, rest = label.partition("|")
+                if not sep:
+                    continue  # written before hosts
+                fam.add_metric([on, rest] if label_name else [on], buckets, total)
             yield fam

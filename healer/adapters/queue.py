@@ -11,13 +11,32 @@ import uuid
 from celery import Celery
 from kombu import Queue
 
-from healer.core.model import RepairRequest, ServiceId
+from healer.core.model import HostId, RepairRequest, ServiceId
 from healer.settings import Settings
 
+# Shared queues, consumed by every worker of the cluster: cluster-wide work (history trim)
+# and tasks that name no host (a one-host install's, or a client's from before hosts).
 PROBE_QUEUE = "healer.probe"
 REPAIR_QUEUE = "healer.repair"
 SCALE_QUEUE = "healer.scale"
 QUEUES = (PROBE_QUEUE, REPAIR_QUEUE, SCALE_QUEUE)
+
+
+def host_queue(queue: str, host: HostId) -> str:
+    """A host's own queue of a kind, e.g. `healer.repair@node-b`: only that host's workers
+    consume it, so work for a host runs where its engine is."""
+    return f"{queue}@{host}"
+
+
+def host_queues(host: HostId) -> tuple[str, ...]:
+    return tuple(host_queue(q, host) for q in QUEUES)
+
+
+def split_queue(name: str) -> tuple[str, str]:
+    """`healer.repair@node-b` → (`healer.repair`, `node-b`); a shared queue has host ""."""
+    queue, _, host = name.partition("@")
+    return queue, host
+
 
 PROBE_ALL = "healer.probe.all"
 PROBE_SERVICE = "healer.probe.service"
@@ -52,7 +71,9 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
         result_expires=86400,
         task_serializer="json",
         accept_content=["json"],
-        task_queues=[Queue(q) for q in QUEUES],
+        # A worker consumes the shared queues and its own host's (added at worker start,
+        # whatever -Q says: see workers.app); producers address any host's queue by name.
+        task_queues=[Queue(q) for q in (*QUEUES, *host_queues(settings.host_id))],
         task_default_queue=PROBE_QUEUE,
         task_routes={
             "healer.repair.*": {"queue": REPAIR_QUEUE},
@@ -72,33 +93,57 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
 
 
 class CeleryDispatcher:
-    """Producer side: every request gets a task id that is also its history request id."""
+    """Producer side: every request gets a task id that is also its history request id.
 
-    def __init__(self, app: Celery) -> None:
+    Work goes to a host's own queues: `host` is this process's host (probes and the repairs
+    its probes find); a request that names another host goes to that host's queue."""
+
+    def __init__(self, app: Celery, host: HostId) -> None:
         self.app = app
+        self.host = host
 
     def repair(self, request: RepairRequest, countdown: float = 0) -> str:
         request_id = request.request_id or uuid.uuid4().hex
+        host = HostId(request.host) if request.host else self.host
         kwargs = request.to_kwargs()
         kwargs["request_id"] = request_id
+        kwargs["host"] = host
         self.app.send_task(
             REPAIR_SERVICE,
             kwargs=kwargs,
             task_id=request_id,
-            queue=REPAIR_QUEUE,
+            queue=host_queue(REPAIR_QUEUE, host),
             countdown=countdown or None,
         )
         return request_id
 
-    def probe(self, sid: ServiceId, countdown: float = 0) -> None:
+    def probe(self, sid: ServiceId, countdown: float = 0, host: HostId | None = None) -> None:
+        host = host or self.host
         self.app.send_task(
-            PROBE_SERVICE, kwargs={"sid": sid}, queue=PROBE_QUEUE, countdown=countdown or None
+            PROBE_SERVICE,
+            kwargs={"sid": sid, "host": host},
+            queue=host_queue(PROBE_QUEUE, host),
+            countdown=countdown or None,
         )
 
     def probe_service(
-        self, sid: ServiceId, event_time: float | None, action: str, container_id: str = ""
+        self,
+        sid: ServiceId,
+        event_time: float | None,
+        action: str,
+        container_id: str = "",
+        host: HostId | None = None,
     ) -> None:
-        kwargs = {"sid": sid, "event_time": event_time, "action": action}
+        host = host or self.host
+        kwargs = {"sid": sid, "event_time": event_time, "action": action, "host": host}
         if container_id:
             kwargs["container_id"] = container_id
-        self.app.send_task(PROBE_SERVICE, kwargs=kwargs, queue=PROBE_QUEUE)
+        self.app.send_task(PROBE_SERVICE, kwargs=kwargs, queue=host_queue(PROBE_QUEUE, host))
+
+    def send(
+        self, task: str, queue: str, host: HostId, task_id: str | None = None, **kwargs: object
+    ) -> None:
+        """Any other host-addressed task (probe all, disk, cleanup, scale)."""
+        self.app.send_task(
+            task, kwargs={**kwargs, "host": host}, task_id=task_id, queue=host_queue(queue, host)
+        )

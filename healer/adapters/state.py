@@ -12,7 +12,7 @@ import redis
 from healer.adapters import keys
 from healer.adapters.guard import episode_from_hash
 from healer.core.backoff import Episode
-from healer.core.model import Condition, ContainerId, ServiceId, ServiceView
+from healer.core.model import Condition, ContainerId, HostId, ServiceId, ServiceView
 from healer.core.observed import ProbeEffects, Snapshot
 
 # Every condition whose episode a probe must see (for quarantine, backoff and status).
@@ -20,8 +20,9 @@ PROBED_CONDITIONS = tuple(c for c in Condition if c != Condition.DISK)
 
 
 class StateStore:
-    def __init__(self, r: redis.Redis, crashloop_window: float) -> None:
+    def __init__(self, r: redis.Redis, crashloop_window: float, host: HostId) -> None:
         self.r = r
+        self.host = host
         self.crashloop_window = crashloop_window
         self.round_trips = 0
 
@@ -31,15 +32,15 @@ class StateStore:
         pipe = self.r.pipeline(transaction=False)
         pipe.exists(keys.PAUSED_ALL)
         for v in views:
-            pipe.exists(keys.paused(v.sid))
-            pipe.get(keys.healthy_since(v.sid))
-            pipe.zcount(keys.dies(v.sid), now - self.crashloop_window, "+inf")
-            pipe.exists(keys.was_down(v.sid))
+            pipe.exists(keys.paused(self.host, v.sid))
+            pipe.get(keys.healthy_since(self.host, v.sid))
+            pipe.zcount(keys.dies(self.host, v.sid), now - self.crashloop_window, "+inf")
+            pipe.exists(keys.was_down(self.host, v.sid))
             for cond in PROBED_CONDITIONS:
-                pipe.hgetall(keys.episode(v.sid, cond))
+                pipe.hgetall(keys.episode(self.host, v.sid, cond))
         for cid in cids:
-            pipe.exists(keys.manual_stop(cid))
-            pipe.get(keys.restarting_since(cid))
+            pipe.exists(keys.manual_stop(self.host, cid))
+            pipe.get(keys.restarting_since(self.host, cid))
         results = iter(pipe.execute())
         self.round_trips += 1
         paused_all = bool(next(results))
@@ -83,40 +84,39 @@ class StateStore:
     def write(self, effects: ProbeEffects, ttl_snapshot: float) -> None:
         pipe = self.r.pipeline(transaction=False)
         for cid, since in effects.restarting_seen.items():
-            pipe.set(keys.restarting_since(cid), repr(since), nx=True, ex=3600 + 3600)
+            pipe.set(keys.restarting_since(self.host, cid), repr(since), nx=True, ex=3600 + 3600)
         for cid in effects.restarting_cleared:
-            pipe.delete(keys.restarting_since(cid))
+            pipe.delete(keys.restarting_since(self.host, cid))
         for sid, since in effects.healthy_seen.items():
-            pipe.set(keys.healthy_since(sid), repr(since), nx=True, ex=effects.healthy_ttl)
+            pipe.set(
+                keys.healthy_since(self.host, sid), repr(since), nx=True, ex=effects.healthy_ttl
+            )
         for sid in effects.healthy_cleared:
-            pipe.delete(keys.healthy_since(sid))
+            pipe.delete(keys.healthy_since(self.host, sid))
         for sid, cond in effects.refresh_episodes:
-            pipe.expire(keys.episode(sid, cond), effects.episode_ttl)
+            pipe.expire(keys.episode(self.host, sid, cond), effects.episode_ttl)
         for sid in effects.reset_services:
             for cond in Condition:
-                pipe.delete(keys.episode(sid, cond))
-            pipe.delete(keys.healthy_since(sid))
+                pipe.delete(keys.episode(self.host, sid, cond))
+            pipe.delete(keys.healthy_since(self.host, sid))
         for sid in effects.down_seen:
-            pipe.set(keys.was_down(sid), "1", ex=86400)
+            pipe.set(keys.was_down(self.host, sid), "1", ex=86400)
         for sid in effects.down_cleared:
-            pipe.delete(keys.was_down(sid))
+            pipe.delete(keys.was_down(self.host, sid))
         for sid, snap in effects.snapshots.items():
-            pipe.set(keys.snapshot(sid), json.dumps(snap), ex=int(ttl_snapshot))
-            pipe.sadd(keys.SNAPSHOTS, sid)
+            body = json.dumps({**snap, "host": self.host})
+            pipe.set(keys.snapshot(self.host, sid), body, ex=int(ttl_snapshot))
+            pipe.sadd(keys.snapshots(self.host), sid)
         if effects.snapshots:
-            pipe.expire(keys.SNAPSHOTS, int(ttl_snapshot))
+            pipe.expire(keys.snapshots(self.host), int(ttl_snapshot))
         pipe.execute()
         self.round_trips += 1
 
     def snapshots(self) -> dict[str, dict[str, object]]:
-        sids = sorted(self.r.smembers(keys.SNAPSHOTS))
-        if not sids:
-            return {}
-        values = self.r.mget([keys.snapshot(ServiceId(s)) for s in sids])
-        return {s: json.loads(v) for s, v in zip(sids, values, strict=True) if v}
+        return read_snapshots(self.r, self.host)
 
     def record_die(self, sid: ServiceId, at: float) -> None:
-        key = keys.dies(sid)
+        key = keys.dies(self.host, sid)
         pipe = self.r.pipeline(transaction=True)
         pipe.zadd(key, {repr(at): at})
         pipe.zremrangebyscore(key, "-inf", at - self.crashloop_window)
@@ -124,21 +124,30 @@ class StateStore:
         pipe.execute()
 
     def mark_manual_stop(self, cid: ContainerId) -> None:
-        self.r.set(keys.manual_stop(cid), repr(time.time()), ex=30 * 86400)
+        self.r.set(keys.manual_stop(self.host, cid), repr(time.time()), ex=30 * 86400)
 
     def clear_manual_stop(self, cid: ContainerId) -> None:
-        self.r.delete(keys.manual_stop(cid))
+        self.r.delete(keys.manual_stop(self.host, cid))
 
     def mark_acting(self, cids: Iterable[ContainerId]) -> None:
         pipe = self.r.pipeline(transaction=False)
         for cid in cids:
-            pipe.set(keys.acting(cid), "1", ex=60)
+            pipe.set(keys.acting(self.host, cid), "1", ex=60)
         pipe.execute()
 
     def clear_acting(self, cids: Iterable[ContainerId]) -> None:
-        names = [keys.acting(c) for c in cids]
+        names = [keys.acting(self.host, c) for c in cids]
         if names:
             self.r.delete(*names)
 
     def is_acting(self, cid: ContainerId) -> bool:
-        return bool(self.r.exists(keys.acting(cid)))
+        return bool(self.r.exists(keys.acting(self.host, cid)))
+
+
+def read_snapshots(r: redis.Redis, host: HostId) -> dict[str, dict[str, object]]:
+    """The host's last observed services (written by its probes), by project/service."""
+    sids = sorted(r.smembers(keys.snapshots(host)))
+    if not sids:
+        return {}
+    values = r.mget([keys.snapshot(host, ServiceId(s)) for s in sids])
+    return {s: json.loads(v) for s, v in zip(sids, values, strict=True) if v}

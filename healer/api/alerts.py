@@ -28,6 +28,7 @@ from healer.adapters.queue import (
     SCALE_QUEUE,
     SCALE_SERVICE,
     CeleryDispatcher,
+    host_queue,
 )
 from healer.core.alerts import (
     HOST,
@@ -38,10 +39,17 @@ from healer.core.alerts import (
     decide,
     describe_errors,
 )
-from healer.core.model import Condition, RepairRequest, ServiceId
+from healer.core.hosts import (
+    AmbiguousService,
+    ServiceRef,
+    UnknownService,
+    host_of_alert,
+    resolve_service,
+)
+from healer.core.model import Condition, HostId, RepairRequest, ServiceId
 from healer.engine.context import Healer
 from healer.engine.manual import open_request
-from healer.engine.status import AmbiguousService, UnknownService, resolve
+from healer.engine.status import HostDown, catalogue, require_live
 
 # Alertmanager batches are small (grouped by alertname and service); 1 MiB is far above any
 # real one and keeps a hostile or broken sender from making the API buffer without bound.
@@ -85,6 +93,7 @@ class AlertResult:
     reason: str = ""  # why ignored/skipped; for a duplicate, the first delivery's reason
     task_id: str = ""
     duplicate_of: str = ""  # for a duplicate: the first delivery's decision (or "pending")
+    host: str = ""  # the Docker host the alert's work runs on
 
 
 def alerts_router(
@@ -162,13 +171,16 @@ def _celery_of(h: Healer) -> TaskSender:
 
 @dataclass(frozen=True)
 class _Lookup:
-    sid: ServiceId | None
-    reason: str = ""  # not_found | ambiguous when sid is None
+    ref: ServiceRef | None
+    reason: str = ""  # not_found | ambiguous | host_down when ref is None
     message: str = ""
 
 
 class AlertIntake:
-    """Applies alert decisions: dedupe, suppression, service lookup, enqueue, record."""
+    """Applies alert decisions: dedupe, suppression, service lookup, enqueue, record.
+
+    An alert runs on the host its `host` (or `instance`) label names; without one its
+    `service` label resolves like any service id across the cluster."""
 
     def __init__(self, h: Healer, sender: TaskSender, suppress: float) -> None:
         self.h = h
@@ -176,10 +188,11 @@ class AlertIntake:
         self.suppress = max(1, int(suppress))
 
     def handle(self, hook: Webhook) -> list[AlertResult]:
-        lookups: dict[str, _Lookup] = {}
+        lookups: dict[tuple[str, str], _Lookup] = {}
+        self._catalogue: dict[HostId, set[ServiceId]] | None = None
         return [self._one(alert, lookups) for alert in hook.alerts]
 
-    def _one(self, alert: Alert, lookups: dict[str, _Lookup]) -> AlertResult:
+    def _one(self, alert: Alert, lookups: dict[tuple[str, str], _Lookup]) -> AlertResult:
         d = decide(alert)
         key = seen_key(alert)
         if not self.h.redis.set(key, _PENDING, nx=True, ex=PENDING_TTL):
@@ -199,83 +212,101 @@ class AlertIntake:
     def _fresh(
         self,
         d: AlertDecision,
-        lookups: dict[str, _Lookup],
+        lookups: dict[tuple[str, str], _Lookup],
         claimed: list[str],
     ) -> AlertResult:
         if not d.act or d.action is None:
             self._record(d.service or "-", "ignored", d, d.reason)
             return _result(d, "ignored", d.reason)
-        found = _Lookup(ServiceId(HOST)) if d.service == HOST else self._lookup(d, lookups)
-        sid = found.sid
-        if sid is None:
+        found = self._lookup(d, lookups)
+        ref = found.ref
+        if ref is None:
             self._record(d.service, "skipped", d, found.reason, f"{d.detail}; {found.message}")
             return _result(d, "skipped", found.reason)
         # `healer pause` is an operator's "leave it alone"; an alert does not overrule it
         # (the repair task lets alert-sourced repairs through a pause, so check here).
-        if self.h.redis.exists(keys.PAUSED_ALL, keys.paused(sid)):
-            self._record(sid, "skipped", d, "paused", f"{d.detail}; paused by an operator")
-            return _result(d, "skipped", "paused", sid)
-        window = suppress_key(sid, d.alertname)
+        if self.h.redis.exists(keys.PAUSED_ALL, keys.paused(ref.host, ref.sid)):
+            self._record(ref, "skipped", d, "paused", f"{d.detail}; paused by an operator")
+            return _result(d, "skipped", "paused", ref)
+        window = suppress_key(ref.qualified, d.alertname)
         if not self.h.redis.set(window, "1", nx=True, ex=self.suppress):
             why = f"{d.detail}; already repaired for this alert within {self.suppress}s"
-            self._record(sid, "skipped", d, "suppressed", why)
-            return _result(d, "skipped", "suppressed", sid)
+            self._record(ref, "skipped", d, "suppressed", why)
+            return _result(d, "skipped", "suppressed", ref)
         claimed.append(window)
-        task_id = self._dispatch(sid, d)
-        return _result(d, "queued", "", sid, task_id)
+        task_id = self._dispatch(ref, d)
+        return _result(d, "queued", "", ref, task_id)
 
-    def _lookup(self, d: AlertDecision, lookups: dict[str, _Lookup]) -> _Lookup:
-        # One Docker list call per distinct service name of the batch, not per alert.
-        if d.service not in lookups:
-            try:
-                lookups[d.service] = _Lookup(resolve(self.h, d.service))
-            except UnknownService as exc:
-                lookups[d.service] = _Lookup(None, "not_found", str(exc))
-            except AmbiguousService as exc:
-                lookups[d.service] = _Lookup(None, "ambiguous", str(exc))
-        return lookups[d.service]
+    def _lookup(self, d: AlertDecision, lookups: dict[tuple[str, str], _Lookup]) -> _Lookup:
+        # One catalogue read (one Docker list call) per batch, one lookup per distinct target.
+        if self._catalogue is None:
+            self._catalogue = catalogue(self.h)
+        host = host_of_alert(dict(d.host_labels), self._catalogue)
+        target = (host or "", d.service)
+        if target not in lookups:
+            lookups[target] = self._find(self._catalogue, host, d.service)
+        return lookups[target]
 
-    def _dispatch(self, sid: ServiceId, d: AlertDecision) -> str:
-        """Record the request, then enqueue it, then log it: the enqueue_manual order, so an
-        acknowledged alert always leaves a trace even if the worker never runs it."""
+    def _find(
+        self, known: dict[HostId, set[ServiceId]], host: HostId | None, service: str
+    ) -> _Lookup:
+        scope = known if host is None else {host: known.get(host, set())}
+        try:
+            ref = _host_target(scope) if service == HOST else resolve_service(service, scope)
+            require_live(self.h, ref)
+        except UnknownService as exc:
+            where = f" on host {host!r}" if host else ""
+            return _Lookup(None, "not_found", f"{exc}{where}")
+        except AmbiguousService as exc:
+            return _Lookup(None, "ambiguous", f"{exc}; add a `host` label to the alert")
+        except HostDown as exc:
+            return _Lookup(None, "host_down", str(exc))
+        return _Lookup(ref)
+
+    def _dispatch(self, ref: ServiceRef, d: AlertDecision) -> str:
+        """Record the request, then enqueue it on the service's host, then log it: the
+        enqueue_manual order, so an acknowledged alert always leaves a trace even if the
+        worker never runs it."""
         assert d.action is not None
-        request_id = open_request(self.h, sid, str(d.action), "alert", alertname=d.alertname)
+        request_id = open_request(self.h, ref, str(d.action), "alert", alertname=d.alertname)
         repair_action = d.repair_action
         if repair_action is not None:
             req = RepairRequest(
-                sid, Condition.ALERT, repair_action, (), d.detail, "alert", request_id
+                ref.sid, Condition.ALERT, repair_action, (), d.detail, "alert", request_id, ref.host
             )
             self.h.dispatcher.repair(req)
         elif d.action == AlertAction.CLEANUP:
             self.sender.send_task(
                 REPAIR_CLEANUP,
-                kwargs={"source": "alert", "request_id": request_id},
+                kwargs={"source": "alert", "request_id": request_id, "host": ref.host},
                 task_id=request_id,
-                queue=REPAIR_QUEUE,
+                queue=host_queue(REPAIR_QUEUE, ref.host),
             )
         else:
             # replicas=-1: one more than the service runs when the task executes.
+            kwargs = {"sid": str(ref.sid), "replicas": -1, "force": False, "source": "alert"}
             self.sender.send_task(
                 SCALE_SERVICE,
-                kwargs={"sid": str(sid), "replicas": -1, "force": False, "source": "alert"},
+                kwargs={**kwargs, "host": ref.host},
                 task_id=request_id,
-                queue=SCALE_QUEUE,
+                queue=host_queue(SCALE_QUEUE, ref.host),
             )
-        self._record(sid, "requested", d, "", d.detail, request_id)
+        self._record(ref, "requested", d, "", d.detail, request_id)
         return request_id
 
     def _record(
         self,
-        sid: str,
+        target: ServiceRef | str,
         outcome: str,
         d: AlertDecision,
         reason: str,
         detail: str = "",
         request_id: str = "",
     ) -> None:
+        ref = target if isinstance(target, ServiceRef) else None
         self.h.history.record(
             Record(
-                sid=sid,
+                sid=str(ref.sid) if ref else str(target),
                 outcome=outcome,
                 condition=Condition.ALERT.value,
                 action=d.action.value if d.action else "",
@@ -288,17 +319,33 @@ class AlertIntake:
                     "fingerprint": d.fingerprint,
                     "starts_at": d.starts_at,
                 },
+                # An alert that named no resolvable host is the cluster's: no host.
+                host=ref.host if ref else "-",
             )
         )
+
+
+def _host_target(scope: dict[HostId, set[ServiceId]]) -> ServiceRef:
+    """The host-wide pseudo-service (disk cleanup): which host, unless several could be meant."""
+    hosts = sorted(scope)
+    if len(hosts) == 1:
+        return ServiceRef(hosts[0], ServiceId(HOST))
+    if not hosts:
+        raise UnknownService("no known host")
+    names = tuple(f"{h}/{HOST}" for h in hosts)
+    raise AmbiguousService(f"a host-wide alert on several hosts: {', '.join(names)}", names)
 
 
 def _result(
     d: AlertDecision,
     decision: str,
     reason: str,
-    sid: str = "",
+    ref: ServiceRef | None = None,
     task_id: str = "",
     duplicate_of: str = "",
 ) -> AlertResult:
-    service = sid or d.service
-    return AlertResult(d.fingerprint, d.alertname, service, decision, reason, task_id, duplicate_of)
+    service = str(ref.sid) if ref else d.service
+    host = ref.host if ref else ""
+    return AlertResult(
+        d.fingerprint, d.alertname, service, decision, reason, task_id, duplicate_of, host
+    )

@@ -17,11 +17,20 @@ from healer.adapters.docker_engine import EngineError
 from healer.adapters.metrics import HealerCollector
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api.alerts import alerts_router
+from healer.core.hosts import ServiceRef
 from healer.core.labels import parse_duration
 from healer.core.model import Action
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
-from healer.engine.status import AmbiguousService, UnknownService, resolve, status
+from healer.engine.status import (
+    AmbiguousService,
+    HostDown,
+    UnknownService,
+    hosts,
+    require_live,
+    resolve,
+    status,
+)
 from healer.settings import Settings
 
 REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START)
@@ -35,7 +44,7 @@ class RepairBody(BaseModel):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    h = build(settings, CeleryDispatcher(make_celery(settings)))
+    h = build(settings, CeleryDispatcher(make_celery(settings), settings.host_id))
     app = FastAPI(title="compose-healer", version="0.1.0")
     app.state.healer = h
 
@@ -65,8 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = body or RepairBody()
         if body.action not in REPAIR_ACTIONS:
             raise HTTPException(422, f"action must be one of {[a.value for a in REPAIR_ACTIONS]}")
-        sid = _resolve(h, service)
-        return enqueue_manual(h, sid, body.action, body.reason, "api")
+        # `service`, `project/service` or `host/project/service`: the repair runs on the
+        # worker of the service's host (its own queue), never on another host's engine.
+        ref = _resolve(h, service)
+        return enqueue_manual(h, ref, body.action, body.reason, "api")
 
     @app.get("/requests/{request_id}")
     def get_request(request_id: str) -> dict[str, Any]:
@@ -77,21 +88,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/status")
     def get_status() -> dict[str, Any]:
-        return {"services": status(h), "paused_all": bool(h.redis.exists(keys.PAUSED_ALL))}
+        return {
+            "services": status(h),
+            "hosts": hosts(h),
+            "paused_all": bool(h.redis.exists(keys.PAUSED_ALL)),
+        }
 
     @app.get("/history")
     def get_history(
-        service: str | None = None, since: str = "24h", limit: int = 200
+        service: str | None = None, since: str = "24h", limit: int = 200, host: str | None = None
     ) -> dict[str, Any]:
         try:
             seconds = parse_duration(since)
         except ValueError as exc:
             raise HTTPException(422, f"since={since!r}: {exc}") from exc
-        recs = h.history.query(service=service, since=time.time() - seconds, limit=limit)
+        recs = h.history.query(service=service, since=time.time() - seconds, limit=limit, host=host)
         return {"entries": [r.__dict__ for r in recs]}
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(HealerCollector(h.redis))
+    registry.register(HealerCollector(h.redis, h.hosts, h.host))
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -118,10 +133,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _resolve(h: Healer, service: str) -> Any:
+def _resolve(h: Healer, service: str) -> ServiceRef:
     try:
-        return resolve(h, service)
+        ref = resolve(h, service)
+        require_live(h, ref)
     except UnknownService as exc:
         raise HTTPException(404, str(exc)) from exc
     except AmbiguousService as exc:
-        raise HTTPException(409, str(exc)) from exc
+        raise HTTPException(409, str(exc)) from exc  # the message lists the candidates
+    except HostDown as exc:
+        raise HTTPException(503, str(exc)) from exc
+    return ref

@@ -157,6 +157,7 @@ class AlertDecision:
     act: bool
     reason: str = ""  # an IgnoreReason when not acting
     detail: str = ""  # alertname and summary, for the history
+    host_labels: tuple[tuple[str, str], ...] = ()  # `host` / `instance`, to route the repair
 
     @property
     def repair_action(self) -> Action | None:
@@ -180,6 +181,7 @@ def decide(alert: Alert) -> AlertDecision:
         act=reason is None,
         reason=reason.value if reason else "",
         detail=f"{detail} ({why})" if why else detail,
+        host_labels=tuple((k, alert.labels[k]) for k in ("host", "instance") if k in alert.labels),
     )
 
 

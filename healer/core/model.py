@@ -14,6 +14,10 @@ ServiceId = NewType("ServiceId", str)
 
 ContainerId = NewType("ContainerId", str)
 
+HostId = NewType("HostId", str)
+"""The configured name of a Docker host (HEALER_HOST). Two engines may report the same
+`Name`, so this name, not the engine's, is the identity guard state and queues are keyed by."""
+
 
 def service_id(project: str, service: str) -> ServiceId:
     return ServiceId(f"{project}/{service}")
@@ -123,9 +127,10 @@ class RepairRequest:
     detail: str = ""
     source: str = "probe"  # probe|event|api|cli|alert
     request_id: str = ""
+    host: str = ""  # the Docker host to act on; "" = whichever host's worker runs the task
 
     def to_kwargs(self) -> dict[str, object]:
-        return {
+        kwargs: dict[str, object] = {
             "sid": str(self.sid),
             "condition": self.condition.value,
             "action": self.action.value,
@@ -134,6 +139,11 @@ class RepairRequest:
             "source": self.source,
             "request_id": self.request_id,
         }
+        # Only host-addressed requests carry the key, so a one-host install sends what it
+        # always sent.
+        if self.host:
+            kwargs["host"] = self.host
+        return kwargs
 
     @classmethod
     def from_kwargs(cls, kw: dict[str, object]) -> RepairRequest:
@@ -147,4 +157,5 @@ class RepairRequest:
             detail=str(kw.get("detail", "")),
             source=str(kw.get("source", "probe")),
             request_id=str(kw.get("request_id", "")),
+            host=str(kw.get("host", "") or ""),
         )

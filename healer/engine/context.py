@@ -12,10 +12,11 @@ import redis
 from healer.adapters.counters import Counters
 from healer.adapters.docker_engine import DockerEngine
 from healer.adapters.history import History, setup_file_log
+from healer.adapters.hosts import HostRegistry
 from healer.adapters.notify import Notifier
 from healer.adapters.redis_conn import connect
 from healer.adapters.state import StateStore
-from healer.core.model import Condition, RepairRequest, ServiceId
+from healer.core.model import Condition, HostId, RepairRequest, ServiceId
 from healer.core.reconcile import PolicyDefaults
 from healer.engine.resources import ResourceMonitor
 from healer.settings import Settings
@@ -26,7 +27,7 @@ class Dispatcher(Protocol):
 
     def repair(self, request: RepairRequest, countdown: float = 0) -> str: ...
 
-    def probe(self, sid: ServiceId, countdown: float = 0) -> None: ...
+    def probe(self, sid: ServiceId, countdown: float = 0, host: HostId | None = None) -> None: ...
 
 
 @dataclass
@@ -38,9 +39,13 @@ class Healer:
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        self.state = StateStore(self.redis, self.settings.crashloop_window)
-        self.history = History(self.redis, self.settings.history_maxlen)
-        self.counters = Counters(self.redis)
+        # Every store is bound to this process's host: guard and observed state of `web` on
+        # one host is never read or written by another host's worker.
+        self.host: HostId = self.settings.host_id
+        self.state = StateStore(self.redis, self.settings.crashloop_window, self.host)
+        self.history = History(self.redis, self.settings.history_maxlen, self.host)
+        self.counters = Counters(self.redis, self.host)
+        self.hosts = HostRegistry(self.redis, self.settings.host_down_after)
         self.notifier = Notifier(self.settings.notify_webhook)
         self._resources: ResourceMonitor | None = None
 

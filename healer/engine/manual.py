@@ -1,4 +1,5 @@
-"""Operator-requested repairs (API, CLI, alerts): recorded first, then enqueued."""
+"""Operator-requested repairs (API, CLI, alerts): recorded first, then enqueued on the
+service's host."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Any
 
 from healer.adapters import keys
 from healer.adapters.history import Record
-from healer.core.model import Action, Condition, RepairRequest, ServiceId
+from healer.core.hosts import ServiceRef
+from healer.core.model import Action, Condition, RepairRequest
 from healer.engine.context import Healer
 
 
-def open_request(h: Healer, sid: ServiceId, action: str, source: str, **extra: str) -> str:
+def open_request(h: Healer, ref: ServiceRef, action: str, source: str, **extra: str) -> str:
     """The request record (`GET /requests/{id}`, `healer repair --wait`), written before the
     task is queued so an acknowledged request always ends in a recorded outcome."""
     request_id = uuid.uuid4().hex
@@ -22,7 +24,8 @@ def open_request(h: Healer, sid: ServiceId, action: str, source: str, **extra: s
         key,
         mapping={
             "status": "queued",
-            "service": sid,
+            "service": ref.sid,
+            "host": ref.host,
             "action": action,
             "source": source,
             "queued_at": repr(time.time()),
@@ -35,23 +38,38 @@ def open_request(h: Healer, sid: ServiceId, action: str, source: str, **extra: s
 
 
 def enqueue_manual(
-    h: Healer, sid: ServiceId, action: Action, reason: str, source: str
+    h: Healer, ref: ServiceRef, action: Action, reason: str, source: str
 ) -> dict[str, Any]:
     """Record the request before enqueueing it, so an acknowledged request is never lost."""
-    request_id = open_request(h, sid, action.value, source)
+    request_id = open_request(h, ref, action.value, source)
     req = RepairRequest(
-        sid, Condition.MANUAL, action, (), reason or f"requested via {source}", source, request_id
+        ref.sid,
+        Condition.MANUAL,
+        action,
+        (),
+        reason or f"requested via {source}",
+        source,
+        request_id,
+        host=ref.host,
     )
     h.dispatcher.repair(req)
     h.history.record(
         Record(
-            sid=sid,
+            sid=ref.sid,
             outcome="requested",
             condition="manual",
             action=action.value,
             reason=reason,
             source=source,
             request_id=request_id,
+            host=ref.host,
         )
     )
-    return {"task_id": request_id, "service": sid, "action": action.value, "status": "queued"}
+    return {
+        "task_id": request_id,
+        "service": ref.sid,
+        "host": ref.host,
+        "id": ref.qualified,
+        "action": action.value,
+        "status": "queued",
+    }

@@ -42,6 +42,9 @@ def probe(
     assert p.effects is not None
     h.state.write(p.effects, ttl_snapshot=max(3 * h.settings.watchdog_interval, 30))
     _apply(h, p)
+    if sid is None:
+        # The host's catalogue: how the API resolves and routes ids for every host.
+        h.hosts.publish_services(h.host, views.keys())
     containers = sum(len(v.containers) for v in views.values())
     return ProbeResult(len(views), containers, len(p.requests), time.perf_counter() - started)
 
@@ -67,7 +70,7 @@ def _apply(h: Healer, p: Plan) -> None:
     ttl = int(h.settings.lock_ttl * 1000)
     pipe = h.redis.pipeline(transaction=False)
     for req in p.requests:
-        pipe.set(keys.pending(req.sid, req.condition), "1", nx=True, px=ttl)
+        pipe.set(keys.pending(h.host, req.sid, req.condition), "1", nx=True, px=ttl)
     claimed = pipe.execute() if p.requests else []
     for req, fresh in zip(p.requests, claimed, strict=True):
         if fresh:
@@ -76,6 +79,6 @@ def _apply(h: Healer, p: Plan) -> None:
         # Long waits are left to the reconcile loop: a far-future ETA task would sit in a
         # worker's memory and outlive the broker's visibility timeout.
         if wait < h.settings.watchdog_interval and h.redis.set(
-            keys.reprobe(sid), "1", nx=True, px=max(1, int(wait * 1000))
+            keys.reprobe(h.host, sid), "1", nx=True, px=max(1, int(wait * 1000))
         ):
             h.dispatcher.probe(sid, countdown=wait + 0.05)

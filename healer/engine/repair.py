@@ -65,10 +65,10 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
     if labels.opted_out:
         return finish(h, req, RepairResult("skipped", SkipReason.OPTED_OUT.value))
     if req.source not in OPERATOR_SOURCES and (
-        h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(req.sid))
+        h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(h.host, req.sid))
     ):
         return finish(h, req, RepairResult("skipped", SkipReason.PAUSED.value))
-    with guard.service_lock(h.redis, req.sid, h.settings.lock_ttl) as lock:
+    with guard.service_lock(h.redis, h.host, req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
                 raise Busy(1.0)
@@ -79,7 +79,7 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
         try:
             return _guarded(h, req, labels, targets)
         finally:
-            h.redis.zrem(keys.REPAIR_SLOTS, token)
+            h.redis.zrem(keys.repair_slots(h.host), token)
 
 
 def _guarded(
@@ -104,6 +104,7 @@ def _guarded(
     policy = h.defaults.restart_policy(labels, req.condition)
     decision = guard.claim(
         h.redis,
+        h.host,
         req.sid,
         req.condition,
         policy,
@@ -118,7 +119,7 @@ def _guarded(
 
 def _take_slot(h: Healer) -> str:
     slots = guard.Slots(
-        h.redis, keys.REPAIR_SLOTS, h.settings.repair_concurrency, h.settings.lock_ttl
+        h.redis, keys.repair_slots(h.host), h.settings.repair_concurrency, h.settings.lock_ttl
     )
     token = slots.acquire(h.clock())
     if token is None:
@@ -157,9 +158,9 @@ def _not_acting(
         )
         h.notifier.send(
             "critical",
-            f"{req.sid} quarantined",
+            f"{h.host}/{req.sid} quarantined",
             detail,
-            {"service": req.sid, "condition": req.condition.value},
+            {"service": req.sid, "host": h.host, "condition": req.condition.value},
         )
         return finish(
             h, req, RepairResult("quarantined", "max_attempts", detail, d.episode.attempts)
@@ -210,9 +211,9 @@ def _act_marked(
     if not ok:
         h.notifier.send(
             "warning",
-            f"repair of {req.sid} failed",
+            f"repair of {h.host}/{req.sid} failed",
             detail,
-            {"service": req.sid, "action": req.action.value},
+            {"service": req.sid, "host": h.host, "action": req.action.value},
         )
     return finish(h, req, result)
 
@@ -270,7 +271,7 @@ def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = Fal
     if recorded:
         h.counters.decision(req.sid, result.outcome)
     if req.source not in INTENT_SOURCES:
-        h.redis.delete(keys.pending(req.sid, req.condition))
+        h.redis.delete(keys.pending(h.host, req.sid, req.condition))
     if req.request_id:
         h.redis.hset(
             keys.request(req.request_id),
@@ -280,11 +281,13 @@ def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = Fal
                 "reason": result.reason,
                 "detail": result.detail,
                 "finished_at": repr(time.time()),
+                "host": h.host,
             },
         )
         h.redis.expire(keys.request(req.request_id), keys.REQUEST_TTL)
     log.info(
-        "%s %s %s: %s %s",
+        "%s/%s %s %s: %s %s",
+        h.host,
         req.sid,
         req.condition.value,
         result.outcome,

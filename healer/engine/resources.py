@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import docker
 import redis
 
-from healer.adapters.metrics import RESOURCE_RATIOS
+from healer.adapters.metrics import RESOURCE_RATIOS, per_host
 from healer.adapters.stats import StatsCollector, SustainedStore
 from healer.core.model import Condition, ServiceId, ServiceView
 from healer.core.resources import Breach, SustainedRule
@@ -26,6 +26,7 @@ def rules(s: Settings) -> tuple[SustainedRule, ...]:
 class ResourceMonitor:
     def __init__(self, s: Settings, client: docker.DockerClient, r: redis.Redis) -> None:
         self.enabled = s.resource_monitoring
+        self.host = s.host_id
         self.collector = StatsCollector(client, s.cgroup_root, s.proc_root)
         # A gap of several reconcile intervals restarts the windows rather than bridging them.
         self.store = SustainedStore(r, rules(s), stale_after=max(5 * s.watchdog_interval, 60))
@@ -53,9 +54,10 @@ class ResourceMonitor:
             for kind, value in (("cpu", r.cpu), ("memory", r.mem), ("network", r.net_errors_per_s)):
                 if value is not None:
                     fields[f"{sid}|{name}|{kind}"] = repr(value)
+        key = per_host(RESOURCE_RATIOS, self.host)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(RESOURCE_RATIOS)  # containers gone since the last cycle drop out
+        pipe.delete(key)  # containers gone since the last cycle drop out
         if fields:
-            pipe.hset(RESOURCE_RATIOS, mapping=fields)
-            pipe.expire(RESOURCE_RATIOS, self.ttl)
+            pipe.hset(key, mapping=fields)
+            pipe.expire(key, self.ttl)
         pipe.execute()

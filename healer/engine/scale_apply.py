@@ -2,7 +2,7 @@
 replicas or drain and remove them, then record the outcome. Shared by the autoscaler cycle and
 the operator's `healer scale`.
 
-The lock is the repair lock (`keys.lock(sid)`), deliberately: one action in flight per
+The lock is the repair lock (`keys.lock(host, sid)`), deliberately: one action in flight per
 service, so a repair never restarts a replica that is being drained or removed.
 """
 
@@ -84,7 +84,7 @@ class ScaleContext:
     replicas: Replicas = field(init=False)
 
     def __post_init__(self) -> None:
-        self.store = ScaleStore(self.h.redis)
+        self.store = ScaleStore(self.h.redis, self.h.host)
         self.replicas = Replicas(self.h.engine, self.options.start_timeout)
 
 
@@ -101,7 +101,7 @@ def change(
     sc: ScaleContext, sid: ServiceId, desired: int, cfg: ScaleConfig, wait: float
 ) -> ReplicaChange | None:
     """Bring the service to `desired` replicas under its action lock; None when busy."""
-    lock = Lock(sc.h.redis, keys.lock(sid), sc.options.lock_ttl)
+    lock = Lock(sc.h.redis, keys.lock(sc.h.host, sid), sc.options.lock_ttl)
     if not _acquire(lock, wait):
         return None
     try:

@@ -13,11 +13,11 @@ from typing import Any
 from healer.adapters import keys
 from healer.adapters.docker_stats import DockerStats
 from healer.adapters.history import Record
-from healer.adapters.queue import make_celery
+from healer.adapters.queue import QUEUES, host_queue, make_celery
 from healer.adapters.queue_depth import CeleryQueues
 from healer.adapters.replicas import ScaleBlocked
 from healer.core.labels import parse_service_labels
-from healer.core.model import ContainerView, ServiceId, ServiceView
+from healer.core.model import ContainerView, HostId, ServiceId, ServiceView
 from healer.core.scale_labels import ScaleConfig, parse_scale_labels
 from healer.core.scaling import Metric, Observation, ScaleDecision, decide
 from healer.engine.context import Healer
@@ -80,6 +80,14 @@ def _context(
     )
 
 
+def with_host_queues(queues: Sequence[str], host: HostId) -> tuple[str, ...]:
+    """A healer queue named in `healer.scale.queues` (healer.probe, …) counts this host's own
+    queue of that kind too: the healer's worker service is scaled by the work of its host."""
+    out = list(queues)
+    out += [host_queue(q, host) for q in queues if q in QUEUES and host_queue(q, host) not in out]
+    return tuple(out)
+
+
 def _config(h: Healer, view: ServiceView) -> ScaleConfig:
     s = h.settings
     return parse_scale_labels(view.labels, min_replicas=s.min_replicas, max_replicas=s.max_replicas)
@@ -120,7 +128,7 @@ def scale_cycle(
 def _skip_reason(h: Healer, view: ServiceView) -> str:
     if parse_service_labels(view.labels).opted_out:
         return "opted_out"
-    if h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(view.sid)):
+    if h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(h.host, view.sid)):
         return "paused"
     return ""
 
@@ -159,7 +167,7 @@ def _observe(
         return Observation(n, value), {metric: value}, ()
     if not cfg.queues or sc.queues is None:
         return Observation(n, None), {"queues": {}}, ("no queues to measure",)
-    depth = sc.queues.measure(cfg.queues)
+    depth = sc.queues.measure(with_host_queues(cfg.queues, sc.h.host))
     facts = {
         "backlog": depth.backlog,
         "reserved": depth.reserved,

@@ -1,42 +1,120 @@
-"""What `healer status`, `GET /status` and the service resolver see: a live read, never a
-stale cache — one Docker list call and one Redis pipeline, planned without side effects."""
+"""What `healer status`, `GET /status` and the service resolver see, for the whole cluster.
+
+This process's own host is read live (one Docker list call and one Redis pipeline, planned
+without side effects); other hosts are seen through what their agents published: the
+snapshots of their last probes and the catalogue of their last reconcile. Ids are resolved
+by `healer.core.hosts.resolve_service` (pure) against that catalogue.
+"""
 
 from __future__ import annotations
 
-from healer.core.model import ServiceId
+from typing import Any
+
+from healer.adapters.docker_engine import EngineError
+from healer.adapters.state import read_snapshots
+from healer.core.hosts import (
+    AmbiguousService,
+    HostState,
+    ServiceRef,
+    UnknownService,
+    display_ids,
+    resolve_service,
+)
+from healer.core.model import HostId, ServiceId
 from healer.core.reconcile import plan
 from healer.engine.context import Healer
 
-
-class UnknownService(LookupError):
-    pass
+__all__ = ["AmbiguousService", "UnknownService", "catalogue", "hosts", "resolve", "status"]
 
 
-class AmbiguousService(LookupError):
-    pass
+class HostDown(RuntimeError):
+    """The service's host has no live agent: nothing could act on it now."""
 
 
-def resolve(h: Healer, name: str) -> ServiceId:
-    """`service` or `project/service` → the managed service id, or a clear error."""
-    services = h.engine.services()
-    if "/" in name:
-        if ServiceId(name) in services:
-            return ServiceId(name)
-        raise UnknownService(f"no managed compose service {name!r}")
-    matches = [sid for sid in services if sid.split("/", 1)[1] == name]
-    if not matches:
-        raise UnknownService(
-            f"no managed compose service named {name!r}"
-            + (f" in projects {', '.join(h.settings.project_list)}" if h.settings.projects else "")
+def catalogue(h: Healer) -> dict[HostId, set[ServiceId]]:
+    """Every known host's services: this host live from its engine, the others as their
+    last reconcile published them (kept while the host is down, so its ids still resolve)."""
+    known = set(h.hosts.heartbeats()) - {h.host}
+    out = h.hosts.catalogue(sorted(known))
+    try:
+        out[h.host] = set(h.engine.services())
+    except EngineError:
+        if not out:
+            raise  # one host and no engine: say so rather than "unknown service"
+        out[h.host] = h.hosts.catalogue([h.host])[h.host]
+    return {host: sids for host, sids in out.items() if sids or host == h.host}
+
+
+def resolve(h: Healer, name: str) -> ServiceRef:
+    """`service`, `project/service` or `host/project/service` → the one service it names.
+    Raises UnknownService / AmbiguousService (listing the candidates)."""
+    return resolve_service(name, catalogue(h))
+
+
+def require_live(h: Healer, ref: ServiceRef) -> None:
+    """Refuse work for a host that is down: no worker would take it, and an acknowledged
+    request must end in an outcome."""
+    state = h.hosts.states().get(ref.host)
+    if ref.host == h.host and state is None:
+        return  # this host before its first heartbeat (a one-host install starting up)
+    if state is None or state.state != HostState.UP:
+        age = f"no heartbeat for {state.age:.0f}s" if state else "never seen"
+        raise HostDown(
+            f"host {ref.host!r} is host_down ({age}); {ref.qualified} cannot be acted on"
         )
-    if len(matches) > 1:
-        raise AmbiguousService(
-            f"{name!r} exists in several projects; say which: {', '.join(sorted(matches))}"
-        )
-    return matches[0]
+
+
+def hosts(h: Healer) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for host, st in h.hosts.states().items():
+        out[host] = {
+            "status": st.state.value,
+            "last_heartbeat": st.last_heartbeat,
+            "heartbeat_age": round(st.age, 1),
+            **{k: v for k, v in h.hosts.info(host).items() if k != "last_heartbeat"},
+        }
+    return out
+
+
+_UNSEEN: dict[str, object] = {
+    "status": "unknown",
+    "containers": [],
+    "attempts": 0,
+    "cooldown_remaining": {},
+    "problems": ["no recent probe from this host"],
+}
 
 
 def status(h: Healer) -> dict[str, dict[str, object]]:
+    """Every service of every known host, keyed by its shortest unambiguous id (so with one
+    host, `project/service` as before); each entry carries `host` and the qualified `id`."""
+    per_host: dict[ServiceRef, dict[str, object]] = {}
+    others = sorted(set(h.hosts.heartbeats()) - {h.host})
+    for host, sids in h.hosts.catalogue(others).items():
+        # A host that stopped probing still lists its services, as unknown.
+        for sid in sids:
+            per_host[ServiceRef(host, sid)] = dict(_UNSEEN)
+    for host in others:
+        for name, snap in read_snapshots(h.redis, host).items():
+            per_host[ServiceRef(host, ServiceId(name))] = snap
+    for name, snap in _local(h).items():
+        per_host[ServiceRef(h.host, ServiceId(name))] = snap
+    states = h.hosts.states()
+    names = display_ids(per_host)
+    out: dict[str, dict[str, object]] = {}
+    for ref in sorted(per_host):
+        st = states.get(ref.host)
+        down = st is not None and st.state == HostState.DOWN
+        out[names[ref]] = {
+            **per_host[ref],
+            "host": ref.host,
+            "id": ref.qualified,
+            "host_status": HostState.DOWN.value if down else HostState.UP.value,
+        }
+    return out
+
+
+def _local(h: Healer) -> dict[str, dict[str, object]]:
     now = h.clock()
     views = h.engine.services()
     snap = h.state.read(views.values(), now)

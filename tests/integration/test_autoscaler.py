@@ -156,18 +156,18 @@ def test_queue_burst_scales_up_at_once_and_down_only_after_the_window(
         out = cycle(t).services[0]
         assert (out.outcome, out.desired) == ("held", 4), (t, out)
     assert len(running_names(project)) == 4
-    assert ScaleStore(h.redis).scale_events() == {(sid, "up"): 1}
+    assert ScaleStore(h.redis, h.host).scale_events() == {(sid, "up"): 1}
 
     out = cycle(8.5).services[0]  # the whole window now says 0 tasks
     assert (out.outcome, out.current, out.desired) == ("scaled", 4, 1)
     assert running_names(project) == names[:1], "the highest numbers go first"
     assert [c.name for c in project.containers("worker")] == names[:1], "removed, not stopped"
-    assert ScaleStore(h.redis).scale_events() == {(sid, "up"): 1, (sid, "down"): 1}
+    assert ScaleStore(h.redis, h.host).scale_events() == {(sid, "up"): 1, (sid, "down"): 1}
 
     scaled = [r for r in h.history.query(service=sid) if r.outcome == "scaled"]
     assert [r.action for r in scaled] == ["scale_down", "scale_up"]
     assert "backlog 40" in scaled[1].detail and "1 -> 4" in scaled[1].reason
-    status = ScaleStore(h.redis).status()[sid]
+    status = ScaleStore(h.redis, h.host).status()[sid]
     assert status["current"] == 4 and status["desired"] == 1 and status["metric"] == "queue"
     gauges = redis_client.hgetall(REPLICAS)
     assert gauges[f"{sid}|current"] == "4" and gauges[f"{sid}|max"] == "4"
