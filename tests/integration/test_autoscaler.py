@@ -26,7 +26,7 @@ import redis
 from celery import Celery
 
 from healer.adapters import keys
-from healer.adapters.metrics import REPLICAS
+from healer.adapters.scale_state import replicas_key
 from healer.adapters.queue import make_celery
 from healer.adapters.queue_depth import CeleryQueues, priority_keys
 from healer.adapters.scale_state import ScaleStore
@@ -169,7 +169,7 @@ def test_queue_burst_scales_up_at_once_and_down_only_after_the_window(
     assert "backlog 40" in scaled[1].detail and "1 -> 4" in scaled[1].reason
     status = ScaleStore(h.redis, h.host).status()[sid]
     assert status["current"] == 4 and status["desired"] == 1 and status["metric"] == "queue"
-    gauges = redis_client.hgetall(REPLICAS)
+    gauges = redis_client.hgetall(replicas_key(h.host))
     assert gauges[f"{sid}|current"] == "4" and gauges[f"{sid}|max"] == "4"
     for key in redis_client.scan_iter("healer:*"):
         # The history stream is the one key without a TTL: bounded by MAXLEN, trimmed by age.

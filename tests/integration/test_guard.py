@@ -10,21 +10,22 @@ import redis
 
 from healer.adapters import guard, keys
 from healer.core.backoff import RestartPolicy, Verdict
-from healer.core.model import Condition, ServiceId
+from healer.core.model import Condition, HostId, ServiceId
 
+HOST = HostId("node-a")
 SID = ServiceId("proj/web")
 POLICY = RestartPolicy(cooldown=300, max_attempts=3, backoff_max=3600, reset_after=600)
 
 
 def test_a_lock_is_released_only_by_its_owner(redis_client: redis.Redis) -> None:
-    a = guard.Lock(redis_client, keys.lock(SID), ttl=0.5)
-    b = guard.Lock(redis_client, keys.lock(SID), ttl=5)
+    a = guard.Lock(redis_client, keys.lock(HOST, SID), ttl=0.5)
+    b = guard.Lock(redis_client, keys.lock(HOST, SID), ttl=5)
     assert a.acquire() and not b.acquire()
     time.sleep(0.6)  # a's TTL ran out while "a" still thinks it holds the lock
     assert b.acquire()
     assert not a.release(), "an expired owner must not delete the new owner's lock"
-    assert redis_client.get(keys.lock(SID)) == b.token
-    assert b.release() and redis_client.get(keys.lock(SID)) is None
+    assert redis_client.get(keys.lock(HOST, SID)) == b.token
+    assert b.release() and redis_client.get(keys.lock(HOST, SID)) is None
 
 
 def test_concurrent_claims_let_exactly_one_repair_act(redis_client: redis.Redis) -> None:
@@ -35,7 +36,7 @@ def test_concurrent_claims_let_exactly_one_repair_act(redis_client: redis.Redis)
         r = redis.Redis.from_url(_url(redis_client), decode_responses=True)
         barrier.wait()
         results.append(
-            guard.claim(r, SID, Condition.UNHEALTHY, POLICY, time.time(), ttl=60).verdict
+            guard.claim(r, HOST, SID, Condition.UNHEALTHY, POLICY, time.time(), ttl=60).verdict
         )
 
     threads = [threading.Thread(target=claim) for _ in range(16)]
@@ -45,26 +46,28 @@ def test_concurrent_claims_let_exactly_one_repair_act(redis_client: redis.Redis)
         t.join()
     assert results.count(Verdict.ACT) == 1, results
     assert set(results) == {Verdict.ACT, Verdict.WAIT}
-    assert 0 < redis_client.ttl(keys.episode(SID, Condition.UNHEALTHY)) <= 60
+    assert 0 < redis_client.ttl(keys.episode(HOST, SID, Condition.UNHEALTHY)) <= 60
 
 
 def test_a_redelivered_request_reuses_its_slot_but_a_new_one_waits(
     redis_client: redis.Redis,
 ) -> None:
     now = time.time()
-    first = guard.claim(redis_client, SID, Condition.EXITED, POLICY, now, request_id="r1", ttl=60)
+    first = guard.claim(
+        redis_client, HOST, SID, Condition.EXITED, POLICY, now, request_id="r1", ttl=60
+    )
     again = guard.claim(
-        redis_client, SID, Condition.EXITED, POLICY, now + 1, request_id="r1", ttl=60
+        redis_client, HOST, SID, Condition.EXITED, POLICY, now + 1, request_id="r1", ttl=60
     )
     other = guard.claim(
-        redis_client, SID, Condition.EXITED, POLICY, now + 1, request_id="r2", ttl=60
+        redis_client, HOST, SID, Condition.EXITED, POLICY, now + 1, request_id="r2", ttl=60
     )
     assert (first.verdict, again.verdict, other.verdict) == (Verdict.ACT, Verdict.ACT, Verdict.WAIT)
-    assert guard.read_episode(redis_client, SID, Condition.EXITED).attempts == 1
+    assert guard.read_episode(redis_client, HOST, SID, Condition.EXITED).attempts == 1
 
 
 def test_repair_slots_cap_concurrency_and_free_themselves(redis_client: redis.Redis) -> None:
-    slots = guard.Slots(redis_client, keys.REPAIR_SLOTS, limit=2, ttl=0.5)
+    slots = guard.Slots(redis_client, keys.repair_slots(HOST), limit=2, ttl=0.5)
     now = time.time()
     a, b = slots.acquire(now), slots.acquire(now)
     assert a and b and slots.acquire(now) is None
@@ -72,16 +75,16 @@ def test_repair_slots_cap_concurrency_and_free_themselves(redis_client: redis.Re
     assert slots.acquire(now) is not None
     # a holder that died frees its slot once the slot's TTL has passed
     assert slots.acquire(now + 1) is not None
-    assert redis_client.pttl(keys.REPAIR_SLOTS) > 0
+    assert redis_client.pttl(keys.repair_slots(HOST)) > 0
 
 
 def test_reset_ends_episodes_and_quarantine(redis_client: redis.Redis) -> None:
     now = time.time()
     for i in range(4):
-        guard.claim(redis_client, SID, Condition.EXITED, POLICY, now + i * 10_000, ttl=60)
-    assert guard.read_episode(redis_client, SID, Condition.EXITED).quarantined
-    assert guard.reset(redis_client, SID) >= 1
-    assert guard.read_episode(redis_client, SID, Condition.EXITED).attempts == 0
+        guard.claim(redis_client, HOST, SID, Condition.EXITED, POLICY, now + i * 10_000, ttl=60)
+    assert guard.read_episode(redis_client, HOST, SID, Condition.EXITED).quarantined
+    assert guard.reset(redis_client, HOST, SID) >= 1
+    assert guard.read_episode(redis_client, HOST, SID, Condition.EXITED).attempts == 0
 
 
 def _url(r: redis.Redis) -> str:
