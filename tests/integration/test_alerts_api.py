@@ -342,19 +342,21 @@ def test_host_cleanup_and_scale_up_alerts_become_their_tasks(
     assert resp.status_code == 202, resp.text
     cleanup, scale = resp.json()["results"]
     assert (cleanup["decision"], scale["decision"]) == ("queued", "queued")
-    assert _queued(redis_client, "healer.repair") == [
+    # Work for a host goes to that host's own queues (the stack's host: this machine's name).
+    host = socket.gethostname()
+    assert _queued(redis_client, f"healer.repair@{host}") == [
         (
             "healer.repair.cleanup",
             cleanup["task_id"],
-            {"source": "alert", "request_id": cleanup["task_id"]},
+            {"source": "alert", "request_id": cleanup["task_id"], "host": host},
         )
     ]
     sid = f"{project.name}/web"
-    assert _queued(redis_client, "healer.scale") == [
+    assert _queued(redis_client, f"healer.scale@{host}") == [
         (
             "healer.scale.service",
             scale["task_id"],
-            {"sid": sid, "replicas": -1, "force": False, "source": "alert"},
+            {"sid": sid, "replicas": -1, "force": False, "source": "alert", "host": host},
         )
     ]
     requests = [redis_client.hgetall(f"healer:request:{r['task_id']}") for r in (cleanup, scale)]

@@ -26,10 +26,9 @@ import redis
 from celery import Celery
 
 from healer.adapters import keys
-from healer.adapters.scale_state import replicas_key
 from healer.adapters.queue import make_celery
 from healer.adapters.queue_depth import CeleryQueues, priority_keys
-from healer.adapters.scale_state import ScaleStore
+from healer.adapters.scale_state import ScaleStore, replicas_key
 from healer.core.model import RepairRequest, ServiceId, service_id
 from healer.engine.context import Healer, build
 from healer.engine.scaler import (

@@ -1,0 +1,352 @@
+"""One Celery cluster heals two Docker engines.
+
+Host A is the machine's engine, run by a full `healer run` (worker, beat, events watcher,
+API); host B is a private dockerd started by the test, run by `healer run --agent` (worker
+and events watcher only). Both share one Redis. The same compose project (same project, same
+service, same container names) runs on both engines. Docker's event streams of both engines
+are the oracle for what was touched; the agents' logs say which agent acted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from tests.support import (
+    ComposeFactory,
+    ComposeProject,
+    EventRecorder,
+    compose_yaml,
+    free_port,
+    healthy_service_yaml,
+    wait_until,
+)
+from tests.support.dockerd import PrivateEngine
+from tests.support.healer import HealerFactory, HealerStack
+
+AUTH = {"Authorization": "Bearer test-token"}
+HEARTBEAT = 1.0  # HEALER_HEARTBEAT_INTERVAL: host_down after 2 × 1 s + 1 s
+DOWN_AFTER = 2 * HEARTBEAT + HEARTBEAT
+
+
+@pytest.fixture
+def engine_b(test_image: str) -> Iterator[PrivateEngine]:
+    engine = PrivateEngine("b")
+    try:
+        engine.start()
+        engine.load_image(test_image)
+        yield engine
+    finally:
+        engine.stop()
+
+
+def _project_on(engine: PrivateEngine, twin: ComposeProject) -> ComposeProject:
+    """The same compose file under the same project name, on the private engine."""
+    project = ComposeProject(
+        name=twin.name,
+        dir=twin.dir,
+        file=twin.file,
+        client=engine.client,
+        env={"DOCKER_HOST": engine.url},
+    )
+    project.up(wait=True, timeout=60)
+    return project
+
+
+def _status(url: str) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{url}/status", timeout=10).json()
+    return data
+
+
+def _host_state(url: str, host: str) -> str:
+    return str(_status(url)["hosts"].get(host, {}).get("status", ""))
+
+
+def _attempts(url: str, *ids: str) -> tuple[int, ...]:
+    services = _status(url)["services"]
+    return tuple(int(services.get(i, {}).get("attempts", -1)) for i in ids)
+
+
+def _log(stack: HealerStack, role: str) -> str:
+    return (stack.log_dir / f"{role}.out").read_text(errors="replace")
+
+
+def _agent_processes(host: str) -> list[int]:
+    """PIDs whose environment says they serve `host` (the agent and all its children)."""
+    marker = f"HEALER_HOST={host}".encode()
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{name}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in env:
+            pids.append(int(name))
+    return pids
+
+
+def _wait_acted(stack: HealerStack, role: str, qualified: str, count: int) -> None:
+    """The agent's own log shows `count` repairs of `host/project/service` acted."""
+    pattern = re.compile(re.escape(qualified) + r" \w+ acted")
+    wait_until(
+        lambda: len(pattern.findall(_log(stack, role))) >= count,
+        timeout=60,
+        message=f"{role} to act on {qualified} ({count}x):\n" + stack.tail(),
+    )
+
+
+def _kill(project: ComposeProject) -> str:
+    container = project.container("web")
+    container.kill()
+    return str(container.id)
+
+
+@dataclass
+class Cluster:
+    """Host A (the machine's engine, `healer run`) and host B (private engine, an agent)."""
+
+    host_a: str
+    host_b: str
+    project_a: ComposeProject
+    project_b: ComposeProject
+    stack_a: HealerStack
+    stack_b: HealerStack
+    a_events: EventRecorder
+    b_events: EventRecorder
+    url: str
+
+    @property
+    def sid(self) -> str:
+        return f"{self.project_a.name}/web"
+
+    @property
+    def qa(self) -> str:
+        return f"{self.host_a}/{self.sid}"
+
+    @property
+    def qb(self) -> str:
+        return f"{self.host_b}/{self.sid}"
+
+
+def test_two_engines_one_cluster(
+    compose_project: ComposeFactory,
+    healer_stack: HealerFactory,
+    engine_b: PrivateEngine,
+    docker_client: docker.DockerClient,
+    test_image: str,
+) -> None:
+    suffix = secrets.token_hex(3)
+    host_a, host_b = f"a-{suffix}", f"b-{suffix}"
+    yaml = compose_yaml(healthy_service_yaml(test_image, "web"))
+    project_a = compose_project(yaml, "multi", wait=True)
+    project_b = _project_on(engine_b, project_a)
+    port = free_port()
+    common = {
+        "HEALER_HEARTBEAT_INTERVAL": str(HEARTBEAT),
+        "WATCHDOG_INTERVAL": "2",
+        "HEALER_API_PORT": str(port),
+        "HEALER_API_HOST": "127.0.0.1",
+    }
+    c = Cluster(
+        host_a,
+        host_b,
+        project_a,
+        project_b,
+        healer_stack(project_a.name, HEALER_HOST=host_a, **common),
+        healer_stack(project_a.name, HEALER_HOST=host_b, DOCKER_HOST=engine_b.url, **common),
+        EventRecorder(docker_client, project_a.name),
+        EventRecorder(engine_b.client, project_a.name),
+        f"http://127.0.0.1:{port}",
+    )
+    try:
+        _scenario(c)
+    finally:
+        c.a_events.stop()
+        c.b_events.stop()
+        c.stack_b.stop_all()
+        c.stack_a.stop_all()
+        project_b.down()
+
+
+def _scenario(c: Cluster) -> None:
+    stack_a, stack_b, url = c.stack_a, c.stack_b, c.url
+    host_a, host_b, sid, qa, qb = c.host_a, c.host_b, c.sid, c.qa, c.qb
+    project_a, project_b, a_events, b_events = c.project_a, c.project_b, c.a_events, c.b_events
+
+    stack_a.start("run-a", [sys.executable, "-m", "healer", "run", "--workers", "2"])
+    agent = stack_b.start("agent-b", [sys.executable, "-m", "healer", "run", "--agent"])
+    wait_until(
+        lambda: _host_state(url, host_a) == "up" and _host_state(url, host_b) == "up",
+        timeout=90,
+        ignore=(httpx.HTTPError,),
+        message="both hosts up in /status:\n" + stack_a.tail() + stack_b.tail(),
+    )
+    # Both engines call themselves by the machine's name; the configured names are the ids.
+    hosts = _status(url)["hosts"]
+    assert hosts[host_a]["engine_name"] == hosts[host_b]["engine_name"]
+    wait_until(
+        lambda: {qa, qb} <= set(_status(url)["services"]),
+        timeout=30,
+        message="both hosts' services in /status",
+    )
+
+    # An id two hosts share is ambiguous: 409 listing both, and the CLI says the same.
+    for ambiguous in ("web", sid):
+        resp = httpx.post(f"{url}/repair/{ambiguous}", headers=AUTH, timeout=10)
+        assert resp.status_code == 409, resp.text
+        assert qa in resp.text and qb in resp.text
+    cli = stack_a.cli("repair", "web", check=False)
+    assert cli.returncode != 0 and qa in cli.stderr and qb in cli.stderr
+
+    # 1. A failure on each host, repaired by that host's own agent. RESTART_COOLDOWN is 30 s:
+    # were the guard shared, the second repair would be skipped for the cooldown.
+    dead_a, dead_b = _kill(project_a), _kill(project_b)
+    a_events.wait_for("start", "web", count=1, timeout=60)
+    b_events.wait_for("start", "web", count=1, timeout=60)
+    _wait_acted(stack_a, "run-a", qa, 1)
+    _wait_acted(stack_b, "agent-b", qb, 1)
+    assert qb not in _log(stack_a, "run-a") and qa not in _log(stack_b, "agent-b")
+    assert project_a.container("web").id == dead_a and project_b.container("web").id == dead_b
+    # B's entry is its agent's last probe: wait for the one after the repair.
+    status = wait_until(
+        lambda: _attempts(url, qa, qb) == (1, 1) and _status(url)["services"],
+        timeout=30,
+        message=f"one attempt each: {_attempts(url, qa, qb)}",
+    )
+    assert (status[qa]["host"], status[qb]["host"]) == (host_a, host_b)
+
+    # 2. An operator's repair for B through the API runs on B, never on A's twin.
+    started_a = project_a.container("web").attrs["State"]["StartedAt"]
+    a_before = len(a_events.events())
+    resp = httpx.post(f"{url}/repair/{host_b}/{sid}", headers=AUTH, timeout=10)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["host"] == host_b
+    task = resp.json()["task_id"]
+    outcome = wait_until(
+        lambda: httpx.get(f"{url}/requests/{task}", timeout=5).json().get("outcome"),
+        timeout=60,
+        message="the API repair for host B to finish",
+    )
+    assert outcome == "acted"
+    assert httpx.get(f"{url}/requests/{task}", timeout=5).json()["host"] == host_b
+    b_events.wait_for("restart", "web", count=1, timeout=10)
+    _wait_acted(stack_b, "agent-b", qb, 2)
+    # A's engine saw nothing: its twin of the same name was not touched.
+    assert a_events.events()[a_before:] == [], a_events.describe()
+    assert project_a.container("web").attrs["State"]["StartedAt"] == started_a
+
+    # 3. An alert labelled with host B runs there too (instance:port form).
+    alert = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": "ContainerUnhealthy",
+                    "service": "web",
+                    "auto_repair": "true",
+                    "instance": f"{host_b}:9323",
+                },
+                "startsAt": "2026-01-01T00:00:00Z",
+            }
+        ],
+    }
+    resp = httpx.post(f"{url}/alerts", headers=AUTH, json=alert, timeout=10)
+    assert resp.status_code == 202, resp.text
+    [result] = resp.json()["results"]
+    assert (result["decision"], result["host"]) == ("queued", host_b), result
+    b_events.wait_for("restart", "web", count=2, timeout=60)
+    assert a_events.events()[a_before:] == [], a_events.describe()
+
+    # 4. Guard state is per host: resetting B's episodes leaves A's alone; pausing B's web
+    # leaves A's healing.
+    stack_a.cli("reset", qb)
+    wait_until(
+        lambda: _attempts(url, qa, qb) == (1, 0),
+        timeout=30,
+        message=f"B's episodes reset, A's kept: {_attempts(url, qa, qb)}",
+    )
+    stack_a.cli("pause", qb)
+    _kill(project_a)
+    _kill(project_b)
+    a_events.wait_for("start", "web", count=2, timeout=60)
+    history = httpx.get(f"{url}/history", params={"service": qb}, timeout=10).json()["entries"]
+    wait_until(
+        lambda: any(
+            e["outcome"] == "skipped" and e["reason"] == "paused" and e["host"] == host_b
+            for e in httpx.get(f"{url}/history", params={"service": qb}).json()["entries"]
+        ),
+        timeout=30,
+        message=f"B's paused web recorded as skipped: {history}",
+    )
+    assert project_b.container("web").status == "exited"
+    stack_a.cli("resume", qb)
+    b_events.wait_for("start", "web", count=3, timeout=60)
+
+    # 5. B's agent killed by PID: B is host_down within a heartbeat or two; A keeps healing.
+    killed_at = time.monotonic()
+    os.kill(agent.pid, signal.SIGKILL)
+    agent.wait(timeout=10)
+    wait_until(
+        lambda: _host_state(url, host_b) == "host_down",
+        timeout=DOWN_AFTER + 4 * HEARTBEAT + 10,
+        message="B reported host_down",
+    )
+    detected = time.monotonic() - killed_at
+    print(f"host_down detected {detected:.1f}s after the kill (down after {DOWN_AFTER}s)")
+    wait_until(
+        lambda: not _agent_processes(host_b),
+        timeout=30,
+        message="B's worker and events watcher to die with their agent",
+    )
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    assert f'healer_host_up{{host="{host_b}"}} 0.0' in metrics
+    assert f'healer_host_up{{host="{host_a}"}} 1.0' in metrics
+    assert _status(url)["services"][qb]["host_status"] == "host_down"
+    refused = httpx.post(f"{url}/repair/{host_b}/{sid}", headers=AUTH, timeout=10)
+    assert refused.status_code == 503 and "host_down" in refused.text
+    _kill(project_a)
+    a_events.wait_for("start", "web", count=3, timeout=60)
+    _wait_acted(stack_a, "run-a", qa, 3)
+
+    # 6. B's agent restarted rejoins, and B is healed again.
+    stack_b.start("agent-b2", [sys.executable, "-m", "healer", "run", "--agent"])
+    wait_until(
+        lambda: _host_state(url, host_b) == "up",
+        timeout=60,
+        ignore=(httpx.HTTPError,),
+        message="B up again:\n" + stack_b.tail(),
+    )
+    _kill(project_b)
+    b_events.wait_for("start", "web", count=4, timeout=60)
+    wait_until(
+        lambda: re.search(re.escape(qb) + r" \w+ acted", _log(stack_b, "agent-b2")),
+        timeout=30,
+        message="the restarted agent to act on B",
+    )
+
+    # Status, history and report show the host.
+    out = json.loads(stack_a.cli("status", "--json").stdout)
+    assert out["services"][qb]["host"] == host_b and out["hosts"][host_b]["status"] == "up"
+    text = stack_a.cli("status").stdout
+    assert re.search(rf"{re.escape(host_b)}\s+{re.escape(qb)}", text), text
+    report = stack_a.cli("report").stdout
+    assert qa in report and qb in report, report
+    entries = json.loads(stack_a.cli("history", "--json", "--host", host_b).stdout)
+    assert entries and all(e["host"] == host_b for e in entries)
