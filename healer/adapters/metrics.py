@@ -24,14 +24,13 @@ from healer.adapters.counters import Counters
 from healer.adapters.hosts import HostRegistry
 from healer.adapters.queue import QUEUES, host_queue
 from healer.adapters.state import read_snapshots
-from healer.core.hosts import HostState, HostStatus
+from healer.core.hosts import SHARED_HOST, HostState, HostStatus
 from healer.core.model import HealthStatus, HostId
 
 ROLES = ("worker", "beat", "events", "api")
 REPAIR_ACTIONS = ("restart", "start", "stop_start")
 # Every series carries `host`: the Docker host its service or engine belongs to. Shared
 # queues (any host's worker takes their tasks) are labelled with SHARED_HOST.
-SHARED_HOST = "*"
 # hash "host|sid|up/down" → count. TTL METRIC_TTL.
 SCALE_EVENTS = f"{keys.PREFIX}metrics:scale_events"
 # hash host → bytes freed by cleanup. TTL METRIC_TTL.

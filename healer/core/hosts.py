@@ -58,6 +58,10 @@ class AmbiguousService(LookupError):
 
 Catalogue = Mapping[HostId, Iterable[ServiceId]]
 
+# The `host` label of series about no single host (the shared queues any worker takes);
+# never a valid host name, so it cannot be confused with one.
+SHARED_HOST = "*"
+
 
 def resolve_service(name: str, catalogue: Catalogue) -> ServiceRef:
     """`host/project/service`, `project/service` or `service` → the one service it names.
@@ -141,7 +145,7 @@ def host_of_alert(labels: Mapping[str, str], known: Iterable[HostId]) -> HostId 
     that (without a :port) names a known host. `instance` is often the scraped exporter's
     address, so an instance that is no healer host means "no host", not an error."""
     host = labels.get("host", "").strip()
-    if host:
+    if host and host != SHARED_HOST:
         return HostId(host)
     instance = labels.get("instance", "").strip()
     if instance.startswith("["):  # [::1]:9100

@@ -24,6 +24,7 @@ GRAFANA_VARIABLES: dict[str, str] = {
     "$__interval": "1m",
     "$__range": "1h",
     "$service": ".*",
+    "$host": ".*",
 }
 
 _VARIABLE = re.compile(r"\$\{?(__\w+|\w+)\}?")

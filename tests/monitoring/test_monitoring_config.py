@@ -18,10 +18,22 @@ import pytest
 import yaml
 
 try:  # repo root on sys.path (pytest `pythonpath = ["."]`, python -m pytest)
-    from tests.monitoring.dashboard import REPO_ROOT, dashboard_queries, iter_panels, load_dashboard
+    from tests.monitoring.dashboard import (
+        REPO_ROOT,
+        dashboard_queries,
+        iter_panels,
+        load_dashboard,
+        raw_dashboard_exprs,
+    )
     from tests.monitoring.promql import metric_names
 except ModuleNotFoundError:  # default rootdir-less "prepend" import mode
-    from dashboard import REPO_ROOT, dashboard_queries, iter_panels, load_dashboard
+    from dashboard import (
+        REPO_ROOT,
+        dashboard_queries,
+        iter_panels,
+        load_dashboard,
+        raw_dashboard_exprs,
+    )
     from promql import metric_names
 
 MONITORING = REPO_ROOT / "monitoring"
@@ -59,6 +71,8 @@ HEALER_METRICS = frozenset(
         "healer_container_memory_ratio",
         "healer_container_network_errors_per_second",
         "healer_disk_used_ratio",
+        "healer_host_up",
+        "healer_host_last_heartbeat_timestamp_seconds",
     }
 )
 HEALER_HISTOGRAMS = ("healer_probe_duration_seconds", "healer_event_lag_seconds")
@@ -389,11 +403,24 @@ def test_dashboard_queries_have_no_grafana_variables_left() -> None:
     assert all("$" not in query for query in dashboard_queries())
 
 
+def _variable(name: str) -> dict[str, Any]:
+    (variable,) = [v for v in load_dashboard()["templating"]["list"] if v["name"] == name]
+    return variable
+
+
 def test_dashboard_service_variable_reads_a_known_metric() -> None:
-    (variable,) = load_dashboard()["templating"]["list"]
-    query = variable["query"]["query"]
-    match = re.fullmatch(r"label_values\((\w+), service\)", query)
+    query = _variable("service")["query"]["query"]
+    match = re.fullmatch(r"label_values\((\w+)(\{[^}]*\})?, service\)", query)
     assert match and match.group(1) in HEALER_METRICS
+
+
+def test_dashboard_host_variable_filters_every_healer_query() -> None:
+    host = _variable("host")
+    assert host["query"]["query"] == "label_values(healer_host_up, host)"
+    assert host["includeAll"] and host["multi"]
+    exprs = [e for e in raw_dashboard_exprs() if metric_names(e) & HEALER_METRICS]
+    unfiltered = [e for e in exprs if 'host=~"$host"' not in e]
+    assert exprs and not unfiltered, unfiltered
 
 
 def test_grafana_provisioning() -> None:

@@ -125,6 +125,7 @@ def test_down_after_scales_with_short_test_intervals() -> None:
         ({"instance": "node-b"}, "node-b"),
         ({"instance": "healer-api:8000"}, None),
         ({"instance": "[::1]:8000"}, None),
+        ({"host": "*", "instance": "node-a:9100"}, "node-a"),  # a shared queue's series
         ({}, None),
     ],
 )
