@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from celery import Celery
 
 from tests.support import (
     ComposeFactory,
@@ -125,3 +126,54 @@ def test_adhoc_repair_shows_in_flower_with_readable_kwargs(
     assert task_id in listed and listed[task_id]["state"] == "SUCCESS"
     types = flower.get("/api/task/types")["task-types"]
     assert "healer.repair.service" in types
+
+
+def test_flower_shows_each_hosts_own_queues(
+    healer_stack: HealerFactory, flower_for: Any, redis_client: Any
+) -> None:
+    """Two workers of two hosts: each consumes its own host's queues (and the shared ones),
+    and Flower lists every per-host queue with its backlog."""
+    suffix = os.urandom(3).hex()
+    hosts = (f"fa-{suffix}", f"fb-{suffix}")
+    # No managed project: the workers only need to exist, not to heal anything.
+    stacks = [healer_stack(f"chtest-none-{suffix}", HEALER_HOST=h) for h in hosts]
+    for stack, host in zip(stacks, hosts, strict=True):
+        stack.worker(name=f"w-{host}")
+    flower = flower_for(stacks[0])
+    flower.wait(lambda: flower.get("/healthcheck") == "OK", "Flower to start")
+
+    def consumed() -> dict[str, set[str]]:
+        workers: dict[str, Any] = flower.get("/api/workers", refresh="1")
+        out = {}
+        for node, info in workers.items():
+            for host in hosts:
+                if node.startswith(f"w-{host}-"):
+                    out[host] = {q["name"] for q in info.get("active_queues") or []}
+        return out if len(out) == 2 else {}
+
+    queues = flower.wait(consumed, "both workers' queues in Flower")
+    shared = {"healer.probe", "healer.repair", "healer.scale"}
+    for host, other in (hosts, hosts[::-1]):
+        own = {f"{q}@{host}" for q in shared}
+        assert own | shared <= queues[host], queues
+        assert not {q for q in queues[host] if q.endswith(f"@{other}")}, queues
+
+    # A task waiting for host B (its worker paused on that queue) shows as B's backlog.
+    app = Celery(broker=stacks[0].env["REDIS_URL"])
+    app.control.cancel_consumer(f"healer.probe@{hosts[1]}", destination=[_node(stacks[1])])
+    app.send_task("healer.probe.all", kwargs={"host": hosts[1]}, queue=f"healer.probe@{hosts[1]}")
+
+    def b_backlog() -> dict[str, int]:
+        data = flower.get("/api/queues/length")["active_queues"]
+        lengths = {q["name"]: q["messages"] for q in data}
+        return lengths if lengths.get(f"healer.probe@{hosts[1]}") == 1 else {}
+
+    backlog = flower.wait(b_backlog, "B's probe queue backlog in Flower")
+    assert backlog.get(f"healer.probe@{hosts[0]}", 0) == 0
+    assert redis_client.llen(f"healer.probe@{hosts[1]}") == 1
+    redis_client.delete(f"healer.probe@{hosts[1]}")
+
+
+def _node(stack: HealerStack) -> str:
+    (role,) = [r for r in stack.procs if r.startswith("worker-")]
+    return f"{role.removeprefix('worker-')}-{os.getpid()}@{os.uname().nodename}"
