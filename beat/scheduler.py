@@ -39,7 +39,9 @@ class ResilientScheduler(RedBeatScheduler):  # type: ignore[misc]
         entry = self.reserve(entry) if advance else entry
         result = None
         for host in self.live_hosts():
-            options = {**entry.options, "queue": host_queue(kind, host)}
+            # ignore_result: nobody waits for a scheduled task's result, and a producer that
+            # might would subscribe to its result channel first (two round trips per send).
+            options = {**entry.options, "queue": host_queue(kind, host), "ignore_result": True}
             options.setdefault("headers", {})["celery_beat_task"] = True
             result = self.send_task(
                 entry.task, (), {**(entry.kwargs or {}), "host": host}, producer=producer, **options

@@ -30,7 +30,7 @@ from healer.adapters.queue import (
 from healer.core.model import ContainerId, HostId, RepairRequest, ServiceId
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
-from healer.engine.probe import probe
+from healer.engine.probe import probe, reconcile
 from healer.engine.repair import Busy, RepairResult, SlotsFull, finish, repair
 from workers.app import app, settings
 
@@ -76,14 +76,7 @@ def elsewhere(task: Task, host: str, queue: str, kwargs: dict[str, Any]) -> dict
 def probe_all(self: Task, host: str = "") -> dict[str, Any]:
     if (away := elsewhere(self, host, PROBE_QUEUE, {})) is not None:
         return away
-    h = healer()
-    result = probe(h)
-    ttl = 3 * settings.watchdog_interval + 30
-    # Each reconcile proves both that beat fires the schedule and that a worker runs it.
-    h.counters.heartbeat("worker", ttl=ttl)
-    h.counters.heartbeat("beat", ttl=ttl)
-    hist = RedisHistogram(h.redis, "healer_probe_duration_seconds")
-    hist.observe(result.duration, "all", host=h.host)
+    result = reconcile(healer())
     return asdict(result)
 
 

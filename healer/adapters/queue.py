@@ -124,6 +124,7 @@ class CeleryDispatcher:
             kwargs={"sid": sid, "host": host},
             queue=host_queue(PROBE_QUEUE, host),
             countdown=countdown or None,
+            ignore_result=True,
         )
 
     def probe_service(
@@ -138,12 +139,13 @@ class CeleryDispatcher:
         kwargs = {"sid": sid, "event_time": event_time, "action": action, "host": host}
         if container_id:
             kwargs["container_id"] = container_id
-        self.app.send_task(PROBE_SERVICE, kwargs=kwargs, queue=host_queue(PROBE_QUEUE, host))
-
-    def send(
-        self, task: str, queue: str, host: HostId, task_id: str | None = None, **kwargs: object
-    ) -> None:
-        """Any other host-addressed task (probe all, disk, cleanup, scale)."""
+        # Nobody waits for a probe's result: skip the result-channel subscription per send.
         self.app.send_task(
-            task, kwargs={**kwargs, "host": host}, task_id=task_id, queue=host_queue(queue, host)
+            PROBE_SERVICE, kwargs=kwargs, queue=host_queue(PROBE_QUEUE, host), ignore_result=True
+        )
+
+    def send(self, task: str, queue: str, host: HostId, **kwargs: object) -> None:
+        """Any other host-addressed task whose result nobody waits for (probe all, disk)."""
+        self.app.send_task(
+            task, kwargs={**kwargs, "host": host}, queue=host_queue(queue, host), ignore_result=True
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from healer.adapters import keys
 from healer.adapters.history import Record
+from healer.adapters.metrics import RedisHistogram
 from healer.core.model import ContainerId, ServiceId
 from healer.core.reconcile import Plan, plan
 from healer.core.resources import resource_findings
@@ -47,6 +48,18 @@ def probe(
         h.hosts.publish_services(h.host, views.keys())
     containers = sum(len(v.containers) for v in views.values())
     return ProbeResult(len(views), containers, len(p.requests), time.perf_counter() - started)
+
+
+def reconcile(h: Healer) -> ProbeResult:
+    """The scheduled probe of every service of this host (what beat fans out to each host)."""
+    result = probe(h)
+    ttl = 3 * h.settings.watchdog_interval + 30
+    # Each reconcile proves both that beat fires the schedule and that a worker runs it.
+    h.counters.heartbeat("worker", ttl=ttl)
+    h.counters.heartbeat("beat", ttl=ttl)
+    hist = RedisHistogram(h.redis, "healer_probe_duration_seconds")
+    hist.observe(result.duration, "all", host=h.host)
+    return result
 
 
 def _apply(h: Healer, p: Plan) -> None:
