@@ -469,3 +469,31 @@ def test_external_redis_override_renders() -> None:
     assert "redis" not in services
     for name in HEALER_SERVICES:
         assert not services[name].get("depends_on"), name
+
+
+def _agent_config(**env: str) -> subprocess.CompletedProcess[str]:
+    agent = ROOT / "deploy" / "compose.agent.yml"
+    clean = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}
+    argv = [_binary(), "-f", str(agent), "--env-file", os.devnull, "config", "--format", "json"]
+    return subprocess.run(argv, capture_output=True, text=True, env=clean, timeout=60, check=False)
+
+
+def test_agent_compose_file_runs_only_this_hosts_roles() -> None:
+    env = {"DOCKER_GID": "999", "REDIS_URL": "redis://redis.example:6379/0", "HEALER_HOST": "b"}
+    result = _agent_config(**env)
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert set(services) == {"healer-worker", "healer-events"}
+    main = _services()
+    assert services["healer-worker"]["command"] == main["healer-worker"]["command"]
+    assert services["healer-events"]["command"] == main["healer-events"]["command"]
+    for name in services:
+        environment = services[name]["environment"]
+        assert environment["HEALER_HOST"] == "b" and environment["REDIS_URL"] == env["REDIS_URL"]
+        for key in environment:
+            assert key in _aliases(), f"{name}: {key} is not a Settings field"
+    # Without the cluster's Redis or this host's name, compose refuses to start the agent.
+    for missing in ("REDIS_URL", "HEALER_HOST"):
+        partial = {k: v for k, v in env.items() if k != missing}
+        refused = _agent_config(**partial)
+        assert refused.returncode != 0 and missing in refused.stderr
