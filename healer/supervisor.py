@@ -80,6 +80,11 @@ def _all_commands(s: Settings, workers: int | None) -> list[Child]:
                 concurrency,
                 "-n",
                 f"healer-{s.host}-{os.getpid()}@%h",
+                # Gossip would have every worker of the cluster receive every other worker's
+                # event heartbeat (traffic growing with hosts squared); mingle asks all of them
+                # at start. The healer uses neither.
+                "--without-gossip",
+                "--without-mingle",
             ],
         ),
         Child("beat", [py, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"]),
