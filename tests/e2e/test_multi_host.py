@@ -341,6 +341,11 @@ def _scenario(c: Cluster) -> None:
         message="the restarted agent to act on B",
     )
 
+    # 7. An operator's scale of B's service, asked on host A, runs on B's agent and engine.
+    scaled = stack_a.cli("scale", qb, "2").stdout
+    assert scaled.startswith(f"scaled: {qb} 1 -> 2"), scaled
+    assert len(project_b.containers("web")) == 2 and len(project_a.containers("web")) == 1
+
     # Status, history and report show the host.
     out = json.loads(stack_a.cli("status", "--json").stdout)
     assert out["services"][qb]["host"] == host_b and out["hosts"][host_b]["status"] == "up"
