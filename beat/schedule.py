@@ -25,6 +25,7 @@ FANOUT = {PROBE_ALL: PROBE_QUEUE, SCALE_CYCLE: SCALE_QUEUE, CHECK_DISK: PROBE_QU
 
 def install(app: Celery, settings: Settings) -> None:
     app.conf.healer_host_down_after = settings.host_down_after
+    app.conf.healer_beat_hosts = settings.beat_host_patterns
     app.conf.beat_schedule = {
         "reconcile-all": {
             "task": PROBE_ALL,

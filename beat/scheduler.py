@@ -22,6 +22,7 @@ from beat.schedule import FANOUT
 from healer.adapters.hosts import HostRegistry
 from healer.adapters.queue import host_queue
 from healer.adapters.redis_conn import connect
+from healer.core.hosts import in_scope
 from healer.core.model import HostId
 
 log = logging.getLogger("healer.beat")
@@ -52,9 +53,10 @@ class ResilientScheduler(RedBeatScheduler):  # type: ignore[misc]
         if self._registry is None:
             url = self.app.conf.redbeat_redis_url or self.app.conf.broker_url
             self._registry = HostRegistry(connect(url), self.app.conf.healer_host_down_after)
-        hosts = self._registry.live()
+        patterns = tuple(self.app.conf.healer_beat_hosts or ())
+        hosts = [h for h in self._registry.live() if in_scope(h, patterns)]
         if not hosts:
-            log.warning("beat: no live host (no agent heartbeat); nothing to fan out")
+            log.warning("beat: no live host in %s; nothing to fan out", patterns or "the cluster")
         return hosts
 
     def tick(self, *args: Any, **kwargs: Any) -> float:

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
         "host_down after about two missed ones. 10 s: a lost host shows within half a minute "
         "for one small Redis write per host every 10 s.",
     )
+    beat_hosts: str = Field(
+        "",
+        validation_alias=_env("HEALER_BEAT_HOSTS"),
+        description="Comma list of host-name patterns (shell style, e.g. rack1-*) a beat fans "
+        "the schedule out to; empty: every host. Beats with different patterns each hold their "
+        "own schedule lock, so disjoint sets split a large cluster over several beats.",
+    )
     projects: str = Field(
         "",
         validation_alias=_env("HEALER_PROJECTS"),
@@ -254,7 +261,7 @@ class Settings(BaseSettings):
     def _host_name(cls, v: str) -> str:
         return validate_host(v or socket.gethostname())
 
-    @field_validator("projects", "cleanup_log_dirs")
+    @field_validator("projects", "cleanup_log_dirs", "beat_hosts")
     @classmethod
     def _strip_list(cls, v: str) -> str:
         return ",".join(p.strip() for p in v.split(",") if p.strip())
@@ -286,6 +293,10 @@ class Settings(BaseSettings):
     @property
     def host_down_after(self) -> float:
         return down_after(self.heartbeat_interval)
+
+    @property
+    def beat_host_patterns(self) -> tuple[str, ...]:
+        return tuple(p for p in self.beat_hosts.split(",") if p)
 
     @property
     def project_list(self) -> tuple[str, ...]:

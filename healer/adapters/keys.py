@@ -12,6 +12,8 @@ cluster-wide (their entries carry the host).
 
 from __future__ import annotations
 
+import hashlib
+
 from healer.core.model import Condition, ContainerId, HostId, ServiceId
 
 PREFIX = "healer:"
@@ -164,3 +166,13 @@ def host_info(host: HostId) -> str:
 # TTL: HOST_FORGET_AFTER, replaced by every reconcile.
 def host_services(host: HostId) -> str:
     return f"{PREFIX}host:{host}:services"
+
+
+# RedBeat's schedule entries and lock (RedBeat sets their TTLs: the lock expires after
+# redbeat_lock_timeout). One set per beat scope: beats over different host patterns
+# (HEALER_BEAT_HOSTS) must not share a lock, or only one of them would ever fire.
+def redbeat_prefix(patterns: tuple[str, ...]) -> str:
+    if not patterns:
+        return f"{PREFIX}redbeat"
+    scope = hashlib.sha256(",".join(sorted(patterns)).encode()).hexdigest()[:12]
+    return f"{PREFIX}redbeat:{scope}"

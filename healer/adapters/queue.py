@@ -11,6 +11,7 @@ import uuid
 from celery import Celery
 from kombu import Queue
 
+from healer.adapters import keys
 from healer.core.model import HostId, RepairRequest, ServiceId
 from healer.settings import Settings
 
@@ -84,7 +85,9 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
         # RedBeat behind a lock (one active beat), hardened against Redis restarts.
         beat_scheduler="beat.scheduler:ResilientScheduler",
         redbeat_redis_url=settings.redis_url,
-        redbeat_key_prefix="healer:redbeat",
+        # A beat limited to some hosts (HEALER_BEAT_HOSTS) keeps its own schedule and lock,
+        # so beats over disjoint host sets are each active at once.
+        redbeat_key_prefix=keys.redbeat_prefix(settings.beat_host_patterns),
         # Only the beat holding this lock schedules; a second beat waits as a hot standby.
         redbeat_lock_timeout=max(30, int(settings.watchdog_interval * 5)),
         beat_max_loop_interval=min(5.0, settings.watchdog_interval),

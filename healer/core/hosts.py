@@ -7,6 +7,7 @@ adapters and handed in; nothing here touches Redis or Docker.
 from __future__ import annotations
 
 import enum
+import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -132,6 +133,12 @@ def host_states(
         state = HostState.UP if age <= down_after else HostState.DOWN
         out[host] = HostStatus(host, state, ts, age)
     return out
+
+
+def in_scope(host: HostId, patterns: Iterable[str]) -> bool:
+    """Whether a beat limited to `patterns` (HEALER_BEAT_HOSTS; none: all) serves `host`."""
+    patterns = list(patterns)
+    return not patterns or any(fnmatch.fnmatchcase(host, p) for p in patterns)
 
 
 def down_after(heartbeat_interval: float) -> float:

@@ -113,3 +113,26 @@ def test_a_worker_hands_on_work_for_another_host(
     )
     log = (stack.log_dir / "worker-fw.out").read_text()
     assert f"reached host {mine}; sent on to healer.probe@{other}" in log
+
+
+def test_beats_over_disjoint_host_sets_each_fan_out_to_their_own(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    registry = HostRegistry(redis_client, 30)
+    for host in ("rack1-a", "rack1-b", "rack2-a"):
+        registry.heartbeat(HostId(host), {})
+    prefixes = set()
+    for pattern in ("rack1-*", "rack2-*"):
+        settings = Settings(redis_url=redis_url, host="x", beat_hosts=pattern)
+        app = make_celery(settings)
+        schedule.install(app, settings)
+        prefixes.add(app.conf.redbeat_key_prefix)
+        beat = ResilientScheduler(app=app, lazy=True)
+        entry = beat.Entry(name="reconcile-all", app=app, **app.conf.beat_schedule["reconcile-all"])
+        beat.apply_async(entry, advance=False)
+    # Two schedules, two locks: both beats are active, each over its own hosts, once.
+    assert len(prefixes) == 2 and keys.redbeat_prefix(()) not in prefixes
+    for host in ("rack1-a", "rack1-b", "rack2-a"):
+        assert _messages(redis_client, f"healer.probe@{host}") == [
+            ("healer.probe.all", {"host": host})
+        ]

@@ -15,6 +15,7 @@ from healer.core.hosts import (
     down_after,
     host_of_alert,
     host_states,
+    in_scope,
     resolve_service,
     validate_host,
 )
@@ -153,3 +154,8 @@ def test_host_queues_are_named_after_the_host() -> None:
     assert host_queues(A) == ("healer.probe@node-a", "healer.repair@node-a", "healer.scale@node-a")
     assert split_queue("healer.repair@node-b") == ("healer.repair", "node-b")
     assert split_queue("healer.repair") == ("healer.repair", "")
+
+
+def test_a_beat_scope_is_a_list_of_host_patterns() -> None:
+    assert in_scope(A, []) and in_scope(A, ["node-*"]) and in_scope(B, ["x", "node-b"])
+    assert not in_scope(A, ["node-b", "rack*"])
