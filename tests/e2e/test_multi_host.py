@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -129,6 +130,7 @@ class Cluster:
     a_events: EventRecorder
     b_events: EventRecorder
     url: str
+    agent_b: subprocess.Popen[bytes] | None = None
 
     @property
     def sid(self) -> str:
@@ -184,73 +186,92 @@ def test_two_engines_one_cluster(
 
 
 def _scenario(c: Cluster) -> None:
-    stack_a, stack_b, url = c.stack_a, c.stack_b, c.url
-    host_a, host_b, sid, qa, qb = c.host_a, c.host_b, c.sid, c.qa, c.qb
-    project_a, project_b, a_events, b_events = c.project_a, c.project_b, c.a_events, c.b_events
+    _start_both_hosts(c)
+    _ambiguous_ids_are_refused(c)
+    _each_host_heals_its_own(c)
+    _api_repair_for_b_stays_on_b(c)
+    _alert_for_b_runs_on_b(c)
+    _guard_state_is_per_host(c)
+    _b_down_a_heals(c)
+    _b_rejoins(c)
+    _scale_of_b_runs_on_b(c)
+    _the_host_shows_everywhere(c)
 
-    stack_a.start("run-a", [sys.executable, "-m", "healer", "run", "--workers", "2"])
-    agent = stack_b.start("agent-b", [sys.executable, "-m", "healer", "run", "--agent"])
+
+def _start_both_hosts(c: Cluster) -> None:
+
+    c.stack_a.start("run-a", [sys.executable, "-m", "healer", "run", "--workers", "2"])
+    c.agent_b = c.stack_b.start("agent-b", [sys.executable, "-m", "healer", "run", "--agent"])
     wait_until(
-        lambda: _host_state(url, host_a) == "up" and _host_state(url, host_b) == "up",
+        lambda: _host_state(c.url, c.host_a) == "up" and _host_state(c.url, c.host_b) == "up",
         timeout=90,
         ignore=(httpx.HTTPError,),
-        message="both hosts up in /status:\n" + stack_a.tail() + stack_b.tail(),
+        message="both hosts up in /status:\n" + c.stack_a.tail() + c.stack_b.tail(),
     )
     # Both engines call themselves by the machine's name; the configured names are the ids.
-    hosts = _status(url)["hosts"]
-    assert hosts[host_a]["engine_name"] == hosts[host_b]["engine_name"]
+    hosts = _status(c.url)["hosts"]
+    assert hosts[c.host_a]["engine_name"] == hosts[c.host_b]["engine_name"]
     wait_until(
-        lambda: {qa, qb} <= set(_status(url)["services"]),
+        lambda: {c.qa, c.qb} <= set(_status(c.url)["services"]),
         timeout=30,
         message="both hosts' services in /status",
     )
 
-    # An id two hosts share is ambiguous: 409 listing both, and the CLI says the same.
-    for ambiguous in ("web", sid):
-        resp = httpx.post(f"{url}/repair/{ambiguous}", headers=AUTH, timeout=10)
-        assert resp.status_code == 409, resp.text
-        assert qa in resp.text and qb in resp.text
-    cli = stack_a.cli("repair", "web", check=False)
-    assert cli.returncode != 0 and qa in cli.stderr and qb in cli.stderr
 
+def _ambiguous_ids_are_refused(c: Cluster) -> None:
+    # An id two hosts share is ambiguous: 409 listing both, and the CLI says the same.
+    for ambiguous in ("web", c.sid):
+        resp = httpx.post(f"{c.url}/repair/{ambiguous}", headers=AUTH, timeout=10)
+        assert resp.status_code == 409, resp.text
+        assert c.qa in resp.text and c.qb in resp.text
+    cli = c.stack_a.cli("repair", "web", check=False)
+    assert cli.returncode != 0 and c.qa in cli.stderr and c.qb in cli.stderr
+
+
+def _each_host_heals_its_own(c: Cluster) -> None:
     # 1. A failure on each host, repaired by that host's own agent. RESTART_COOLDOWN is 30 s:
     # were the guard shared, the second repair would be skipped for the cooldown.
-    dead_a, dead_b = _kill(project_a), _kill(project_b)
-    a_events.wait_for("start", "web", count=1, timeout=60)
-    b_events.wait_for("start", "web", count=1, timeout=60)
-    _wait_acted(stack_a, "run-a", qa, 1)
-    _wait_acted(stack_b, "agent-b", qb, 1)
-    assert qb not in _log(stack_a, "run-a") and qa not in _log(stack_b, "agent-b")
-    assert project_a.container("web").id == dead_a and project_b.container("web").id == dead_b
+    dead_a, dead_b = _kill(c.project_a), _kill(c.project_b)
+    c.a_events.wait_for("start", "web", count=1, timeout=60)
+    c.b_events.wait_for("start", "web", count=1, timeout=60)
+    _wait_acted(c.stack_a, "run-a", c.qa, 1)
+    _wait_acted(c.stack_b, "agent-b", c.qb, 1)
+    assert c.qb not in _log(c.stack_a, "run-a") and c.qa not in _log(c.stack_b, "agent-b")
+    assert c.project_a.container("web").id == dead_a and c.project_b.container("web").id == dead_b
     # B's entry is its agent's last probe: wait for the one after the repair.
     status = wait_until(
-        lambda: _attempts(url, qa, qb) == (1, 1) and _status(url)["services"],
+        lambda: _attempts(c.url, c.qa, c.qb) == (1, 1) and _status(c.url)["services"],
         timeout=30,
-        message=f"one attempt each: {_attempts(url, qa, qb)}",
+        message=f"one attempt each: {_attempts(c.url, c.qa, c.qb)}",
     )
-    assert (status[qa]["host"], status[qb]["host"]) == (host_a, host_b)
+    assert (status[c.qa]["host"], status[c.qb]["host"]) == (c.host_a, c.host_b)
 
+
+def _api_repair_for_b_stays_on_b(c: Cluster) -> None:
     # 2. An operator's repair for B through the API runs on B, never on A's twin.
-    started_a = project_a.container("web").attrs["State"]["StartedAt"]
-    a_before = len(a_events.events())
-    resp = httpx.post(f"{url}/repair/{host_b}/{sid}", headers=AUTH, timeout=10)
+    started_a = c.project_a.container("web").attrs["State"]["StartedAt"]
+    a_before = len(c.a_events.events())
+    resp = httpx.post(f"{c.url}/repair/{c.host_b}/{c.sid}", headers=AUTH, timeout=10)
     assert resp.status_code == 202, resp.text
-    assert resp.json()["host"] == host_b
+    assert resp.json()["host"] == c.host_b
     task = resp.json()["task_id"]
     outcome = wait_until(
-        lambda: httpx.get(f"{url}/requests/{task}", timeout=5).json().get("outcome"),
+        lambda: httpx.get(f"{c.url}/requests/{task}", timeout=5).json().get("outcome"),
         timeout=60,
         message="the API repair for host B to finish",
     )
     assert outcome == "acted"
-    assert httpx.get(f"{url}/requests/{task}", timeout=5).json()["host"] == host_b
-    b_events.wait_for("restart", "web", count=1, timeout=10)
-    _wait_acted(stack_b, "agent-b", qb, 2)
+    assert httpx.get(f"{c.url}/requests/{task}", timeout=5).json()["host"] == c.host_b
+    c.b_events.wait_for("restart", "web", count=1, timeout=10)
+    _wait_acted(c.stack_b, "agent-b", c.qb, 2)
     # A's engine saw nothing: its twin of the same name was not touched.
-    assert a_events.events()[a_before:] == [], a_events.describe()
-    assert project_a.container("web").attrs["State"]["StartedAt"] == started_a
+    assert c.a_events.events()[a_before:] == [], c.a_events.describe()
+    assert c.project_a.container("web").attrs["State"]["StartedAt"] == started_a
 
+
+def _alert_for_b_runs_on_b(c: Cluster) -> None:
     # 3. An alert labelled with host B runs there too (instance:port form).
+    a_before = len(c.a_events.events())
     alert = {
         "version": "4",
         "status": "firing",
@@ -261,97 +282,107 @@ def _scenario(c: Cluster) -> None:
                     "alertname": "ContainerUnhealthy",
                     "service": "web",
                     "auto_repair": "true",
-                    "instance": f"{host_b}:9323",
+                    "instance": f"{c.host_b}:9323",
                 },
                 "startsAt": "2026-01-01T00:00:00Z",
             }
         ],
     }
-    resp = httpx.post(f"{url}/alerts", headers=AUTH, json=alert, timeout=10)
+    resp = httpx.post(f"{c.url}/alerts", headers=AUTH, json=alert, timeout=10)
     assert resp.status_code == 202, resp.text
     [result] = resp.json()["results"]
-    assert (result["decision"], result["host"]) == ("queued", host_b), result
-    b_events.wait_for("restart", "web", count=2, timeout=60)
-    assert a_events.events()[a_before:] == [], a_events.describe()
+    assert (result["decision"], result["host"]) == ("queued", c.host_b), result
+    c.b_events.wait_for("restart", "web", count=2, timeout=60)
+    assert c.a_events.events()[a_before:] == [], c.a_events.describe()
 
+
+def _guard_state_is_per_host(c: Cluster) -> None:
     # 4. Guard state is per host: resetting B's episodes leaves A's alone; pausing B's web
     # leaves A's healing.
-    stack_a.cli("reset", qb)
+    c.stack_a.cli("reset", c.qb)
     wait_until(
-        lambda: _attempts(url, qa, qb) == (1, 0),
+        lambda: _attempts(c.url, c.qa, c.qb) == (1, 0),
         timeout=30,
-        message=f"B's episodes reset, A's kept: {_attempts(url, qa, qb)}",
+        message=f"B's episodes reset, A's kept: {_attempts(c.url, c.qa, c.qb)}",
     )
-    stack_a.cli("pause", qb)
-    _kill(project_a)
-    _kill(project_b)
-    a_events.wait_for("start", "web", count=2, timeout=60)
-    history = httpx.get(f"{url}/history", params={"service": qb}, timeout=10).json()["entries"]
+    c.stack_a.cli("pause", c.qb)
+    _kill(c.project_a)
+    _kill(c.project_b)
+    c.a_events.wait_for("start", "web", count=2, timeout=60)
+    history = httpx.get(f"{c.url}/history", params={"service": c.qb}, timeout=10).json()["entries"]
     wait_until(
         lambda: any(
-            e["outcome"] == "skipped" and e["reason"] == "paused" and e["host"] == host_b
-            for e in httpx.get(f"{url}/history", params={"service": qb}).json()["entries"]
+            e["outcome"] == "skipped" and e["reason"] == "paused" and e["host"] == c.host_b
+            for e in httpx.get(f"{c.url}/history", params={"service": c.qb}).json()["entries"]
         ),
         timeout=30,
         message=f"B's paused web recorded as skipped: {history}",
     )
-    assert project_b.container("web").status == "exited"
-    stack_a.cli("resume", qb)
-    b_events.wait_for("start", "web", count=3, timeout=60)
+    assert c.project_b.container("web").status == "exited"
+    c.stack_a.cli("resume", c.qb)
+    c.b_events.wait_for("start", "web", count=3, timeout=60)
 
+
+def _b_down_a_heals(c: Cluster) -> None:
     # 5. B's agent killed by PID: B is host_down within a heartbeat or two; A keeps healing.
     killed_at = time.monotonic()
-    os.kill(agent.pid, signal.SIGKILL)
-    agent.wait(timeout=10)
+    os.kill(c.agent_b.pid, signal.SIGKILL)
+    c.agent_b.wait(timeout=10)
     wait_until(
-        lambda: _host_state(url, host_b) == "host_down",
+        lambda: _host_state(c.url, c.host_b) == "host_down",
         timeout=DOWN_AFTER + 4 * HEARTBEAT + 10,
         message="B reported host_down",
     )
     detected = time.monotonic() - killed_at
     print(f"host_down detected {detected:.1f}s after the kill (down after {DOWN_AFTER}s)")
     wait_until(
-        lambda: not _agent_processes(host_b),
+        lambda: not _agent_processes(c.host_b),
         timeout=30,
         message="B's worker and events watcher to die with their agent",
     )
-    metrics = httpx.get(f"{url}/metrics", timeout=10).text
-    assert f'healer_host_up{{host="{host_b}"}} 0.0' in metrics
-    assert f'healer_host_up{{host="{host_a}"}} 1.0' in metrics
-    assert _status(url)["services"][qb]["host_status"] == "host_down"
-    refused = httpx.post(f"{url}/repair/{host_b}/{sid}", headers=AUTH, timeout=10)
+    metrics = httpx.get(f"{c.url}/metrics", timeout=10).text
+    assert f'healer_host_up{{host="{c.host_b}"}} 0.0' in metrics
+    assert f'healer_host_up{{host="{c.host_a}"}} 1.0' in metrics
+    assert _status(c.url)["services"][c.qb]["host_status"] == "host_down"
+    refused = httpx.post(f"{c.url}/repair/{c.host_b}/{c.sid}", headers=AUTH, timeout=10)
     assert refused.status_code == 503 and "host_down" in refused.text
-    _kill(project_a)
-    a_events.wait_for("start", "web", count=3, timeout=60)
-    _wait_acted(stack_a, "run-a", qa, 3)
+    _kill(c.project_a)
+    c.a_events.wait_for("start", "web", count=3, timeout=60)
+    _wait_acted(c.stack_a, "run-a", c.qa, 3)
 
+
+def _b_rejoins(c: Cluster) -> None:
     # 6. B's agent restarted rejoins, and B is healed again.
-    stack_b.start("agent-b2", [sys.executable, "-m", "healer", "run", "--agent"])
+    c.stack_b.start("agent-b2", [sys.executable, "-m", "healer", "run", "--agent"])
     wait_until(
-        lambda: _host_state(url, host_b) == "up",
+        lambda: _host_state(c.url, c.host_b) == "up",
         timeout=60,
         ignore=(httpx.HTTPError,),
-        message="B up again:\n" + stack_b.tail(),
+        message="B up again:\n" + c.stack_b.tail(),
     )
-    _kill(project_b)
-    b_events.wait_for("start", "web", count=4, timeout=60)
+    _kill(c.project_b)
+    c.b_events.wait_for("start", "web", count=4, timeout=60)
     wait_until(
-        lambda: re.search(re.escape(qb) + r" \w+ acted", _log(stack_b, "agent-b2")),
+        lambda: re.search(re.escape(c.qb) + r" \w+ acted", _log(c.stack_b, "agent-b2")),
         timeout=30,
         message="the restarted agent to act on B",
     )
 
-    # 7. An operator's scale of B's service, asked on host A, runs on B's agent and engine.
-    scaled = stack_a.cli("scale", qb, "2").stdout
-    assert scaled.startswith(f"scaled: {qb} 1 -> 2"), scaled
-    assert len(project_b.containers("web")) == 2 and len(project_a.containers("web")) == 1
 
+def _scale_of_b_runs_on_b(c: Cluster) -> None:
+    # 7. An operator's scale of B's service, asked on host A, runs on B's agent and engine.
+    scaled = c.stack_a.cli("scale", c.qb, "2").stdout
+    assert scaled.startswith(f"scaled: {c.qb} 1 -> 2"), scaled
+    assert len(c.project_b.containers("web")) == 2 and len(c.project_a.containers("web")) == 1
+
+
+def _the_host_shows_everywhere(c: Cluster) -> None:
     # Status, history and report show the host.
-    out = json.loads(stack_a.cli("status", "--json").stdout)
-    assert out["services"][qb]["host"] == host_b and out["hosts"][host_b]["status"] == "up"
-    text = stack_a.cli("status").stdout
-    assert re.search(rf"{re.escape(host_b)}\s+{re.escape(qb)}", text), text
-    report = stack_a.cli("report").stdout
-    assert qa in report and qb in report, report
-    entries = json.loads(stack_a.cli("history", "--json", "--host", host_b).stdout)
-    assert entries and all(e["host"] == host_b for e in entries)
+    out = json.loads(c.stack_a.cli("status", "--json").stdout)
+    assert out["services"][c.qb]["host"] == c.host_b and out["hosts"][c.host_b]["status"] == "up"
+    text = c.stack_a.cli("status").stdout
+    assert re.search(rf"{re.escape(c.host_b)}\s+{re.escape(c.qb)}", text), text
+    report = c.stack_a.cli("report").stdout
+    assert c.qa in report and c.qb in report, report
+    entries = json.loads(c.stack_a.cli("history", "--json", "--host", c.host_b).stdout)
+    assert entries and all(e["host"] == c.host_b for e in entries)
