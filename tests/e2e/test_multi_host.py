@@ -239,11 +239,12 @@ def _each_host_heals_its_own(c: Cluster) -> None:
     assert c.qb not in _log(c.stack_a, "run-a") and c.qa not in _log(c.stack_b, "agent-b")
     assert c.project_a.container("web").id == dead_a and c.project_b.container("web").id == dead_b
     # B's entry is its agent's last probe: wait for the one after the repair.
-    status = wait_until(
-        lambda: _attempts(c.url, c.qa, c.qb) == (1, 1) and _status(c.url)["services"],
+    wait_until(
+        lambda: _attempts(c.url, c.qa, c.qb) == (1, 1),
         timeout=30,
         message=f"one attempt each: {_attempts(c.url, c.qa, c.qb)}",
     )
+    status = _status(c.url)["services"]
     assert (status[c.qa]["host"], status[c.qb]["host"]) == (c.host_a, c.host_b)
 
 
@@ -326,6 +327,7 @@ def _guard_state_is_per_host(c: Cluster) -> None:
 def _b_down_a_heals(c: Cluster) -> None:
     # 5. B's agent killed by PID: B is host_down within a heartbeat or two; A keeps healing.
     killed_at = time.monotonic()
+    assert c.agent_b is not None
     os.kill(c.agent_b.pid, signal.SIGKILL)
     c.agent_b.wait(timeout=10)
     wait_until(
