@@ -45,13 +45,15 @@ DOWN_AFTER = 2 * HEARTBEAT + HEARTBEAT
 
 @pytest.fixture
 def engine_b(test_image: str) -> Iterator[PrivateEngine]:
+    """Host B's engine: a private dockerd (tests/support/dockerd.py), removed afterwards."""
     engine = PrivateEngine("b")
     try:
         engine.start()
         engine.load_image(test_image)
         yield engine
     finally:
-        engine.stop()
+        problems = engine.close()
+        assert not problems, problems
 
 
 def _project_on(engine: PrivateEngine, twin: ComposeProject) -> ComposeProject:

@@ -1,14 +1,21 @@
-"""A private second Docker engine for tests: its own dockerd beside the machine's one.
+"""A private Docker engine beside the host's, for tests that restart (or lose) an engine.
 
-Own socket, data root, exec root and pidfile under one temporary folder; no bridge and no
-iptables rules, so it cannot disturb the main engine's networking. The test image is copied
-in with `docker save | docker load` (nothing can be pulled). `stop()` ends it by PID,
-unmounts whatever it left mounted under its folder, and removes the folder.
+The host's engine (/var/run/docker.sock) runs everyone's tests, so it is never restarted.
+:class:`PrivateEngine` starts a second ``dockerd`` with its own socket, data root, exec root
+(and so its own containerd), pid file and config, no bridge and no iptables rules, so it
+touches nothing of the host's engine. Point a healer at it with ``DOCKER_HOST=engine.url``
+and compose with ``DOCKER_HOST`` in its environment. Test stacks use ``network_mode: host``
+or ``none``: the engine has no bridge network.
+
+Tear-down removes its containers, stops the daemon by its PID, kills any containerd shim it
+left (found by its own exec root, so never another engine's), unmounts what is still mounted
+under its folders and removes them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -18,141 +25,212 @@ import time
 from pathlib import Path
 
 import docker
+import docker.errors
 
 from .waiting import wait_until
 
+DOCKERD = "dockerd"
+
 
 class PrivateEngine:
-    def __init__(self, name: str = "b") -> None:
-        if not shutil.which("dockerd"):
-            raise RuntimeError("dockerd is not installed (apt-get install docker.io)")
-        # Short path: a unix socket path must stay under 108 bytes.
-        self.root = Path(tempfile.mkdtemp(prefix=f"hd{name}-", dir="/tmp"))
+    """``url``/``client`` reach it; ``restart()`` is an engine restart as a host sees it."""
+
+    def __init__(self, name: str = "engine") -> None:
+        # Short, under /tmp: containerd's socket lives under the exec root and a unix
+        # socket path must stay below 108 bytes (pytest's tmp_path can be longer).
+        self.root = Path(tempfile.mkdtemp(prefix=f"chtest-{name}-", dir="/tmp"))
         self.socket = self.root / "docker.sock"
         self.url = f"unix://{self.socket}"
+        self.data_root = self.root / "data"
+        self.exec_root = self.root / "exec"
+        self.pidfile = self.root / "docker.pid"
         self.log = self.root / "dockerd.log"
+        self.config = self.root / "daemon.json"
         self.proc: subprocess.Popen[bytes] | None = None
         self._client: docker.DockerClient | None = None
+        self.restarts = 0
 
-    def start(self, timeout: float = 60) -> PrivateEngine:
-        argv = [
-            "dockerd",
-            f"--host={self.url}",
-            f"--data-root={self.root / 'data'}",
-            f"--exec-root={self.root / 'exec'}",
-            f"--pidfile={self.root / 'docker.pid'}",
-            "--bridge=none",
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def argv(self) -> list[str]:
+        return [
+            DOCKERD,
+            "--host",
+            self.url,
+            "--data-root",
+            str(self.data_root),
+            "--exec-root",
+            str(self.exec_root),
+            "--pidfile",
+            str(self.pidfile),
+            # Not /etc/docker/daemon.json: the host's settings (hosts, bridge) would clash.
+            "--config-file",
+            str(self.config),
+            "--bridge",
+            "none",
             "--iptables=false",
+            "--ip6tables=false",
             "--ip-masq=false",
-            f"--cgroup-parent={self.root.name}",
-            "--log-level=warn",
         ]
+
+    def start(self, timeout: float = 60.0) -> float:
+        """Start the daemon; returns the wall time at which its API answered."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError(f"{self.url}: already running (pid {self.proc.pid})")
+        for folder in (self.data_root, self.exec_root):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(json.dumps({}))
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
+        self._client = None
         wait_until(
             self._answers,
             timeout=timeout,
-            message=f"private dockerd did not answer on {self.url}:\n{self.tail()}",
+            interval=0.05,
+            message=f"private dockerd at {self.url} to answer:\n{self.tail()}",
         )
-        return self
+        return time.time()
 
     def _answers(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"private dockerd exited ({self.proc.returncode}):\n{self.tail()}")
+            raise AssertionError(f"dockerd exited with {self.proc.returncode}:\n{self.tail()}")
         try:
             return bool(self.client.ping())
         except (docker.errors.DockerException, OSError):
+            self._client = None
             return False
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM by PID, as systemd stops it: the daemon stops its containers first."""
+        proc, self.proc = self.proc, None
+        self._close_client()
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+
+    def restart(self, timeout: float = 60.0) -> float:
+        """Stop and start again on the same data root; returns when the API answered."""
+        self.stop(timeout)
+        self.restarts += 1
+        return self.start(timeout)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
 
     @property
     def client(self) -> docker.DockerClient:
+        """A client of this engine; a new one after every restart (pooled sockets die)."""
         if self._client is None:
-            self._client = docker.DockerClient(base_url=self.url, timeout=120)
+            self._client = docker.DockerClient(base_url=self.url, timeout=60)
         return self._client
 
-    def load_image(self, tag: str) -> None:
-        """Copy an image from the main engine: `docker save TAG | docker -H … load`."""
-        save = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
-        try:
-            load = subprocess.run(
-                ["docker", "-H", self.url, "load"],
-                stdin=save.stdout,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-        finally:
-            if save.stdout is not None:
-                save.stdout.close()
-            save.wait(timeout=60)
-        if save.returncode != 0 or load.returncode != 0:
-            raise AssertionError(f"loading {tag} into {self.url} failed: {load.stderr}")
+    def new_client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.url, timeout=60)
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+        self._client = None
+
+    def env(self) -> dict[str, str]:
+        """Environment for the docker CLI, compose or a healer role aimed at this engine."""
+        return {"DOCKER_HOST": self.url}
 
     def tail(self, lines: int = 30) -> str:
         if not self.log.exists():
-            return ""
+            return "(no dockerd log)"
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
-    def stop(self, grace: float = 30) -> None:
-        """Stop containers, then dockerd by PID; unmount and remove everything it left."""
-        if self._client is not None:
-            with contextlib.suppress(docker.errors.DockerException, OSError):
-                for c in self._client.containers.list(all=True):
+    # --- content -----------------------------------------------------------------------
+
+    def load_image(self, tag: str) -> None:
+        """Copy an image of the host's engine into this one (no registry here)."""
+        save = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
+        load = subprocess.run(
+            ["docker", "-H", self.url, "load"],
+            stdin=save.stdout,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if save.stdout is not None:
+            save.stdout.close()
+        save.wait(timeout=60)
+        if save.returncode != 0 or load.returncode != 0:
+            raise RuntimeError(f"copying {tag} into {self.url} failed: {load.stderr}")
+
+    # --- tear-down ---------------------------------------------------------------------
+
+    def close(self) -> list[str]:
+        """Remove everything; returns what could not be cleaned (empty when all went)."""
+        problems: list[str] = []
+        if self.pid is not None:
+            problems += self._remove_containers()
+        self.stop()
+        problems += self._kill_shims()
+        problems += self._unmount()
+        try:
+            shutil.rmtree(self.root)
+        except OSError as exc:
+            problems.append(f"rm -rf {self.root}: {exc}")
+        return problems
+
+    def _remove_containers(self) -> list[str]:
+        problems = []
+        try:
+            for c in self.client.containers.list(all=True):
+                try:
                     c.remove(force=True, v=True)
-            self._client.close()
-            self._client = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+                except docker.errors.APIError as exc:
+                    problems.append(f"container {c.name}: {exc}")
+        except docker.errors.DockerException as exc:
+            problems.append(f"listing containers of {self.url}: {exc}")
+        return problems
+
+    def _kill_shims(self) -> list[str]:
+        """A daemon that died hard leaves shims (and their containers) running; ours are the
+        ones whose command line names our exec root."""
+        mine = str(self.exec_root)
+        killed = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
             try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self._kill_leftovers()
-        self._unmount_all()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def _kill_leftovers(self) -> None:
-        # dockerd's own containerd (and shims) live under the exec root; anything still there
-        # after dockerd ended is ours alone.
-        marker = str(self.root)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            pids = [p for p in _pids() if marker in _cmdline(p)]
-            if not pids:
-                return
-            for pid in pids:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "containerd-shim" in cmdline and mine in cmdline:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.2)
+                    os.kill(int(entry.name), signal.SIGKILL)
+                    killed.append(entry.name)
+        return [f"killed leftover shims {killed}"] if killed else []
 
-    def _unmount_all(self) -> None:
-        # Deepest first; lazy unmount so a busy mount cannot keep the folder.
-        for point in sorted(_mounts_under(self.root), key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-
-
-def _mounts_under(root: Path) -> list[str]:
-    prefix = str(root)
-    out = []
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            point = line.split()[1].encode().decode("unicode_escape")
-            if point == prefix or point.startswith(prefix + "/"):
-                out.append(point)
-    return out
-
-
-def _pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace")
+    def _unmount(self) -> list[str]:
+        root = str(self.root)
+        mounts = [
+            line.split()[1].replace("\\040", " ")
+            for line in Path("/proc/mounts").read_text().splitlines()
+            if len(line.split()) > 1 and line.split()[1].startswith(root)
+        ]
+        problems = []
+        for target in sorted(mounts, key=len, reverse=True):  # deepest first
+            done = subprocess.run(["umount", target], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                lazy = subprocess.run(["umount", "-l", target], capture_output=True, check=False)
+                if lazy.returncode != 0:
+                    problems.append(f"umount {target}: {done.stderr.strip()}")
+        return problems
