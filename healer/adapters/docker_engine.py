@@ -15,12 +15,8 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from healer.core.compose_labels import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
-
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-NUMBER_LABEL = "com.docker.compose.container-number"
-ONEOFF_LABEL = "com.docker.compose.oneoff"
 
 
 class EngineError(Exception):

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from healer.adapters import guard
 from healer.adapters.cleanup import (
-    CleanupPlan,
     apply_cleanup,
     disk_usage,
     docker_data_root,
@@ -17,6 +16,7 @@ from healer.adapters.cleanup import (
 from healer.adapters.history import Record
 from healer.adapters.metrics import CLEANUP_BYTES, DISK_USAGE
 from healer.core.backoff import RestartPolicy, Verdict
+from healer.core.cleanup_rules import CleanupPlan
 from healer.core.model import Condition, ServiceId
 from healer.engine.context import Healer
 

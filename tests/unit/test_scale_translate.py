@@ -9,8 +9,9 @@ from typing import Any
 
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
-from healer.adapters.docker_stats import CollectorSource, cpu_limit, cpu_ratio, memory_ratio
+from healer.adapters.docker_stats import CollectorSource
 from healer.adapters.queue_depth import count_tasks, priority_keys
+from healer.core.docker_ratios import cpu_limit, cpu_ratio, memory_ratio
 from healer.core.model import ContainerId, ContainerView
 from healer.core.replica_spec import (
     NUMBER_LABEL,
