@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from beat.scheduler import ResilientScheduler
 from healer.adapters.queue import (
     CHECK_DISK,
     PROBE_ALL,
@@ -16,6 +17,8 @@ from healer.settings import Settings
 
 
 def install(app: Celery, settings: Settings) -> None:
+    # RedBeat behind a lock (one active beat), hardened against Redis restarts.
+    app.conf.beat_scheduler = f"{ResilientScheduler.__module__}:{ResilientScheduler.__qualname__}"
     app.conf.beat_schedule = {
         "reconcile-all": {
             "task": PROBE_ALL,

@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from healer.adapters.docker_engine import DockerEngine  # noqa: E402
+from healer.adapters.keys import RESOURCE_PREFIX as RES_PREFIX  # noqa: E402
 from healer.adapters.stats import (  # noqa: E402
     DEFAULT_API_WORKERS,
-    RES_PREFIX,
     StatsCollector,
     SustainedStore,
 )

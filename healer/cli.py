@@ -13,10 +13,10 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from healer.adapters import guard, keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.history import Record
-from healer.adapters.queue import PROBE_ALL, PROBE_QUEUE, CeleryDispatcher, make_celery
+from healer.adapters.queue import CeleryDispatcher, make_celery
+from healer.adapters.redis_conn import ping as redis_ping
 from healer.core.labels import parse_duration
 from healer.core.model import Action, ServiceId
 from healer.engine.context import Healer, build
@@ -64,7 +64,7 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     if as_json:
         typer.echo(json.dumps({"services": data}, indent=2, default=str))
         return
-    if h.redis.exists(keys.PAUSED_ALL):
+    if h.flags.paused_all():
         typer.secho("healer is PAUSED for every service (healer resume)", fg=typer.colors.YELLOW)
     if not data:
         typer.echo("no managed compose services found")
@@ -106,7 +106,7 @@ def repair(
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        data = h.redis.hgetall(keys.request(out["task_id"]))
+        data = h.requests.get(out["task_id"])
         if data.get("status") == "done":
             typer.echo(f"{data['outcome']}: {data.get('reason', '')} {data.get('detail', '')}")
             raise typer.Exit(0 if data["outcome"] in ("acted", "skipped") else 1)
@@ -159,11 +159,11 @@ def pause(service: Annotated[str | None, typer.Argument()] = None) -> None:
     """Stop acting on SERVICE (or on everything); it is still observed and reported."""
     h = healer()
     if service is None:
-        h.redis.set(keys.PAUSED_ALL, "1")
+        h.flags.pause()
         typer.echo("paused: every service")
         return
     sid = service_arg(h, service)
-    h.redis.set(keys.paused(sid), "1")
+    h.flags.pause(sid)
     h.history.record(Record(sid=sid, outcome="paused", source="cli"))
     typer.echo(f"paused: {sid}")
 
@@ -173,12 +173,12 @@ def resume(service: Annotated[str | None, typer.Argument()] = None) -> None:
     """Undo `healer pause`."""
     h = healer()
     if service is None:
-        h.redis.delete(keys.PAUSED_ALL)
+        h.flags.resume()
         _probe_now(h, None)
         typer.echo("resumed: every service")
         return
     sid = service_arg(h, service)
-    h.redis.delete(keys.paused(sid))
+    h.flags.resume(sid)
     h.history.record(Record(sid=sid, outcome="resumed", source="cli"))
     _probe_now(h, sid)
     typer.echo(f"resumed: {sid}")
@@ -189,7 +189,7 @@ def reset(service: str) -> None:
     """End SERVICE's episodes: attempts to zero, quarantine lifted."""
     h = healer()
     sid = service_arg(h, service)
-    removed = guard.reset(h.redis, sid)
+    removed = h.guard.reset(sid)
     h.history.record(Record(sid=sid, outcome="reset", reason="healer reset", source="cli"))
     _probe_now(h, sid)
     typer.echo(f"reset: {sid} ({removed} state keys cleared)")
@@ -197,11 +197,10 @@ def reset(service: str) -> None:
 
 def _probe_now(h: Healer, sid: ServiceId | None) -> None:
     """Act on the new state at once instead of at the next reconcile."""
-    assert isinstance(h.dispatcher, CeleryDispatcher)
     if sid is None:
-        h.dispatcher.app.send_task(PROBE_ALL, queue=PROBE_QUEUE)
+        h.dispatcher.probe_all()
     else:
-        h.dispatcher.probe_service(sid, None, "cli")
+        h.dispatcher.probe(sid)
 
 
 @app.command()
@@ -261,7 +260,7 @@ def check() -> None:
             fg=typer.colors.YELLOW,
         )
     try:
-        redis.Redis.from_url(s.redis_url, socket_connect_timeout=3).ping()
+        redis_ping(s.redis_url, timeout=3)
         typer.echo(f"redis: ok ({s.redis_url})")
     except redis.RedisError as exc:
         problems.append(f"redis at {s.redis_url}: {exc} — is redis-server running?")

@@ -18,7 +18,7 @@ from workers.tasks import healer
 
 def _queues() -> CeleryQueues:
     # The worker's own app: same broker, same transport options as the tasks it measures.
-    return CeleryQueues(healer().redis, app)
+    return healer().stores.celery_queues(app)
 
 
 @app.task(

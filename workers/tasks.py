@@ -13,8 +13,6 @@ import redis
 from celery import Task
 from celery.signals import heartbeat_sent, worker_process_init
 
-from healer.adapters import keys
-from healer.adapters.metrics import WORKERS, RedisHistogram
 from healer.adapters.queue import (
     CHECK_DISK,
     PROBE_ALL,
@@ -60,7 +58,7 @@ def probe_all() -> dict[str, Any]:
     # Each reconcile proves both that beat fires the schedule and that a worker runs it.
     h.counters.heartbeat("worker", ttl=ttl)
     h.counters.heartbeat("beat", ttl=ttl)
-    RedisHistogram(h.redis, "healer_probe_duration_seconds").observe(result.duration, "all")
+    h.telemetry.observe("healer_probe_duration_seconds", result.duration, "all")
     return asdict(result)
 
 
@@ -77,14 +75,14 @@ def probe_service(
     h = healer()
     lag = time.time() - event_time if event_time else None
     if lag is not None:
-        RedisHistogram(h.redis, "healer_event_lag_seconds").observe(max(lag, 0.0))
+        h.telemetry.observe("healer_event_lag_seconds", max(lag, 0.0))
     result = probe(
         h,
         ServiceId(sid),
         source="event" if event_time else "probe",
         container_id=ContainerId(container_id) if container_id else None,
     )
-    RedisHistogram(h.redis, "healer_probe_duration_seconds").observe(result.duration, "service")
+    h.telemetry.observe("healer_probe_duration_seconds", result.duration, "service")
     out = asdict(result)
     out["event_lag"] = lag
     out["event"] = action
@@ -139,12 +137,7 @@ def cleanup_task(
 def _worker_alive(sender: Any = None, **_: Any) -> None:
     """Celery's own event heartbeat (every ~2 s with -E) feeds healer_celery_workers_online."""
     try:
-        r = healer().redis
-        pipe = r.pipeline(transaction=True)
-        pipe.zadd(WORKERS, {socket.gethostname() + f":{os.getpid()}": time.time()})
-        pipe.zremrangebyscore(WORKERS, "-inf", time.time() - 3600)
-        pipe.expire(WORKERS, keys.METRIC_TTL)
-        pipe.execute()
+        healer().telemetry.worker_alive(f"{socket.gethostname()}:{os.getpid()}", time.time())
     except redis.RedisError as exc:
         log.warning("worker heartbeat not recorded: %s", exc)
 
@@ -155,7 +148,7 @@ def _warm_up(**_: Any) -> None:
     the first event after a worker start should not pay for connection setup."""
     try:
         h = healer()
-        h.redis.ping()
+        h.stores.ping()
         h.engine.ping()
     except Exception as exc:  # a cold start must never stop the worker from booting
         log.warning("warm-up failed (will connect on first task): %s", exc)

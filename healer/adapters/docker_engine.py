@@ -176,6 +176,15 @@ class DockerEngine:
     def manages(self, project: str) -> bool:
         return not self.projects or project in self.projects
 
+    def events(self, since: float) -> Any:
+        """The engine's event stream of compose containers from `since` (decoded dicts);
+        close it to stop following."""
+        filters = {"type": "container", "label": [PROJECT_LABEL]}
+        return self._call(lambda: self.client.events(decode=True, since=since, filters=filters))
+
+    def close(self) -> None:
+        self.client.close()
+
     def inspect(self, cid: ContainerId) -> dict[str, Any]:
         return dict(self._call(lambda: self.client.api.inspect_container(cid)))
 

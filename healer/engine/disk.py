@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from healer.adapters import guard
 from healer.adapters.cleanup import (
     apply_cleanup,
     disk_usage,
@@ -14,7 +13,6 @@ from healer.adapters.cleanup import (
     plan_cleanup,
 )
 from healer.adapters.history import Record
-from healer.adapters.metrics import CLEANUP_BYTES, DISK_USAGE
 from healer.core.backoff import RestartPolicy, Verdict
 from healer.core.cleanup_rules import CleanupPlan
 from healer.core.model import Condition, ServiceId
@@ -43,14 +41,13 @@ def watched_path(h: Healer) -> str:
 def check_disk(h: Healer, source: str = "probe", dry_run: bool = False) -> DiskResult:
     path = watched_path(h)
     ratio = disk_usage(path)[0]
-    h.redis.hset(DISK_USAGE, path, repr(ratio))
-    h.redis.expire(DISK_USAGE, 3 * int(h.settings.disk_interval) + 60)
+    h.telemetry.disk_usage(path, ratio, h.settings.disk_interval)
     if source not in INTENT and ratio < h.settings.disk_threshold:
         return DiskResult("ok", path, ratio, f"{ratio:.0%} used, below the threshold")
     if dry_run:
         report = apply_cleanup(h.engine.client, _plan(h), dry_run=True)
         return DiskResult("dry_run", path, ratio, "dry run", report.removed, report.bytes_freed)
-    with guard.service_lock(h.redis, DISK_SID, h.settings.lock_ttl) as lock:
+    with h.guard.service_lock(DISK_SID, h.settings.lock_ttl) as lock:
         if lock is None:
             return _record(h, DiskResult("skipped", path, ratio, "in_flight"), source)
         return _guarded(h, path, ratio, source)
@@ -67,13 +64,13 @@ def _guarded(h: Healer, path: str, ratio: float, source: str) -> DiskResult:
         h.settings.reset_after,
         quarantines=False,
     )
-    decision = guard.claim(
-        h.redis, DISK_SID, Condition.DISK, policy, h.clock(), ttl=h.settings.quarantine_ttl
+    decision = h.guard.claim(
+        DISK_SID, Condition.DISK, policy, h.clock(), ttl=h.settings.quarantine_ttl
     )
     if decision.verdict != Verdict.ACT:
         return _record(h, DiskResult("skipped", path, ratio, decision.reason), source)
     report = apply_cleanup(h.engine.client, _plan(h))
-    h.redis.incrby(CLEANUP_BYTES, report.bytes_freed)
+    h.telemetry.cleanup_freed(report.bytes_freed)
     h.counters.repair("host", "cleanup", not report.errors)
     outcome = "acted" if not report.errors else "failed"
     result = DiskResult(

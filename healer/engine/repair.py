@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from healer.adapters import guard, keys
 from healer.adapters.docker_engine import ContainerGone, EngineError, restart_count_climbing
 from healer.adapters.history import Record
 from healer.core.backoff import Decision, Verdict
@@ -64,11 +62,9 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
     labels = parse_service_labels(view.labels)
     if labels.opted_out:
         return finish(h, req, RepairResult("skipped", SkipReason.OPTED_OUT.value))
-    if req.source not in OPERATOR_SOURCES and (
-        h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(req.sid))
-    ):
+    if req.source not in OPERATOR_SOURCES and h.flags.is_paused(req.sid):
         return finish(h, req, RepairResult("skipped", SkipReason.PAUSED.value))
-    with guard.service_lock(h.redis, req.sid, h.settings.lock_ttl) as lock:
+    with h.guard.service_lock(req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
                 raise Busy(1.0)
@@ -79,7 +75,7 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
         try:
             return _guarded(h, req, labels, targets)
         finally:
-            h.redis.zrem(keys.REPAIR_SLOTS, token)
+            h.guard.release_slot(token)
 
 
 def _guarded(
@@ -102,8 +98,7 @@ def _guarded(
             RepairResult("skipped", SkipReason.NOT_FOUND.value, "containers gone before acting"),
         )
     policy = h.defaults.restart_policy(labels, req.condition)
-    decision = guard.claim(
-        h.redis,
+    decision = h.guard.claim(
         req.sid,
         req.condition,
         policy,
@@ -117,10 +112,7 @@ def _guarded(
 
 
 def _take_slot(h: Healer) -> str:
-    slots = guard.Slots(
-        h.redis, keys.REPAIR_SLOTS, h.settings.repair_concurrency, h.settings.lock_ttl
-    )
-    token = slots.acquire(h.clock())
+    token = h.guard.take_slot(h.clock())
     if token is None:
         raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
     return token
@@ -178,7 +170,7 @@ def _not_acting(
 def _act(
     h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
 ) -> RepairResult:
-    h.state.mark_acting(inspected)
+    h.state.mark_acting(inspected, h.settings.lock_ttl)
     try:
         return _act_marked(h, req, d, inspected)
     finally:
@@ -270,19 +262,9 @@ def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = Fal
     if recorded:
         h.counters.decision(req.sid, result.outcome)
     if req.source not in INTENT_SOURCES:
-        h.redis.delete(keys.pending(req.sid, req.condition))
+        h.state.clear_pending(req.sid, req.condition)
     if req.request_id:
-        h.redis.hset(
-            keys.request(req.request_id),
-            mapping={
-                "status": "done",
-                "outcome": result.outcome,
-                "reason": result.reason,
-                "detail": result.detail,
-                "finished_at": repr(time.time()),
-            },
-        )
-        h.redis.expire(keys.request(req.request_id), keys.REQUEST_TTL)
+        h.requests.finish(req.request_id, result.outcome, result.reason, result.detail)
     log.info(
         "%s %s %s: %s %s",
         req.sid,

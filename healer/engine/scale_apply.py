@@ -2,7 +2,7 @@
 replicas or drain and remove them, then record the outcome. Shared by the autoscaler cycle and
 the operator's `healer scale`.
 
-The lock is the repair lock (`keys.lock(sid)`), deliberately: one action in flight per
+The lock is the repair lock (`Guard.action_lock`), deliberately: one action in flight per
 service, so a repair never restarts a replica that is being drained or removed.
 """
 
@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from healer.adapters import keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.guard import Lock
 from healer.adapters.history import Record
@@ -84,7 +83,7 @@ class ScaleContext:
     replicas: Replicas = field(init=False)
 
     def __post_init__(self) -> None:
-        self.store = ScaleStore(self.h.redis)
+        self.store = self.h.stores.scale
         self.replicas = Replicas(self.h.engine, self.options.start_timeout)
 
 
@@ -101,7 +100,7 @@ def change(
     sc: ScaleContext, sid: ServiceId, desired: int, cfg: ScaleConfig, wait: float
 ) -> ReplicaChange | None:
     """Bring the service to `desired` replicas under its action lock; None when busy."""
-    lock = Lock(sc.h.redis, keys.lock(sid), sc.options.lock_ttl)
+    lock = sc.h.guard.action_lock(sid, sc.options.lock_ttl)
     if not _acquire(lock, wait):
         return None
     try:
@@ -128,7 +127,7 @@ def _resize(sc: ScaleContext, view: ServiceView, desired: int, cfg: ScaleConfig)
         view,
         current - desired,
         drain=_gate(sc, cfg),
-        before_stop=lambda cid: sc.h.state.mark_acting([cid]),
+        before_stop=lambda cid: sc.h.state.mark_acting([cid], sc.options.lock_ttl),
         # The healer's own worker must not drain the replica running this very task.
         keep_hosts=(sc.self_host,) if own_worker else (),
     )

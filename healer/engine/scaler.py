@@ -10,11 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from healer.adapters import keys
 from healer.adapters.docker_stats import DockerStats
 from healer.adapters.history import Record
 from healer.adapters.queue import make_celery
-from healer.adapters.queue_depth import CeleryQueues
 from healer.adapters.replicas import ScaleBlocked
 from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerView, ServiceId, ServiceView
@@ -74,7 +72,7 @@ def _context(
 ) -> ScaleContext:
     return ScaleContext(
         h,
-        queues if queues is not None else CeleryQueues(h.redis, make_celery(h.settings)),
+        queues if queues is not None else h.stores.celery_queues(make_celery(h.settings)),
         options or ScalerOptions.from_settings(h.settings),
         self_host or socket.gethostname(),
     )
@@ -120,7 +118,7 @@ def scale_cycle(
 def _skip_reason(h: Healer, view: ServiceView) -> str:
     if parse_service_labels(view.labels).opted_out:
         return "opted_out"
-    if h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(view.sid)):
+    if h.flags.is_paused(view.sid):
         return "paused"
     return ""
 
