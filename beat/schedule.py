@@ -5,14 +5,8 @@ from __future__ import annotations
 from celery import Celery
 
 from beat.scheduler import ResilientScheduler
-from healer.adapters.queue import (
-    CHECK_DISK,
-    PROBE_ALL,
-    PROBE_QUEUE,
-    SCALE_CYCLE,
-    SCALE_QUEUE,
-    TRIM_HISTORY,
-)
+from healer.adapters.queue import CHECK_DISK, PROBE_ALL, SCALE_CYCLE, TRIM_HISTORY
+from healer.core.queues import PROBE_QUEUE, SCALE_QUEUE
 from healer.settings import Settings
 
 

@@ -18,7 +18,7 @@ from healer.adapters.history import Record
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.redis_conn import ping as redis_ping
 from healer.core.labels import parse_duration
-from healer.core.model import Action, ServiceId
+from healer.core.model import REPAIR_ACTIONS, Action, Outcome, ServiceId, Source
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import AmbiguousService, UnknownService, resolve, status
@@ -96,11 +96,12 @@ def repair(
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120,
 ) -> None:
     """Repair SERVICE now, through the same guard (lock, cooldown) as automatic repairs."""
-    if action not in (Action.RESTART, Action.START, Action.STOP_START):
-        raise fail(f"--action {action.value} is not an ad-hoc repair (restart, start, stop_start)")
+    if action not in REPAIR_ACTIONS:
+        known = ", ".join(REPAIR_ACTIONS)
+        raise fail(f"--action {action.value} is not an ad-hoc repair ({known})")
     h = healer()
     sid = service_arg(h, service)
-    out = enqueue_manual(h, sid, action, "requested via cli", "cli")
+    out = enqueue_manual(h, sid, action, "requested via cli", Source.CLI)
     typer.echo(f"queued {action.value} of {sid} as task {out['task_id']}")
     if not wait:
         return
@@ -109,7 +110,7 @@ def repair(
         data = h.requests.get(out["task_id"])
         if data.get("status") == "done":
             typer.echo(f"{data['outcome']}: {data.get('reason', '')} {data.get('detail', '')}")
-            raise typer.Exit(0 if data["outcome"] in ("acted", "skipped") else 1)
+            raise typer.Exit(0 if data["outcome"] in (Outcome.ACTED, Outcome.SKIPPED) else 1)
         time.sleep(0.2)
     raise fail(f"no outcome within {timeout:.0f}s — is a worker running? (healer check)")
 
@@ -144,7 +145,7 @@ def report(since: Annotated[str, typer.Option(help="Window, e.g. 24h.")] = "24h"
     h = healer()
     recs = h.history.query(since=_since(since), limit=100_000)
     outcomes = Counter((r.sid, r.outcome) for r in recs)
-    reasons = Counter(r.reason for r in recs if r.outcome == "skipped")
+    reasons = Counter(r.reason for r in recs if r.outcome == Outcome.SKIPPED)
     typer.echo(f"decisions in the last {since}: {len(recs)}")
     for (sid, outcome), n in sorted(outcomes.items()):
         typer.echo(f"  {sid:32} {outcome:12} {n}")
@@ -164,7 +165,7 @@ def pause(service: Annotated[str | None, typer.Argument()] = None) -> None:
         return
     sid = service_arg(h, service)
     h.flags.pause(sid)
-    h.history.record(Record(sid=sid, outcome="paused", source="cli"))
+    h.history.record(Record(sid=sid, outcome=Outcome.PAUSED, source=Source.CLI))
     typer.echo(f"paused: {sid}")
 
 
@@ -179,7 +180,7 @@ def resume(service: Annotated[str | None, typer.Argument()] = None) -> None:
         return
     sid = service_arg(h, service)
     h.flags.resume(sid)
-    h.history.record(Record(sid=sid, outcome="resumed", source="cli"))
+    h.history.record(Record(sid=sid, outcome=Outcome.RESUMED, source=Source.CLI))
     _probe_now(h, sid)
     typer.echo(f"resumed: {sid}")
 
@@ -190,7 +191,9 @@ def reset(service: str) -> None:
     h = healer()
     sid = service_arg(h, service)
     removed = h.guard.reset(sid)
-    h.history.record(Record(sid=sid, outcome="reset", reason="healer reset", source="cli"))
+    h.history.record(
+        Record(sid=sid, outcome=Outcome.RESET, reason="healer reset", source=Source.CLI)
+    )
     _probe_now(h, sid)
     typer.echo(f"reset: {sid} ({removed} state keys cleared)")
 
@@ -215,11 +218,11 @@ def scale(
     h = healer()
     sid = service_arg(h, service)
     try:
-        result = scale_to(h, sid, replicas, force, source="cli")
+        result = scale_to(h, sid, replicas, force, source=Source.CLI)
     except ScaleError as exc:
         raise fail(str(exc)) from exc
     typer.echo(f"{result.outcome}: {sid} {result.current} -> {result.desired}. {result.detail}")
-    raise typer.Exit(0 if result.outcome in ("scaled", "held") else 1)
+    raise typer.Exit(0 if result.outcome in (Outcome.SCALED, Outcome.HELD) else 1)
 
 
 @app.command()
@@ -232,7 +235,7 @@ def cleanup(
     from healer.engine.disk import check_disk
 
     h = healer()
-    result = check_disk(h, source="cli", dry_run=dry_run)
+    result = check_disk(h, source=Source.CLI, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     typer.echo(f"{result.path}: {result.used_ratio:.1%} used")
     for item in result.removed:
@@ -243,7 +246,7 @@ def cleanup(
     )
     for err in result.errors:
         typer.secho(f"  error: {err}", fg=typer.colors.RED, err=True)
-    if result.outcome == "skipped":
+    if result.outcome == Outcome.SKIPPED:
         typer.echo(f"skipped: {result.reason}")
     raise typer.Exit(1 if result.errors else 0)
 

@@ -22,11 +22,11 @@ from healer.adapters.queue import (
     TRIM_HISTORY,
     CeleryDispatcher,
 )
-from healer.core.model import ContainerId, RepairRequest, ServiceId
+from healer.core.model import ContainerId, Outcome, RepairRequest, ServiceId, SkipReason, Source
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
 from healer.engine.probe import probe
-from healer.engine.repair import Busy, RepairResult, SlotsFull, finish, repair
+from healer.engine.repair import Busy, RepairResult, SlotsFull, finish_repair, repair
 from workers.app import app, settings
 
 log = logging.getLogger("healer.tasks")
@@ -79,7 +79,7 @@ def probe_service(
     result = probe(
         h,
         ServiceId(sid),
-        source="event" if event_time else "probe",
+        source=Source.EVENT if event_time else Source.PROBE,
         container_id=ContainerId(container_id) if container_id else None,
     )
     h.telemetry.observe("healer_probe_duration_seconds", result.duration, "service")
@@ -109,8 +109,9 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
         # An acknowledged request waits for the repair in flight, up to a lock lifetime,
         # then ends with a recorded outcome rather than vanishing.
         if self.request.retries * busy.retry_after >= settings.lock_ttl:
-            result = RepairResult("skipped", "in_flight", "another repair held the lock throughout")
-            return asdict(finish(h, req, result))
+            why = "another repair held the lock throughout"
+            result = RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value, why)
+            return asdict(finish_repair(h, req, result))
         raise self.retry(countdown=busy.retry_after) from busy
 
 
@@ -122,14 +123,14 @@ def trim_history() -> int:
 
 @app.task(name=CHECK_DISK, ignore_result=True)
 def check_disk_task() -> dict[str, Any]:
-    return asdict(check_disk(healer(), source="probe"))
+    return asdict(check_disk(healer(), source=Source.PROBE))
 
 
 @app.task(name=REPAIR_CLEANUP)
 def cleanup_task(
     source: str = "api", request_id: str = "", dry_run: bool = False
 ) -> dict[str, Any]:
-    result = check_disk(healer(), source=source, dry_run=dry_run)
+    result = check_disk(healer(), source=Source(source), dry_run=dry_run)
     return asdict(result)
 
 

@@ -22,11 +22,12 @@ from prometheus_client.registry import Collector
 
 from healer.adapters import keys
 from healer.adapters.counters import Counters
-from healer.adapters.queue import QUEUES
+from healer.core import model
 from healer.core.model import HealthStatus
+from healer.core.queues import QUEUES
 
 ROLES = ("worker", "beat", "events", "api")
-REPAIR_ACTIONS = ("restart", "start", "stop_start")
+REPAIR_ACTIONS = tuple(a.value for a in model.REPAIR_ACTIONS)
 # A Celery worker sends an event heartbeat every ~2 s; missing several means offline.
 WORKER_FRESH = 15.0
 

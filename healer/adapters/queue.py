@@ -12,13 +12,9 @@ from celery import Celery
 from kombu import Queue
 
 from healer.adapters import keys
-from healer.core.model import RepairRequest, ServiceId
+from healer.core.model import RepairRequest, ServiceId, Source
+from healer.core.queues import PROBE_QUEUE, QUEUES, REPAIR_QUEUE, SCALE_QUEUE
 from healer.settings import Settings
-
-PROBE_QUEUE = "healer.probe"
-REPAIR_QUEUE = "healer.repair"
-SCALE_QUEUE = "healer.scale"
-QUEUES = (PROBE_QUEUE, REPAIR_QUEUE, SCALE_QUEUE)
 
 PROBE_ALL = "healer.probe.all"
 PROBE_SERVICE = "healer.probe.service"
@@ -99,20 +95,20 @@ class CeleryDispatcher:
     def probe_all(self) -> None:
         self.app.send_task(PROBE_ALL, queue=PROBE_QUEUE)
 
-    def cleanup(self, source: str, request_id: str) -> None:
+    def cleanup(self, source: Source, request_id: str) -> None:
         """The disk repair on demand; the request id is also the task id."""
         self.app.send_task(
             REPAIR_CLEANUP,
-            kwargs={"source": source, "request_id": request_id},
+            kwargs={"source": source.value, "request_id": request_id},
             task_id=request_id,
             queue=REPAIR_QUEUE,
         )
 
-    def scale(self, sid: ServiceId, replicas: int, source: str, request_id: str) -> None:
+    def scale(self, sid: ServiceId, replicas: int, source: Source, request_id: str) -> None:
         """`replicas=-1`: one more than the service runs when the task executes."""
         self.app.send_task(
             SCALE_SERVICE,
-            kwargs={"sid": str(sid), "replicas": replicas, "force": False, "source": source},
+            kwargs={"sid": str(sid), "replicas": replicas, "force": False, "source": source.value},
             task_id=request_id,
             queue=SCALE_QUEUE,
         )

@@ -24,20 +24,21 @@ class RequestStore:
             {
                 "status": "queued",
                 "service": service,
-                "action": action,
-                "source": source,
+                "action": str(action),
+                "source": str(source),
                 "queued_at": repr(time.time()),
                 **extra,
             },
         )
         return request_id
 
-    def finish(self, request_id: str, outcome: str, reason: str, detail: str) -> None:
+    def close(self, request_id: str, outcome: str, reason: str, detail: str) -> None:
+        """The outcome, written once when the work ends (status `done`)."""
         self._write(
             request_id,
             {
                 "status": "done",
-                "outcome": outcome,
+                "outcome": str(outcome),
                 "reason": reason,
                 "detail": detail,
                 "finished_at": repr(time.time()),

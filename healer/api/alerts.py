@@ -23,13 +23,12 @@ from healer.adapters.history import Record
 from healer.core.alerts import (
     HOST,
     Alert,
-    AlertAction,
     AlertDecision,
     Webhook,
     decide,
     describe_errors,
 )
-from healer.core.model import Condition, RepairRequest, ServiceId
+from healer.core.model import Action, Condition, Outcome, RepairRequest, ServiceId, Source
 from healer.engine.context import Healer
 from healer.engine.status import AmbiguousService, UnknownService, resolve
 
@@ -162,22 +161,24 @@ class AlertIntake:
         claimed: list[Claim],
     ) -> AlertResult:
         if not d.act or d.action is None:
-            self._record(d.service or "-", "ignored", d, d.reason)
+            self._record(d.service or "-", Outcome.IGNORED, d, d.reason)
             return _result(d, "ignored", d.reason)
         found = _Lookup(ServiceId(HOST)) if d.service == HOST else self._lookup(d, lookups)
         sid = found.sid
         if sid is None:
-            self._record(d.service, "skipped", d, found.reason, f"{d.detail}; {found.message}")
+            self._record(
+                d.service, Outcome.SKIPPED, d, found.reason, f"{d.detail}; {found.message}"
+            )
             return _result(d, "skipped", found.reason)
         # `healer pause` is an operator's "leave it alone"; an alert does not overrule it
         # (the repair task lets alert-sourced repairs through a pause, so check here).
         if self.h.flags.is_paused(sid):
-            self._record(sid, "skipped", d, "paused", f"{d.detail}; paused by an operator")
+            self._record(sid, Outcome.SKIPPED, d, "paused", f"{d.detail}; paused by an operator")
             return _result(d, "skipped", "paused", sid)
         window = self.marks.claim_window(sid, d.alertname, self.suppress)
         if window is None:
             why = f"{d.detail}; already repaired for this alert within {self.suppress}s"
-            self._record(sid, "skipped", d, "suppressed", why)
+            self._record(sid, Outcome.SKIPPED, d, "suppressed", why)
             return _result(d, "skipped", "suppressed", sid)
         claimed.append(window)
         task_id = self._dispatch(sid, d)
@@ -198,25 +199,25 @@ class AlertIntake:
         """Record the request, then enqueue it, then log it: the enqueue_manual order, so an
         acknowledged alert always leaves a trace even if the worker never runs it."""
         assert d.action is not None
-        request_id = self.h.requests.open(sid, str(d.action), "alert", alertname=d.alertname)
+        request_id = self.h.requests.open(sid, d.action, Source.ALERT, alertname=d.alertname)
         repair_action = d.repair_action
         if repair_action is not None:
             req = RepairRequest(
-                sid, Condition.ALERT, repair_action, (), d.detail, "alert", request_id
+                sid, Condition.ALERT, repair_action, (), d.detail, Source.ALERT, request_id
             )
             self.h.dispatcher.repair(req)
-        elif d.action == AlertAction.CLEANUP:
-            self.h.dispatcher.cleanup("alert", request_id)
+        elif d.action == Action.CLEANUP:
+            self.h.dispatcher.cleanup(Source.ALERT, request_id)
         else:
             # replicas=-1: one more than the service runs when the task executes.
-            self.h.dispatcher.scale(sid, -1, "alert", request_id)
-        self._record(sid, "requested", d, "", d.detail, request_id)
+            self.h.dispatcher.scale(sid, -1, Source.ALERT, request_id)
+        self._record(sid, Outcome.REQUESTED, d, "", d.detail, request_id)
         return request_id
 
     def _record(
         self,
         sid: str,
-        outcome: str,
+        outcome: Outcome,
         d: AlertDecision,
         reason: str,
         detail: str = "",
@@ -230,7 +231,7 @@ class AlertIntake:
                 action=d.action.value if d.action else "",
                 reason=reason,
                 detail=detail or d.detail,
-                source="alert",
+                source=Source.ALERT,
                 request_id=request_id,
                 extra={
                     "alertname": d.alertname,

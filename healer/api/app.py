@@ -19,13 +19,11 @@ from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api import deps
 from healer.api.alerts import alerts_router
 from healer.core.labels import parse_duration
-from healer.core.model import Action
+from healer.core.model import REPAIR_ACTIONS, Action, Source
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import status
 from healer.settings import Settings
-
-REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START)
 
 HealerDep = Annotated[Healer, Depends(deps.healer)]
 
@@ -45,7 +43,7 @@ def post_repair(h: HealerDep, service: str, body: RepairBody | None = None) -> d
     if body.action not in REPAIR_ACTIONS:
         raise HTTPException(422, f"action must be one of {[a.value for a in REPAIR_ACTIONS]}")
     sid = deps.service_id(h, service)
-    return enqueue_manual(h, sid, body.action, body.reason, "api")
+    return enqueue_manual(h, sid, body.action, body.reason, Source.API)
 
 
 @repairs.get("/requests/{request_id}")

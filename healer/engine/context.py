@@ -11,7 +11,7 @@ from healer.adapters.docker_engine import DockerEngine
 from healer.adapters.history import setup_file_log
 from healer.adapters.notify import Notifier
 from healer.adapters.stores import Stores
-from healer.core.model import Condition, RepairRequest, ServiceId
+from healer.core.model import Condition, RepairRequest, ServiceId, Source
 from healer.core.reconcile import PolicyDefaults
 from healer.engine.resources import ResourceMonitor
 from healer.settings import Settings
@@ -26,9 +26,9 @@ class Dispatcher(Protocol):
 
     def probe_all(self) -> None: ...
 
-    def cleanup(self, source: str, request_id: str) -> None: ...
+    def cleanup(self, source: Source, request_id: str) -> None: ...
 
-    def scale(self, sid: ServiceId, replicas: int, source: str, request_id: str) -> None: ...
+    def scale(self, sid: ServiceId, replicas: int, source: Source, request_id: str) -> None: ...
 
 
 @dataclass

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from healer.adapters.history import Record
-from healer.core.model import Action, Condition, RepairRequest, ServiceId
+from healer.core.model import Action, Condition, Outcome, RepairRequest, ServiceId, Source
 from healer.engine.context import Healer
 
 
 def enqueue_manual(
-    h: Healer, sid: ServiceId, action: Action, reason: str, source: str
+    h: Healer, sid: ServiceId, action: Action, reason: str, source: Source
 ) -> dict[str, Any]:
     """Record the request before enqueueing it, so an acknowledged request is never lost."""
     request_id = h.requests.open(sid, action.value, source)
@@ -21,7 +21,7 @@ def enqueue_manual(
     h.history.record(
         Record(
             sid=sid,
-            outcome="requested",
+            outcome=Outcome.REQUESTED,
             condition="manual",
             action=action.value,
             reason=reason,

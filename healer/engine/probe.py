@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from healer.adapters.history import Record
-from healer.core.model import ContainerId, ServiceId
+from healer.core.model import ContainerId, ServiceId, Source
 from healer.core.reconcile import Plan, plan
 from healer.core.resources import resource_findings
 from healer.engine.context import Healer
@@ -26,7 +26,7 @@ class ProbeResult:
 def probe(
     h: Healer,
     sid: ServiceId | None = None,
-    source: str = "probe",
+    source: Source = Source.PROBE,
     container_id: ContainerId | None = None,
 ) -> ProbeResult:
     started = time.perf_counter()
@@ -53,7 +53,7 @@ def _apply(h: Healer, p: Plan) -> None:
             action=note.action,
             reason=note.reason,
             detail=note.detail,
-            source="probe",
+            source=Source.PROBE,
         )
         if note.once:
             if h.history.record_skip_once(rec):

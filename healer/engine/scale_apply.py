@@ -20,7 +20,7 @@ from healer.adapters.history import Record
 from healer.adapters.queue_depth import QueueDepth
 from healer.adapters.replicas import DrainGate, ReplicaChange, Replicas, ScaleBlocked
 from healer.adapters.scale_state import ScaleStore
-from healer.core.model import ContainerId, ServiceId, ServiceView
+from healer.core.model import ContainerId, Outcome, ServiceId, ServiceView, Source
 from healer.core.scale_labels import ROLE_LABEL, WORKER_ROLE, ScaleConfig
 from healer.engine.context import Healer
 from healer.settings import Settings
@@ -64,7 +64,7 @@ class ScalerOptions:
 @dataclass(frozen=True)
 class ServiceResult:
     sid: str
-    outcome: str  # held|scaled|failed|skipped
+    outcome: Outcome  # HELD, SCALED, FAILED or SKIPPED
     current: int
     desired: int
     reason: str
@@ -149,37 +149,44 @@ def _gate(sc: ScaleContext, cfg: ScaleConfig) -> DrainGate | None:
     return gate
 
 
-def finish(
-    sc: ScaleContext,
-    sid: str,
-    cfg: ScaleConfig,
-    current: int,
-    desired: int,
-    reason: str,
-    facts: str,
-    result: ReplicaChange,
-    now: float,
-    source: str = "scaler",
+@dataclass(frozen=True)
+class ScaleIntent:
+    """One replica change asked for, by the autoscaler cycle or an operator: what
+    `record_scale` writes down next to the change's result."""
+
+    sid: ServiceId
+    cfg: ScaleConfig
+    current: int
+    desired: int
+    reason: str
+    facts: str = ""  # the measurements behind it, for the history detail
+    source: Source = Source.SCALER
+
+
+def record_scale(
+    sc: ScaleContext, intent: ScaleIntent, result: ReplicaChange, now: float
 ) -> ServiceResult:
-    direction = "up" if result.added or desired > current else "down"
+    """The end of a scale: cooldown mark, history, a notification on failure."""
+    i = intent
+    direction = "up" if result.added or i.desired > i.current else "down"
     if result.added or result.removed:
-        sc.store.mark_scaled(ServiceId(sid), direction, now)
-    outcome = "scaled" if result.ok else "failed"
-    detail = "; ".join(x for x in (facts, result.describe()) if x)
+        sc.store.mark_scaled(i.sid, direction, now)
+    outcome = Outcome.SCALED if result.ok else Outcome.FAILED
+    detail = "; ".join(x for x in (i.facts, result.describe()) if x)
     sc.h.history.record(
         Record(
-            sid=sid,
+            sid=i.sid,
             outcome=outcome,
             condition="scale",
             action=f"scale_{direction}",
-            reason=reason,
+            reason=i.reason,
             detail=detail,
-            source=source,
-            extra={"from": str(current), "to": str(desired), "metric": cfg.spec.metric},
+            source=i.source,
+            extra={"from": str(i.current), "to": str(i.desired), "metric": i.cfg.spec.metric},
         )
     )
     if not result.ok:
-        fields = {"service": sid, "action": f"scale_{direction}"}
-        sc.h.notifier.send("warning", f"scaling {sid} failed", detail, fields)
-    log.info("%s %s %d -> %d: %s", sid, outcome, current, desired, detail)
-    return ServiceResult(sid, outcome, current, desired, reason, detail)
+        fields = {"service": i.sid, "action": f"scale_{direction}"}
+        sc.h.notifier.send("warning", f"scaling {i.sid} failed", detail, fields)
+    log.info("%s %s %d -> %d: %s", i.sid, outcome, i.current, i.desired, detail)
+    return ServiceResult(i.sid, outcome, i.current, i.desired, i.reason, detail)

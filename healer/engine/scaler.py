@@ -15,17 +15,18 @@ from healer.adapters.history import Record
 from healer.adapters.queue import make_celery
 from healer.adapters.replicas import ScaleBlocked
 from healer.core.labels import parse_service_labels
-from healer.core.model import ContainerView, ServiceId, ServiceView
+from healer.core.model import ContainerView, Outcome, ServiceId, ServiceView, Source
 from healer.core.scale_labels import ScaleConfig, parse_scale_labels
 from healer.core.scaling import Metric, Observation, ScaleDecision, decide
 from healer.engine.context import Healer
 from healer.engine.scale_apply import (
     QueueSource,
     ScaleContext,
+    ScaleIntent,
     ScalerOptions,
     ServiceResult,
     change,
-    finish,
+    record_scale,
 )
 
 __all__ = [
@@ -125,9 +126,9 @@ def _skip_reason(h: Healer, view: ServiceView) -> str:
 
 def _record_skip(sc: ScaleContext, view: ServiceView, reason: str) -> ServiceResult:
     n = len(view.containers)
-    rec = Record(sid=view.sid, outcome="skipped", condition="scale", reason=reason)
+    rec = Record(sid=view.sid, outcome=Outcome.SKIPPED, condition="scale", reason=reason)
     sc.h.history.record_skip_once(rec)
-    return ServiceResult(view.sid, "skipped", n, n, reason)
+    return ServiceResult(view.sid, Outcome.SKIPPED, n, n, reason)
 
 
 def _plan(
@@ -139,7 +140,7 @@ def _plan(
     sc.store.save_history(view.sid, decision.history, cfg.spec.stabilization_window_s)
     if cfg.problems:  # reported once per dedupe period, not every cycle
         detail = "; ".join(cfg.problems)
-        rec = Record(view.sid, "info", condition="scale", reason="bad_label", detail=detail)
+        rec = Record(view.sid, Outcome.INFO, condition="scale", reason="bad_label", detail=detail)
         sc.h.history.record_skip_once(rec)
     return _Plan(view, cfg, decision, facts, warnings)
 
@@ -177,15 +178,15 @@ def _apply_all(sc: ScaleContext, plans: Sequence[_Plan], now: float) -> list[Ser
 
 
 def _skip(sc: ScaleContext, p: _Plan, reason: str, detail: str) -> ServiceResult:
-    rec = Record(p.view.sid, "skipped", condition="scale", reason=reason, detail=detail)
+    rec = Record(p.view.sid, Outcome.SKIPPED, condition="scale", reason=reason, detail=detail)
     sc.h.history.record_skip_once(rec)
     d = p.decision
-    return ServiceResult(p.view.sid, "skipped", d.current, d.desired, reason, detail)
+    return ServiceResult(p.view.sid, Outcome.SKIPPED, d.current, d.desired, reason, detail)
 
 
 def _held(p: _Plan) -> ServiceResult:
     d = p.decision
-    return ServiceResult(p.view.sid, "held", d.current, d.desired, d.reason)
+    return ServiceResult(p.view.sid, Outcome.HELD, d.current, d.desired, d.reason)
 
 
 def _apply(sc: ScaleContext, p: _Plan, now: float) -> ServiceResult:
@@ -198,7 +199,8 @@ def _apply(sc: ScaleContext, p: _Plan, now: float) -> ServiceResult:
     if result is None:
         return _skip(sc, p, "in_flight", "another repair or scale of the service holds its lock")
     facts = _facts_text(p.cfg.spec.metric, p.facts)
-    return finish(sc, p.view.sid, p.cfg, d.current, d.desired, d.reason, facts, result, now)
+    intent = ScaleIntent(p.view.sid, p.cfg, d.current, d.desired, d.reason, facts)
+    return record_scale(sc, intent, result, now)
 
 
 def _facts_text(metric: Metric, facts: Mapping[str, Any]) -> str:
@@ -237,7 +239,7 @@ def scale_to(
     replicas: int,
     force: bool = False,
     *,
-    source: str = "cli",
+    source: Source = Source.CLI,
     queues: QueueSource | None = None,
     options: ScalerOptions | None = None,
     self_host: str | None = None,
@@ -251,7 +253,7 @@ def scale_to(
     _check_request(view, cfg, replicas, force)
     current = len(view.containers)
     if replicas == current:
-        return ServiceResult(sid, "held", current, replicas, f"already {current} replicas")
+        return ServiceResult(sid, Outcome.HELD, current, replicas, f"already {current} replicas")
     sc = _context(h, queues, options, self_host)
     try:
         result = change(sc, sid, replicas, cfg, wait=sc.options.lock_wait)
@@ -260,7 +262,8 @@ def scale_to(
     if result is None:
         raise ScaleError(f"{sid}: a repair or scale of this service is in flight; retry shortly")
     reason = f"requested via {source}" + (" (forced past min/max)" if force else "")
-    return finish(sc, sid, cfg, current, replicas, reason, "", result, h.clock(), source)
+    intent = ScaleIntent(sid, cfg, current, replicas, reason, source=source)
+    return record_scale(sc, intent, result, h.clock())
 
 
 def _check_request(view: ServiceView, cfg: ScaleConfig, n: int, force: bool) -> None:
