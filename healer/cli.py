@@ -82,6 +82,9 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             f"{sid:32} {snap['status']!s:12} {states:24} {snap['attempts']!s:8} "
             f"{f'{left:.0f}s' if left else '-'}"
         )
+        scale = snap.get("scale")
+        if isinstance(scale, dict):
+            typer.echo(f"    scale: {scale.get('reason', '')}")
         problems = snap.get("problems") or []
         assert isinstance(problems, list)
         for p in problems:

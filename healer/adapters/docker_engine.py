@@ -13,7 +13,6 @@ from typing import Any, TypedDict
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
 from healer.core.compose_labels import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
@@ -196,9 +195,6 @@ class DockerEngine:
 
     def stop(self, cid: ContainerId, timeout: int) -> None:
         self._call(lambda: self.client.api.stop(cid, timeout=timeout))
-
-    def container(self, cid: ContainerId) -> Container:
-        return self._call(lambda: self.client.containers.get(cid))
 
     def wait_running(self, cid: ContainerId, timeout: float) -> dict[str, Any]:
         """Poll until the container runs (or the deadline); returns the last inspect."""

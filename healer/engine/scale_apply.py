@@ -47,12 +47,10 @@ class ScalerOptions:
 
     @classmethod
     def from_settings(cls, s: Settings) -> ScalerOptions:
-        # scale_drain_timeout / scale_start_timeout are proposed Settings fields; their
-        # defaults hold until they exist.
         return cls(
             interval=s.scaler_interval,
-            drain_timeout=float(getattr(s, "scale_drain_timeout", cls.drain_timeout)),
-            start_timeout=float(getattr(s, "scale_start_timeout", cls.start_timeout)),
+            drain_timeout=s.scale_drain_timeout,
+            start_timeout=s.scale_start_timeout,
         )
 
     @property

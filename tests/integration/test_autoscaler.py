@@ -38,6 +38,7 @@ from healer.engine.scaler import (
     scale_cycle,
     scale_to,
 )
+from healer.engine.status import status as live_status
 from healer.settings import Settings
 from tests.support import (
     ComposeFactory,
@@ -167,6 +168,7 @@ def test_queue_burst_scales_up_at_once_and_down_only_after_the_window(
     assert "backlog 40" in scaled[1].detail and "1 -> 4" in scaled[1].reason
     status = h.stores.scale.status()[sid]
     assert status["current"] == 4 and status["desired"] == 1 and status["metric"] == "queue"
+    assert live_status(h)[sid]["scale"] == status, "`healer status` and GET /status show it"
     gauges = redis_client.hgetall(keys.REPLICAS)
     assert gauges[f"{sid}|current"] == "4" and gauges[f"{sid}|max"] == "4"
     for key in redis_client.scan_iter("healer:*"):
