@@ -1,12 +1,12 @@
 """The benchmarks' baseline autoscaler: one step on each threshold crossing, no tolerance,
 no stabilisation window, no cooldown. Kept here, not in healer/, because nothing in
-production uses it; autoscaler_replay.py and a unit test compare `scaling.decide` to it."""
+production uses it; autoscaler_replay.py and a unit test compare `scale_policy.decide` to it."""
 
 from __future__ import annotations
 
 import math
 
-from healer.core.scaling import (
+from healer.core.scale_policy import (
     Observation,
     ScaleDecision,
     ScaleSpec,

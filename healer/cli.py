@@ -216,7 +216,7 @@ def scale(
     force: Annotated[bool, typer.Option(help="Go past the service's min/max replicas.")] = False,
 ) -> None:
     """Scale SERVICE to N replicas now (compose-style <project>-<service>-<n>)."""
-    from healer.engine.scaler import ScaleError, scale_to
+    from healer.engine.scale_cycle import ScaleError, scale_to
 
     h = healer()
     sid = service_arg(h, service)

@@ -9,9 +9,9 @@ from typing import Any
 import redis
 
 from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE
-from healer.adapters.queue_depth import CeleryQueues
+from healer.adapters.scale_queue_depth import CeleryQueues
 from healer.core.model import Outcome, ServiceId, Source
-from healer.engine.scaler import ScaleError, ScalerOptions, scale_cycle, scale_to
+from healer.engine.scale_cycle import ScaleError, ScalerOptions, scale_cycle, scale_to
 from workers.app import app, settings
 from workers.tasks import healer
 

@@ -181,7 +181,7 @@ def histogram(name: str) -> str:
 
 # JSON list of [timestamp, recommended replicas], oldest first. TTL: scale_history_ttl —
 # the stabilisation window plus an hour, refreshed every cycle. A healer stopped for longer
-# loses it, and scaling.decide then holds scale-downs until a full window is seen again.
+# loses it, and scale_policy.decide then holds scale-downs until a full window is seen again.
 def scale_history(sid: ServiceId) -> str:
     return f"{PREFIX}scale:history:{sid}"
 

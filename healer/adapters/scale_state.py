@@ -13,7 +13,7 @@ import redis
 
 from healer.adapters import keys
 from healer.core.model import ServiceId
-from healer.core.scaling import History
+from healer.core.scale_policy import History
 
 # Keys and TTLs: keys.scale_history, keys.scale_last, keys.SCALE_STATUS, and the two series
 # the Prometheus side reads, keys.SCALE_EVENTS and keys.REPLICAS (rewritten with the status).

@@ -15,9 +15,9 @@ from healer.adapters.counters import Counters
 from healer.adapters.guard import Guard
 from healer.adapters.history import History
 from healer.adapters.metrics import HealerCollector
-from healer.adapters.queue_depth import CeleryQueues
 from healer.adapters.redis_conn import connect
 from healer.adapters.requests import RequestStore
+from healer.adapters.scale_queue_depth import CeleryQueues
 from healer.adapters.scale_state import ScaleStore
 from healer.adapters.state import StateStore
 from healer.adapters.stats import SustainedStore

@@ -1,5 +1,5 @@
 """CPU and memory utilisation as fractions of a container's limit, from Docker's stats and
-inspect payloads. Pure: tested on recorded payloads; the I/O is in adapters/docker_stats.py."""
+inspect payloads. Pure: tested on recorded payloads; the I/O is in adapters/scale_metrics.py."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from healer.core.labels import parse_duration
 from healer.core.queues import QUEUES
-from healer.core.scaling import METRICS, Metric, ScaleSpec
+from healer.core.scale_policy import METRICS, Metric, ScaleSpec
 
 PREFIX = "healer.scale."
 ROLE_LABEL = "healer.role"

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.guard import Lock
 from healer.adapters.history import Record
-from healer.adapters.queue_depth import QueueDepth
-from healer.adapters.replicas import DrainGate, ReplicaChange, Replicas, ScaleBlocked
+from healer.adapters.scale_queue_depth import QueueDepth
+from healer.adapters.scale_replicas import DrainGate, ReplicaChange, Replicas, ScaleBlocked
 from healer.adapters.scale_state import ScaleStore
 from healer.core.model import ContainerId, Outcome, ServiceId, ServiceView, Source
 from healer.core.scale_labels import ROLE_LABEL, WORKER_ROLE, ScaleConfig
@@ -29,7 +29,7 @@ log = logging.getLogger("healer.scaler")
 
 
 class QueueSource(Protocol):
-    """Celery queue depth and worker drain (healer.adapters.queue_depth.CeleryQueues)."""
+    """Celery queue depth and worker drain (healer.adapters.scale_queue_depth.CeleryQueues)."""
 
     def measure(self, queues: Sequence[str]) -> QueueDepth: ...
 

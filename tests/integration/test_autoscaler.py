@@ -27,10 +27,10 @@ from celery import Celery
 
 from healer.adapters import keys
 from healer.adapters.queue import make_celery
-from healer.adapters.queue_depth import priority_keys
+from healer.adapters.scale_queue_depth import priority_keys
 from healer.core.model import RepairRequest, ServiceId, service_id
 from healer.engine.context import Healer, build
-from healer.engine.scaler import (
+from healer.engine.scale_cycle import (
     CycleResult,
     ScaleError,
     ScalerOptions,

@@ -18,7 +18,7 @@ from healer.core.scale_labels import (
     parse_scale_labels,
     wants_autoscaling,
 )
-from healer.core.scaling import ScaleSpec
+from healer.core.scale_policy import ScaleSpec
 from healer.settings import Settings
 
 DEFAULT = ScaleSpec()

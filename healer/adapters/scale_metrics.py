@@ -17,7 +17,7 @@ import docker.errors
 from healer.core.docker_ratios import cpu_ratio, memory_ratio
 from healer.core.model import ContainerId, ContainerView
 from healer.core.resources import ResourceSample, ratios
-from healer.core.scaling import Metric
+from healer.core.scale_policy import Metric
 
 
 class DockerStats:

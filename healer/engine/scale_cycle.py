@@ -1,5 +1,18 @@
-"""Autoscaling: observe each autoscaled service → `scaling.decide` (pure) → apply (see
+"""Autoscaling: observe each autoscaled service → `scale_policy.decide` (pure) → apply (see
 scale_apply) → record. Also `scale_to`, the operator's `healer scale SERVICE N`.
+
+Every autoscaling module is named `scale_*`, one per layer concern, in reading order:
+  core/scale_labels.py        labels → ScaleConfig (bad values reported, defaults kept)
+  core/scale_policy.py        decide(): HPA-style target, tolerance, stabilisation, cooldown
+  adapters/scale_metrics.py   cpu/memory of a service (Docker stats or the cgroup collector)
+  adapters/scale_queue_depth.py  Celery backlog + in-flight tasks; worker drain
+  engine/scale_cycle.py       this module: the cycle and `scale_to`
+  engine/scale_apply.py       under the service's lock: add or drain-and-remove replicas
+  adapters/scale_replicas.py  clone/start/stop/remove containers (core/scale_replica_spec.py
+                              builds the create body)
+  adapters/scale_state.py     recommendation history, last scale time, status, scale events
+  workers/scale_tasks.py      the Celery tasks healer.scale.cycle / healer.scale.service
+docs/architecture.md ("Autoscaling") tells the same story in prose.
 """
 
 from __future__ import annotations
@@ -10,14 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from healer.adapters.docker_stats import DockerStats
 from healer.adapters.history import Record
 from healer.adapters.queue import make_celery
-from healer.adapters.replicas import ScaleBlocked
+from healer.adapters.scale_metrics import DockerStats
+from healer.adapters.scale_replicas import ScaleBlocked
 from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerView, Outcome, ServiceId, ServiceView, Source
 from healer.core.scale_labels import ScaleConfig, parse_scale_labels
-from healer.core.scaling import Metric, Observation, ScaleDecision, decide
+from healer.core.scale_policy import Metric, Observation, ScaleDecision, decide
 from healer.engine.context import Healer
 from healer.engine.scale_apply import (
     QueueSource,
