@@ -1,29 +1,23 @@
 """Beat's schedule. RedBeat keeps it in Redis behind a lock, so two beats never double-fire.
 
 Reconcile, autoscale and disk are per-host work: the active beat sends one task to each live
-host's own queue (beat.scheduler fans them out); history trimming is cluster-wide and goes
-to the shared queue any worker takes.
+host's own queue (beat.scheduler fans them out, see adapters.queue.HOST_TASKS); history
+trimming is cluster-wide and goes to the shared queue any worker takes.
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
-from healer.adapters.queue import (
-    CHECK_DISK,
-    PROBE_ALL,
-    PROBE_QUEUE,
-    SCALE_CYCLE,
-    SCALE_QUEUE,
-    TRIM_HISTORY,
-)
+from beat.scheduler import ResilientScheduler
+from healer.adapters.queue import CHECK_DISK, PROBE_ALL, SCALE_CYCLE, TRIM_HISTORY
+from healer.core.queues import PROBE_QUEUE, SCALE_QUEUE
 from healer.settings import Settings
-
-# Task name → the kind of host queue its fan-out goes to.
-FANOUT = {PROBE_ALL: PROBE_QUEUE, SCALE_CYCLE: SCALE_QUEUE, CHECK_DISK: PROBE_QUEUE}
 
 
 def install(app: Celery, settings: Settings) -> None:
+    # RedBeat behind a lock (one active beat), hardened against Redis restarts.
+    app.conf.beat_scheduler = f"{ResilientScheduler.__module__}:{ResilientScheduler.__qualname__}"
     app.conf.healer_host_down_after = settings.host_down_after
     app.conf.healer_beat_hosts = settings.beat_host_patterns
     app.conf.beat_schedule = {

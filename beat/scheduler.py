@@ -18,12 +18,12 @@ from typing import Any
 import redis
 from redbeat import RedBeatScheduler
 
-from beat.schedule import FANOUT
 from healer.adapters.hosts import HostRegistry
-from healer.adapters.queue import host_queue
+from healer.adapters.queue import HOST_TASKS
 from healer.adapters.redis_conn import connect
 from healer.core.hosts import in_scope
 from healer.core.model import HostId
+from healer.core.queues import host_queue
 
 log = logging.getLogger("healer.beat")
 
@@ -34,7 +34,7 @@ class ResilientScheduler(RedBeatScheduler):  # type: ignore[misc]
     def apply_async(
         self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any
     ) -> Any:
-        kind = FANOUT.get(entry.task)
+        kind = HOST_TASKS.get(entry.task)
         if kind is None:
             return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
         entry = self.reserve(entry) if advance else entry

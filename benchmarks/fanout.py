@@ -47,9 +47,9 @@ from celery.signals import heartbeat_sent  # noqa: E402
 from beat import schedule  # noqa: E402
 from beat.scheduler import ResilientScheduler  # noqa: E402
 from healer.adapters.hosts import HostRegistry  # noqa: E402
-from healer.adapters.metrics import WORKERS  # noqa: E402
-from healer.adapters.queue import PROBE_ALL, CeleryDispatcher, host_queues, make_celery  # noqa: E402
+from healer.adapters.queue import PROBE_ALL, CeleryDispatcher, make_celery  # noqa: E402
 from healer.adapters.redis_conn import connect  # noqa: E402
+from healer.adapters.stores import Stores  # noqa: E402
 from healer.core.model import (  # noqa: E402
     ContainerId,
     ContainerView,
@@ -57,6 +57,7 @@ from healer.core.model import (  # noqa: E402
     ServiceId,
     ServiceView,
 )
+from healer.core.queues import host_queues  # noqa: E402
 from healer.core.resources import ResourceSample  # noqa: E402
 from healer.engine.context import Healer  # noqa: E402
 from healer.engine.probe import reconcile  # noqa: E402
@@ -201,7 +202,8 @@ def build_hosts(base: Settings, n: int, services: int, containers: int) -> list[
         host = HostId(f"sim-{i:04d}")
         settings = base.model_copy(update={"host": host})
         engine = SimEngine(host, services, containers)
-        h = Healer(settings, connect(base.redis_url), engine, CeleryDispatcher(app, host))  # type: ignore[arg-type]
+        stores = Stores(connect(base.redis_url), settings)
+        h = Healer(settings, stores, engine, CeleryDispatcher(app, host))  # type: ignore[arg-type]
         h.resources.collector.collect = synthetic_samples(engine)  # type: ignore[method-assign]
         healers.append(h)
     return healers
@@ -220,13 +222,11 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Cost]:
     def probe_all(host: str = "") -> None:  # the transport only; the probe is measured alone
         calls["n"] += 1
 
+    telemetry = Stores(connect(url), base).telemetry
+
     @heartbeat_sent.connect
     def worker_alive(**_: Any) -> None:  # what workers.tasks records on each -E heartbeat
-        pipe = r.pipeline(transaction=True)
-        pipe.zadd(WORKERS, {f"sim-0000|{socket.gethostname()}:1": time.time()})
-        pipe.zremrangebyscore(WORKERS, "-inf", time.time() - 3600)
-        pipe.expire(WORKERS, 30 * 86400)
-        pipe.execute()
+        telemetry.worker_alive(f"{socket.gethostname()}:1", time.time())
 
     sizes = {
         "reconcile": (args.services, args.containers),

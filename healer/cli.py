@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import uuid
 from collections import Counter
 from typing import Annotated
 
@@ -13,21 +14,13 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from healer.adapters import guard, keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.history import Record
-from healer.adapters.queue import (
-    PROBE_ALL,
-    PROBE_QUEUE,
-    SCALE_QUEUE,
-    SCALE_SERVICE,
-    CeleryDispatcher,
-    host_queue,
-    make_celery,
-)
+from healer.adapters.queue import CeleryDispatcher, make_celery
+from healer.adapters.redis_conn import ping as redis_ping
 from healer.core.hosts import ServiceRef
 from healer.core.labels import parse_duration
-from healer.core.model import Action, HostId
+from healer.core.model import REPAIR_ACTIONS, Action, HostId, Outcome, Source
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import (
@@ -87,7 +80,7 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     if as_json:
         typer.echo(json.dumps({"services": data, "hosts": host_data}, indent=2, default=str))
         return
-    if h.redis.exists(keys.PAUSED_ALL):
+    if h.flags.paused_all():
         typer.secho("healer is PAUSED for every service (healer resume)", fg=typer.colors.YELLOW)
     for name, info in host_data.items():
         if info["status"] != "up":
@@ -114,6 +107,9 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             f"{snap.get('host', '')!s:16} {sid:32} {status_text!s:12} {states:24} "
             f"{snap['attempts']!s:8} {f'{left:.0f}s' if left else '-'}"
         )
+        scale = snap.get("scale")
+        if isinstance(scale, dict):
+            typer.echo(f"    scale: {scale.get('reason', '')}")
         problems = snap.get("problems") or []
         assert isinstance(problems, list)
         for p in problems:
@@ -128,20 +124,21 @@ def repair(
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120,
 ) -> None:
     """Repair SERVICE now, through the same guard (lock, cooldown) as automatic repairs."""
-    if action not in (Action.RESTART, Action.START, Action.STOP_START):
-        raise fail(f"--action {action.value} is not an ad-hoc repair (restart, start, stop_start)")
+    if action not in REPAIR_ACTIONS:
+        known = ", ".join(REPAIR_ACTIONS)
+        raise fail(f"--action {action.value} is not an ad-hoc repair ({known})")
     h = healer()
     ref = service_arg(h, service, live=True)
-    out = enqueue_manual(h, ref, action, "requested via cli", "cli")
+    out = enqueue_manual(h, ref, action, "requested via cli", Source.CLI)
     typer.echo(f"queued {action.value} of {ref} as task {out['task_id']}")
     if not wait:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        data = h.redis.hgetall(keys.request(out["task_id"]))
+        data = h.requests.get(out["task_id"])
         if data.get("status") == "done":
             typer.echo(f"{data['outcome']}: {data.get('reason', '')} {data.get('detail', '')}")
-            raise typer.Exit(0 if data["outcome"] in ("acted", "skipped") else 1)
+            raise typer.Exit(0 if data["outcome"] in (Outcome.ACTED, Outcome.SKIPPED) else 1)
         time.sleep(0.2)
     raise fail(f"no outcome within {timeout:.0f}s — is a worker running? (healer check)")
 
@@ -177,7 +174,7 @@ def report(since: Annotated[str, typer.Option(help="Window, e.g. 24h.")] = "24h"
     h = healer()
     recs = h.history.query(since=_since(since), limit=100_000)
     outcomes = Counter((f"{r.host}/{r.sid}" if r.host else r.sid, r.outcome) for r in recs)
-    reasons = Counter(r.reason for r in recs if r.outcome == "skipped")
+    reasons = Counter(r.reason for r in recs if r.outcome == Outcome.SKIPPED)
     typer.echo(f"decisions in the last {since}: {len(recs)}")
     for (sid, outcome), n in sorted(outcomes.items()):
         typer.echo(f"  {sid:48} {outcome:12} {n}")
@@ -192,12 +189,13 @@ def pause(service: Annotated[str | None, typer.Argument()] = None) -> None:
     """Stop acting on SERVICE (or on everything); it is still observed and reported."""
     h = healer()
     if service is None:
-        h.redis.set(keys.PAUSED_ALL, "1")
+        h.flags.pause()
         typer.echo("paused: every service")
         return
     ref = service_arg(h, service)
-    h.redis.set(keys.paused(ref.host, ref.sid), "1")
-    h.history.record(Record(sid=ref.sid, outcome="paused", source="cli", host=ref.host))
+    h.stores.on(ref.host).flags.pause(ref.sid)
+    rec = Record(sid=ref.sid, outcome=Outcome.PAUSED, source=Source.CLI, host=ref.host)
+    h.history.record(rec)
     typer.echo(f"paused: {ref}")
 
 
@@ -206,13 +204,14 @@ def resume(service: Annotated[str | None, typer.Argument()] = None) -> None:
     """Undo `healer pause`."""
     h = healer()
     if service is None:
-        h.redis.delete(keys.PAUSED_ALL)
+        h.flags.resume()
         _probe_now(h, None)
         typer.echo("resumed: every service")
         return
     ref = service_arg(h, service)
-    h.redis.delete(keys.paused(ref.host, ref.sid))
-    h.history.record(Record(sid=ref.sid, outcome="resumed", source="cli", host=ref.host))
+    h.stores.on(ref.host).flags.resume(ref.sid)
+    rec = Record(sid=ref.sid, outcome=Outcome.RESUMED, source=Source.CLI, host=ref.host)
+    h.history.record(rec)
     _probe_now(h, ref)
     typer.echo(f"resumed: {ref}")
 
@@ -222,21 +221,27 @@ def reset(service: str) -> None:
     """End SERVICE's episodes: attempts to zero, quarantine lifted."""
     h = healer()
     ref = service_arg(h, service)
-    removed = guard.reset(h.redis, ref.host, ref.sid)
-    rec = Record(sid=ref.sid, outcome="reset", reason="healer reset", source="cli", host=ref.host)
-    h.history.record(rec)
+    removed = h.stores.on(ref.host).guard.reset(ref.sid)
+    h.history.record(
+        Record(
+            sid=ref.sid,
+            outcome=Outcome.RESET,
+            reason="healer reset",
+            source=Source.CLI,
+            host=ref.host,
+        )
+    )
     _probe_now(h, ref)
     typer.echo(f"reset: {ref} ({removed} state keys cleared)")
 
 
 def _probe_now(h: Healer, ref: ServiceRef | None) -> None:
     """Act on the new state at once instead of at the next reconcile (on every live host)."""
-    assert isinstance(h.dispatcher, CeleryDispatcher)
     if ref is None:
         for host in h.hosts.live() or [h.host]:
-            h.dispatcher.send(PROBE_ALL, PROBE_QUEUE, host)
+            h.dispatcher.probe_all(host)
     else:
-        h.dispatcher.probe_service(ref.sid, None, "cli", host=ref.host)
+        h.dispatcher.probe(ref.sid, host=ref.host)
 
 
 @app.command()
@@ -246,34 +251,31 @@ def scale(
     force: Annotated[bool, typer.Option(help="Go past the service's min/max replicas.")] = False,
 ) -> None:
     """Scale SERVICE to N replicas now (compose-style <project>-<service>-<n>)."""
-    from healer.engine.scaler import ScaleError, scale_to
+    from healer.engine.scale_cycle import ScaleError, scale_to
 
     h = healer()
     ref = service_arg(h, service, live=True)
     if ref.host != h.host:
         raise typer.Exit(_scale_remote(h, ref, replicas, force))
     try:
-        result = scale_to(h, ref.sid, replicas, force, source="cli")
+        result = scale_to(h, ref.sid, replicas, force, source=Source.CLI)
     except ScaleError as exc:
         raise fail(str(exc)) from exc
     typer.echo(f"{result.outcome}: {ref} {result.current} -> {result.desired}. {result.detail}")
-    raise typer.Exit(0 if result.outcome in ("scaled", "held") else 1)
+    raise typer.Exit(0 if result.outcome in (Outcome.SCALED, Outcome.HELD) else 1)
 
 
 def _scale_remote(h: Healer, ref: ServiceRef, replicas: int, force: bool) -> int:
     """Another host's engine is its agent's to change: ask it and wait for the answer."""
+    task_id = uuid.uuid4().hex
+    h.dispatcher.scale(ref.sid, replicas, Source.CLI, task_id, host=ref.host, force=force)
     assert isinstance(h.dispatcher, CeleryDispatcher)
-    kwargs = {"sid": str(ref.sid), "replicas": replicas, "force": force, "source": "cli"}
-    result = h.dispatcher.app.send_task(
-        SCALE_SERVICE,
-        kwargs={**kwargs, "host": ref.host},
-        queue=host_queue(SCALE_QUEUE, HostId(ref.host)),
-    )
-    out = result.get(timeout=h.settings.scale_start_timeout + h.settings.scale_drain_timeout)
-    if out.get("outcome") == "refused":
+    wait = h.settings.scale_start_timeout + h.settings.scale_drain_timeout
+    out = h.dispatcher.scale_result(task_id, timeout=wait)
+    if out.get("outcome") == Outcome.REFUSED:
         raise fail(str(out.get("reason")))
     typer.echo(f"{out.get('outcome')}: {ref} {out.get('current')} -> {out.get('desired')}")
-    return 0 if out.get("outcome") in ("scaled", "held") else 1
+    return 0 if out.get("outcome") in (Outcome.SCALED, Outcome.HELD) else 1
 
 
 @app.command()
@@ -286,7 +288,7 @@ def cleanup(
     from healer.engine.disk import check_disk
 
     h = healer()
-    result = check_disk(h, source="cli", dry_run=dry_run)
+    result = check_disk(h, source=Source.CLI, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     typer.echo(f"{result.path}: {result.used_ratio:.1%} used")
     for item in result.removed:
@@ -297,7 +299,7 @@ def cleanup(
     )
     for err in result.errors:
         typer.secho(f"  error: {err}", fg=typer.colors.RED, err=True)
-    if result.outcome == "skipped":
+    if result.outcome == Outcome.SKIPPED:
         typer.echo(f"skipped: {result.reason}")
     raise typer.Exit(1 if result.errors else 0)
 
@@ -317,7 +319,7 @@ def check() -> None:
             fg=typer.colors.YELLOW,
         )
     try:
-        redis.Redis.from_url(s.redis_url, socket_connect_timeout=3).ping()
+        redis_ping(s.redis_url, timeout=3)
         typer.echo(f"redis: ok ({s.redis_url})")
     except redis.RedisError as exc:
         problems.append(f"redis at {s.redis_url}: {exc} — is redis-server running?")

@@ -13,8 +13,8 @@ from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 
 from healer.adapters.docker_engine import docker_client
 from healer.adapters.hosts import HostRegistry
-from healer.adapters.queue import host_queues
 from healer.adapters.redis_conn import connect
+from healer.core.queues import host_queues
 from workers.app import settings
 
 log = logging.getLogger("healer.host")

@@ -13,25 +13,29 @@ import redis
 from celery import Task
 from celery.signals import heartbeat_sent, worker_process_init
 
-from healer.adapters import keys
-from healer.adapters.metrics import WORKERS, RedisHistogram
 from healer.adapters.queue import (
     CHECK_DISK,
     PROBE_ALL,
-    PROBE_QUEUE,
     PROBE_SERVICE,
     REPAIR_CLEANUP,
-    REPAIR_QUEUE,
     REPAIR_SERVICE,
     TRIM_HISTORY,
     CeleryDispatcher,
-    host_queue,
 )
-from healer.core.model import ContainerId, HostId, RepairRequest, ServiceId
+from healer.core.model import (
+    ContainerId,
+    HostId,
+    Outcome,
+    RepairRequest,
+    ServiceId,
+    SkipReason,
+    Source,
+)
+from healer.core.queues import PROBE_QUEUE, REPAIR_QUEUE, host_queue
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
 from healer.engine.probe import probe, reconcile
-from healer.engine.repair import Busy, RepairResult, SlotsFull, finish, repair
+from healer.engine.repair import Busy, RepairResult, SlotsFull, finish_repair, repair
 from workers.app import app, settings
 
 log = logging.getLogger("healer.tasks")
@@ -76,8 +80,7 @@ def elsewhere(task: Task, host: str, queue: str, kwargs: dict[str, Any]) -> dict
 def probe_all(self: Task, host: str = "") -> dict[str, Any]:
     if (away := elsewhere(self, host, PROBE_QUEUE, {})) is not None:
         return away
-    result = reconcile(healer())
-    return asdict(result)
+    return asdict(reconcile(healer()))
 
 
 @app.task(
@@ -102,15 +105,14 @@ def probe_service(
     h = healer()
     lag = time.time() - event_time if event_time else None
     if lag is not None:
-        RedisHistogram(h.redis, "healer_event_lag_seconds").observe(max(lag, 0.0), host=h.host)
+        h.telemetry.observe("healer_event_lag_seconds", max(lag, 0.0))
     result = probe(
         h,
         ServiceId(sid),
-        source="event" if event_time else "probe",
+        source=Source.EVENT if event_time else Source.PROBE,
         container_id=ContainerId(container_id) if container_id else None,
     )
-    hist = RedisHistogram(h.redis, "healer_probe_duration_seconds")
-    hist.observe(result.duration, "service", host=h.host)
+    h.telemetry.observe("healer_probe_duration_seconds", result.duration, "service")
     out = asdict(result)
     out["event_lag"] = lag
     out["event"] = action
@@ -139,8 +141,9 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
         # An acknowledged request waits for the repair in flight, up to a lock lifetime,
         # then ends with a recorded outcome rather than vanishing.
         if self.request.retries * busy.retry_after >= settings.lock_ttl:
-            result = RepairResult("skipped", "in_flight", "another repair held the lock throughout")
-            return asdict(finish(h, req, result))
+            why = "another repair held the lock throughout"
+            result = RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value, why)
+            return asdict(finish_repair(h, req, result))
         raise self.retry(countdown=busy.retry_after) from busy
 
 
@@ -154,7 +157,7 @@ def trim_history() -> int:
 def check_disk_task(self: Task, host: str = "") -> dict[str, Any]:
     if (away := elsewhere(self, host, PROBE_QUEUE, {})) is not None:
         return away
-    return asdict(check_disk(healer(), source="probe"))
+    return asdict(check_disk(healer(), source=Source.PROBE))
 
 
 @app.task(bind=True, name=REPAIR_CLEANUP)
@@ -164,7 +167,7 @@ def cleanup_task(
     kwargs = {"source": source, "request_id": request_id, "dry_run": dry_run}
     if (away := elsewhere(self, host, REPAIR_QUEUE, kwargs)) is not None:
         return away
-    result = check_disk(healer(), source=source, dry_run=dry_run)
+    result = check_disk(healer(), source=Source(source), dry_run=dry_run)
     return asdict(result)
 
 
@@ -172,13 +175,7 @@ def cleanup_task(
 def _worker_alive(sender: Any = None, **_: Any) -> None:
     """Celery's own event heartbeat (every ~2 s with -E) feeds healer_celery_workers_online."""
     try:
-        r = healer().redis
-        pipe = r.pipeline(transaction=True)
-        member = f"{settings.host}|{socket.gethostname()}:{os.getpid()}"
-        pipe.zadd(WORKERS, {member: time.time()})
-        pipe.zremrangebyscore(WORKERS, "-inf", time.time() - 3600)
-        pipe.expire(WORKERS, keys.METRIC_TTL)
-        pipe.execute()
+        healer().telemetry.worker_alive(f"{socket.gethostname()}:{os.getpid()}", time.time())
     except redis.RedisError as exc:
         log.warning("worker heartbeat not recorded: %s", exc)
 
@@ -189,7 +186,7 @@ def _warm_up(**_: Any) -> None:
     the first event after a worker start should not pay for connection setup."""
     try:
         h = healer()
-        h.redis.ping()
+        h.stores.ping()
         h.engine.ping()
     except Exception as exc:  # a cold start must never stop the worker from booting
         log.warning("warm-up failed (will connect on first task): %s", exc)

@@ -2,10 +2,11 @@
 
 Rule: anything that counts or expires carries a TTL set in the same MULTI/Lua call that
 creates it. The only keys without a TTL are operator intent (pause flags) and the bounded
-history stream.
+history stream. A TTL is either a named constant here, with the reason for its size, or a
+function of the settings that bound the work the key describes.
 
-Guard and observed state belongs to one Docker host: those keys take the host (HEALER_HOST)
-first and spell the service as `host/project/service`, so `web` on two hosts never shares a
+Guard and observed state belongs to one Docker host (HEALER_HOST): those keys take the host
+first and spell the service `host/project/service`, so `web` on two hosts never shares a
 lock, an episode or a quarantine. Request records, history and the metric counter hashes are
 cluster-wide (their entries carry the host).
 """
@@ -21,6 +22,10 @@ PREFIX = "healer:"
 
 def _on(host: HostId, name: str) -> str:
     return f"{host}/{name}"
+
+
+HOUR = 3600
+DAY = 86400
 
 
 # Owner-token lock, one repair in flight per service. TTL: Settings.lock_ttl.
@@ -43,32 +48,47 @@ def healthy_since(host: HostId, sid: ServiceId) -> str:
     return f"{PREFIX}healthy_since:{_on(host, sid)}"
 
 
-# Set while a service is down, so its return can restart dependents. TTL: 1 day.
+# Set while a service is down, so its return can restart dependents. TTL: WAS_DOWN_TTL.
 def was_down(host: HostId, sid: ServiceId) -> str:
     return f"{PREFIX}was_down:{_on(host, sid)}"
+
+
+# A dependency down for longer than a day is an outage for an operator, not for a restart of
+# its dependents; a probe that still sees it down re-sets the mark anyway.
+WAS_DOWN_TTL = DAY
 
 
 # Operator pause flags: no TTL — an operator's "leave it alone" must not silently expire.
 # PAUSED_ALL is cluster-wide (`healer pause` without a service).
 PAUSED_ALL = f"{PREFIX}paused:*all*"
 
+# Before hosts existed a pause flag was `paused:project/service`; an agent adopts those once.
+LEGACY_PAUSED_PATTERN = f"{PREFIX}paused:*/*"
+
 
 def paused(host: HostId, sid: ServiceId) -> str:
     return f"{PREFIX}paused:{_on(host, sid)}"
 
 
-# Before hosts existed a pause flag was `paused:project/service`; an agent adopts those once.
-LEGACY_PAUSED_PATTERN = f"{PREFIX}paused:*/*"
-
-
-# Set by the events watcher on a `stop` the healer did not issue. TTL: 30 days.
+# Set by the events watcher on a `stop` the healer did not issue. TTL: MANUAL_STOP_TTL.
 def manual_stop(host: HostId, cid: ContainerId) -> str:
     return f"{PREFIX}manual_stop:{_on(host, cid)}"
 
 
-# When a container was first seen `restarting`. TTL: restarting_grace + 1 h.
+# A hand-stopped container stays down this long at most (a month of "I stopped it on
+# purpose"); the next `start` event clears it sooner.
+MANUAL_STOP_TTL = 30 * DAY
+
+
+# When a container was first seen `restarting`. TTL: restarting_since_ttl — it must outlive
+# the grace and then the longest backoff wait (a stuck container whose repair waits out a
+# backoff is still stuck when the wait ends), plus an hour of slack for missed probes.
 def restarting_since(host: HostId, cid: ContainerId) -> str:
     return f"{PREFIX}restarting_since:{_on(host, cid)}"
+
+
+def restarting_since_ttl(restarting_grace: float, backoff_max: float) -> int:
+    return int(restarting_grace + backoff_max + HOUR)
 
 
 # Sorted set of die-event times for crash-loop detection. TTL: crashloop_window.
@@ -77,7 +97,9 @@ def dies(host: HostId, sid: ServiceId) -> str:
 
 
 # Marks the healer's own stop/start so the watcher does not take it for a hand stop.
-# TTL: 60 s, longer than any single action.
+# TTL: the lock TTL of the action that sets it (Settings.lock_ttl for a repair, the scale
+# lock for a replica removal): the action cannot outlast its lock, and the action deletes
+# the mark when it ends, so the TTL only matters when a worker dies mid-action.
 def acting(host: HostId, cid: ContainerId) -> str:
     return f"{PREFIX}acting:{_on(host, cid)}"
 
@@ -87,6 +109,8 @@ def skip_seen(host: HostId, sid: ServiceId, condition: str, reason: str) -> str:
     return f"{PREFIX}skip_seen:{_on(host, sid)}:{condition}:{reason}"
 
 
+# Five minutes: ten reconcile probes at the default interval say the same thing once, and an
+# operator reading the history still sees a still-true skip every few minutes.
 SKIP_DEDUPE_TTL = 300
 
 
@@ -96,8 +120,7 @@ def pending(host: HostId, sid: ServiceId, condition: Condition) -> str:
     return f"{PREFIX}pending:{_on(host, sid)}:{condition.value}"
 
 
-# Repair slots in use on one host's engine (sorted set of owner tokens by expiry): the cap
-# protects an engine from a stampede, so each host has its own. TTL: Settings.lock_ttl.
+# Repair slots in use (sorted set of owner tokens by expiry). TTL: Settings.lock_ttl.
 def repair_slots(host: HostId) -> str:
     return f"{PREFIX}repair_slots:{host}"
 
@@ -107,20 +130,27 @@ def reprobe(host: HostId, sid: ServiceId) -> str:
     return f"{PREFIX}reprobe:{_on(host, sid)}"
 
 
-# Ad-hoc request record (status, outcome, detail, host). TTL: REQUEST_TTL.
+# Ad-hoc request record (status, outcome, detail). TTL: REQUEST_TTL.
 def request(request_id: str) -> str:
     return f"{PREFIX}request:{request_id}"
 
 
-REQUEST_TTL = 86400
+# A day: `healer repair --wait` and `GET /requests/{id}` read it within minutes; a day
+# leaves room for a human to look the next morning.
+REQUEST_TTL = DAY
 
 
-# Last observed snapshot of a service (JSON). TTL: 3 × watchdog_interval (stale → gone).
+# Last observed snapshot of a service (JSON). TTL: snapshot_ttl — three reconcile intervals,
+# so a dead worker shows up as stale (missing) status rather than as old data.
 def snapshot(host: HostId, sid: ServiceId) -> str:
     return f"{PREFIX}snapshot:{_on(host, sid)}"
 
 
-# Set of sids with a snapshot on the host; TTL like the snapshots.
+def snapshot_ttl(watchdog_interval: float) -> int:
+    return int(max(3 * watchdog_interval, 30))
+
+
+# Set of the host's sids with a snapshot; TTL like the snapshots.
 def snapshots(host: HostId) -> str:
     return f"{PREFIX}snapshots:{host}"
 
@@ -128,12 +158,130 @@ def snapshots(host: HostId) -> str:
 # Decision log, bounded by MAXLEN and trimmed by age (MINID) from beat. Entries carry `host`.
 HISTORY = f"{PREFIX}history"
 
-# Counters behind the Prometheus series (fields start with the host); TTL 30 days,
-# refreshed on every write.
+# --- metrics (read by the API's collector at scrape time) ---------------------------------
+
+# Counters behind the Prometheus series, fields starting with the host (`host|sid|…`); TTL
+# METRIC_TTL, refreshed on every write: a month of no repair at all resets them, which
+# Prometheus' rate() handles like a restart.
 REPAIR_COUNTS = f"{PREFIX}metrics:repairs"
 DECISION_COUNTS = f"{PREFIX}metrics:decisions"
 LAST_REPAIR = f"{PREFIX}metrics:last_repair"
-METRIC_TTL = 30 * 86400
+METRIC_TTL = 30 * DAY
+# Counter hash "host|sid|up" / "host|sid|down". TTL METRIC_TTL, refreshed on write.
+SCALE_EVENTS = f"{PREFIX}metrics:scale_events"
+# Hash host → bytes freed by the disk cleanup. TTL METRIC_TTL, refreshed on write.
+CLEANUP_BYTES = f"{PREFIX}metrics:cleanup_bytes_by_host"
+# Hash "host|path" → used ratio. TTL: disk_usage_ttl, three disk checks (stale → gone).
+DISK_USAGE = f"{PREFIX}metrics:disk"
+
+
+def disk_usage_ttl(disk_interval: float) -> int:
+    return 3 * int(disk_interval) + 60
+
+
+# One host's hash "sid|container|cpu|memory|network" → ratio (network: errors/s). Rewritten
+# whole by the host's reconcile (hosts never clobber each other's); TTL snapshot_ttl (three
+# reconciles), like the snapshots it sits beside.
+def resource_ratios(host: HostId) -> str:
+    return f"{PREFIX}metrics:resources:{host}"
+
+
+# Hash "restarts|host|sid|container" → count, "oom|host|sid|container" → 0/1, from the events
+# watchers. TTL METRIC_TTL, refreshed on write.
+CONTAINER_EVENTS = f"{PREFIX}metrics:container_events"
+# Sorted set "host|worker hostname:pid" → last Celery heartbeat (unix time); members older
+# than WORKER_FRESH seconds count as offline, older than an hour are dropped. TTL METRIC_TTL.
+WORKERS = f"{PREFIX}metrics:workers"
+
+
+# One host's hash "sid|kind" → replicas (current, desired, min, max), rewritten whole with
+# the host's scale status. TTL scale_status_ttl.
+def replicas(host: HostId) -> str:
+    return f"{PREFIX}metrics:replicas:{host}"
+
+
+# Histogram buckets of one series in one hash. TTL METRIC_TTL, refreshed on write.
+def histogram(name: str) -> str:
+    return f"{PREFIX}metrics:hist:{name}"
+
+
+# --- autoscaler ---------------------------------------------------------------------------
+
+
+# JSON list of [timestamp, recommended replicas], oldest first. TTL: scale_history_ttl —
+# the stabilisation window plus an hour, refreshed every cycle. A healer stopped for longer
+# loses it, and scale_policy.decide then holds scale-downs until a full window is seen again.
+def scale_history(host: HostId, sid: ServiceId) -> str:
+    return f"{PREFIX}scale:history:{_on(host, sid)}"
+
+
+def scale_history_ttl(window: float) -> int:
+    return int(window) + HOUR
+
+
+# Float timestamp of the last replica change (drives the cooldown). TTL SCALE_LAST_TTL: a
+# week is far beyond any scale cooldown, so an expired key never shortens one.
+def scale_last(host: HostId, sid: ServiceId) -> str:
+    return f"{PREFIX}scale:last:{_on(host, sid)}"
+
+
+SCALE_LAST_TTL = 7 * DAY
+
+
+# Hash sid → JSON of the latest decision (replicas, desired, metric value, reason, queues).
+# Rewritten whole every cycle, so services that stop being autoscaled drop out.
+# TTL scale_status_ttl: three scaler intervals, at least five minutes: a stopped scaler
+# shows as no data.
+# One per host: each host scales its own services.
+def scale_status(host: HostId) -> str:
+    return f"{PREFIX}scale:status:{host}"
+
+
+def scale_status_ttl(scaler_interval: float) -> int:
+    return max(300, int(3 * scaler_interval))
+
+
+# --- sustained resource use ---------------------------------------------------------------
+
+RESOURCE_PREFIX = f"{PREFIX}res:"
+
+
+# Previous sample (JSON), the base of the CPU and network rates. TTL: the stale-after gap
+# (about five reconcile intervals), rewritten every cycle; once it expires rates start over
+# rather than average over an unwatched gap.
+def resource_prev(cid: ContainerId) -> str:
+    return f"{RESOURCE_PREFIX}prev:{cid}"
+
+
+# When a condition was first seen on a container (epoch seconds). TTL: the stale-after gap,
+# refreshed by every cycle that still sees it, deleted by one that does not: a gap longer
+# than that (healer down) restarts the window instead of counting unobserved time.
+def resource_over(cid: ContainerId, condition: Condition) -> str:
+    return f"{RESOURCE_PREFIX}over:{cid}:{condition.value}"
+
+
+# --- alerts -------------------------------------------------------------------------------
+
+
+# Delivery dedupe: one key per (fingerprint, startsAt[, resolved]); its value is the
+# outcome, so a re-delivery answers like the first one. TTL ALERT_SEEN_TTL — but only
+# ALERT_PENDING_TTL while the first delivery is being handled, so a crash mid-request
+# cannot turn Alertmanager's retry into a duplicate.
+def alert_seen(dedupe_key: str, resolved: bool) -> str:
+    return f"{PREFIX}alert:seen:{dedupe_key}{':resolved' if resolved else ''}"
+
+
+# A day: longer than any Alertmanager retry or repeat_interval.
+ALERT_SEEN_TTL = DAY
+# A minute: far longer than one webhook request takes to handle (Alertmanager's own
+# request timeout is shorter), short enough that its retry after a crash is acted on.
+ALERT_PENDING_TTL = 60
+
+
+# Suppression window after an alert triggered a repair of `host/project/service`. TTL: the
+# window itself.
+def alert_suppress(qualified: str, alertname: str) -> str:
+    return f"{PREFIX}alert:suppress:{qualified}:{alertname}"
 
 
 # Liveness of each role on a host. TTL: 3 × its beat.
@@ -141,38 +289,50 @@ def heartbeat(role: str, host: HostId) -> str:
     return f"{PREFIX}heartbeat:{role}:{host}"
 
 
-# Event-watcher resume point (last event time) of one host's engine, so a reconnect loses
-# nothing. TTL 1 day.
+# Event-watcher resume point (last event time, seconds) so a reconnect loses nothing. TTL
+# EVENTS_CURSOR_TTL; the watcher never replays more than EVENTS_REPLAY_MAX anyway.
+# One per host: each watcher follows its own engine.
 def events_cursor(host: HostId) -> str:
     return f"{PREFIX}events:cursor:{host}"
 
 
+EVENTS_CURSOR_TTL = DAY
+# The engine keeps a bounded event log; an hour back covers any Redis or engine restart, and
+# the reconcile probe catches whatever is older.
+EVENTS_REPLAY_MAX = HOUR
+
+# RedBeat's schedule and lock, under the healer's prefix (RedBeat sets their TTLs: the lock
+# expires after redbeat_lock_timeout). One set per beat scope: beats over different host
+# patterns (HEALER_BEAT_HOSTS) must not share a lock, or only one of them would ever fire.
+REDBEAT_PREFIX = f"{PREFIX}redbeat"
+
+
+def redbeat_prefix(patterns: tuple[str, ...]) -> str:
+    if not patterns:
+        return REDBEAT_PREFIX
+    scope = hashlib.sha256(",".join(sorted(patterns)).encode()).hexdigest()[:12]
+    return f"{REDBEAT_PREFIX}:{scope}"
+
+
 # --- the host registry ------------------------------------------------------------------
+
 # Sorted set host → time of its last heartbeat: the hosts the cluster knows, live or not
-# (a stopped heartbeat is what makes a host `host_down`). TTL: HOST_FORGET_AFTER, refreshed
+# (a stopped heartbeat is what makes a host `host_down`). TTL HOST_FORGET_AFTER, refreshed
 # by every heartbeat; members older than that are dropped on write.
 HOSTS = f"{PREFIX}hosts"
-HOST_FORGET_AFTER = 7 * 86400
+# A week: a host down over a long weekend is still reported, not silently forgotten;
+# `healer hosts --forget` retires a decommissioned one sooner.
+HOST_FORGET_AFTER = 7 * DAY
 
 
-# What a live host announces (engine name, DOCKER_HOST, agent pid, start time). TTL: the
-# host's down-after period (about two heartbeat intervals): it exists only while the host is up.
+# What a live host announces (engine name, DOCKER_HOST, agent pid). TTL: the host's
+# down-after period (about two heartbeat intervals): it exists only while the host is up.
 def host_info(host: HostId) -> str:
     return f"{PREFIX}host:{host}"
 
 
 # The project/service ids a host served at its last reconcile, so the API can resolve and
 # route ids for hosts whose engine it cannot see, even while the host is down.
-# TTL: HOST_FORGET_AFTER, replaced by every reconcile.
+# TTL HOST_FORGET_AFTER, replaced by every reconcile.
 def host_services(host: HostId) -> str:
     return f"{PREFIX}host:{host}:services"
-
-
-# RedBeat's schedule entries and lock (RedBeat sets their TTLs: the lock expires after
-# redbeat_lock_timeout). One set per beat scope: beats over different host patterns
-# (HEALER_BEAT_HOSTS) must not share a lock, or only one of them would ever fire.
-def redbeat_prefix(patterns: tuple[str, ...]) -> str:
-    if not patterns:
-        return f"{PREFIX}redbeat"
-    scope = hashlib.sha256(",".join(sorted(patterns)).encode()).hexdigest()[:12]
-    return f"{PREFIX}redbeat:{scope}"

@@ -2,7 +2,9 @@
 
 Workers run as prefork children on many hosts; per-process registries would split or lose
 counts. Instead every process writes counts to Redis (adapters.counters, RedisHistogram)
-and the API's collector turns the shared state into series on each scrape.
+and the API's collector turns the shared state into series on each scrape. Every series
+carries `host`: the Docker host its service or engine belongs to; the shared queues (any
+host's worker takes their tasks) are labelled SHARED_HOST.
 """
 
 from __future__ import annotations
@@ -22,37 +24,16 @@ from prometheus_client.registry import Collector
 from healer.adapters import keys
 from healer.adapters.counters import Counters
 from healer.adapters.hosts import HostRegistry
-from healer.adapters.queue import QUEUES, host_queue
 from healer.adapters.state import read_snapshots
+from healer.core import model
 from healer.core.hosts import SHARED_HOST, HostState, HostStatus
 from healer.core.model import HealthStatus, HostId
+from healer.core.queues import QUEUES, host_queue
 
 ROLES = ("worker", "beat", "events", "api")
-REPAIR_ACTIONS = ("restart", "start", "stop_start")
-# Every series carries `host`: the Docker host its service or engine belongs to. Shared
-# queues (any host's worker takes their tasks) are labelled with SHARED_HOST.
-# hash "host|sid|up/down" → count. TTL METRIC_TTL.
-SCALE_EVENTS = f"{keys.PREFIX}metrics:scale_events"
-# hash host → bytes freed by cleanup. TTL METRIC_TTL.
-CLEANUP_BYTES = f"{keys.PREFIX}metrics:cleanup_bytes_by_host"
-DISK_USAGE = f"{keys.PREFIX}metrics:disk"  # hash "host|path" → used ratio, TTL 3 disk intervals
-# per host (per_host()): hash "sid|container|cpu|memory|network" → ratio (network:
-# errors/s), rewritten whole by the host's reconcile. TTL 3 reconciles.
-RESOURCE_RATIOS = f"{keys.PREFIX}metrics:resources"
-# hash "restarts|host|sid|container" → count, "oom|host|sid|container" → 0/1, from the events
-# watchers. TTL METRIC_TTL.
-CONTAINER_EVENTS = f"{keys.PREFIX}metrics:container_events"
-# sorted set "host|worker hostname:pid" → last Celery heartbeat (unix time); members older
-# than WORKER_FRESH seconds count as offline. TTL METRIC_TTL.
-WORKERS = f"{keys.PREFIX}metrics:workers"
+REPAIR_ACTIONS = tuple(a.value for a in model.REPAIR_ACTIONS)
+# A Celery worker sends an event heartbeat every ~2 s; missing several means offline.
 WORKER_FRESH = 15.0
-REPLICAS = f"{keys.PREFIX}metrics:replicas"  # per host: hash "sid|kind" → value
-
-
-def per_host(key: str, host: HostId) -> str:
-    """A metric key one host rewrites whole (so hosts never clobber each other's fields)."""
-    return f"{key}:{host}"
-
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -62,7 +43,7 @@ class RedisHistogram:
 
     def __init__(self, r: redis.Redis, name: str, buckets: tuple[float, ...] = LATENCY_BUCKETS):
         self.r = r
-        self.key = f"{keys.PREFIX}metrics:hist:{name}"
+        self.key = keys.histogram(name)
         self.buckets = buckets
 
     def observe(self, value: float, label: str = "", host: str = "") -> None:
@@ -218,7 +199,7 @@ class HealerCollector(Collector):
         }
         pipe = self.r.pipeline(transaction=False)
         for host in hosts:
-            pipe.hgetall(per_host(RESOURCE_RATIOS, host))
+            pipe.hgetall(keys.resource_ratios(host))
         for host, fields in zip(hosts, pipe.execute(), strict=True):
             for k, v in sorted(fields.items()):
                 sid, name, kind = k.rsplit("|", 2)
@@ -234,7 +215,7 @@ class HealerCollector(Collector):
             "1 if the container's last death was the OOM killer",
             labels=labels,
         )
-        for k, v in sorted(self.r.hgetall(CONTAINER_EVENTS).items()):
+        for k, v in sorted(self.r.hgetall(keys.CONTAINER_EVENTS).items()):
             parts = k.split("|", 3)
             if len(parts) == 4:  # fields from before hosts are dropped
                 kind, host, sid, name = parts
@@ -261,7 +242,7 @@ class HealerCollector(Collector):
             "Healer Celery workers that sent a heartbeat lately",
             labels=["host"],
         )
-        fresh = self.r.zrangebyscore(WORKERS, now - WORKER_FRESH, "+inf")
+        fresh = self.r.zrangebyscore(keys.WORKERS, now - WORKER_FRESH, "+inf")
         per_host_online = {h: 0 for h in hosts}
         for member in fresh:
             name, sep, _ = str(member).partition("|")
@@ -296,7 +277,7 @@ class HealerCollector(Collector):
         events = CounterMetricFamily(
             "healer_scale_events", "Scale events", labels=["service", "direction", "host"]
         )
-        for k, v in sorted(self.r.hgetall(SCALE_EVENTS).items()):
+        for k, v in sorted(self.r.hgetall(keys.SCALE_EVENTS).items()):
             on, _, rest = k.partition("|")
             sid, _, direction = rest.rpartition("|")
             if sid:
@@ -306,7 +287,7 @@ class HealerCollector(Collector):
         )
         pipe = self.r.pipeline(transaction=False)
         for host in hosts:
-            pipe.hgetall(per_host(REPLICAS, host))
+            pipe.hgetall(keys.replicas(host))
         for host, fields in zip(hosts, pipe.execute(), strict=True):
             for k, v in sorted(fields.items()):
                 sid, _, kind = k.rpartition("|")
@@ -314,13 +295,13 @@ class HealerCollector(Collector):
         freed = CounterMetricFamily(
             "healer_cleanup_bytes_freed", "Bytes freed by disk cleanup", labels=["host"]
         )
-        by_host = self.r.hgetall(CLEANUP_BYTES)
+        by_host = self.r.hgetall(keys.CLEANUP_BYTES)
         for host in hosts:
             freed.add_metric([host], float(by_host.get(host, 0)))
         disk = GaugeMetricFamily(
             "healer_disk_used_ratio", "Used ratio of the watched disk", labels=["path", "host"]
         )
-        for k, ratio in sorted(self.r.hgetall(DISK_USAGE).items()):
+        for k, ratio in sorted(self.r.hgetall(keys.DISK_USAGE).items()):
             on, _, path = k.partition("|")
             if path:
                 disk.add_metric([path, on], float(ratio))

@@ -12,32 +12,16 @@ from celery import Celery
 from kombu import Queue
 
 from healer.adapters import keys
-from healer.core.model import HostId, RepairRequest, ServiceId
+from healer.core.model import HostId, RepairRequest, ServiceId, Source
+from healer.core.queues import (
+    PROBE_QUEUE,
+    QUEUES,
+    REPAIR_QUEUE,
+    SCALE_QUEUE,
+    host_queue,
+    host_queues,
+)
 from healer.settings import Settings
-
-# Shared queues, consumed by every worker of the cluster: cluster-wide work (history trim)
-# and tasks that name no host (a one-host install's, or a client's from before hosts).
-PROBE_QUEUE = "healer.probe"
-REPAIR_QUEUE = "healer.repair"
-SCALE_QUEUE = "healer.scale"
-QUEUES = (PROBE_QUEUE, REPAIR_QUEUE, SCALE_QUEUE)
-
-
-def host_queue(queue: str, host: HostId) -> str:
-    """A host's own queue of a kind, e.g. `healer.repair@node-b`: only that host's workers
-    consume it, so work for a host runs where its engine is."""
-    return f"{queue}@{host}"
-
-
-def host_queues(host: HostId) -> tuple[str, ...]:
-    return tuple(host_queue(q, host) for q in QUEUES)
-
-
-def split_queue(name: str) -> tuple[str, str]:
-    """`healer.repair@node-b` → (`healer.repair`, `node-b`); a shared queue has host ""."""
-    queue, _, host = name.partition("@")
-    return queue, host
-
 
 PROBE_ALL = "healer.probe.all"
 PROBE_SERVICE = "healer.probe.service"
@@ -47,6 +31,10 @@ CHECK_DISK = "healer.probe.disk"
 REPAIR_CLEANUP = "healer.repair.cleanup"
 SCALE_CYCLE = "healer.scale.cycle"
 SCALE_SERVICE = "healer.scale.service"
+
+# Scheduled work that is per host: the active beat sends each to every live host's own
+# queue of this kind (beat.scheduler); the rest of the schedule is cluster-wide.
+HOST_TASKS = {PROBE_ALL: PROBE_QUEUE, SCALE_CYCLE: SCALE_QUEUE, CHECK_DISK: PROBE_QUEUE}
 
 
 def make_celery(settings: Settings, name: str = "healer") -> Celery:
@@ -73,7 +61,7 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
         task_serializer="json",
         accept_content=["json"],
         # A worker consumes the shared queues and its own host's (added at worker start,
-        # whatever -Q says: see workers.app); producers address any host's queue by name.
+        # whatever -Q says: see workers.host_agent); producers address any host's queue.
         task_queues=[Queue(q) for q in (*QUEUES, *host_queues(settings.host_id))],
         task_default_queue=PROBE_QUEUE,
         task_routes={
@@ -82,8 +70,8 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
             "healer.probe.*": {"queue": PROBE_QUEUE},
         },
         worker_concurrency=settings.worker_concurrency,
-        # RedBeat behind a lock (one active beat), hardened against Redis restarts.
-        beat_scheduler="beat.scheduler:ResilientScheduler",
+        # The beat entry point (beat.schedule.install) names its scheduler; RedBeat's
+        # settings live here with the broker's.
         redbeat_redis_url=settings.redis_url,
         # A beat limited to some hosts (HEALER_BEAT_HOSTS) keeps its own schedule and lock,
         # so beats over disjoint host sets are each active at once.
@@ -99,7 +87,8 @@ class CeleryDispatcher:
     """Producer side: every request gets a task id that is also its history request id.
 
     Work goes to a host's own queues: `host` is this process's host (probes and the repairs
-    its probes find); a request that names another host goes to that host's queue."""
+    its probes find); work that names another host goes to that host's queue. Sends whose
+    result nobody waits for skip the result-channel subscription (ignore_result)."""
 
     def __init__(self, app: Celery, host: HostId) -> None:
         self.app = app
@@ -130,6 +119,51 @@ class CeleryDispatcher:
             ignore_result=True,
         )
 
+    def probe_all(self, host: HostId | None = None) -> None:
+        host = host or self.host
+        self.app.send_task(
+            PROBE_ALL,
+            kwargs={"host": host},
+            queue=host_queue(PROBE_QUEUE, host),
+            ignore_result=True,
+        )
+
+    def cleanup(self, source: Source, request_id: str, host: HostId | None = None) -> None:
+        """The disk repair on demand; the request id is also the task id."""
+        host = host or self.host
+        self.app.send_task(
+            REPAIR_CLEANUP,
+            kwargs={"source": source.value, "request_id": request_id, "host": host},
+            task_id=request_id,
+            queue=host_queue(REPAIR_QUEUE, host),
+        )
+
+    def scale(
+        self,
+        sid: ServiceId,
+        replicas: int,
+        source: Source,
+        request_id: str,
+        host: HostId | None = None,
+        force: bool = False,
+    ) -> str:
+        """`replicas=-1`: one more than the service runs when the task executes. Returns the
+        task id; its result (the scale outcome) is kept for a caller that waits."""
+        host = host or self.host
+        kwargs = {"sid": str(sid), "replicas": replicas, "force": force, "source": source.value}
+        self.app.send_task(
+            SCALE_SERVICE,
+            kwargs={**kwargs, "host": host},
+            task_id=request_id,
+            queue=host_queue(SCALE_QUEUE, host),
+        )
+        return request_id
+
+    def scale_result(self, task_id: str, timeout: float) -> dict[str, object]:
+        """Wait for a scale task's outcome (another host's engine is its agent's to change)."""
+        out: dict[str, object] = self.app.AsyncResult(task_id).get(timeout=timeout)
+        return out
+
     def probe_service(
         self,
         sid: ServiceId,
@@ -142,13 +176,6 @@ class CeleryDispatcher:
         kwargs = {"sid": sid, "event_time": event_time, "action": action, "host": host}
         if container_id:
             kwargs["container_id"] = container_id
-        # Nobody waits for a probe's result: skip the result-channel subscription per send.
         self.app.send_task(
             PROBE_SERVICE, kwargs=kwargs, queue=host_queue(PROBE_QUEUE, host), ignore_result=True
-        )
-
-    def send(self, task: str, queue: str, host: HostId, **kwargs: object) -> None:
-        """Any other host-addressed task whose result nobody waits for (probe all, disk)."""
-        self.app.send_task(
-            task, kwargs={**kwargs, "host": host}, queue=host_queue(queue, host), ignore_result=True
         )

@@ -8,32 +8,21 @@ The repair itself goes through the same guard as the healer's own probes (Condit
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-import redis
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from healer.adapters import keys
+from healer.adapters.alert_marks import Claim
 from healer.adapters.history import Record
-from healer.adapters.queue import (
-    REPAIR_CLEANUP,
-    REPAIR_QUEUE,
-    SCALE_QUEUE,
-    SCALE_SERVICE,
-    CeleryDispatcher,
-    host_queue,
-)
 from healer.core.alerts import (
     HOST,
     Alert,
-    AlertAction,
     AlertDecision,
     Webhook,
     decide,
@@ -46,9 +35,8 @@ from healer.core.hosts import (
     host_of_alert,
     resolve_service,
 )
-from healer.core.model import Condition, HostId, RepairRequest, ServiceId
+from healer.core.model import Action, Condition, HostId, Outcome, RepairRequest, ServiceId, Source
 from healer.engine.context import Healer
-from healer.engine.manual import open_request
 from healer.engine.status import HostDown, catalogue, require_live
 
 # Alertmanager batches are small (grouped by alertname and service); 1 MiB is far above any
@@ -58,30 +46,6 @@ MAX_BODY_BYTES = 1 << 20
 # Longer than Prometheus' usual lookback and Alertmanager's repeat_interval (10 min in
 # monitoring/alertmanager), so one incident re-firing gives one repair, not one per delivery.
 DEFAULT_SUPPRESS_SECONDS = 900
-
-# Delivery dedupe: one key per (fingerprint, startsAt[, resolved]); its value is the
-# outcome, so a re-delivery answers like the first one. TTL: a day, longer than any
-# Alertmanager retry or repeat_interval — but only PENDING_TTL while the first delivery is
-# being handled, so a crash mid-request cannot turn Alertmanager's retry into a duplicate.
-SEEN_TTL = 86400
-PENDING_TTL = 60
-_PENDING = "pending"
-
-
-def seen_key(alert: Alert) -> str:
-    suffix = ":resolved" if alert.status == "resolved" else ""
-    return f"{keys.PREFIX}alert:seen:{alert.dedupe_key}{suffix}"
-
-
-# Suppression window after an alert triggered a repair. TTL: the window itself.
-def suppress_key(sid: str, alertname: str) -> str:
-    return f"{keys.PREFIX}alert:suppress:{sid}:{alertname}"
-
-
-class TaskSender(Protocol):
-    """The part of a Celery app the router needs (tests may pass a fake)."""
-
-    def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -101,11 +65,10 @@ def alerts_router(
     authorized: Callable[..., Any],
     *,
     suppress: float = DEFAULT_SUPPRESS_SECONDS,
-    sender: TaskSender | None = None,
     max_body: int = MAX_BODY_BYTES,
 ) -> APIRouter:
     """`authorized` is the app's auth dependency; it runs before the body is read."""
-    intake = AlertIntake(h, sender or _celery_of(h), suppress)
+    intake = AlertIntake(h, suppress)
     router = APIRouter()
 
     @router.post("/alerts", status_code=202, dependencies=[Depends(authorized)])
@@ -162,13 +125,6 @@ def _only_unknown_services(results: list[AlertResult]) -> bool:
     return not actionable and any(r.reason == "not_found" for r in results)
 
 
-def _celery_of(h: Healer) -> TaskSender:
-    if isinstance(h.dispatcher, CeleryDispatcher):
-        app: TaskSender = h.dispatcher.app
-        return app
-    raise TypeError("alerts_router needs a Celery app: pass sender= with a non-Celery dispatcher")
-
-
 @dataclass(frozen=True)
 class _Lookup:
     ref: ServiceRef | None
@@ -182,70 +138,66 @@ class AlertIntake:
     An alert runs on the host its `host` (or `instance`) label names; without one its
     `service` label resolves like any service id across the cluster."""
 
-    def __init__(self, h: Healer, sender: TaskSender, suppress: float) -> None:
+    def __init__(self, h: Healer, suppress: float) -> None:
         self.h = h
-        self.sender = sender
+        self.marks = h.stores.alerts
         self.suppress = max(1, int(suppress))
 
     def handle(self, hook: Webhook) -> list[AlertResult]:
-        lookups: dict[tuple[str, str], _Lookup] = {}
-        self._catalogue: dict[HostId, set[ServiceId]] | None = None
-        return [self._one(alert, lookups) for alert in hook.alerts]
+        batch = _Batch()
+        return [self._one(alert, batch) for alert in hook.alerts]
 
-    def _one(self, alert: Alert, lookups: dict[tuple[str, str], _Lookup]) -> AlertResult:
+    def _one(self, alert: Alert, batch: _Batch) -> AlertResult:
         d = decide(alert)
-        key = seen_key(alert)
-        if not self.h.redis.set(key, _PENDING, nx=True, ex=PENDING_TTL):
-            first, _, reason = str(self.h.redis.get(key) or _PENDING).partition(":")
+        seen, first_outcome = self.marks.claim_delivery(
+            alert.dedupe_key, alert.status == "resolved"
+        )
+        if seen is None:
+            first, _, reason = first_outcome.partition(":")
             return _result(d, "duplicate", reason, duplicate_of=first)
-        claimed = [key]
+        claimed = [seen]
         try:
-            result = self._fresh(d, lookups, claimed)
+            result = self._fresh(d, batch, claimed)
         except BaseException:
             # Not acknowledged: Alertmanager's retry must be handled, not collapsed.
-            with contextlib.suppress(redis.RedisError):
-                self.h.redis.delete(*claimed)
+            self.marks.release(claimed)
             raise
-        self.h.redis.set(key, f"{result.decision}:{result.reason}", ex=SEEN_TTL)
+        self.marks.settle_delivery(seen, f"{result.decision}:{result.reason}")
         return result
 
-    def _fresh(
-        self,
-        d: AlertDecision,
-        lookups: dict[tuple[str, str], _Lookup],
-        claimed: list[str],
-    ) -> AlertResult:
+    def _fresh(self, d: AlertDecision, batch: _Batch, claimed: list[Claim]) -> AlertResult:
         if not d.act or d.action is None:
-            self._record(d.service or "-", "ignored", d, d.reason)
+            self._record(d.service or "-", Outcome.IGNORED, d, d.reason)
             return _result(d, "ignored", d.reason)
-        found = self._lookup(d, lookups)
+        found = self._lookup(d, batch)
         ref = found.ref
         if ref is None:
-            self._record(d.service, "skipped", d, found.reason, f"{d.detail}; {found.message}")
+            why = f"{d.detail}; {found.message}"
+            self._record(d.service, Outcome.SKIPPED, d, found.reason, why)
             return _result(d, "skipped", found.reason)
         # `healer pause` is an operator's "leave it alone"; an alert does not overrule it
         # (the repair task lets alert-sourced repairs through a pause, so check here).
-        if self.h.redis.exists(keys.PAUSED_ALL, keys.paused(ref.host, ref.sid)):
-            self._record(ref, "skipped", d, "paused", f"{d.detail}; paused by an operator")
+        if self.h.stores.on(ref.host).flags.is_paused(ref.sid):
+            self._record(ref, Outcome.SKIPPED, d, "paused", f"{d.detail}; paused by an operator")
             return _result(d, "skipped", "paused", ref)
-        window = suppress_key(ref.qualified, d.alertname)
-        if not self.h.redis.set(window, "1", nx=True, ex=self.suppress):
+        window = self.marks.claim_window(ref.qualified, d.alertname, self.suppress)
+        if window is None:
             why = f"{d.detail}; already repaired for this alert within {self.suppress}s"
-            self._record(ref, "skipped", d, "suppressed", why)
+            self._record(ref, Outcome.SKIPPED, d, "suppressed", why)
             return _result(d, "skipped", "suppressed", ref)
         claimed.append(window)
         task_id = self._dispatch(ref, d)
         return _result(d, "queued", "", ref, task_id)
 
-    def _lookup(self, d: AlertDecision, lookups: dict[tuple[str, str], _Lookup]) -> _Lookup:
+    def _lookup(self, d: AlertDecision, batch: _Batch) -> _Lookup:
         # One catalogue read (one Docker list call) per batch, one lookup per distinct target.
-        if self._catalogue is None:
-            self._catalogue = catalogue(self.h)
-        host = host_of_alert(dict(d.host_labels), self._catalogue)
+        if batch.catalogue is None:
+            batch.catalogue = catalogue(self.h)
+        host = host_of_alert(dict(d.host_labels), batch.catalogue)
         target = (host or "", d.service)
-        if target not in lookups:
-            lookups[target] = self._find(self._catalogue, host, d.service)
-        return lookups[target]
+        if target not in batch.lookups:
+            batch.lookups[target] = self._find(batch.catalogue, host, d.service)
+        return batch.lookups[target]
 
     def _find(
         self, known: dict[HostId, set[ServiceId]], host: HostId | None, service: str
@@ -268,36 +220,34 @@ class AlertIntake:
         enqueue_manual order, so an acknowledged alert always leaves a trace even if the
         worker never runs it."""
         assert d.action is not None
-        request_id = open_request(self.h, ref, str(d.action), "alert", alertname=d.alertname)
+        request_id = self.h.requests.open(
+            ref.sid, d.action, Source.ALERT, alertname=d.alertname, host=ref.host
+        )
         repair_action = d.repair_action
         if repair_action is not None:
             req = RepairRequest(
-                ref.sid, Condition.ALERT, repair_action, (), d.detail, "alert", request_id, ref.host
+                ref.sid,
+                Condition.ALERT,
+                repair_action,
+                (),
+                d.detail,
+                Source.ALERT,
+                request_id,
+                host=ref.host,
             )
             self.h.dispatcher.repair(req)
-        elif d.action == AlertAction.CLEANUP:
-            self.sender.send_task(
-                REPAIR_CLEANUP,
-                kwargs={"source": "alert", "request_id": request_id, "host": ref.host},
-                task_id=request_id,
-                queue=host_queue(REPAIR_QUEUE, ref.host),
-            )
+        elif d.action == Action.CLEANUP:
+            self.h.dispatcher.cleanup(Source.ALERT, request_id, host=ref.host)
         else:
             # replicas=-1: one more than the service runs when the task executes.
-            kwargs = {"sid": str(ref.sid), "replicas": -1, "force": False, "source": "alert"}
-            self.sender.send_task(
-                SCALE_SERVICE,
-                kwargs={**kwargs, "host": ref.host},
-                task_id=request_id,
-                queue=host_queue(SCALE_QUEUE, ref.host),
-            )
-        self._record(ref, "requested", d, "", d.detail, request_id)
+            self.h.dispatcher.scale(ref.sid, -1, Source.ALERT, request_id, host=ref.host)
+        self._record(ref, Outcome.REQUESTED, d, "", d.detail, request_id)
         return request_id
 
     def _record(
         self,
         target: ServiceRef | str,
-        outcome: str,
+        outcome: Outcome,
         d: AlertDecision,
         reason: str,
         detail: str = "",
@@ -312,7 +262,7 @@ class AlertIntake:
                 action=d.action.value if d.action else "",
                 reason=reason,
                 detail=detail or d.detail,
-                source="alert",
+                source=Source.ALERT,
                 request_id=request_id,
                 extra={
                     "alertname": d.alertname,
@@ -323,6 +273,14 @@ class AlertIntake:
                 host=ref.host if ref else "-",
             )
         )
+
+
+@dataclass
+class _Batch:
+    """What one webhook delivery looks up once: the cluster's catalogue, then each target."""
+
+    catalogue: dict[HostId, set[ServiceId]] | None = None
+    lookups: dict[tuple[str, str], _Lookup] = field(default_factory=dict)
 
 
 def _host_target(scope: dict[HostId, set[ServiceId]]) -> ServiceRef:

@@ -7,16 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import redis
-
-from healer.adapters.counters import Counters
 from healer.adapters.docker_engine import DockerEngine
-from healer.adapters.history import History, setup_file_log
-from healer.adapters.hosts import HostRegistry
+from healer.adapters.history import setup_file_log
 from healer.adapters.notify import Notifier
-from healer.adapters.redis_conn import connect
-from healer.adapters.state import StateStore
-from healer.core.model import Condition, HostId, RepairRequest, ServiceId
+from healer.adapters.stores import Stores
+from healer.core.model import Condition, HostId, RepairRequest, ServiceId, Source
 from healer.core.reconcile import PolicyDefaults
 from healer.engine.resources import ResourceMonitor
 from healer.settings import Settings
@@ -29,23 +24,38 @@ class Dispatcher(Protocol):
 
     def probe(self, sid: ServiceId, countdown: float = 0, host: HostId | None = None) -> None: ...
 
+    def probe_all(self, host: HostId | None = None) -> None: ...
+
+    def cleanup(self, source: Source, request_id: str, host: HostId | None = None) -> None: ...
+
+    def scale(
+        self,
+        sid: ServiceId,
+        replicas: int,
+        source: Source,
+        request_id: str,
+        host: HostId | None = None,
+        force: bool = False,
+    ) -> str: ...
+
 
 @dataclass
 class Healer:
     settings: Settings
-    redis: redis.Redis
+    stores: Stores
     engine: DockerEngine
     dispatcher: Dispatcher
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        # Every store is bound to this process's host: guard and observed state of `web` on
-        # one host is never read or written by another host's worker.
-        self.host: HostId = self.settings.host_id
-        self.state = StateStore(self.redis, self.settings.crashloop_window, self.host)
-        self.history = History(self.redis, self.settings.history_maxlen, self.host)
-        self.counters = Counters(self.redis, self.host)
-        self.hosts = HostRegistry(self.redis, self.settings.host_down_after)
+        st = self.stores
+        # Every store is bound to this process's host (Settings.host): guard and observed
+        # state of `web` on one host is never read or written by another host's worker.
+        self.host: HostId = st.host
+        self.hosts = st.hosts
+        self.state, self.history, self.counters = st.state, st.history, st.counters
+        self.flags, self.requests, self.guard = st.flags, st.requests, st.guard
+        self.telemetry = st.telemetry
         self.notifier = Notifier(self.settings.notify_webhook)
         self._resources: ResourceMonitor | None = None
 
@@ -53,7 +63,7 @@ class Healer:
     def resources(self) -> ResourceMonitor:
         # Built on first use: only the reconcile probe samples resources.
         if self._resources is None:
-            self._resources = ResourceMonitor(self.settings, self.engine.client, self.redis)
+            self._resources = ResourceMonitor(self.settings, self.engine.client, self.stores)
         return self._resources
 
     @property
@@ -74,7 +84,7 @@ def build(settings: Settings, dispatcher: Dispatcher) -> Healer:
     setup_file_log(settings.log_dir)
     return Healer(
         settings=settings,
-        redis=connect(settings.redis_url),
+        stores=Stores.connect(settings),
         engine=DockerEngine.connect(settings.docker_host, settings.project_list),
         dispatcher=dispatcher,
     )

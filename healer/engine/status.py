@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from healer.adapters.docker_engine import EngineError
-from healer.adapters.state import read_snapshots
 from healer.core.hosts import (
     AmbiguousService,
     HostState,
@@ -95,8 +94,11 @@ def status(h: Healer) -> dict[str, dict[str, object]]:
         for sid in sids:
             per_host[ServiceRef(host, sid)] = dict(_UNSEEN)
     for host in others:
-        for name, snap in read_snapshots(h.redis, host).items():
-            per_host[ServiceRef(host, ServiceId(name))] = snap
+        scale = h.stores.on(host).scale.status()
+        for name, snap in h.stores.snapshots(host).items():
+            per_host[ServiceRef(host, ServiceId(name))] = (
+                {**snap, "scale": scale[name]} if name in scale else snap
+            )
     for name, snap in _local(h).items():
         per_host[ServiceRef(h.host, ServiceId(name))] = snap
     states = h.hosts.states()
@@ -120,4 +122,10 @@ def _local(h: Healer) -> dict[str, dict[str, object]]:
     snap = h.state.read(views.values(), now)
     p = plan(views, snap, h.defaults, now)
     assert p.effects is not None
-    return {str(sid): snap_ for sid, snap_ in p.effects.snapshots.items()}
+    out = {str(sid): snap_ for sid, snap_ in p.effects.snapshots.items()}
+    # The autoscaler's latest decision (replicas, metric, reason) beside the live state; it
+    # is as old as the last scaler cycle and gone when no cycle ran for three intervals.
+    for sid, decision in h.stores.scale.status().items():
+        if sid in out:
+            out[sid]["scale"] = decision
+    return out

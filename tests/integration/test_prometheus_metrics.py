@@ -34,8 +34,8 @@ AUTH = {"Authorization": "Bearer test-token"}
 RULES = REPO_ROOT / "monitoring" / "prometheus" / "alerts"
 T = TypeVar("T")
 
-# The seed's series (DESIGN §3), sample name → exact label names: the seed's, plus the
-# Docker host every series carries since one cluster heals many hosts.
+# The seed's series (docs/architecture.md, Public names), sample name → exact label names:
+# the seed's, plus the Docker host every series carries since one cluster heals many hosts.
 SEED_SERIES = {
     "repair_attempts_total": {"service", "action", "success", "host"},
     "service_health_status": {"service", "status", "host"},

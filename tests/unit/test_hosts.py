@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from healer.adapters.queue import host_queue, host_queues, split_queue
 from healer.core.alerts import Alert, decide
 from healer.core.hosts import (
     AmbiguousService,
@@ -20,6 +19,7 @@ from healer.core.hosts import (
     validate_host,
 )
 from healer.core.model import HostId, ServiceId
+from healer.core.queues import host_queue, host_queues, split_queue
 
 A, B = HostId("node-a"), HostId("node-b")
 CATALOGUE = {

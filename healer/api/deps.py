@@ -1,0 +1,53 @@
+"""FastAPI dependencies shared by the routers: the process's Healer and the Bearer check."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import HTTPException, Request
+
+from healer.core.hosts import ServiceRef
+from healer.engine.context import Healer
+from healer.engine.status import (
+    AmbiguousService,
+    HostDown,
+    UnknownService,
+    require_live,
+    resolve,
+)
+
+
+def healer(request: Request) -> Healer:
+    """The Healer create_app built for this process (one per API process)."""
+    h: Healer = request.app.state.healer
+    return h
+
+
+def authorized(request: Request) -> None:
+    """Every mutating call needs `Authorization: Bearer <HEALER_API_TOKEN>`."""
+    token_setting = healer(request).settings.api_token
+    expected = token_setting.get_secret_value() if token_setting else ""
+    if not expected:
+        raise HTTPException(403, "HEALER_API_TOKEN is not set; mutating calls are disabled")
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise HTTPException(
+            401, "missing or invalid Bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+def service_ref(h: Healer, service: str) -> ServiceRef:
+    """`service`, `project/service` or `host/project/service` → the one service it names on
+    a live host; 404 unknown, 409 ambiguous (the message lists the candidates), 503 when its
+    host is host_down (no agent would act on it)."""
+    try:
+        ref = resolve(h, service)
+        require_live(h, ref)
+    except UnknownService as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except AmbiguousService as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except HostDown as exc:
+        raise HTTPException(503, str(exc)) from exc
+    return ref
