@@ -10,6 +10,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from healer.adapters import guard, keys
@@ -111,9 +112,39 @@ def _guarded(
         request_id=req.request_id,
         ttl=h.settings.quarantine_ttl,
     )
+    if decision.verdict == Verdict.REDELIVERED:
+        return _redelivered(h, req, decision, inspected)
     if decision.verdict != Verdict.ACT:
         return _not_acting(h, req, decision, inspected)
     return _act(h, req, decision, inspected)
+
+
+def _redelivered(
+    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
+) -> RepairResult:
+    """End a request whose first delivery was lost mid-repair, without acting again.
+
+    The lost delivery may have been the worker that restarted its own container; acting again
+    would restart it again, forever. A container started since the slot was claimed shows the
+    action took effect.
+    """
+    claimed = d.episode.last_repair_at or 0.0
+    # 1 s of slack: the engine's clock stamps StartedAt, the worker's stamps the claim.
+    started = [i for i in inspected.values() if _started_at(i) >= claimed - 1.0]
+    note = "the delivery that claimed this repair was lost; not repeated (at most once)"
+    if started and len(started) == len(inspected):
+        detail = f"{note}; its action took effect: started since the claim"
+        return finish(h, req, RepairResult("acted", d.reason, detail, d.episode.attempts))
+    detail = f"{note}; it did not take effect, a later probe requests a new repair if needed"
+    return finish(h, req, RepairResult("failed", d.reason, detail, d.episode.attempts))
+
+
+def _started_at(info: dict[str, Any]) -> float:
+    value = str((info.get("State") or {}).get("StartedAt") or "")
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _take_slot(h: Healer) -> str:

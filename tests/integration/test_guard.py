@@ -48,7 +48,7 @@ def test_concurrent_claims_let_exactly_one_repair_act(redis_client: redis.Redis)
     assert 0 < redis_client.ttl(keys.episode(SID, Condition.UNHEALTHY)) <= 60
 
 
-def test_a_redelivered_request_reuses_its_slot_but_a_new_one_waits(
+def test_a_redelivered_request_is_told_so_and_a_new_one_waits(
     redis_client: redis.Redis,
 ) -> None:
     now = time.time()
@@ -59,7 +59,11 @@ def test_a_redelivered_request_reuses_its_slot_but_a_new_one_waits(
     other = guard.claim(
         redis_client, SID, Condition.EXITED, POLICY, now + 1, request_id="r2", ttl=60
     )
-    assert (first.verdict, again.verdict, other.verdict) == (Verdict.ACT, Verdict.ACT, Verdict.WAIT)
+    assert (first.verdict, again.verdict, other.verdict) == (
+        Verdict.ACT,
+        Verdict.REDELIVERED,
+        Verdict.WAIT,
+    )
     assert guard.read_episode(redis_client, SID, Condition.EXITED).attempts == 1
 
 
