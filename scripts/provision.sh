@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make this Debian bookworm machine ready to run and test compose-healer, as root:
 #   1. Debian packages: redis-server, docker.io, busybox-static, prometheus (promtool),
-#      prometheus-alertmanager (amtool) - only what is missing;
+#      prometheus-alertmanager (amtool), haproxy (the socket proxy's tests), debootstrap
+#      (scripts/stack.sh builds the stack's base image) - only what is missing;
 #   2. Redis on 127.0.0.1:6379, started if it does not answer;
 #   3. the Docker engine, started in the background if it does not answer;
 #   4. the project and its dev tools: pip install -e '.[dev]';
@@ -33,7 +34,7 @@ mkdir -p "$state_dir"
 
 # --- 1. Debian packages --------------------------------------------------------------------
 
-packages=(redis-server docker.io busybox-static prometheus prometheus-alertmanager)
+packages=(redis-server docker.io busybox-static prometheus prometheus-alertmanager haproxy debootstrap)
 
 installed() {
   [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
