@@ -128,10 +128,15 @@ base() {
 
 wheelhouse() {
   # In the build context (see .dockerignore), rebuilt when its inputs change.
-  local dir=$repo_root/.wheelhouse inputs
+  local dir=$repo_root/.wheelhouse inputs image_python
+  # The image's interpreter, whose environment markers the wheelhouse must satisfy.
+  image_python=$("$DOCKER" run --rm --network none "$base_image" \
+    python3 -c 'import platform; print(platform.python_version())') ||
+    die "cannot run python3 in $base_image"
   inputs=$(
-    cat pyproject.toml
+    cat pyproject.toml deploy/images/wheelhouse.py
     "$python" -c 'import sys, platform; print(sys.version, platform.machine())'
+    echo "$image_python"
   )
   inputs=$(sha256sum <<<"$inputs" | cut -c1-16)
   if ((!rebuild)) && [[ -f $dir/.inputs && $(cat "$dir/.inputs") == "$inputs" ]]; then
@@ -146,6 +151,8 @@ wheelhouse() {
     . 'flower>=2.0' 'setuptools>=68' >>"$cache_dir/build.log" 2>&1 ||
     die "pip wheel failed; log: $cache_dir/build.log"
   rm -f "$dir"/compose_healer-*.whl # the package itself is built in the image from source
+  "$python" deploy/images/wheelhouse.py "$dir" "$image_python" >>"$cache_dir/build.log" 2>&1 ||
+    die "completing the wheelhouse for Python $image_python failed; log: $cache_dir/build.log"
   echo "$inputs" >"$dir/.inputs"
   log "wheelhouse: $(find "$dir" -name '*.whl' | wc -l) wheels"
 }
