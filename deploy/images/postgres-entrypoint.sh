@@ -14,7 +14,7 @@ if [ "${1:-}" = postgres ]; then
     rm -f "$pwfile"
     echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   fi
-  exec postgres -D "$PGDATA" -c listen_addresses='*' \
-    -c unix_socket_directories=/var/run/postgresql "$@"
+  # The socket goes to /tmp: the one writable place in a read-only container.
+  exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp "$@"
 fi
 exec "$@"
