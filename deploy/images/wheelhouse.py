@@ -31,8 +31,11 @@ def _requirements(wheel: Path) -> list[Requirement]:
     with zipfile.ZipFile(wheel) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         text = zf.read(meta).decode()
-    return [Requirement(line.split(":", 1)[1].strip()) for line in text.splitlines()
-            if line.startswith("Requires-Dist:")]
+    return [
+        Requirement(line.split(":", 1)[1].strip())
+        for line in text.splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
 
 
 def missing(folder: Path, python: str) -> list[Requirement]:
@@ -58,10 +61,8 @@ def main(folder: Path, python: str) -> int:
             return 0
         names = [f"{r.name}{r.specifier}" for r in todo]
         print("adding for Python", python + ":", " ".join(names))
-        subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(folder), *names],
-            check=True,
-        )
+        pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+        subprocess.run([*pip, "-w", str(folder), *names], check=True)
     print("wheelhouse: requirements still missing after 10 rounds", file=sys.stderr)
     return 1
 

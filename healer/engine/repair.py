@@ -125,18 +125,25 @@ def _redelivered(
     """End a request whose first delivery was lost mid-repair, without acting again.
 
     The lost delivery may have been the worker that restarted its own container; acting again
-    would restart it again, forever. A container started since the slot was claimed shows the
-    action took effect.
+    would restart it again, forever. A container (re)started since the slot was claimed shows
+    the action took effect; one still stopping gets the verify timeout to come back.
     """
     claimed = d.episode.last_repair_at or 0.0
-    # 1 s of slack: the engine's clock stamps StartedAt, the worker's stamps the claim.
-    started = [i for i in inspected.values() if _started_at(i) >= claimed - 1.0]
+    deadline = time.monotonic() + h.settings.verify_timeout
     note = "the delivery that claimed this repair was lost; not repeated (at most once)"
-    if started and len(started) == len(inspected):
-        detail = f"{note}; its action took effect: started since the claim"
-        return finish(h, req, RepairResult("acted", d.reason, detail, d.episode.attempts))
-    detail = f"{note}; it did not take effect, a later probe requests a new repair if needed"
-    return finish(h, req, RepairResult("failed", d.reason, detail, d.episode.attempts))
+    while True:
+        now = _inspect_all(h, tuple(inspected))
+        # 1 s of slack: the engine's clock stamps StartedAt, the worker's stamps the claim.
+        if len(now) == len(inspected) and all(
+            (i.get("State") or {}).get("Running") and _started_at(i) >= claimed - 1.0
+            for i in now.values()
+        ):
+            detail = f"{note}; its action took effect: started since the claim"
+            return finish(h, req, RepairResult("acted", d.reason, detail, d.episode.attempts))
+        if time.monotonic() >= deadline:
+            detail = f"{note}; it did not take effect, a later probe requests a new repair"
+            return finish(h, req, RepairResult("failed", d.reason, detail, d.episode.attempts))
+        time.sleep(0.2)
 
 
 def _started_at(info: dict[str, Any]) -> float:

@@ -37,7 +37,9 @@ class _NoDispatch:
 
 
 def _healer(redis_url: str, project: str, log_dir: Path) -> context.Healer:
-    settings = Settings(redis_url=redis_url, projects=project, log_dir=str(log_dir))
+    settings = Settings(
+        redis_url=redis_url, projects=project, log_dir=str(log_dir), verify_timeout=3
+    )
     return context.build(settings, _NoDispatch())
 
 
