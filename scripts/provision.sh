@@ -6,13 +6,16 @@
 #   2. Redis on 127.0.0.1:6379, started if it does not answer;
 #   3. the Docker engine, started in the background if it does not answer;
 #   4. the project and its dev tools: pip install -e '.[dev]';
-#   5. the test image (tests/image/build.sh).
+#   5. the test image (tests/image/build.sh);
+#   6. the compose stack's images (deploy/images/build.sh --demo: a debootstrap base, a
+#      wheelhouse, Debian packages; cached, so only changed inputs rebuild), kept for
+#      tests/e2e/test_stack.py like the test image.
 # Safe to run again: each step checks first and does nothing when all is in place.
 #
-# Options: --no-test-image (skip step 5; scripts/run.sh uses it).
+# Options: --no-test-image (skip steps 5 and 6; scripts/run.sh uses it).
 # Env: PYTHON (interpreter, default python3), HEALER_STATE_DIR (logs and pid files,
 #      default /var/tmp/compose-healer), HEALER_DOCKERD_TIMEOUT (seconds, default 60),
-#      HEALER_SKIP_INTEGRATION=1 (skip steps 2, 3 and 5: unit tests need none of them).
+#      HEALER_SKIP_INTEGRATION=1 (skip steps 2, 3, 5 and 6: unit tests need none of them).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -183,6 +186,13 @@ build_image() {
   log "$out"
 }
 
+build_stack_images() {
+  local start=$SECONDS
+  bash deploy/images/build.sh --demo 2>&1 | sed 's/^/[provision] /' ||
+    die "stack images failed to build (deploy/images/build.sh)"
+  log "stack images: ready ($((SECONDS - start))s)"
+}
+
 install_packages
 if [[ ${HEALER_SKIP_INTEGRATION:-} == 1 ]]; then
   log "HEALER_SKIP_INTEGRATION=1: not starting redis or docker, not building the test image"
@@ -191,6 +201,9 @@ else
   start_redis
   start_dockerd
   pip_install
-  if ((build_test_image)); then build_image; fi
+  if ((build_test_image)); then
+    build_image
+    build_stack_images
+  fi
 fi
 log "done"
