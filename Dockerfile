@@ -11,12 +11,11 @@
 # Without a command the image runs `healer run` (all four roles in one container), which is the
 # supervisor's single-host mode and handy for `docker run`.
 #
-# Docker socket: the image runs as the unprivileged user `healer` (uid/gid 10001). The worker,
-# events and api roles talk to /var/run/docker.sock, which is owned by root and the host's
-# `docker` group, whose gid differs between hosts. Give the container that group at run time
-# instead of baking a gid in: `group_add: ["${DOCKER_GID}"]` in compose, `--group-add` with
-# `docker run` (DOCKER_GID=$(stat -c %g /var/run/docker.sock)). Socket access is root-equivalent
-# on the host whatever the user inside is; the non-root user only limits the container itself.
+# Docker access: the image runs as the unprivileged user `healer` (uid/gid 10001). In the
+# compose stack no role gets the socket: each reaches the engine through its socket proxy
+# (DOCKER_HOST=tcp://docker-proxy-...:2375, deploy/socket-proxy/). With `docker run` and the
+# socket instead, add the socket's group (`--group-add $(stat -c %g /var/run/docker.sock)`);
+# socket access is root-equivalent on the host whatever the user inside is.
 
 # Built by scripts/stack.sh (deploy/images/build.sh) without a registry or PyPI:
 #   BASE_IMAGE  Debian bookworm with python3 and python3-venv (deploy/images/base.Dockerfile,
