@@ -340,7 +340,16 @@ def test_unhealthy_demo_is_restarted_through_the_event_path(
     restart = events.wait_for("restart", "demo-web", timeout=RECONCILE)[0]
     assert restart["container_id"] == web.id
     latency = (restart["time_ns"] - unhealthy["time_ns"]) / 1e9
-    _say(request, f"unhealthy demo-web restarted {latency:.1f}s after Docker marked it unhealthy")
+    # The healer's part ends with its restart call, whose first trace is Docker's SIGTERM.
+    reacted = next(
+        e for e in events.events("kill", "demo-web") if e["time_ns"] > unhealthy["time_ns"]
+    )
+    reaction = (reacted["time_ns"] - unhealthy["time_ns"]) / 1e9
+    _say(
+        request,
+        f"unhealthy demo-web: the healer's restart began {reaction:.1f}s after Docker marked it "
+        f"unhealthy; running again after {latency:.1f}s",
+    )
     _say(request, "demo-web's events:\n" + events.describe())
     entry = wait_until(
         lambda: _acted(stack, "demo-web", since, condition="unhealthy"), timeout=30, interval=1
