@@ -104,6 +104,20 @@ class Settings(BaseSettings):
         validation_alias=_env("HEALER_VERIFY_TIMEOUT"),
         description="Seconds to wait for a repaired container to be running again.",
     )
+    plugin_timeout: float | None = Field(
+        None,
+        gt=0,
+        validation_alias=_env("HEALER_PLUGIN_TIMEOUT"),
+        description="Seconds a plugin strategy may run before it is killed and the repair "
+        "recorded as failed; below HEALER_LOCK_TTL so the lock outlives it. Unset: half "
+        "the lock TTL (60 s by default).",
+    )
+    post_repair_webhook: str | None = Field(
+        None,
+        validation_alias=_env("HEALER_POST_REPAIR_WEBHOOK"),
+        description="URL that gets a JSON POST with the outcome of every repair that acted, "
+        "failed or quarantined (docker-autoheal's post-restart script, as a webhook).",
+    )
     repair_concurrency: int = Field(
         8,
         ge=1,
@@ -250,6 +264,15 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
+    def _plugin_below_lock(self) -> Settings:
+        if self.plugin_timeout is not None and self.plugin_timeout >= self.lock_ttl:
+            raise ValueError(
+                f"HEALER_PLUGIN_TIMEOUT ({self.plugin_timeout}) must be below HEALER_LOCK_TTL "
+                f"({self.lock_ttl}): a repair lock must outlive the plugin it guards"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _replica_bounds(self) -> Settings:
         if self.min_replicas > self.max_replicas:
             raise ValueError(
@@ -257,6 +280,11 @@ class Settings(BaseSettings):
                 f"({self.max_replicas})"
             )
         return self
+
+    @property
+    def strategy_time_limit(self) -> float:
+        """Seconds a plugin strategy may run (HEALER_PLUGIN_TIMEOUT or half the lock TTL)."""
+        return self.plugin_timeout if self.plugin_timeout is not None else self.lock_ttl / 2
 
     @property
     def project_list(self) -> tuple[str, ...]:

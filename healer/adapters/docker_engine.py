@@ -192,6 +192,10 @@ class DockerEngine:
     def stop(self, cid: ContainerId, timeout: int) -> None:
         self._call(lambda: self.client.api.stop(cid, timeout=timeout))
 
+    def kill(self, cid: ContainerId, signal: str) -> None:
+        """POST /containers/{id}/kill?signal=…: delivered to the main process, no exec."""
+        self._call(lambda: self.client.api.kill(cid, signal=signal))
+
     def container(self, cid: ContainerId) -> Container:
         return self._call(lambda: self.client.containers.get(cid))
 

@@ -118,7 +118,7 @@ class RepairRequest:
 
     sid: ServiceId
     condition: Condition
-    action: Action
+    action: str  # an Action, `signal:<NAME>` or a plugin's name (healer.core.actions)
     container_ids: tuple[ContainerId, ...] = ()
     detail: str = ""
     source: str = "probe"  # probe|event|api|cli|alert
@@ -128,7 +128,7 @@ class RepairRequest:
         return {
             "sid": str(self.sid),
             "condition": self.condition.value,
-            "action": self.action.value,
+            "action": str(self.action),
             "container_ids": list(self.container_ids),
             "detail": self.detail,
             "source": self.source,
@@ -142,7 +142,7 @@ class RepairRequest:
         return cls(
             sid=ServiceId(str(kw["sid"])),
             condition=Condition(str(kw["condition"])),
-            action=Action(str(kw["action"])),
+            action=str(kw["action"]),
             container_ids=tuple(ContainerId(str(i)) for i in ids),
             detail=str(kw.get("detail", "")),
             source=str(kw.get("source", "probe")),

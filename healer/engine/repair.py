@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from healer.adapters import guard, keys
-from healer.adapters.docker_engine import ContainerGone, EngineError, restart_count_climbing
+from healer.adapters.docker_engine import ContainerGone, restart_count_climbing
 from healer.adapters.history import Record
 from healer.core.backoff import Decision, Verdict
 from healer.core.labels import parse_service_labels
-from healer.core.model import Action, Condition, ContainerId, RepairRequest, SkipReason
+from healer.core.model import Condition, ContainerId, RepairRequest, SkipReason
 from healer.core.policy import still_failing
+from healer.engine import actions
 from healer.engine.context import Healer
 
 log = logging.getLogger("healer.repair")
@@ -61,7 +62,7 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
                 "skipped", SkipReason.NOT_FOUND.value, "no container of this service exists"
             ),
         )
-    labels = parse_service_labels(view.labels)
+    labels = parse_service_labels(view.labels, actions.plugin_names())
     if labels.opted_out:
         return finish(h, req, RepairResult("skipped", SkipReason.OPTED_OUT.value))
     if req.source not in OPERATOR_SOURCES and (
@@ -113,6 +114,11 @@ def _guarded(
     )
     if decision.verdict != Verdict.ACT:
         return _not_acting(h, req, decision, inspected)
+    if req.source not in INTENT_SOURCES:
+        # Escalation (healer.<condition>.actions): attempt k uses the k-th action.
+        req = replace(
+            req, action=labels.action(req.condition, decision.episode.attempts, req.action)
+        )
     return _act(h, req, decision, inspected)
 
 
@@ -188,53 +194,22 @@ def _act(
 def _act_marked(
     h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
 ) -> RepairResult:
-    errors: list[str] = []
     notes = [_exit_note(i) for i in inspected.values()]
-    for cid, info in inspected.items():
-        try:
-            _do(h, req.action, cid, info)
-            after = h.engine.wait_running(cid, h.settings.verify_timeout)
-            if not (after.get("State") or {}).get("Running"):
-                errors.append(f"{_name(info)} not running after {req.action.value}")
-        except EngineError as exc:
-            errors.append(f"{_name(info)}: {exc}")
+    done = actions.perform(h, req, inspected, d.episode.attempts)
+    errors = done.errors
     ok = not errors
     for _ in inspected:
-        h.counters.repair(req.sid, req.action.value, ok)
-    detail = (
-        "; ".join(n for n in notes if n)
-        + ("; " if any(notes) and errors else "")
-        + "; ".join(errors)
-    )
+        h.counters.repair(req.sid, str(req.action), ok)
+    detail = "; ".join(n for n in [*notes, *done.notes, *errors] if n)
     result = RepairResult("acted" if ok else "failed", d.reason, detail, d.episode.attempts)
     if not ok:
         h.notifier.send(
             "warning",
             f"repair of {req.sid} failed",
             detail,
-            {"service": req.sid, "action": req.action.value},
+            {"service": req.sid, "action": str(req.action)},
         )
     return finish(h, req, result)
-
-
-def _do(h: Healer, action: Action, cid: ContainerId, info: dict[str, Any]) -> None:
-    timeout = h.settings.stop_timeout
-    if timeout is None:
-        configured = (info.get("Config") or {}).get("StopTimeout")
-        timeout = int(configured) if configured is not None else 10
-    state = info.get("State") or {}
-    if action == Action.START:
-        h.engine.start(cid)
-    elif action == Action.STOP_START:
-        h.engine.stop(cid, timeout)
-        h.engine.start(cid)
-    elif action == Action.RESTART and not state.get("Running"):
-        # Restarting a stopped container is a start; say so instead of failing.
-        h.engine.start(cid)
-    elif action == Action.RESTART:
-        h.engine.restart(cid, timeout)
-    else:
-        raise EngineError(f"action {action.value} is not supported by the repair task yet")
 
 
 def _exit_note(info: dict[str, Any]) -> str:
@@ -255,7 +230,7 @@ def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = Fal
         sid=req.sid,
         outcome=result.outcome,
         condition=req.condition.value,
-        action=req.action.value,
+        action=str(req.action),
         reason=result.reason,
         detail=result.detail or req.detail,
         source=req.source,
@@ -283,6 +258,7 @@ def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = Fal
             },
         )
         h.redis.expire(keys.request(req.request_id), keys.REQUEST_TTL)
+    actions.post_repair(h, req, result.outcome, result.reason, result.detail, result.attempt)
     log.info(
         "%s %s %s: %s %s",
         req.sid,
