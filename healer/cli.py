@@ -17,8 +17,10 @@ from healer.adapters import guard, keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.history import Record
 from healer.adapters.queue import PROBE_ALL, PROBE_QUEUE, CeleryDispatcher, make_celery
+from healer.core.actions import UnknownAction
 from healer.core.labels import parse_duration
 from healer.core.model import Action, ServiceId
+from healer.engine import actions
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import AmbiguousService, UnknownService, resolve, status
@@ -91,17 +93,22 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @app.command()
 def repair(
     service: str,
-    action: Annotated[Action, typer.Option(help="restart | start | stop_start")] = Action.RESTART,
+    action: Annotated[
+        str,
+        typer.Option(help="restart | start | stop_start | recreate | signal:NAME | a plugin's"),
+    ] = Action.RESTART.value,
     wait: Annotated[bool, typer.Option(help="Wait for the outcome and print it.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120,
 ) -> None:
     """Repair SERVICE now, through the same guard (lock, cooldown) as automatic repairs."""
-    if action not in (Action.RESTART, Action.START, Action.STOP_START):
-        raise fail(f"--action {action.value} is not an ad-hoc repair (restart, start, stop_start)")
+    try:
+        action = actions.check(action)
+    except UnknownAction as exc:
+        raise fail(f"--action: {exc}", 2) from exc
     h = healer()
     sid = service_arg(h, service)
     out = enqueue_manual(h, sid, action, "requested via cli", "cli")
-    typer.echo(f"queued {action.value} of {sid} as task {out['task_id']}")
+    typer.echo(f"queued {action} of {sid} as task {out['task_id']}")
     if not wait:
         return
     deadline = time.monotonic() + timeout
@@ -274,9 +281,32 @@ def check() -> None:
         typer.echo(f"docker: ok ({n} managed services)")
     except EngineError as exc:
         problems.append(f"docker: {exc} — is dockerd running, is DOCKER_HOST right?")
+    problems += _plugin_problems()
     for p in problems:
         typer.secho(f"FAIL {p}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1 if problems else 0)
+
+
+def _plugin_problems() -> list[str]:
+    rows = [r for r in actions.catalog() if r.origin != "built-in"]
+    broken = [f"strategy {r.name} ({r.origin}): {r.error}" for r in rows if r.error]
+    typer.echo(f"strategies: {len(rows) - len(broken)} plugin(s) usable, {len(broken)} broken")
+    return broken
+
+
+@app.command()
+def strategies(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Repair actions: the built-ins and every installed plugin, with where each comes from."""
+    rows = actions.catalog()
+    if as_json:
+        typer.echo(json.dumps([r.__dict__ for r in rows], indent=2))
+    else:
+        for r in rows:
+            line = f"{r.name:24} {r.origin}"
+            if r.error:
+                typer.secho(f"{line}\n{'':24} BROKEN: {r.error}", fg=typer.colors.RED)
+            else:
+                typer.echo(f"{line}\n{'':24} {r.description}")
 
 
 @app.command()

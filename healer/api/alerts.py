@@ -39,6 +39,7 @@ from healer.core.alerts import (
     describe_errors,
 )
 from healer.core.model import Condition, RepairRequest, ServiceId
+from healer.engine.actions import plugin_names
 from healer.engine.context import Healer
 from healer.engine.manual import open_request
 from healer.engine.status import AmbiguousService, UnknownService, resolve
@@ -177,10 +178,13 @@ class AlertIntake:
 
     def handle(self, hook: Webhook) -> list[AlertResult]:
         lookups: dict[str, _Lookup] = {}
-        return [self._one(alert, lookups) for alert in hook.alerts]
+        plugins = plugin_names()  # an alert's action label may name a plugin strategy
+        return [self._one(alert, lookups, plugins) for alert in hook.alerts]
 
-    def _one(self, alert: Alert, lookups: dict[str, _Lookup]) -> AlertResult:
-        d = decide(alert)
+    def _one(
+        self, alert: Alert, lookups: dict[str, _Lookup], plugins: frozenset[str]
+    ) -> AlertResult:
+        d = decide(alert, plugins)
         key = seen_key(alert)
         if not self.h.redis.set(key, _PENDING, nx=True, ex=PENDING_TTL):
             first, _, reason = str(self.h.redis.get(key) or _PENDING).partition(":")
@@ -278,7 +282,7 @@ class AlertIntake:
                 sid=sid,
                 outcome=outcome,
                 condition=Condition.ALERT.value,
-                action=d.action.value if d.action else "",
+                action=str(d.action or ""),
                 reason=reason,
                 detail=detail or d.detail,
                 source="alert",

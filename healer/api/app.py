@@ -17,19 +17,19 @@ from healer.adapters.docker_engine import EngineError
 from healer.adapters.metrics import HealerCollector
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api.alerts import alerts_router
+from healer.core.actions import UnknownAction
 from healer.core.labels import parse_duration
 from healer.core.model import Action
+from healer.engine import actions
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import AmbiguousService, UnknownService, resolve, status
 from healer.settings import Settings
 
-REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START)
-
 
 class RepairBody(BaseModel):
     model_config = {"extra": "forbid"}
-    action: Action = Action.RESTART
+    action: str = Field(Action.RESTART.value, max_length=200)  # checked by actions.check
     reason: str = Field("", max_length=500)
 
 
@@ -63,10 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/repair/{service:path}", status_code=202, dependencies=[Depends(authorized)])
     def post_repair(service: str, body: RepairBody | None = None) -> dict[str, Any]:
         body = body or RepairBody()
-        if body.action not in REPAIR_ACTIONS:
-            raise HTTPException(422, f"action must be one of {[a.value for a in REPAIR_ACTIONS]}")
+        try:
+            action = actions.check(body.action)
+        except UnknownAction as exc:
+            raise HTTPException(422, str(exc)) from exc
         sid = _resolve(h, service)
-        return enqueue_manual(h, sid, body.action, body.reason, "api")
+        return enqueue_manual(h, sid, action, body.reason, "api")
 
     @app.get("/requests/{request_id}")
     def get_request(request_id: str) -> dict[str, Any]:

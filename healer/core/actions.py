@@ -60,6 +60,8 @@ def normalize(name: str, plugins: Collection[str]) -> str:
         return SIGNAL_PREFIX + _signal(text[len(SIGNAL_PREFIX) :], name, plugins)
     if text in plugins:
         return text
+    if text.lower() == Action.CLEANUP.value:
+        raise UnknownAction(name, plugins, "cleanup is the host-wide disk repair: healer cleanup")
     raise UnknownAction(name, plugins)
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from healer.core.actions import UnknownAction, normalize
 from healer.core.model import Action
 
 # The alert rules label disk alerts with this pseudo-service: the cleanup is host-wide.
@@ -24,7 +26,8 @@ AUTO_REPAIR_LABEL = "auto_repair"
 
 
 class AlertAction(enum.StrEnum):
-    """What an alert's `action` label may ask for (monitoring/README.md)."""
+    """What an alert's `action` label may ask for (monitoring/README.md), besides every
+    repair action (recreate, signal:<NAME>, installed plugin strategies)."""
 
     RESTART = "restart"
     START = "start"
@@ -33,7 +36,8 @@ class AlertAction(enum.StrEnum):
     SCALE_UP = "scale_up"
 
 
-# Container repairs the guarded repair task carries out; the other two are separate tasks.
+# Container repairs the guarded repair task carries out; cleanup and scale_up are separate
+# tasks. Any other repair action name (healer.core.actions) is a repair too.
 REPAIR_ACTIONS: dict[AlertAction, Action] = {
     AlertAction.RESTART: Action.RESTART,
     AlertAction.START: Action.START,
@@ -153,20 +157,24 @@ class AlertDecision:
     fingerprint: str
     starts_at: str
     service: str  # the `service` label as written ("web" or "project/web"), "" if none
-    action: AlertAction | None
+    action: str | None  # an AlertAction or a repair action name (healer.core.actions)
     act: bool
     reason: str = ""  # an IgnoreReason when not acting
     detail: str = ""  # alertname and summary, for the history
 
     @property
-    def repair_action(self) -> Action | None:
-        return REPAIR_ACTIONS.get(self.action) if self.action else None
+    def repair_action(self) -> str | None:
+        """The repair task's action, None for cleanup and scale_up (tasks of their own)."""
+        if self.action in (None, AlertAction.CLEANUP, AlertAction.SCALE_UP):
+            return None
+        return self.action
 
 
-def decide(alert: Alert) -> AlertDecision:
+def decide(alert: Alert, plugins: Collection[str] = ()) -> AlertDecision:
     """What the labels ask for, before any lookup: resolved alerts and alerts for humans
-    never act; an `action` label wins over the alertname's default."""
-    action, problem = _action(alert)
+    never act; an `action` label wins over the alertname's default. `plugins` are the
+    installed strategies' names, accepted like the built-in repair actions."""
+    action, problem = _action(alert, plugins)
     service = alert.labels.get("service", "").strip()
     reason, why = _ignore_reason(alert, service, action, problem)
     summary = alert.annotations.get("summary", "")
@@ -184,7 +192,7 @@ def decide(alert: Alert) -> AlertDecision:
 
 
 def _ignore_reason(
-    alert: Alert, service: str, action: AlertAction | None, problem: str
+    alert: Alert, service: str, action: str | None, problem: str
 ) -> tuple[IgnoreReason | None, str]:
     if alert.status == "resolved":
         return IgnoreReason.RESOLVED, ""
@@ -200,22 +208,23 @@ def _ignore_reason(
     return None, ""
 
 
-def _action(alert: Alert) -> tuple[AlertAction | None, str]:
+def _action(alert: Alert, plugins: Collection[str]) -> tuple[str | None, str]:
     label = alert.labels.get("action", "").strip()
     if label:
         # An explicit but unknown action is a typo to surface, not a cue to guess.
-        try:
+        if label in (AlertAction.CLEANUP, AlertAction.SCALE_UP):
             return AlertAction(label), ""
-        except ValueError:
-            allowed = ", ".join(a.value for a in AlertAction)
-            return None, f"action {label!r} is not one of {allowed}"
+        try:
+            return normalize(label, plugins), ""
+        except UnknownAction as exc:
+            return None, f"{exc}, {AlertAction.CLEANUP.value}, {AlertAction.SCALE_UP.value}"
     default = DEFAULT_ACTIONS.get(alert.alertname)
     if default is None:
         return None, f"no `action` label and no default action for {alert.alertname!r}"
     return default, ""
 
 
-def _target_problem(service: str, action: AlertAction) -> str:
+def _target_problem(service: str, action: str) -> str:
     if action == AlertAction.CLEANUP and service != HOST:
         return f"cleanup is host-wide: label the alert service={HOST!r}"
     if service == HOST and action != AlertAction.CLEANUP:

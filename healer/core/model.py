@@ -142,9 +142,15 @@ class RepairRequest:
         return cls(
             sid=ServiceId(str(kw["sid"])),
             condition=Condition(str(kw["condition"])),
-            action=str(kw["action"]),
+            action=_action(str(kw["action"])),
             container_ids=tuple(ContainerId(str(i)) for i in ids),
             detail=str(kw.get("detail", "")),
             source=str(kw.get("source", "probe")),
             request_id=str(kw.get("request_id", "")),
         )
+
+
+def _action(name: str) -> str:
+    """A built-in as its Action member; other names (signal:…, plugins) are checked by the
+    repair task, which knows the installed plugins."""
+    return Action(name) if name in Action._value2member_map_ else name

@@ -16,7 +16,15 @@ from healer.adapters import plugins
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.notify import post_outcome
 from healer.adapters.recreate import Recreator
-from healer.core.actions import BUILTIN_ACTIONS, UnknownAction, normalize, signal_of
+from healer.core.actions import (
+    BUILTIN_ACTIONS,
+    BUILTIN_DESCRIPTIONS,
+    SIGNAL_DESCRIPTION,
+    SIGNAL_PATTERN,
+    UnknownAction,
+    normalize,
+    signal_of,
+)
 from healer.core.model import Action, ContainerId, RepairRequest
 from healer.engine.context import Healer
 
@@ -146,3 +154,24 @@ def post_repair(
 
 def _name(info: dict[str, Any]) -> str:
     return str(info.get("Name", "?")).lstrip("/")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One row of `healer strategies`."""
+
+    name: str
+    origin: str  # "built-in" or the distribution and entry point of a plugin
+    description: str
+    error: str = ""  # a plugin that cannot be used, and why
+
+
+def catalog(load: bool = True) -> list[Strategy]:
+    """Built-ins first, then every installed plugin (imported with `load`, so broken ones
+    show with their error)."""
+    rows = [Strategy(n, "built-in", BUILTIN_DESCRIPTIONS[n]) for n in BUILTIN_ACTIONS]
+    rows.append(Strategy(SIGNAL_PATTERN, "built-in", SIGNAL_DESCRIPTION))
+    for p in plugins.discover(load=load):
+        origin = f"plugin {p.origin} ({plugins.GROUP}: {p.value})"
+        rows.append(Strategy(p.name, origin, "" if p.error else "plugin strategy", p.error))
+    return rows

@@ -8,7 +8,7 @@ from typing import Any
 
 from healer.adapters import keys
 from healer.adapters.history import Record
-from healer.core.model import Action, Condition, RepairRequest, ServiceId
+from healer.core.model import Condition, RepairRequest, ServiceId
 from healer.engine.context import Healer
 
 
@@ -35,10 +35,11 @@ def open_request(h: Healer, sid: ServiceId, action: str, source: str, **extra: s
 
 
 def enqueue_manual(
-    h: Healer, sid: ServiceId, action: Action, reason: str, source: str
+    h: Healer, sid: ServiceId, action: str, reason: str, source: str
 ) -> dict[str, Any]:
-    """Record the request before enqueueing it, so an acknowledged request is never lost."""
-    request_id = open_request(h, sid, action.value, source)
+    """Record the request before enqueueing it, so an acknowledged request is never lost.
+    `action` was checked by the caller (healer.engine.actions.check)."""
+    request_id = open_request(h, sid, action, source)
     req = RepairRequest(
         sid, Condition.MANUAL, action, (), reason or f"requested via {source}", source, request_id
     )
@@ -48,10 +49,10 @@ def enqueue_manual(
             sid=sid,
             outcome="requested",
             condition="manual",
-            action=action.value,
+            action=action,
             reason=reason,
             source=source,
             request_id=request_id,
         )
     )
-    return {"task_id": request_id, "service": sid, "action": action.value, "status": "queued"}
+    return {"task_id": request_id, "service": sid, "action": action, "status": "queued"}
