@@ -277,21 +277,19 @@ def check() -> None:
 
         engine = DockerEngine.connect(s.docker_host, s.project_list)
         engine.ping()
-        n = len(engine.services())
-        typer.echo(f"docker: ok ({n} managed services)")
+        services = engine.services()
+        typer.echo(f"docker: ok ({len(services)} managed services)")
+        for note in actions.label_notes(services):
+            typer.secho(f"  note: {note}", fg=typer.colors.YELLOW)
     except EngineError as exc:
         problems.append(f"docker: {exc} — is dockerd running, is DOCKER_HOST right?")
-    problems += _plugin_problems()
+    broken = actions.plugin_problems()
+    if not broken:
+        typer.echo(f"strategies: ok ({len(actions.plugin_names())} plugins; healer strategies)")
+    problems += broken
     for p in problems:
         typer.secho(f"FAIL {p}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1 if problems else 0)
-
-
-def _plugin_problems() -> list[str]:
-    rows = [r for r in actions.catalog() if r.origin != "built-in"]
-    broken = [f"strategy {r.name} ({r.origin}): {r.error}" for r in rows if r.error]
-    typer.echo(f"strategies: {len(rows) - len(broken)} plugin(s) usable, {len(broken)} broken")
-    return broken
 
 
 @app.command()

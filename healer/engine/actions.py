@@ -9,6 +9,7 @@ and notes for the repair's record: nothing here raises past the repair task.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,8 @@ from healer.core.actions import (
     normalize,
     signal_of,
 )
-from healer.core.model import Action, ContainerId, RepairRequest
+from healer.core.labels import parse_service_labels
+from healer.core.model import Action, ContainerId, RepairRequest, ServiceId, ServiceView
 from healer.engine.context import Healer
 
 # Outcomes of a repair that did something (or gave up): what the post-repair hook reports.
@@ -175,3 +177,20 @@ def catalog(load: bool = True) -> list[Strategy]:
         origin = f"plugin {p.origin} ({plugins.GROUP}: {p.value})"
         rows.append(Strategy(p.name, origin, "" if p.error else "plugin strategy", p.error))
     return rows
+
+
+def plugin_problems() -> list[str]:
+    """Installed plugins that cannot be used (imported to find out), for `healer check`."""
+    rows = [r for r in catalog() if r.origin != "built-in"]
+    return [f"strategy {r.name} ({r.origin}): {r.error}" for r in rows if r.error]
+
+
+def label_notes(services: Mapping[ServiceId, ServiceView]) -> list[str]:
+    """Label problems checked against the plugins installed here (`healer status` can only
+    check a plugin name's form)."""
+    names = plugin_names()
+    return [
+        f"{sid}: {problem}"
+        for sid, view in services.items()
+        for problem in parse_service_labels(view.labels, names).problems
+    ]

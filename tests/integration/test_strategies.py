@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +70,7 @@ def test_recreate_is_compose_force_recreate_and_reattaches_namespace_sharers(
     # Docker saw compose's sequence: the old one destroyed, the new one created and started.
     destroyed = rec.wait_for("destroy", "db")[0]
     created = rec.wait_for("create", "db")[0]
-    started = [e for e in rec.wait_for("start", "db") if e["container_id"] == new_db.id][0]
+    started = next(e for e in rec.wait_for("start", "db") if e["container_id"] == new_db.id)
     assert destroyed["container_id"] == old_db.id and created["container_id"] == new_db.id
     assert created["time_ns"] < destroyed["time_ns"] < started["time_ns"]
     # the dependent in db's network namespace was re-attached to the new one and runs
@@ -257,18 +256,13 @@ def test_plugin_strategies_from_entry_points(
 
 def _trap_service(image: str) -> str:
     # No init: sh is the container's main process (PID 1) and traps HUP itself.
-    script = (
-        "trap 'echo got-HUP' HUP; touch /tmp/healthy; "
-        "while true; do sleep 1 & wait $!; done"
-    )
-    return textwrap.dedent(
-        f"""\
-          reloader:
-            image: {json.dumps(image)}
-            network_mode: none
-            tmpfs: [/tmp]
-            command: {json.dumps(["sh", "-c", script])}
-        """
+    script = "trap 'echo got-HUP' HUP; touch /tmp/healthy; while true; do sleep 1 & wait $!; done"
+    return (
+        "  reloader:\n"
+        f"    image: {json.dumps(image)}\n"
+        "    network_mode: none\n"
+        "    tmpfs: [/tmp]\n"
+        f"    command: {json.dumps(['sh', '-c', script])}\n"
     )
 
 

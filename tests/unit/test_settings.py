@@ -234,7 +234,7 @@ def test_plugin_timeout_defaults_to_half_the_lock_ttl_and_stays_below_it(
     monkeypatch.setenv("HEALER_LOCK_TTL", "12")
     assert Settings().strategy_time_limit == 6
     monkeypatch.setenv("HEALER_PLUGIN_TIMEOUT", "12")
-    with pytest.raises(ValidationError, match="HEALER_PLUGIN_TIMEOUT.*HEALER_LOCK_TTL"):
+    with pytest.raises(ValidationError, match=r"HEALER_PLUGIN_TIMEOUT.*HEALER_LOCK_TTL"):
         Settings()
     monkeypatch.setenv("HEALER_PLUGIN_TIMEOUT", "5")
     assert Settings().strategy_time_limit == 5
