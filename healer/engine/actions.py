@@ -40,8 +40,18 @@ class Done:
     notes: list[str] = field(default_factory=list)
 
 
+# Reading entry point metadata scans sys.path (~10 ms): a repair should not pay for it on its
+# way to act. A plugin installed later is seen within this many seconds.
+_NAMES_TTL = 30.0
+_names: tuple[float, frozenset[str]] = (float("-inf"), frozenset())
+
+
 def plugin_names() -> frozenset[str]:
-    return plugins.available()
+    """Installed plugin strategy names (metadata only, nothing imported), cached briefly."""
+    global _names
+    if time.monotonic() - _names[0] > _NAMES_TTL:
+        _names = (time.monotonic(), plugins.available())
+    return _names[1]
 
 
 def check(name: str) -> str:
