@@ -1,6 +1,6 @@
 """Recreate a container the way `docker compose up --force-recreate` does, through the API.
 
-The create body comes from the same translation as a new replica's (replica_spec), so a
+The create body comes from the same translation as a new replica's (scale_replica_spec), so a
 recreated container and a scaled-up replica can never disagree on what "the service's
 config" is. Compose's order is kept: create under a temporary name while the old container
 still serves, stop and remove the old one (never its volumes), rename, start. Containers
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healer.adapters.docker_engine import DockerEngine, EngineError, call_engine
-from healer.adapters.replicas import create_container, discard, remove_container
+from healer.adapters.scale_replicas import create_container, discard, remove_container
 from healer.core.model import ContainerId
-from healer.core.replica_spec import namespace_sharer, recreate_body
+from healer.core.scale_replica_spec import namespace_sharer, recreate_body
 
 log = logging.getLogger("healer.recreate")
 

@@ -12,16 +12,11 @@ import re
 import signal
 from collections.abc import Collection
 
-from healer.core.model import Action
+from healer.core.model import REPAIR_ACTIONS, Action
 
 # Container repairs the repair task carries out itself. `cleanup` is not one: it is the
 # host-wide disk repair (`healer cleanup`, an alert with service="host").
-BUILTIN_ACTIONS: tuple[str, ...] = (
-    Action.RESTART.value,
-    Action.START.value,
-    Action.STOP_START.value,
-    Action.RECREATE.value,
-)
+BUILTIN_ACTIONS: tuple[str, ...] = tuple(a.value for a in REPAIR_ACTIONS)
 BUILTIN_DESCRIPTIONS: dict[str, str] = {
     Action.RESTART.value: "docker restart (a start when the container is stopped)",
     Action.START.value: "docker start",

@@ -25,37 +25,22 @@ HOST = "host"
 AUTO_REPAIR_LABEL = "auto_repair"
 
 
-class AlertAction(enum.StrEnum):
-    """What an alert's `action` label may ask for (monitoring/README.md), besides every
-    repair action (recreate, signal:<NAME>, installed plugin strategies)."""
-
-    RESTART = "restart"
-    START = "start"
-    STOP_START = "stop_start"
-    CLEANUP = "cleanup"
-    SCALE_UP = "scale_up"
-
-
-# Container repairs the guarded repair task carries out; cleanup and scale_up are separate
-# tasks. Any other repair action name (healer.core.actions) is a repair too.
-REPAIR_ACTIONS: dict[AlertAction, Action] = {
-    AlertAction.RESTART: Action.RESTART,
-    AlertAction.START: Action.START,
-    AlertAction.STOP_START: Action.STOP_START,
-}
+# What an alert's `action` label may ask for (monitoring/README.md) besides the repair
+# actions (healer.core.actions: built-ins, signal:<NAME>, installed plugin strategies).
+TASK_ACTIONS = (Action.CLEANUP, Action.SCALE_UP)
 
 # Used when an auto_repair alert has no `action` label; mirrors the shipped rules so an
 # operator's own rule with a familiar name does the expected thing.
-DEFAULT_ACTIONS: dict[str, AlertAction] = {
-    "ContainerUnhealthy": AlertAction.RESTART,
-    "ContainerDown": AlertAction.START,
-    "ContainerRestarting": AlertAction.STOP_START,
-    "HighMemoryUsage": AlertAction.RESTART,
-    "HighCPUUsage": AlertAction.RESTART,
-    "NetworkErrors": AlertAction.RESTART,
-    "HighErrorRate": AlertAction.RESTART,
-    "DiskSpaceLow": AlertAction.CLEANUP,
-    "CeleryQueueBacklog": AlertAction.SCALE_UP,
+DEFAULT_ACTIONS: dict[str, Action] = {
+    "ContainerUnhealthy": Action.RESTART,
+    "ContainerDown": Action.START,
+    "ContainerRestarting": Action.STOP_START,
+    "HighMemoryUsage": Action.RESTART,
+    "HighCPUUsage": Action.RESTART,
+    "NetworkErrors": Action.RESTART,
+    "HighErrorRate": Action.RESTART,
+    "DiskSpaceLow": Action.CLEANUP,
+    "CeleryQueueBacklog": Action.SCALE_UP,
 }
 
 
@@ -157,17 +142,15 @@ class AlertDecision:
     fingerprint: str
     starts_at: str
     service: str  # the `service` label as written ("web" or "project/web"), "" if none
-    action: str | None  # an AlertAction or a repair action name (healer.core.actions)
+    action: str | None  # an Action, `signal:<NAME>` or a plugin's name (healer.core.actions)
     act: bool
     reason: str = ""  # an IgnoreReason when not acting
     detail: str = ""  # alertname and summary, for the history
 
     @property
     def repair_action(self) -> str | None:
-        """The repair task's action, None for cleanup and scale_up (tasks of their own)."""
-        if self.action in (None, AlertAction.CLEANUP, AlertAction.SCALE_UP):
-            return None
-        return self.action
+        """The repair task's action; None for cleanup and scale_up (tasks of their own)."""
+        return None if self.action in (None, *TASK_ACTIONS) else self.action
 
 
 def decide(alert: Alert, plugins: Collection[str] = ()) -> AlertDecision:
@@ -212,12 +195,12 @@ def _action(alert: Alert, plugins: Collection[str]) -> tuple[str | None, str]:
     label = alert.labels.get("action", "").strip()
     if label:
         # An explicit but unknown action is a typo to surface, not a cue to guess.
-        if label in (AlertAction.CLEANUP, AlertAction.SCALE_UP):
-            return AlertAction(label), ""
+        if label in TASK_ACTIONS:
+            return Action(label), ""
         try:
             return normalize(label, plugins), ""
         except UnknownAction as exc:
-            return None, f"{exc}, {AlertAction.CLEANUP.value}, {AlertAction.SCALE_UP.value}"
+            return None, f"{exc}, " + ", ".join(TASK_ACTIONS)
     default = DEFAULT_ACTIONS.get(alert.alertname)
     if default is None:
         return None, f"no `action` label and no default action for {alert.alertname!r}"
@@ -225,8 +208,8 @@ def _action(alert: Alert, plugins: Collection[str]) -> tuple[str | None, str]:
 
 
 def _target_problem(service: str, action: str) -> str:
-    if action == AlertAction.CLEANUP and service != HOST:
+    if action == Action.CLEANUP and service != HOST:
         return f"cleanup is host-wide: label the alert service={HOST!r}"
-    if service == HOST and action != AlertAction.CLEANUP:
+    if service == HOST and action != Action.CLEANUP:
         return f"service {HOST!r} only supports action cleanup"
     return ""

@@ -95,7 +95,9 @@ def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: D
         h.engine.kill(cid, sig)
         done.notes.append(f"{_name(info)}: sent SIG{sig}")
     elif action == Action.RECREATE:
-        recreator = Recreator(h.engine, before_stop=lambda c: h.state.mark_acting([c]))
+        recreator = Recreator(
+            h.engine, before_stop=lambda c: h.state.mark_acting([c], h.settings.lock_ttl)
+        )
         result = recreator.recreate(info, timeout)
         done.notes += result.notes
         done.errors += result.errors

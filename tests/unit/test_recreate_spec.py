@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healer.core.replica_spec import (
+from healer.core.scale_replica_spec import (
     NUMBER_LABEL,
     REPLACE_LABEL,
     create_body,

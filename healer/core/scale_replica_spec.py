@@ -18,11 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-NUMBER_LABEL = "com.docker.compose.container-number"
-SERVICE_LABEL = "com.docker.compose.service"
-# Set by compose on a recreated container (`<service>-<number>` since compose 2.2x); a new
-# replica is not replacing anything.
-REPLACE_LABEL = "com.docker.compose.replace"
+from healer.core.compose_labels import NUMBER_LABEL, REPLACE_LABEL, SERVICE_LABEL
+
 # Docker names anonymous volumes with 64 hex digits; named volumes are `<project>_<name>`.
 _ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 _SHARED_NETNS = ("host", "none")
