@@ -17,13 +17,16 @@ import docker
 import redis
 
 from healer.adapters import keys
+from healer.adapters.boot_store import BootStore
 from healer.adapters.counters import Counters
-from healer.adapters.docker_engine import docker_client
+from healer.adapters.docker_engine import DockerEngine, EngineError, docker_client
 from healer.adapters.metrics import CONTAINER_EVENTS
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.redis_conn import connect
 from healer.adapters.state import StateStore
+from healer.core.boot_detect import engine_time
 from healer.core.events import ContainerEvent, parse_event
+from healer.engine.boot_check import restarted_projects
 from healer.settings import Settings
 
 log = logging.getLogger("healer.events")
@@ -39,6 +42,11 @@ class EventsWatcher:
         self.projects = frozenset(settings.project_list)
         self.stop = threading.Event()
         self.handled = 0
+        self.boot = BootStore(self.redis)
+        # Bumped on every connect and disconnect: the heartbeat records the engine as alive
+        # only for the connection it saw open, never across a restart it has not noticed.
+        self._generation = 0
+        self._connected = False
 
     def handle(self, ev: ContainerEvent) -> None:
         project = ev.sid.split("/", 1)[0]
@@ -80,15 +88,18 @@ class EventsWatcher:
             try:
                 self._follow()
                 delay = 0.5
-            except (docker.errors.DockerException, redis.RedisError, OSError) as exc:
+            except (docker.errors.DockerException, EngineError, redis.RedisError, OSError) as exc:
                 log.warning("event stream lost (%s); reconnecting in %.1fs", exc, delay)
                 self.stop.wait(delay)
-                delay = min(delay * 2, 10.0)
+                # Capped low: after an engine restart, containers run out of order until the
+                # watcher is back and the ordered recovery starts.
+                delay = min(delay * 2, 2.0)
             if once:
                 return
 
     def _follow(self) -> None:
         client = docker_client(self.settings.docker_host)
+        self._check_boot(client)
         since = self._cursor()
         stream = client.events(
             decode=True,
@@ -97,6 +108,8 @@ class EventsWatcher:
         )
         self._close_on_stop(stream)
         log.info("following Docker events since %s", since)
+        self._generation += 1
+        self._connected = True
         try:
             for raw in stream:
                 if self.stop.is_set():
@@ -105,8 +118,33 @@ class EventsWatcher:
                 if ev is not None:
                     self.handle(ev)
         finally:
+            self._connected = False
+            self._generation += 1
             stream.close()
             client.close()
+
+    def _check_boot(self, client: docker.DockerClient) -> None:
+        """Before following (and replaying what was missed): did the engine restart?"""
+        if not self.settings.boot_recovery:
+            return
+        engine = DockerEngine(client, self.settings.project_list)
+        deadline = self.settings.boot_deadline + 60
+        for project in restarted_projects(engine, self.boot, deadline):
+            self.dispatcher.boot(project, "engine restart")
+
+    def engine_alive(self) -> None:
+        """Record the engine's clock while the stream is open: the restart check compares
+        container start and stop times with the last of these."""
+        generation = self._generation
+        if not self._connected or not self.settings.boot_recovery:
+            return
+        client = docker_client(self.settings.docker_host)
+        try:
+            now = engine_time(DockerEngine(client).system_time())
+        finally:
+            client.close()
+        if self._connected and self._generation == generation:
+            self.boot.engine_alive(now)
 
     def _cursor(self) -> Any:
         raw = self.redis.get(keys.EVENTS_CURSOR)
@@ -121,11 +159,12 @@ class EventsWatcher:
 
         threading.Thread(target=closer, daemon=True).start()
 
-    def heartbeat_loop(self) -> None:
-        while not self.stop.wait(10):
+    def heartbeat_loop(self, every: float = 5.0) -> None:
+        while not self.stop.wait(every):
             try:
                 self.counters.heartbeat("events", ttl=60)
-            except redis.RedisError as exc:
+                self.engine_alive()
+            except (redis.RedisError, EngineError) as exc:
                 log.warning("heartbeat failed: %s", exc)
 
 

@@ -21,7 +21,7 @@ from healer.core.labels import parse_duration
 from healer.core.model import Action, ServiceId
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
-from healer.engine.status import AmbiguousService, UnknownService, resolve, status
+from healer.engine.status import AmbiguousService, UnknownService, recoveries, resolve, status
 from healer.settings import Settings
 
 app = typer.Typer(
@@ -61,9 +61,11 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     """Each managed service: containers, state, health, attempts, cooldown, flags."""
     h = healer()
     data = status(h)
+    boots = recoveries(h)
     if as_json:
-        typer.echo(json.dumps({"services": data}, indent=2, default=str))
+        typer.echo(json.dumps({"services": data, "recoveries": boots}, indent=2, default=str))
         return
+    _print_recoveries(boots)
     if h.redis.exists(keys.PAUSED_ALL):
         typer.secho("healer is PAUSED for every service (healer resume)", fg=typer.colors.YELLOW)
     if not data:
@@ -86,6 +88,27 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         assert isinstance(problems, list)
         for p in problems:
             typer.secho(f"    ! {p}", fg=typer.colors.YELLOW)
+
+
+def _print_recoveries(boots: dict[str, dict[str, object]]) -> None:
+    """Recoveries after an engine restart: the running ones in full, the last ones briefly."""
+    for project, b in boots.items():
+        if b.get("state") != "running":
+            typer.echo(
+                f"last ordered recovery of {project}: {b.get('state')} in {b.get('elapsed')}s"
+            )
+            continue
+        typer.secho(
+            f"RECOVERING {project} after an engine restart ({b.get('elapsed')}s so far); "
+            f"started: {', '.join(map(str, b.get('started') or [])) or '-'}",  # type: ignore[call-overload]
+            fg=typer.colors.YELLOW,
+        )
+        waiting = b.get("waiting") or {}
+        assert isinstance(waiting, dict)
+        for sid, w in waiting.items():
+            typer.echo(f"    {sid} waits for {w['for']} ({w['condition']}) since {w['seconds']}s")
+        for sid in b.get("held") or []:  # type: ignore[attr-defined]
+            typer.echo(f"    {sid} held down until its dependencies are ready")
 
 
 @app.command()

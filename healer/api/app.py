@@ -21,7 +21,7 @@ from healer.core.labels import parse_duration
 from healer.core.model import Action
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
-from healer.engine.status import AmbiguousService, UnknownService, resolve, status
+from healer.engine.status import AmbiguousService, UnknownService, recoveries, resolve, status
 from healer.settings import Settings
 
 REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START)
@@ -77,7 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/status")
     def get_status() -> dict[str, Any]:
-        return {"services": status(h), "paused_all": bool(h.redis.exists(keys.PAUSED_ALL))}
+        return {
+            "services": status(h),
+            "paused_all": bool(h.redis.exists(keys.PAUSED_ALL)),
+            "recoveries": recoveries(h),
+        }
 
     @app.get("/history")
     def get_history(

@@ -58,6 +58,8 @@ class SkipReason(enum.StrEnum):
     IN_FLIGHT = "in_flight"
     NOT_FOUND = "not_found"
     WAITING_DEPENDENCY = "waiting_dependency"
+    BOOT_RECOVERY = "boot_recovery"  # an ordered recovery after an engine restart owns it
+    COMPLETED = "completed"  # a one-shot others wait for exited 0: done, not down
 
 
 class HealthStatus(enum.StrEnum):

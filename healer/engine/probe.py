@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from healer.adapters import keys
+from healer.adapters.boot_store import BootStore
 from healer.adapters.history import Record
 from healer.core.model import ContainerId, ServiceId
 from healer.core.reconcile import Plan, plan
@@ -34,6 +35,8 @@ def probe(
     now = h.clock()
     views = h.engine.services() if sid is None else h.engine.project_fresh(sid, container_id)
     snap = h.state.read(views.values(), now)
+    boot = BootStore(h.redis)
+    snap = replace(snap, booting=boot.booting(sid.partition("/")[0] for sid in views))
     # Resource use is sampled on the reconcile path only: an event says a state changed,
     # while "above 90 % for 5 minutes" needs regular samples.
     extra = resource_findings(views, h.resources.cycle(views)) if sid is None else []
@@ -42,6 +45,9 @@ def probe(
     assert p.effects is not None
     h.state.write(p.effects, ttl_snapshot=max(3 * h.settings.watchdog_interval, 30))
     _apply(h, p)
+    if sid is None and h.settings.boot_recovery:
+        # What ran at the last full look is what an engine restart must bring back.
+        boot.remember(views.values(), snap.manual_stops)
     containers = sum(len(v.containers) for v in views.values())
     return ProbeResult(len(views), containers, len(p.requests), time.perf_counter() - started)
 

@@ -3,6 +3,7 @@ stale cache — one Docker list call and one Redis pipeline, planned without sid
 
 from __future__ import annotations
 
+from healer.adapters.boot_store import BootStore
 from healer.core.model import ServiceId
 from healer.core.reconcile import plan
 from healer.engine.context import Healer
@@ -43,3 +44,9 @@ def status(h: Healer) -> dict[str, dict[str, object]]:
     p = plan(views, snap, h.defaults, now)
     assert p.effects is not None
     return {str(sid): snap_ for sid, snap_ in p.effects.snapshots.items()}
+
+
+def recoveries(h: Healer) -> dict[str, dict[str, object]]:
+    """Ordered recoveries after an engine restart: the running ones and the last of each
+    project (kept a day)."""
+    return BootStore(h.redis).statuses()

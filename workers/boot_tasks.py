@@ -1,0 +1,30 @@
+"""The ordered recovery task: one per project after an engine restart."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import redis
+
+from healer.adapters.queue import REPAIR_BOOT
+from healer.engine.boot import recover
+from workers.app import app, settings
+from workers.tasks import healer
+
+
+@app.task(
+    name=REPAIR_BOOT,
+    autoretry_for=(redis.ConnectionError,),
+    retry_backoff=True,
+    max_retries=5,
+    # Acked when it starts: a recovery redelivered an hour later (the visibility timeout)
+    # would act on a stale picture. If its worker dies, the project's `booting` flag
+    # expires and the reconcile takes the project back.
+    acks_late=False,
+    # It waits for healthchecks on purpose, so its own limit, not the repairs' one.
+    time_limit=settings.boot_deadline + 45,
+    soft_time_limit=settings.boot_deadline + 30,
+)
+def boot_project(project: str, reason: str = "engine restart") -> dict[str, Any]:
+    return asdict(recover(healer(), project, reason))
