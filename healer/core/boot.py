@@ -160,6 +160,7 @@ def _unmet(
     p: Progress,
     since: float | None,
     hands_off: Collection[ServiceId],
+    just_started: Collection[ServiceId] = (),
 ) -> tuple[ServiceId, str, bool] | None:
     """The first dependency whose condition does not hold (or held only after ``since``,
     the dependent's own start): ``(dependency, condition, restart)``."""
@@ -168,8 +169,9 @@ def _unmet(
         edge = edges.get(dep)
         condition = edge.condition if edge else STARTED  # a network namespace owner
         state = states.get(dep)
-        # A one-shot the healer may not run counts with the exit it has.
-        ran = dep in p.started or dep in p.ready or dep in hands_off
+        # A one-shot the healer may not run counts with the exit it has; one started in this
+        # very step has not been observed since.
+        ran = (dep in p.started and dep not in just_started) or dep in p.ready or dep in hands_off
         met = None if state is None else _condition_time(state, condition, ran)
         if met is None or (since is not None and since < met):
             return dep, condition, bool(edge and edge.restart)
@@ -177,9 +179,14 @@ def _unmet(
 
 
 def _settle(
-    sid: ServiceId, state: ServiceState | None, p: Progress, now: float, oneshot: bool
+    sid: ServiceId,
+    state: ServiceState | None,
+    p: Progress,
+    now: float,
+    oneshot: bool,
+    timeout: float,
 ) -> Progress:
-    """Record a service the recovery started (or found fine) as ready or failed."""
+    """Record a service the recovery started (or found running) as ready or failed."""
     if sid in p.ready or sid in p.failed or state is None:
         return p
     if (oneshot and state.completed) or (not oneshot and state.good):
@@ -189,6 +196,8 @@ def _settle(
         return replace(p, failed={**p.failed, sid: f"exited with code {codes}"})
     if not oneshot and sid in p.started and state.down:
         return replace(p, failed={**p.failed, sid: "stopped again after it was started"})
+    if now - p.started.get(sid, p.t0) >= timeout:
+        return replace(p, failed={**p.failed, sid: f"not healthy within {timeout:.0f}s"})
     return p
 
 
@@ -251,13 +260,13 @@ def _one(sid: ServiceId, c: _Ctx, acc: _Acc) -> None:
     state = c.states.get(sid)
     p = acc.p
     if sid in p.started or sid in p.ready or sid in p.failed:
-        acc.p = _settle(sid, state, p, c.now, c.oneshot)
+        acc.p = _settle(sid, state, p, c.now, c.oneshot, c.rules.timeout)
         return
     if state is None:
         acc.p = replace(p, failed={**p.failed, sid: "no container to start"})
         return
     running_since = state.started_at if not state.down and sid not in p.held else None
-    unmet = _unmet(c.graph, sid, c.states, p, running_since, c.hands_off)
+    unmet = _unmet(c.graph, sid, c.states, p, running_since, c.hands_off, acc.start)
     if running_since is not None:
         _running(sid, state, c.rules, unmet, acc, c.now, c.oneshot)
     elif unmet is None:
@@ -294,10 +303,10 @@ def _running(
     """A service the engine started: keep it, wait for it (a one-shot), or take it down."""
     if oneshot:
         # Already running (the engine restarted it): wait for this run, never start another.
-        acc.p = replace(acc.p, started={**acc.p.started, sid: state.started_at})
+        acc.p = replace(acc.p, started={**acc.p.started, sid: now})
         return
     if unmet is None:
-        acc.p = _settle(sid, state, acc.p, now, oneshot)
+        acc.p = _settle(sid, state, acc.p, now, oneshot, rules.timeout)
         return
     if (rules.strict or unmet[2]) and not rules.hands_off:
         acc.stop.append(sid)
@@ -305,7 +314,7 @@ def _running(
         acc.waiting[sid] = Blocked(sid, unmet[0], unmet[1], now)
         return
     # Compose would leave it running too: it did not ask to follow its dependency.
-    acc.p = replace(acc.p, ready={**acc.p.ready, sid: now}) if state.good else acc.p
+    acc.p = _settle(sid, state, acc.p, now, oneshot, rules.timeout)
 
 
 def _start(sid: ServiceId, acc: _Acc, now: float) -> None:
