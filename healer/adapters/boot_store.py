@@ -19,23 +19,24 @@ class BootStore:
 
     # --- intent: the containers meant to run ------------------------------------------
 
-    def remember(self, views: Iterable[ServiceView], hand_stopped: Iterable[ContainerId]) -> None:
-        """Refresh the intent from a full reconcile: running containers join it; containers
-        stopped by hand or gone from the engine leave it; crashed ones stay (still meant to
-        run). Two round trips whatever the number of projects."""
-        stopped = set(hand_stopped)
+    def remember(self, views: Iterable[ServiceView]) -> None:
+        """Refresh the intent from a full reconcile: running containers join it, containers
+        gone from the engine leave it. One stopped by hand stays, marked as such by the
+        events watcher, because an engine shutdown looks the same on the event stream (a
+        `stop` per container): the restart check clears those marks, the recovery skips the
+        containers still marked. Two round trips whatever the number of projects."""
         running: dict[str, dict[str, str]] = {}
         listed: dict[str, set[str]] = {}
         for view in views:
             project = split_service_id(view.sid)[0]
             for c in view.containers:
                 listed.setdefault(project, set()).add(c.id)
-                if c.state == "running" and c.id not in stopped:
+                if c.state == "running":
                     running.setdefault(project, {})[c.id] = json.dumps({"sid": view.sid})
         known = self._hkeys(listed)
         pipe = self.r.pipeline(transaction=False)
         for project, ids in listed.items():
-            gone = [cid for cid in known[project] if cid not in ids or cid in stopped]
+            gone = [cid for cid in known[project] if cid not in ids]
             if gone:
                 pipe.hdel(keys.intent(project), *gone)
             if running.get(project):
@@ -62,6 +63,21 @@ class BootStore:
             for cid, raw in self.r.hgetall(name).items():
                 out[ContainerId(cid)] = ServiceId(json.loads(raw)["sid"])
         return out
+
+    def meant_to_run(self, project: str) -> dict[ContainerId, ServiceId]:
+        """The project's intent less the containers stopped by hand."""
+        intended = self.intended(project)
+        pipe = self.r.pipeline(transaction=False)
+        for cid in intended:
+            pipe.exists(keys.manual_stop(cid))
+        marked = pipe.execute() if intended else []
+        return {c: s for (c, s), m in zip(intended.items(), marked, strict=True) if not m}
+
+    def stopped_by_the_engine(self, cids: Iterable[ContainerId]) -> None:
+        """The `stop` events of an engine shutdown were not hand stops: unmark them."""
+        names = [keys.manual_stop(c) for c in cids]
+        if names:
+            self.r.delete(*names)
 
     # --- engine liveness ---------------------------------------------------------------
 

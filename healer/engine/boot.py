@@ -80,7 +80,7 @@ def _recover(run: _Run, reason: str, sleep: Callable[[float], None]) -> BootResu
     run.store.mark_booting(run.project, s.boot_deadline + 60)
     run.store.running(run.project, True)
     run.views = h.engine.services(project=run.project)
-    run.intended = run.store.intended(run.project)
+    run.intended = run.store.meant_to_run(run.project)
     _lock_services(run, sleep)
     t0 = h.clock()
     graph = dependency_view(run.views).graph

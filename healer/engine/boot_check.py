@@ -39,6 +39,7 @@ def restarted_projects(engine: DockerEngine, store: BootStore, deadline: float) 
                 continue
         changed = restarted_containers(intended, times, alive)
         projects = sorted({split_service_id(intended[c])[0] for c in changed})
+        store.stopped_by_the_engine(changed)
         for project in projects:
             store.mark_booting(project, deadline)
         if projects:

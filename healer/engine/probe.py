@@ -47,7 +47,7 @@ def probe(
     _apply(h, p)
     if sid is None and h.settings.boot_recovery:
         # What ran at the last full look is what an engine restart must bring back.
-        boot.remember(views.values(), snap.manual_stops)
+        boot.remember(views.values())
     containers = sum(len(v.containers) for v in views.values())
     return ProbeResult(len(views), containers, len(p.requests), time.perf_counter() - started)
 
