@@ -110,6 +110,7 @@ class Progress:
     t0: float
     targets: frozenset[ServiceId]
     held: frozenset[ServiceId] = frozenset()  # stopped by the recovery until their turn
+    stopped: frozenset[ServiceId] = frozenset()  # every service it stopped, for the record
     started: Mapping[ServiceId, float] = field(default_factory=dict)  # by the recovery, at
     waited: Mapping[ServiceId, float] = field(default_factory=dict)  # seconds, before start
     ready: Mapping[ServiceId, float] = field(default_factory=dict)  # first seen good, at
@@ -310,7 +311,7 @@ def _running(
         return
     if (rules.strict or unmet[2]) and not rules.hands_off:
         acc.stop.append(sid)
-        acc.p = replace(acc.p, held=acc.p.held | {sid})
+        acc.p = replace(acc.p, held=acc.p.held | {sid}, stopped=acc.p.stopped | {sid})
         acc.waiting[sid] = Blocked(sid, unmet[0], unmet[1], now)
         return
     # Compose would leave it running too: it did not ask to follow its dependency.

@@ -21,6 +21,7 @@ def status_record(
         "elapsed": round(now - p.t0, 1),
         "started": list(p.order),
         "held": sorted(p.held),
+        "stopped": sorted(p.stopped),
         "ready": sorted(p.ready),
         "failed": dict(sorted(p.failed.items())),
         "waiting": {
@@ -48,8 +49,8 @@ def summary(
 ) -> tuple[str, dict[str, str]]:
     """The ``boot`` history entry: order, each wait, total time; and its structured extra."""
     parts = [f"order: {' → '.join(p.order) if p.order else '(nothing to start)'}"]
-    if p.held:
-        parts.append(f"stopped as started out of order: {', '.join(sorted(p.held))}")
+    if p.stopped:
+        parts.append(f"stopped as started out of order: {', '.join(sorted(p.stopped))}")
     stopped_then_started = [s for s in p.order if s in waits and s in p.started]
     parts += [_wait_text(s, waits[s], p) for s in stopped_then_started]
     parts += [f"{sid} timed out waiting for {b.blocker}" for sid, b in sorted(p.timed_out.items())]
@@ -59,6 +60,7 @@ def summary(
     parts.append(f"{'healthy' if result.done else 'gave up'} after {elapsed:.1f}s")
     extra = {
         "order": json.dumps(list(p.order)),
+        "stopped": json.dumps(sorted(p.stopped)),
         "waits": json.dumps({s: p.waited.get(s, 0.0) for s in p.order}),
         "blockers": json.dumps(
             {s: [f"{b.blocker}:{b.condition}" for b in ws] for s, ws in sorted(waits.items())}

@@ -142,6 +142,7 @@ def test_three_tier_comes_back_in_compose_order() -> None:
     assert last.progress.order == (MIGRATE, APP, WORKER)
     assert last.progress.waited == {MIGRATE: 5.0, APP: 7.0, WORKER: 9.0}
     assert last.progress.held == frozenset()
+    assert last.progress.stopped == {APP, WORKER}
 
 
 def test_a_dependent_without_restart_true_is_left_running_as_compose_would() -> None:
