@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Any
 
 import redis
 import typer
@@ -90,24 +90,21 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             typer.secho(f"    ! {p}", fg=typer.colors.YELLOW)
 
 
-def _print_recoveries(boots: dict[str, dict[str, object]]) -> None:
+def _print_recoveries(boots: dict[str, dict[str, Any]]) -> None:
     """Recoveries after an engine restart: the running ones in full, the last ones briefly."""
     for project, b in boots.items():
         if b.get("state") != "running":
-            typer.echo(
-                f"last ordered recovery of {project}: {b.get('state')} in {b.get('elapsed')}s"
-            )
+            typer.echo(f"last ordered recovery of {project}: {b['state']} in {b['elapsed']}s")
             continue
+        started = ", ".join(b.get("started") or []) or "-"
         typer.secho(
-            f"RECOVERING {project} after an engine restart ({b.get('elapsed')}s so far); "
-            f"started: {', '.join(map(str, b.get('started') or [])) or '-'}",  # type: ignore[call-overload]
+            f"RECOVERING {project} after an engine restart ({b['elapsed']}s so far); "
+            f"started: {started}",
             fg=typer.colors.YELLOW,
         )
-        waiting = b.get("waiting") or {}
-        assert isinstance(waiting, dict)
-        for sid, w in waiting.items():
+        for sid, w in (b.get("waiting") or {}).items():
             typer.echo(f"    {sid} waits for {w['for']} ({w['condition']}) since {w['seconds']}s")
-        for sid in b.get("held") or []:  # type: ignore[attr-defined]
+        for sid in b.get("held") or []:
             typer.echo(f"    {sid} held down until its dependencies are ready")
 
 

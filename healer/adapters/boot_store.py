@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -118,7 +119,7 @@ class BootStore:
         pipe.expire(keys.BOOT_STATUSES, keys.BOOT_STATUS_TTL)
         pipe.execute()
 
-    def statuses(self) -> dict[str, dict[str, object]]:
+    def statuses(self) -> dict[str, dict[str, Any]]:
         projects = sorted(self.r.smembers(keys.BOOT_STATUSES))
         if not projects:
             return {}

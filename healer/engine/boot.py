@@ -128,7 +128,10 @@ def _rules(run: _Run) -> dict[ServiceId, BootRules]:
     out: dict[ServiceId, BootRules] = {}
     for sid, view in run.views.items():
         labels = parse_service_labels(view.labels)
-        hands_off = labels.opted_out or paused_all or bool(run.h.redis.exists(keys.paused(sid)))
+        # The healer's own roles are never stopped by a recovery: one of them runs it.
+        own = "healer.role" in view.labels
+        paused = paused_all or bool(run.h.redis.exists(keys.paused(sid)))
+        hands_off = labels.opted_out or paused or own
         out[sid] = boot_rules(view.labels, run.h.settings.boot_timeout, hands_off)
         for problem in out[sid].problems:
             run.h.history.record_skip_once(

@@ -3,6 +3,8 @@ stale cache — one Docker list call and one Redis pipeline, planned without sid
 
 from __future__ import annotations
 
+from typing import Any
+
 from healer.adapters.boot_store import BootStore
 from healer.core.model import ServiceId
 from healer.core.reconcile import plan
@@ -46,7 +48,7 @@ def status(h: Healer) -> dict[str, dict[str, object]]:
     return {str(sid): snap_ for sid, snap_ in p.effects.snapshots.items()}
 
 
-def recoveries(h: Healer) -> dict[str, dict[str, object]]:
+def recoveries(h: Healer) -> dict[str, dict[str, Any]]:
     """Ordered recoveries after an engine restart: the running ones and the last of each
     project (kept a day)."""
     return BootStore(h.redis).statuses()
