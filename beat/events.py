@@ -129,8 +129,9 @@ class EventsWatcher:
             return
         engine = DockerEngine(client, self.settings.project_list)
         deadline = self.settings.boot_deadline + 60
-        for project in restarted_projects(engine, self.boot, deadline):
-            self.dispatcher.boot(project, "engine restart")
+        restarted_projects(
+            engine, self.boot, deadline, lambda p: self.dispatcher.boot(p, "engine restart")
+        )
 
     def engine_alive(self) -> None:
         """Record the engine's clock while the stream is open: the restart check compares

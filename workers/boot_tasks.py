@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 import redis
+from celery import Task
 
 from healer.adapters.queue import REPAIR_BOOT
 from healer.engine.boot import recover
@@ -14,6 +15,7 @@ from workers.tasks import healer
 
 
 @app.task(
+    bind=True,
     name=REPAIR_BOOT,
     autoretry_for=(redis.ConnectionError,),
     retry_backoff=True,
@@ -26,5 +28,9 @@ from workers.tasks import healer
     time_limit=settings.boot_deadline + 45,
     soft_time_limit=settings.boot_deadline + 30,
 )
-def boot_project(project: str, reason: str = "engine restart") -> dict[str, Any]:
-    return asdict(recover(healer(), project, reason))
+def boot_project(self: Task, project: str, reason: str = "engine restart") -> dict[str, Any]:
+    result = recover(healer(), project, reason)
+    if result.outcome == "busy":
+        # Another restart came during a recovery: run again once that one has ended.
+        raise self.retry(countdown=2.0, max_retries=int(settings.boot_deadline // 2) + 30)
+    return asdict(result)

@@ -34,7 +34,7 @@ log = logging.getLogger("healer.boot")
 @dataclass(frozen=True)
 class BootResult:
     project: str
-    outcome: str  # boot | skipped | incomplete
+    outcome: str  # boot | busy | incomplete
     detail: str
     seconds: float = 0.0
 
@@ -64,7 +64,8 @@ def recover(
     store = BootStore(h.redis)
     guard_lock = Lock(h.redis, keys.boot_lock(project), h.settings.lock_ttl)
     if not guard_lock.acquire():
-        return BootResult(project, "skipped", "a recovery of this project is already running")
+        # The engine restarted again while a recovery ran: this one follows it.
+        return BootResult(project, "busy", "a recovery of this project is already running")
     run = _Run(h, project, store, [guard_lock])
     try:
         return _recover(run, reason, sleep)
@@ -194,7 +195,7 @@ def _act(
     for cid in cids:
         try:
             if verb == "stop":
-                h.engine.stop(cid, h.settings.stop_timeout)  # None: its stop_grace_period
+                h.engine.stop(cid, _stop_timeout(h, cid))
             else:
                 h.engine.start(cid)
         except EngineError as exc:
@@ -217,6 +218,14 @@ def _act(
                 source="boot",
             )
         )
+
+
+def _stop_timeout(h: Healer, cid: ContainerId) -> int:
+    """HEALER_STOP_TIMEOUT, else the container's stop_grace_period, else Docker's 10 s."""
+    if h.settings.stop_timeout is not None:
+        return h.settings.stop_timeout
+    configured = (h.engine.inspect(cid).get("Config") or {}).get("StopTimeout")
+    return int(configured) if configured is not None else 10
 
 
 def _timed_out(run: _Run, blocked: Blocked, result: Step) -> None:
@@ -270,5 +279,12 @@ def _finish(run: _Run, reason: str, result: Step, elapsed: float) -> BootResult:
         )
     )
     run.store.duration(run.project, elapsed)
+    if not result.done:
+        run.h.notifier.send(
+            "warning",
+            f"ordered recovery of {run.project} gave up after {elapsed:.0f}s",
+            text,
+            {"service": run.project},
+        )
     log.info("%s: %s after %.1fs: %s", run.project, outcome, elapsed, text)
     return BootResult(run.project, outcome, text, round(elapsed, 3))

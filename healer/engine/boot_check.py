@@ -5,6 +5,7 @@ sees the projects as recovering when those events arrive."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from healer.adapters.boot_store import BootStore
 from healer.adapters.docker_engine import ContainerGone, DockerEngine
@@ -19,9 +20,15 @@ from healer.core.model import ContainerId, split_service_id
 log = logging.getLogger("healer.boot")
 
 
-def restarted_projects(engine: DockerEngine, store: BootStore, deadline: float) -> list[str]:
-    """The managed projects to recover in order, each marked ``booting`` for ``deadline``
-    seconds; records the engine as alive now."""
+def restarted_projects(
+    engine: DockerEngine,
+    store: BootStore,
+    deadline: float,
+    recover: Callable[[str], None] = lambda project: None,
+) -> list[str]:
+    """The managed projects to recover in order: each is marked ``booting`` for ``deadline``
+    seconds and handed to ``recover``. Only then is the engine recorded as alive now, so a
+    failure on the way (Redis, the broker) leaves the restart to be found again."""
     now = engine_time(engine.system_time())
     alive = store.last_alive()
     intended = {
@@ -42,6 +49,7 @@ def restarted_projects(engine: DockerEngine, store: BootStore, deadline: float) 
         store.stopped_by_the_engine(changed)
         for project in projects:
             store.mark_booting(project, deadline)
+            recover(project)
         if projects:
             log.warning(
                 "engine restarted since %.0f (engine time): %d containers meant to run were "

@@ -59,7 +59,7 @@ def _compose_yaml(image: str) -> str:
         + common
         + "    init: true\n    restart: unless-stopped\n    tmpfs: [/tmp]\n"
         + f"    command: {json.dumps(['sh', '-c', f'touch /tmp/healthy; {forever}'])}\n"
-        + healthcheck(3)
+        + healthcheck(10)  # a loaded machine can miss a 1 s probe timeout now and then
         + "    depends_on:\n"
         + "      db: {condition: service_healthy, restart: true}\n"
         + "      migrate: {condition: service_completed_successfully}\n"

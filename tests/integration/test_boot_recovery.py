@@ -66,10 +66,15 @@ def make_healer(redis_url: str, tmp_path: Path) -> Iterator[Callable[[ComposePro
 
 def _stack(image: str) -> str:
     slow_db = "sleep 2; touch /tmp/healthy; exec sleep 2147483647"
+    # Many retries: on a loaded machine a probe can miss its 1 s timeout now and then.
     return compose_yaml(
-        healthy_service_yaml(image, "db", command=slow_db, retries=10),
-        healthy_service_yaml(image, "app", "depends_on:\n  db:\n    condition: service_healthy"),
-        healthy_service_yaml(image, "cache", "depends_on:\n  db:\n    condition: service_started"),
+        healthy_service_yaml(image, "db", command=slow_db, retries=30),
+        healthy_service_yaml(
+            image, "app", "depends_on:\n  db:\n    condition: service_healthy", retries=30
+        ),
+        healthy_service_yaml(
+            image, "cache", "depends_on:\n  db:\n    condition: service_started", retries=30
+        ),
     )
 
 
@@ -86,7 +91,7 @@ def test_containers_down_after_a_restart_are_started_in_dependency_order(
     probe(h)  # a reconcile records what runs
     assert sorted(store.intended(project.name).values()) == [
         f"{project.name}/{s}" for s in ("app", "cache", "db")
-    ]
+    ], project.run("ps", "-a").stdout
     # An operator had stopped cache by hand before the restart: it stays down.
     cache = project.container("cache")
     cache.stop(timeout=0)
