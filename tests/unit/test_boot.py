@@ -305,3 +305,61 @@ def test_boot_labels(labels: dict[str, str], expected: BootRules, problems: int)
     got = boot_rules(labels, 300.0, hands_off=False)
     assert replace(got, problems=()) == expected
     assert len(got.problems) == problems
+
+
+def test_the_boot_record_tells_order_waits_and_total_time() -> None:
+    from healer.core.boot import Blocked
+    from healer.core.boot_report import status_record, summary
+
+    p = Progress(
+        t0=0.0,
+        targets=frozenset({DB, MIGRATE, APP}),
+        stopped=frozenset({APP}),
+        started={MIGRATE: 4.0, APP: 6.0},
+        waited={MIGRATE: 4.0, APP: 6.0},
+        order=(MIGRATE, APP),
+    )
+    waits = {
+        MIGRATE: [Blocked(MIGRATE, DB, "service_healthy", 0.5)],
+        APP: [
+            Blocked(APP, DB, "service_healthy", 0.5),
+            Blocked(APP, MIGRATE, "service_completed_successfully", 4.0),
+        ],
+    }
+    done = Step((), (), (), {}, p, True)
+    text, extra = summary(p, waits, 7.25, done)
+    assert text == (
+        "order: shop/migrate → shop/app; stopped as started out of order: shop/app; "
+        "shop/migrate waited 4.0s for shop/db service_healthy; shop/app waited 6.0s for "
+        "shop/db service_healthy, shop/migrate service_completed_successfully; "
+        "healthy after 7.2s"
+    )
+    assert extra["total_seconds"] == "7.250"
+    running = Step((), (), (), {APP: waits[APP][1]}, p, False)
+    status = status_record("shop", "engine restart", "running", running, p, 5.0)
+    assert status["waiting"] == {
+        APP: {"for": MIGRATE, "condition": "service_completed_successfully", "seconds": 1.0}
+    }
+    assert "still waiting: shop/app" in summary(p, waits, 900.0, running)[0]
+
+
+def test_status_prints_a_running_recovery(capsys: pytest.CaptureFixture[str]) -> None:
+    from healer.cli import _print_recoveries
+
+    _print_recoveries(
+        {
+            "shop": {
+                "state": "running",
+                "elapsed": 3.5,
+                "started": [DB],
+                "held": [APP],
+                "waiting": {APP: {"for": DB, "condition": "service_healthy", "seconds": 3.1}},
+            },
+            "blog": {"state": "done", "elapsed": 12.0},
+        }
+    )
+    out = capsys.readouterr().out
+    assert "RECOVERING shop after an engine restart (3.5s so far); started: shop/db" in out
+    assert "shop/app waits for shop/db (service_healthy) since 3.1s" in out
+    assert "shop/app held down until its dependencies are ready" in out
+    assert "last ordered recovery of blog: done in 12.0s" in out
