@@ -24,9 +24,10 @@ from workers.tasks import healer
     # would act on a stale picture. If its worker dies, the project's `booting` flag
     # expires and the reconcile takes the project back.
     acks_late=False,
-    # It waits for healthchecks on purpose, so its own limit, not the repairs' one.
-    time_limit=settings.boot_deadline + 45,
-    soft_time_limit=settings.boot_deadline + 30,
+    # It waits for healthchecks on purpose, so its own limit, not the repairs' one: the
+    # deadline, plus waiting out repairs in flight for their locks (at most a lock lifetime).
+    time_limit=settings.boot_deadline + settings.lock_ttl + 45,
+    soft_time_limit=settings.boot_deadline + settings.lock_ttl + 30,
 )
 def boot_project(self: Task, project: str, reason: str = "engine restart") -> dict[str, Any]:
     result = recover(healer(), project, reason)

@@ -146,7 +146,9 @@ ENGINE_ALIVE = f"{PREFIX}boot:engine_alive"
 
 
 # Set while a recovery of the project is detected or running; the reconcile leaves the
-# project to it. TTL Settings.boot_deadline + 60 s: a recovery whose worker died frees it.
+# project to it. TTL Settings.boot_deadline + 60 s when the restart is found (the worker may
+# still be starting after a reboot), then Settings.lock_ttl + 60 s refreshed by every poll of
+# the recovery: a recovery whose worker died frees the project within a lock lifetime.
 def booting(project: str) -> str:
     return f"{PREFIX}boot:booting:{project}"
 

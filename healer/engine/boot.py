@@ -54,8 +54,11 @@ class _Run:
     waits: dict[ServiceId, list[Blocked]] = field(default_factory=dict)
 
     def extend(self) -> None:
+        """Keep the locks and the project's `booting` flag while the recovery lives; if its
+        worker dies, both lapse within a lock lifetime and the reconcile takes over."""
         for lock in self.locks:
             lock.extend()
+        self.store.mark_booting(self.project, self.h.settings.lock_ttl + 60)
 
 
 def recover(
@@ -69,6 +72,14 @@ def recover(
     run = _Run(h, project, store, [guard_lock])
     try:
         return _recover(run, reason, sleep)
+    except EngineError as exc:
+        # The engine went away again mid-recovery: the watcher finds that restart too and
+        # sends a new recovery; this one ends on the record.
+        detail = f"engine error: {exc}"
+        h.history.record(
+            Record(sid=project, outcome="incomplete", reason=reason, detail=detail, source="boot")
+        )
+        return BootResult(project, "incomplete", detail)
     finally:
         for lock in reversed(run.locks):
             lock.release()
