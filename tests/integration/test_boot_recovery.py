@@ -145,6 +145,7 @@ def test_a_dependency_that_never_gets_healthy_times_out_and_says_which(
     test_image: str,
 ) -> None:
     never = "exec sleep 2147483647"  # never touches /tmp/healthy
+    healthy_db = "depends_on:\n  db:\n    condition: service_healthy"
     text = compose_yaml(
         healthy_service_yaml(
             test_image, "db", command=never, retries=1000, labels={"healer.boot.timeout": "3s"}
@@ -152,33 +153,38 @@ def test_a_dependency_that_never_gets_healthy_times_out_and_says_which(
         healthy_service_yaml(
             test_image,
             "app",
-            "depends_on:\n  db:\n    condition: service_started",
+            healthy_db,
             labels={"healer.boot.timeout": "2s", "healer.boot.start_anyway": "true"},
         ),
         healthy_service_yaml(
-            test_image,
-            "worker",
-            "depends_on:\n  db:\n    condition: service_healthy",
-            labels={"healer.boot.timeout": "2s"},
+            test_image, "worker", healthy_db, labels={"healer.boot.timeout": "2s"}
         ),
     )
     project = compose_project(text, up=False)
-    project.up("db")  # db never turns healthy, so `up --wait` of the rest would hang
+    project.up("db")  # db never turns healthy, so `up` of the rest would wait forever
     project.run("create", "app", "worker")
-    project.up("app")
     h = make_healer(project)
-    # worker was meant to run (say, the healthcheck used to pass): put it in the intent.
-    intent = {project.container("worker").id: json.dumps({"sid": f"{project.name}/worker"})}
     probe(h)
-    redis_client.hset(f"healer:boot:intent:{project.name}", mapping=intent)
+    # app and worker were meant to run (say, db's healthcheck used to pass).
+    redis_client.hset(
+        f"healer:boot:intent:{project.name}",
+        mapping={
+            project.container(s).id: json.dumps({"sid": f"{project.name}/{s}"})
+            for s in ("app", "worker")
+        },
+    )
     result = recover(h, project.name, "engine restart")
-    timeouts = [e for e in h.history.query() if e.outcome == "boot_timeout"]
-    assert [(e.sid, e.reason) for e in timeouts] == [
-        (f"{project.name}/worker", f"blocked by {project.name}/db")
-    ], timeouts
+    timeouts = {e.sid: e for e in h.history.query() if e.outcome == "boot_timeout"}
+    app, worker = f"{project.name}/app", f"{project.name}/worker"
+    assert sorted(timeouts) == [app, worker], timeouts
+    assert timeouts[worker].reason == f"blocked by {project.name}/db"
+    assert timeouts[worker].condition == "service_healthy"
+    assert "left down" in timeouts[worker].detail
+    assert "started anyway" in timeouts[app].detail
     assert project.container("worker").status != "running"
+    assert project.container("app").status == "running"
     assert result.outcome == "boot", result  # every service settled: ready, failed or given up
     assert "worker timed out waiting for" in result.detail
     assert result.seconds < 10, "every wait ended with its own timeout"
     counts = redis_client.hgetall("healer:metrics:boot")
-    assert counts[f"timeouts|{project.name}|{project.name}/worker|{project.name}/db"] == "1"
+    assert counts[f"timeouts|{project.name}|{worker}|{project.name}/db"] == "1"
