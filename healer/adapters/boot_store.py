@@ -11,6 +11,7 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from healer.adapters import keys
+from healer.adapters.guard import Lock
 from healer.core.model import ContainerId, ServiceId, ServiceView, split_service_id
 
 
@@ -80,6 +81,10 @@ class BootStore:
         if names:
             self.r.delete(*names)
 
+    def project_lock(self, project: str, ttl: float) -> Lock:
+        """One recovery per project: an owner-token lock, unheld."""
+        return Lock(self.r, keys.boot_lock(project), ttl)
+
     # --- engine liveness ---------------------------------------------------------------
 
     def engine_alive(self, engine_time: float) -> None:
@@ -112,9 +117,13 @@ class BootStore:
             pipe.delete(keys.was_down(sid))
         pipe.execute()
 
-    def write_status(self, project: str, status: Mapping[str, object], ttl: float) -> None:
+    def write_status(
+        self, project: str, status: Mapping[str, object], running_ttl: float | None
+    ) -> None:
+        """``running_ttl``: while the recovery runs (its deadline); None once it ended."""
+        ttl = int(running_ttl) if running_ttl is not None else keys.BOOT_STATUS_TTL
         pipe = self.r.pipeline(transaction=False)
-        pipe.set(keys.boot_status(project), json.dumps(status), ex=int(ttl))
+        pipe.set(keys.boot_status(project), json.dumps(status), ex=ttl)
         pipe.sadd(keys.BOOT_STATUSES, project)
         pipe.expire(keys.BOOT_STATUSES, keys.BOOT_STATUS_TTL)
         pipe.execute()

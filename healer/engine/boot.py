@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from healer.adapters import keys
 from healer.adapters.boot_store import BootStore
 from healer.adapters.docker_engine import ContainerGone, EngineError
 from healer.adapters.guard import Lock
@@ -24,7 +23,7 @@ from healer.core.boot import targets_for as boot_targets
 from healer.core.boot_detect import service_state
 from healer.core.boot_report import status_record, summary
 from healer.core.labels import parse_service_labels
-from healer.core.model import ContainerId, ServiceId, ServiceView
+from healer.core.model import ContainerId, Outcome, ServiceId, ServiceView, Source
 from healer.core.reconcile import dependency_view
 from healer.engine.context import Healer
 
@@ -64,8 +63,8 @@ class _Run:
 def recover(
     h: Healer, project: str, reason: str, sleep: Callable[[float], None] = time.sleep
 ) -> BootResult:
-    store = BootStore(h.redis)
-    guard_lock = Lock(h.redis, keys.boot_lock(project), h.settings.lock_ttl)
+    store = h.stores.boot
+    guard_lock = store.project_lock(project, h.settings.lock_ttl)
     if not guard_lock.acquire():
         # The engine restarted again while a recovery ran: this one follows it.
         return BootResult(project, "busy", "a recovery of this project is already running")
@@ -77,9 +76,9 @@ def recover(
         # sends a new recovery; this one ends on the record.
         detail = f"engine error: {exc}"
         h.history.record(
-            Record(sid=project, outcome="incomplete", reason=reason, detail=detail, source="boot")
+            Record(project, Outcome.INCOMPLETE, reason=reason, detail=detail, source=Source.BOOT)
         )
-        return BootResult(project, "incomplete", detail)
+        return BootResult(project, Outcome.INCOMPLETE.value, detail)
     finally:
         for lock in reversed(run.locks):
             lock.release()
@@ -119,7 +118,7 @@ def _lock_services(run: _Run, sleep: Callable[[float], None]) -> None:
     pending = list(run.views)
     while pending:
         for sid in list(pending):
-            lock = Lock(run.h.redis, keys.lock(sid), run.h.settings.lock_ttl)
+            lock = run.h.guard.action_lock(sid, run.h.settings.lock_ttl)
             if lock.acquire():
                 run.locks.append(lock)
                 pending.remove(sid)
@@ -136,18 +135,17 @@ def _lock_services(run: _Run, sleep: Callable[[float], None]) -> None:
 
 
 def _rules(run: _Run) -> dict[ServiceId, BootRules]:
-    paused_all = bool(run.h.redis.exists(keys.PAUSED_ALL))
     out: dict[ServiceId, BootRules] = {}
     for sid, view in run.views.items():
         labels = parse_service_labels(view.labels)
         # The healer's own roles are never stopped by a recovery: one of them runs it.
         own = "healer.role" in view.labels
-        paused = paused_all or bool(run.h.redis.exists(keys.paused(sid)))
+        paused = run.h.flags.is_paused(sid)
         hands_off = labels.opted_out or paused or own
         out[sid] = boot_rules(view.labels, run.h.settings.boot_timeout, hands_off)
         for problem in out[sid].problems:
             run.h.history.record_skip_once(
-                Record(sid=sid, outcome="info", reason="bad label", detail=problem, source="boot")
+                Record(sid, Outcome.INFO, reason="bad label", detail=problem, source=Source.BOOT)
             )
     return out
 
@@ -201,7 +199,7 @@ def _act(
     run: _Run, sid: ServiceId, verb: str, cids: list[ContainerId], blocked: Blocked | None
 ) -> None:
     h = run.h
-    h.state.mark_acting(cids)
+    h.state.mark_acting(cids, h.settings.lock_ttl)
     errors: list[str] = []
     for cid in cids:
         try:
@@ -222,11 +220,11 @@ def _act(
         h.history.record(
             Record(
                 sid=sid,
-                outcome="failed",
+                outcome=Outcome.FAILED,
                 action=verb,
                 reason="boot",
                 detail="; ".join(errors),
-                source="boot",
+                source=Source.BOOT,
             )
         )
 
@@ -254,12 +252,12 @@ def _timed_out(run: _Run, blocked: Blocked, result: Step) -> None:
     h.history.record(
         Record(
             sid=blocked.sid,
-            outcome="boot_timeout",
+            outcome=Outcome.BOOT_TIMEOUT,
             condition=blocked.condition,
             action="start" if anyway else "",
             reason=f"blocked by {blocked.blocker}",
             detail=detail,
-            source="boot",
+            source=Source.BOOT,
             extra={"blocker": blocked.blocker, "started_anyway": str(anyway).lower()},
         )
     )
@@ -275,18 +273,23 @@ def _timed_out(run: _Run, blocked: Blocked, result: Step) -> None:
 def _status(run: _Run, reason: str, result: Step, state: str) -> None:
     assert run.progress is not None
     record = status_record(run.project, reason, state, result, run.progress, run.h.clock())
-    ttl = run.h.settings.boot_deadline + 60 if state == "running" else keys.BOOT_STATUS_TTL
-    run.store.write_status(run.project, record, ttl)
+    running = run.h.settings.boot_deadline + 60 if state == "running" else None
+    run.store.write_status(run.project, record, running)
 
 
 def _finish(run: _Run, reason: str, result: Step, elapsed: float) -> BootResult:
     assert run.progress is not None
-    outcome = "boot" if result.done else "incomplete"
+    outcome = Outcome.BOOT if result.done else Outcome.INCOMPLETE
     _status(run, reason, result, "done" if result.done else "incomplete")
     text, extra = summary(run.progress, run.waits, elapsed, result)
     run.h.history.record(
         Record(
-            sid=run.project, outcome=outcome, reason=reason, detail=text, source="boot", extra=extra
+            sid=run.project,
+            outcome=outcome,
+            reason=reason,
+            detail=text,
+            source=Source.BOOT,
+            extra=extra,
         )
     )
     run.store.duration(run.project, elapsed)
@@ -298,4 +301,4 @@ def _finish(run: _Run, reason: str, result: Step, elapsed: float) -> BootResult:
             {"service": run.project},
         )
     log.info("%s: %s after %.1fs: %s", run.project, outcome, elapsed, text)
-    return BootResult(run.project, outcome, text, round(elapsed, 3))
+    return BootResult(run.project, outcome.value, text, round(elapsed, 3))

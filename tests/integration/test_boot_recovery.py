@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from healer.adapters.boot_store import BootStore, boot_series
+from healer.adapters.boot_store import boot_series
 from healer.core.boot_detect import engine_time
 from healer.core.model import RepairRequest, ServiceId
 from healer.engine.boot import recover
@@ -60,7 +60,7 @@ def make_healer(redis_url: str, tmp_path: Path) -> Iterator[Callable[[ComposePro
 
     yield make
     for h in built:
-        h.redis.close()
+        h.stores.close()
         h.engine.client.close()
 
 
@@ -87,7 +87,7 @@ def test_containers_down_after_a_restart_are_started_in_dependency_order(
 ) -> None:
     project = compose_project(_stack(test_image), wait=True)
     h = make_healer(project)
-    store = BootStore(h.redis)
+    store = h.stores.boot
     probe(h)  # a reconcile records what runs
     assert sorted(store.intended(project.name).values()) == [
         f"{project.name}/{s}" for s in ("app", "cache", "db")
