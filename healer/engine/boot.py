@@ -209,7 +209,10 @@ def _act(
                 h.engine.start(cid)
         except EngineError as exc:
             errors.append(f"{cid[:12]}: {exc}")
-    # `acting` stays until it expires: the watcher must not take the stop for a hand stop.
+    if verb == "start":
+        h.state.clear_acting(cids)
+    # After a stop, `acting` stays until it expires: the watcher must not take that stop for
+    # a hand stop, and the container stays down until the recovery starts it (and clears it).
     why = (
         f"waits for {blocked.blocker} ({blocked.condition})"
         if blocked
