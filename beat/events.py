@@ -40,6 +40,10 @@ class EventsWatcher:
         # only for the connection it saw open, never across a restart it has not noticed.
         self._generation = 0
         self._connected = False
+        # Look for an engine restart on the first connect (the healer may start after a host
+        # reboot) and after losing the engine, never after a Redis hiccup: a lone container
+        # that crashed meanwhile would look like a restart of a one-container engine.
+        self._engine_lost = True
 
     def handle(self, ev: ContainerEvent, engine: DockerEngine) -> None:
         """`engine`: the one whose stream delivered the event (it knows the managed projects)."""
@@ -72,7 +76,13 @@ class EventsWatcher:
             try:
                 self._follow()
                 delay = 0.5
-            except (EngineError, docker.errors.DockerException, redis.RedisError, OSError) as exc:
+                self._engine_lost = True  # the engine ended the stream: it is going away
+            except redis.RedisError as exc:
+                log.warning("Redis lost (%s); reconnecting in %.1fs", exc, delay)
+                self.stop.wait(delay)
+                delay = min(delay * 2, 2.0)
+            except (EngineError, docker.errors.DockerException, OSError) as exc:
+                self._engine_lost = True
                 log.warning("event stream lost (%s); reconnecting in %.1fs", exc, delay)
                 self.stop.wait(delay)
                 # Capped low: after an engine restart, containers run out of order until the
@@ -106,7 +116,7 @@ class EventsWatcher:
 
     def _check_boot(self, engine: DockerEngine) -> None:
         """Before following (and replaying what was missed): did the engine restart?"""
-        if not self.settings.boot_recovery:
+        if not self.settings.boot_recovery or not self._engine_lost:
             return
         restarted_projects(
             engine,
@@ -114,6 +124,7 @@ class EventsWatcher:
             self.settings.boot_deadline + 60,
             lambda project: self.dispatcher.boot(project, "engine restart"),
         )
+        self._engine_lost = False
 
     def engine_alive(self) -> None:
         """Record the engine's clock while the stream is open: the restart check compares
