@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Any
 
 import redis
 import typer
@@ -23,7 +23,7 @@ from healer.core.model import Action, Outcome, ServiceId, Source
 from healer.engine import actions
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
-from healer.engine.status import AmbiguousService, UnknownService, resolve, status
+from healer.engine.status import AmbiguousService, UnknownService, recoveries, resolve, status
 from healer.settings import Settings
 
 app = typer.Typer(
@@ -63,9 +63,11 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     """Each managed service: containers, state, health, attempts, cooldown, flags."""
     h = healer()
     data = status(h)
+    boots = recoveries(h)
     if as_json:
-        typer.echo(json.dumps({"services": data}, indent=2, default=str))
+        typer.echo(json.dumps({"services": data, "recoveries": boots}, indent=2, default=str))
         return
+    _print_recoveries(boots)
     if h.flags.paused_all():
         typer.secho("healer is PAUSED for every service (healer resume)", fg=typer.colors.YELLOW)
     if not data:
@@ -91,6 +93,24 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         assert isinstance(problems, list)
         for p in problems:
             typer.secho(f"    ! {p}", fg=typer.colors.YELLOW)
+
+
+def _print_recoveries(boots: dict[str, dict[str, Any]]) -> None:
+    """Recoveries after an engine restart: the running ones in full, the last ones briefly."""
+    for project, b in boots.items():
+        if b.get("state") != "running":
+            typer.echo(f"last ordered recovery of {project}: {b['state']} in {b['elapsed']}s")
+            continue
+        started = ", ".join(b.get("started") or []) or "-"
+        typer.secho(
+            f"RECOVERING {project} after an engine restart ({b['elapsed']}s so far); "
+            f"started: {started}",
+            fg=typer.colors.YELLOW,
+        )
+        for sid, w in (b.get("waiting") or {}).items():
+            typer.echo(f"    {sid} waits for {w['for']} ({w['condition']}) since {w['seconds']}s")
+        for sid in b.get("held") or []:
+            typer.echo(f"    {sid} held down until its dependencies are ready")
 
 
 @app.command()

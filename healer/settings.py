@@ -127,6 +127,37 @@ class Settings(BaseSettings):
         "does not stampede the engine.",
     )
 
+    # --- ordered recovery after an engine restart ----------------------------------------
+    boot_recovery: bool = Field(
+        True,
+        validation_alias=_env("HEALER_BOOT_RECOVERY"),
+        description="After an engine restart, bring every managed project back in the order "
+        "its depends_on declares.",
+    )
+    boot_timeout: float = Field(
+        300,
+        gt=0,
+        validation_alias=_env("HEALER_BOOT_TIMEOUT"),
+        description="Seconds a service waits for its dependencies' conditions during a "
+        "recovery (label healer.boot.timeout overrides it); compose's own wait has no limit, "
+        "five minutes covers a database replaying its journal.",
+    )
+    boot_deadline: float = Field(
+        900,
+        gt=0,
+        validation_alias=_env("HEALER_BOOT_DEADLINE"),
+        description="Seconds one recovery may take in all before it stops and hands the "
+        "project back to the reconcile; longer than a chain of timeouts would need.",
+    )
+    boot_poll_interval: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        validation_alias=_env("HEALER_BOOT_POLL_INTERVAL"),
+        description="Seconds between two observations of a recovering project: a healthcheck "
+        "runs every few seconds at best, so half a second adds little delay and few calls.",
+    )
+
     # --- resources and disk (docs/architecture.md, "What it does") ----------------------
     resource_monitoring: bool = Field(
         True,

@@ -172,6 +172,10 @@ class DockerEngine:
         )
         return {**services, sid: replace(view, containers=containers)}
 
+    def system_time(self) -> str:
+        """The engine's own clock (``/info`` SystemTime): container times are on it."""
+        return str(self._call(lambda: self.client.info()).get("SystemTime", ""))
+
     def manages(self, project: str) -> bool:
         return not self.projects or project in self.projects
 
@@ -193,7 +197,8 @@ class DockerEngine:
     def start(self, cid: ContainerId) -> None:
         self._call(lambda: self.client.api.start(cid))
 
-    def stop(self, cid: ContainerId, timeout: int) -> None:
+    def stop(self, cid: ContainerId, timeout: int | None) -> None:
+        """``timeout`` None: the container's own stop grace period."""
         self._call(lambda: self.client.api.stop(cid, timeout=timeout))
 
     def kill(self, cid: ContainerId, signal: str) -> None:

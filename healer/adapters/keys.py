@@ -266,3 +266,52 @@ EVENTS_REPLAY_MAX = HOUR
 
 # RedBeat's schedule and lock, under the healer's prefix (RedBeat sets its own TTLs).
 REDBEAT_PREFIX = f"{PREFIX}redbeat"
+
+
+# --- ordered recovery after an engine restart (healer.engine.boot) ---------------------------
+
+
+# Hash container id → JSON {sid}: the containers meant to run (seen running, not stopped by
+# hand, not removed). TTL BOOT_INTENT_TTL, refreshed by every reconcile: it must outlive the
+# longest outage after which a restart should still be recovered in order (a host switched
+# off for the weekend), and lets the record of a project that no longer exists go by itself.
+def intent(project: str) -> str:
+    return f"{PREFIX}boot:intent:{project}"
+
+
+def intent_pattern() -> str:
+    return f"{PREFIX}boot:intent:*"
+
+
+BOOT_INTENT_TTL = 30 * DAY
+
+# Engine time (its /info SystemTime) when the events watcher last saw the engine answer.
+# TTL BOOT_INTENT_TTL, like the intent it is compared with.
+ENGINE_ALIVE = f"{PREFIX}boot:engine_alive"
+
+
+# Set while a recovery of the project is detected or running; the reconcile leaves the
+# project to it. TTL Settings.boot_deadline + 60 s when the restart is found (the worker may
+# still be starting after a reboot), then Settings.lock_ttl + 60 s refreshed by every poll of
+# the recovery: a recovery whose worker died frees the project within a lock lifetime.
+def booting(project: str) -> str:
+    return f"{PREFIX}boot:booting:{project}"
+
+
+# Owner-token lock: one recovery per project. TTL Settings.lock_ttl, extended every poll.
+def boot_lock(project: str) -> str:
+    return f"{PREFIX}boot:lock:{project}"
+
+
+# JSON of the running (or last) recovery of a project, for `healer status`. TTL: the deadline
+# while it runs, BOOT_STATUS_TTL once it ended (the last one stays visible for a day).
+def boot_status(project: str) -> str:
+    return f"{PREFIX}boot:status:{project}"
+
+
+BOOT_STATUSES = f"{PREFIX}boot:statuses"  # set of projects with a status; TTL BOOT_STATUS_TTL
+BOOT_STATUS_TTL = DAY
+
+# Hash "duration|project" → seconds of the last recovery, "timeouts|project|service|blocker"
+# → count, "running|project" → 0/1. TTL METRIC_TTL, refreshed on every write.
+BOOT_METRICS = f"{PREFIX}metrics:boot"

@@ -21,6 +21,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from healer.adapters import keys
+from healer.adapters.boot_store import boot_series
 from healer.adapters.counters import Counters
 from healer.core import model
 from healer.core.model import HealthStatus
@@ -75,6 +76,7 @@ class HealerCollector(Collector):
         yield from self._container_series(snaps)
         yield from self._healer_series()
         yield from self._histograms()
+        yield from boot_series(self.r)
 
     def _snapshots(self) -> dict[str, dict[str, object]]:
         sids = sorted(self.r.smembers(keys.SNAPSHOTS))

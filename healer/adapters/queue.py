@@ -22,6 +22,7 @@ REPAIR_SERVICE = "healer.repair.service"
 TRIM_HISTORY = "healer.probe.trim_history"
 CHECK_DISK = "healer.probe.disk"
 REPAIR_CLEANUP = "healer.repair.cleanup"
+REPAIR_BOOT = "healer.repair.boot"
 SCALE_CYCLE = "healer.scale.cycle"
 SCALE_SERVICE = "healer.scale.service"
 
@@ -120,3 +121,12 @@ class CeleryDispatcher:
         if container_id:
             kwargs["container_id"] = container_id
         self.app.send_task(PROBE_SERVICE, kwargs=kwargs, queue=PROBE_QUEUE)
+
+    def boot(self, project: str, reason: str) -> None:
+        """One ordered recovery of ``project``; its task id says which, in Flower."""
+        self.app.send_task(
+            REPAIR_BOOT,
+            kwargs={"project": project, "reason": reason},
+            task_id=f"boot-{project}-{uuid.uuid4().hex[:8]}",
+            queue=REPAIR_QUEUE,
+        )

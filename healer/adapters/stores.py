@@ -10,6 +10,7 @@ from celery import Celery
 
 from healer.adapters import keys
 from healer.adapters.alert_marks import AlertMarks
+from healer.adapters.boot_store import BootStore
 from healer.adapters.control import ControlFlags
 from healer.adapters.counters import Counters
 from healer.adapters.guard import Guard
@@ -40,6 +41,7 @@ class Stores:
         self.telemetry = Telemetry(r)
         self.scale = ScaleStore(r)
         self.alerts = AlertMarks(r)
+        self.boot = BootStore(r)
 
     @classmethod
     def connect(cls, s: Settings) -> Stores:

@@ -24,7 +24,7 @@ from healer.core.model import Action, Source
 from healer.engine import actions
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
-from healer.engine.status import status
+from healer.engine.status import recoveries, status
 from healer.settings import Settings
 
 HealerDep = Annotated[Healer, Depends(deps.healer)]
@@ -63,7 +63,11 @@ reads = APIRouter()
 
 @reads.get("/status")
 def get_status(h: HealerDep) -> dict[str, Any]:
-    return {"services": status(h), "paused_all": h.flags.paused_all()}
+    return {
+        "services": status(h),
+        "paused_all": h.flags.paused_all(),
+        "recoveries": recoveries(h),
+    }
 
 
 @reads.get("/history")

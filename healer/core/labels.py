@@ -55,7 +55,7 @@ def parse_service_labels(
     opted_out = _parse_opt_out(labels.get(OPT_OUT_LABEL), problems)
     raw: dict[Condition, dict[str, object]] = {}
     for key, value in labels.items():
-        if not key.startswith(_PREFIX) or key.startswith(_PREFIX + "scale."):
+        if not key.startswith(_PREFIX) or key.startswith((_PREFIX + "scale.", _PREFIX + "boot.")):
             continue
         _parse_condition_label(key, value, raw, problems, plugins)
     overrides = {c: ConditionOverride(**kw) for c, kw in raw.items()}  # type: ignore[arg-type]

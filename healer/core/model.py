@@ -65,6 +65,7 @@ class Source(enum.StrEnum):
     API = "api"
     CLI = "cli"
     ALERT = "alert"
+    BOOT = "boot"  # the ordered recovery after an engine restart
 
 
 # Sources that carry an operator's or an alert's intent: they act even when Docker thinks
@@ -93,6 +94,9 @@ class Outcome(enum.StrEnum):
     OK = "ok"  # a disk check found nothing to do
     DRY_RUN = "dry_run"  # a cleanup that only listed what it would remove
     REFUSED = "refused"  # a scale request that cannot be carried out (ScaleError)
+    BOOT = "boot"  # an ordered recovery after an engine restart ended, every service settled
+    BOOT_TIMEOUT = "boot_timeout"  # during one, a dependency did not get ready in time
+    INCOMPLETE = "incomplete"  # one gave up (its deadline, or the engine went away again)
 
 
 class SkipReason(enum.StrEnum):
@@ -106,6 +110,8 @@ class SkipReason(enum.StrEnum):
     IN_FLIGHT = "in_flight"
     NOT_FOUND = "not_found"
     WAITING_DEPENDENCY = "waiting_dependency"
+    BOOT_RECOVERY = "boot_recovery"  # an ordered recovery after an engine restart owns it
+    COMPLETED = "completed"  # a one-shot others wait for exited 0: done, not down
 
 
 class HealthStatus(enum.StrEnum):

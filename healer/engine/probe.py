@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from healer.adapters.history import Record
 from healer.core.model import ContainerId, ServiceId, Source
@@ -33,6 +33,8 @@ def probe(
     now = h.clock()
     views = h.engine.services() if sid is None else h.engine.project_fresh(sid, container_id)
     snap = h.state.read(views.values(), now)
+    # A project an ordered recovery is bringing back after an engine restart is left to it.
+    snap = replace(snap, booting=h.stores.boot.booting(s.partition("/")[0] for s in views))
     # Resource use is sampled on the reconcile path only: an event says a state changed,
     # while "above 90 % for 5 minutes" needs regular samples.
     extra = resource_findings(views, h.resources.cycle(views)) if sid is None else []
@@ -40,6 +42,9 @@ def probe(
     assert p.effects is not None
     h.state.write(p.effects)
     _apply(h, p)
+    if sid is None and h.settings.boot_recovery:
+        # What ran at the last full look is what an engine restart must bring back.
+        h.stores.boot.remember(views.values())
     containers = sum(len(v.containers) for v in views.values())
     return ProbeResult(len(views), containers, len(p.requests), time.perf_counter() - started)
 

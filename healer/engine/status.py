@@ -3,6 +3,8 @@ stale cache — one Docker list call and one Redis pipeline, planned without sid
 
 from __future__ import annotations
 
+from typing import Any
+
 from healer.core.model import ServiceId
 from healer.core.reconcile import plan
 from healer.engine.context import Healer
@@ -49,3 +51,9 @@ def status(h: Healer) -> dict[str, dict[str, object]]:
         if sid in out:
             out[sid]["scale"] = decision
     return out
+
+
+def recoveries(h: Healer) -> dict[str, dict[str, Any]]:
+    """Ordered recoveries after an engine restart: the running ones and the last of each
+    project (kept a day)."""
+    return h.stores.boot.statuses()
