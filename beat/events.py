@@ -16,14 +16,12 @@ from typing import Any
 import docker
 import redis
 
-from healer.adapters import keys
-from healer.adapters.counters import Counters
-from healer.adapters.docker_engine import docker_client
-from healer.adapters.metrics import CONTAINER_EVENTS
+from healer.adapters.docker_engine import DockerEngine, EngineError
 from healer.adapters.queue import CeleryDispatcher, make_celery
-from healer.adapters.redis_conn import connect
-from healer.adapters.state import StateStore
+from healer.adapters.stores import Stores
+from healer.core.boot_detect import engine_time
 from healer.core.events import ContainerEvent, parse_event
+from healer.engine.boot_check import restarted_projects
 from healer.settings import Settings
 
 log = logging.getLogger("healer.events")
@@ -33,16 +31,23 @@ class EventsWatcher:
     def __init__(self, settings: Settings, dispatcher: CeleryDispatcher) -> None:
         self.settings = settings
         self.dispatcher = dispatcher
-        self.redis = connect(settings.redis_url)
-        self.state = StateStore(self.redis, settings.crashloop_window)
-        self.counters = Counters(self.redis)
-        self.projects = frozenset(settings.project_list)
+        stores = Stores.connect(settings)
+        self.state, self.counters, self.telemetry = stores.state, stores.counters, stores.telemetry
+        self.boot = stores.boot
         self.stop = threading.Event()
         self.handled = 0
+        # Bumped on every connect and disconnect: the heartbeat records the engine as alive
+        # only for the connection it saw open, never across a restart it has not noticed.
+        self._generation = 0
+        self._connected = False
+        # Look for an engine restart on the first connect (the healer may start after a host
+        # reboot) and after losing the engine, never after a Redis hiccup: a lone container
+        # that crashed meanwhile would look like a restart of a one-container engine.
+        self._engine_lost = True
 
-    def handle(self, ev: ContainerEvent) -> None:
-        project = ev.sid.split("/", 1)[0]
-        if self.projects and project not in self.projects:
+    def handle(self, ev: ContainerEvent, engine: DockerEngine) -> None:
+        """`engine`: the one whose stream delivered the event (it knows the managed projects)."""
+        if not engine.manages(ev.sid.split("/", 1)[0]):
             return
         healer_acting = self.state.is_acting(ev.container_id)
         if ev.looks_like_hand_stop and not healer_acting:
@@ -56,22 +61,13 @@ class EventsWatcher:
         # a probe now would only find the container mid-restart.
         if ev.triggers_probe and not healer_acting:
             self.dispatcher.probe_service(ev.sid, ev.time, ev.action, ev.container_id)
-        self.redis.set(keys.EVENTS_CURSOR, repr(ev.time), ex=86400)
+        self.state.save_events_cursor(ev.time)
         self.handled += 1
 
     def _count(self, ev: ContainerEvent) -> None:
         """Per-container deaths and OOM kills for the metrics (the list call has neither)."""
-        if not ev.name or ev.action not in ("die", "oom", "start"):
-            return
-        pipe = self.redis.pipeline(transaction=True)
-        if ev.action == "die":
-            pipe.hincrby(CONTAINER_EVENTS, f"restarts|{ev.sid}|{ev.name}", 1)
-        else:
-            pipe.hset(
-                CONTAINER_EVENTS, f"oom|{ev.sid}|{ev.name}", "1" if ev.action == "oom" else "0"
-            )
-        pipe.expire(CONTAINER_EVENTS, keys.METRIC_TTL)
-        pipe.execute()
+        if ev.name:
+            self.telemetry.container_event(ev.action, ev.sid, ev.name)
 
     def run(self, once: bool = False) -> None:
         """Follow the stream until `stop` is set, reconnecting with backoff."""
@@ -80,39 +76,72 @@ class EventsWatcher:
             try:
                 self._follow()
                 delay = 0.5
-            except (docker.errors.DockerException, redis.RedisError, OSError) as exc:
+                self._engine_lost = True  # the engine ended the stream: it is going away
+            except redis.RedisError as exc:
+                log.warning("Redis lost (%s); reconnecting in %.1fs", exc, delay)
+                self.stop.wait(delay)
+                delay = min(delay * 2, 2.0)
+            except (EngineError, docker.errors.DockerException, OSError) as exc:
+                self._engine_lost = True
                 log.warning("event stream lost (%s); reconnecting in %.1fs", exc, delay)
                 self.stop.wait(delay)
-                delay = min(delay * 2, 10.0)
+                # Capped low: after an engine restart, containers run out of order until the
+                # watcher is back and the ordered recovery starts.
+                delay = min(delay * 2, 2.0)
             if once:
                 return
 
     def _follow(self) -> None:
-        client = docker_client(self.settings.docker_host)
+        # A fresh engine per stream: a reconnect after an engine restart starts clean.
+        engine = DockerEngine.connect(self.settings.docker_host, self.settings.project_list)
+        self._check_boot(engine)
         since = self._cursor()
-        stream = client.events(
-            decode=True,
-            since=since,
-            filters={"type": "container", "label": ["com.docker.compose.project"]},
-        )
+        stream = engine.events(since)
         self._close_on_stop(stream)
         log.info("following Docker events since %s", since)
+        self._generation += 1
+        self._connected = True
         try:
             for raw in stream:
                 if self.stop.is_set():
                     break
                 ev = parse_event(raw)
                 if ev is not None:
-                    self.handle(ev)
+                    self.handle(ev, engine)
         finally:
+            self._connected = False
+            self._generation += 1
             stream.close()
-            client.close()
+            engine.close()
+
+    def _check_boot(self, engine: DockerEngine) -> None:
+        """Before following (and replaying what was missed): did the engine restart?"""
+        if not self.settings.boot_recovery or not self._engine_lost:
+            return
+        restarted_projects(
+            engine,
+            self.boot,
+            self.settings.boot_deadline + 60,
+            lambda project: self.dispatcher.boot(project, "engine restart"),
+        )
+        self._engine_lost = False
+
+    def engine_alive(self) -> None:
+        """Record the engine's clock while the stream is open: the restart check compares
+        container start and stop times with the last of these."""
+        generation = self._generation
+        if not self._connected or not self.settings.boot_recovery:
+            return
+        engine = DockerEngine.connect(self.settings.docker_host, self.settings.project_list)
+        try:
+            now = engine_time(engine.system_time())
+        finally:
+            engine.close()
+        if self._connected and self._generation == generation:
+            self.boot.engine_alive(now)
 
     def _cursor(self) -> Any:
-        raw = self.redis.get(keys.EVENTS_CURSOR)
-        # Resume just after the last event seen; a fresh start looks a few seconds back.
-        cursor = float(raw) if raw else time.time() - 5
-        return max(cursor, time.time() - 3600)
+        return self.state.events_cursor(time.time())
 
     def _close_on_stop(self, stream: Any) -> None:
         def closer() -> None:
@@ -121,11 +150,12 @@ class EventsWatcher:
 
         threading.Thread(target=closer, daemon=True).start()
 
-    def heartbeat_loop(self) -> None:
-        while not self.stop.wait(10):
+    def heartbeat_loop(self, every: float = 5.0) -> None:
+        while not self.stop.wait(every):
             try:
                 self.counters.heartbeat("events", ttl=60)
-            except redis.RedisError as exc:
+                self.engine_alive()
+            except (redis.RedisError, EngineError) as exc:
                 log.warning("heartbeat failed: %s", exc)
 
 

@@ -1,6 +1,7 @@
 """The one typed settings object, read from the environment (and `.env`) at entry points only.
 
-Names without the `HEALER_` prefix are the seed's and are part of the contract (DESIGN §3).
+Names without the `HEALER_` prefix are the seed's and are part of the contract
+(docs/architecture.md, "Public names").
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ class Settings(BaseSettings):
         validation_alias=_env("HEALER_VERIFY_TIMEOUT"),
         description="Seconds to wait for a repaired container to be running again.",
     )
+    plugin_timeout: float | None = Field(
+        None,
+        gt=0,
+        validation_alias=_env("HEALER_PLUGIN_TIMEOUT"),
+        description="Seconds a plugin strategy may run before it is killed and the repair "
+        "recorded as failed; below HEALER_LOCK_TTL so the lock outlives it. Unset: half "
+        "the lock TTL (60 s by default).",
+    )
+    post_repair_webhook: str | None = Field(
+        None,
+        validation_alias=_env("HEALER_POST_REPAIR_WEBHOOK"),
+        description="URL that gets a JSON POST with the outcome of every repair that acted, "
+        "failed or quarantined (docker-autoheal's post-restart script, as a webhook).",
+    )
     repair_concurrency: int = Field(
         8,
         ge=1,
@@ -112,7 +127,38 @@ class Settings(BaseSettings):
         "does not stampede the engine.",
     )
 
-    # --- resources and disk (DESIGN §1 rows 4-7) -------------------------------------------
+    # --- ordered recovery after an engine restart ----------------------------------------
+    boot_recovery: bool = Field(
+        True,
+        validation_alias=_env("HEALER_BOOT_RECOVERY"),
+        description="After an engine restart, bring every managed project back in the order "
+        "its depends_on declares.",
+    )
+    boot_timeout: float = Field(
+        300,
+        gt=0,
+        validation_alias=_env("HEALER_BOOT_TIMEOUT"),
+        description="Seconds a service waits for its dependencies' conditions during a "
+        "recovery (label healer.boot.timeout overrides it); compose's own wait has no limit, "
+        "five minutes covers a database replaying its journal.",
+    )
+    boot_deadline: float = Field(
+        900,
+        gt=0,
+        validation_alias=_env("HEALER_BOOT_DEADLINE"),
+        description="Seconds one recovery may take in all before it stops and hands the "
+        "project back to the reconcile; longer than a chain of timeouts would need.",
+    )
+    boot_poll_interval: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        validation_alias=_env("HEALER_BOOT_POLL_INTERVAL"),
+        description="Seconds between two observations of a recovering project: a healthcheck "
+        "runs every few seconds at best, so half a second adds little delay and few calls.",
+    )
+
+    # --- resources and disk (docs/architecture.md, "What it does") ----------------------
     resource_monitoring: bool = Field(
         True,
         validation_alias=_env("HEALER_RESOURCE_MONITORING"),
@@ -250,6 +296,15 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
+    def _plugin_below_lock(self) -> Settings:
+        if self.plugin_timeout is not None and self.plugin_timeout >= self.lock_ttl:
+            raise ValueError(
+                f"HEALER_PLUGIN_TIMEOUT ({self.plugin_timeout}) must be below HEALER_LOCK_TTL "
+                f"({self.lock_ttl}): a repair lock must outlive the plugin it guards"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _replica_bounds(self) -> Settings:
         if self.min_replicas > self.max_replicas:
             raise ValueError(
@@ -257,6 +312,11 @@ class Settings(BaseSettings):
                 f"({self.max_replicas})"
             )
         return self
+
+    @property
+    def strategy_time_limit(self) -> float:
+        """Seconds a plugin strategy may run (HEALER_PLUGIN_TIMEOUT or half the lock TTL)."""
+        return self.plugin_timeout if self.plugin_timeout is not None else self.lock_ttl / 2
 
     @property
     def project_list(self) -> tuple[str, ...]:
@@ -267,7 +327,7 @@ class Settings(BaseSettings):
         return tuple(p for p in self.cleanup_log_dirs.split(",") if p)
 
     def condition_defaults(self, condition: Condition) -> tuple[float, int]:
-        """(cooldown seconds, max attempts) before labels override them (DESIGN §1)."""
+        """(cooldown seconds, max attempts) before labels override them (docs/architecture.md)."""
         seed = (self.restart_cooldown, self.max_restart_attempts)
         table: dict[Condition, tuple[float, int]] = {
             Condition.MEMORY: (600, 2),

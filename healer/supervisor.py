@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from healer.core.queues import QUEUES
 from healer.settings import Settings
 
 log = logging.getLogger("healer.run")
@@ -51,7 +52,7 @@ def commands(s: Settings, workers: int | None) -> list[Child]:
                 "--loglevel",
                 "INFO",
                 "-Q",
-                "healer.probe,healer.repair,healer.scale",
+                ",".join(QUEUES),
                 "-c",
                 concurrency,
                 "-n",

@@ -31,6 +31,7 @@ from tests.support import (
     ComposeProject,
     EventRecorder,
     EventsFactory,
+    PrivateEngine,
     ensure_test_image,
     redis_test_url,
     skip_integration,
@@ -230,6 +231,22 @@ def docker_events(
         recorder.stop()
         if _failed(request):
             print(f"--- docker events of {recorder.project} ---\n{recorder.describe()}")
+
+
+@pytest.fixture
+def private_engine(test_image: str) -> Iterator[PrivateEngine]:
+    """A second dockerd of the test's own (see tests/support/dockerd.py), with the test image
+    loaded: restart it, stop it, point a healer at ``engine.url``. Never the host's engine.
+    Torn down whole at the end: containers, daemon, shims, mounts, folders."""
+    engine = PrivateEngine()
+    try:
+        engine.start()
+        engine.load_image(test_image)
+        yield engine
+    finally:
+        problems = engine.close()
+        if problems:
+            pytest.fail(f"private engine teardown: {problems}", pytrace=False)
 
 
 # --- the healer's own roles ------------------------------------------------------------

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
+from healer.core.compose_labels import DEPENDS_ON_LABEL
 from healer.core.model import ServiceId
 
 RestartHow = Literal["restart", "recreate"]
 
-DEPENDS_ON_LABEL = "com.docker.compose.depends_on"
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TRUE = frozenset({"true", "1", "t", "yes"})
@@ -247,6 +247,12 @@ class DependencyGraph:
     def restart_on_dependency(self, service: str, dependency: str) -> bool:
         """Whether ``service`` declared ``restart: true`` on ``dependency``."""
         return any(e.service == service and e.on == dependency and e.restart for e in self.edges)
+
+    def is_one_shot(self, service: str) -> bool:
+        """Some service waits for ``service`` with ``service_completed_successfully``."""
+        return any(
+            e.on == service and e.condition == "service_completed_successfully" for e in self.edges
+        )
 
     def shares_network_with(self, service: str) -> ServiceId | None:
         """The service whose network namespace ``service`` runs in, if any."""

@@ -40,11 +40,63 @@ class Condition(enum.StrEnum):
 
 
 class Action(enum.StrEnum):
+    """Everything the healer can be asked to do: container repairs, the host-wide disk
+    cleanup, and one more replica (an alert's `scale_up`)."""
+
     RESTART = "restart"
     START = "start"
     STOP_START = "stop_start"
     RECREATE = "recreate"
     CLEANUP = "cleanup"
+    SCALE_UP = "scale_up"
+
+
+# The built-in container repairs the guarded repair task carries out, in the order error
+# messages list them; `signal:<NAME>` and plugin strategies come on top (healer.core.actions).
+REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START, Action.RECREATE)
+
+
+class Source(enum.StrEnum):
+    """Who asked for a decision: the healer's own observation, or someone with intent."""
+
+    PROBE = "probe"  # the reconcile loop (or a delayed re-probe)
+    EVENT = "event"  # a Docker event
+    SCALER = "scaler"  # the autoscaler cycle
+    API = "api"
+    CLI = "cli"
+    ALERT = "alert"
+    BOOT = "boot"  # the ordered recovery after an engine restart
+
+
+# Sources that carry an operator's or an alert's intent: they act even when Docker thinks
+# the service is fine, they wait for a busy lock instead of giving up, and they skip the
+# disk cleanup's cooldown.
+INTENT_SOURCES = frozenset({Source.API, Source.CLI, Source.ALERT})
+# Only an operator's own request overrides `healer pause`; an alert does not.
+OPERATOR_SOURCES = frozenset({Source.API, Source.CLI})
+
+
+class Outcome(enum.StrEnum):
+    """How a decision ended, as history records, request records and results say it."""
+
+    ACTED = "acted"  # a repair or cleanup ran and worked
+    FAILED = "failed"  # it ran and did not work
+    SKIPPED = "skipped"  # not acted on, with a SkipReason (or a scale/disk reason)
+    QUARANTINED = "quarantined"  # max attempts reached: left alone for inspection
+    REQUESTED = "requested"  # an operator's or alert's request was queued
+    IGNORED = "ignored"  # an alert not meant for the healer
+    INFO = "info"  # worth knowing, nothing decided (a bad label)
+    RESET = "reset"  # episodes ended (healthy long enough, or `healer reset`)
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    SCALED = "scaled"  # replicas changed
+    HELD = "held"  # the autoscaler looked and kept the replica count
+    OK = "ok"  # a disk check found nothing to do
+    DRY_RUN = "dry_run"  # a cleanup that only listed what it would remove
+    REFUSED = "refused"  # a scale request that cannot be carried out (ScaleError)
+    BOOT = "boot"  # an ordered recovery after an engine restart ended, every service settled
+    BOOT_TIMEOUT = "boot_timeout"  # during one, a dependency did not get ready in time
+    INCOMPLETE = "incomplete"  # one gave up (its deadline, or the engine went away again)
 
 
 class SkipReason(enum.StrEnum):
@@ -58,6 +110,8 @@ class SkipReason(enum.StrEnum):
     IN_FLIGHT = "in_flight"
     NOT_FOUND = "not_found"
     WAITING_DEPENDENCY = "waiting_dependency"
+    BOOT_RECOVERY = "boot_recovery"  # an ordered recovery after an engine restart owns it
+    COMPLETED = "completed"  # a one-shot others wait for exited 0: done, not down
 
 
 class HealthStatus(enum.StrEnum):
@@ -118,20 +172,20 @@ class RepairRequest:
 
     sid: ServiceId
     condition: Condition
-    action: Action
+    action: str  # an Action, `signal:<NAME>` or a plugin's name (healer.core.actions)
     container_ids: tuple[ContainerId, ...] = ()
     detail: str = ""
-    source: str = "probe"  # probe|event|api|cli|alert
+    source: Source = Source.PROBE
     request_id: str = ""
 
     def to_kwargs(self) -> dict[str, object]:
         return {
             "sid": str(self.sid),
             "condition": self.condition.value,
-            "action": self.action.value,
+            "action": str(self.action),
             "container_ids": list(self.container_ids),
             "detail": self.detail,
-            "source": self.source,
+            "source": str(self.source),
             "request_id": self.request_id,
         }
 
@@ -142,9 +196,15 @@ class RepairRequest:
         return cls(
             sid=ServiceId(str(kw["sid"])),
             condition=Condition(str(kw["condition"])),
-            action=Action(str(kw["action"])),
+            action=_action(str(kw["action"])),
             container_ids=tuple(ContainerId(str(i)) for i in ids),
             detail=str(kw.get("detail", "")),
-            source=str(kw.get("source", "probe")),
+            source=Source(str(kw.get("source", Source.PROBE))),
             request_id=str(kw.get("request_id", "")),
         )
+
+
+def _action(name: str) -> str:
+    """A built-in as its Action member; other names (signal:…, plugins) are checked by the
+    repair task, which knows the installed plugins."""
+    return Action(name) if name in Action._value2member_map_ else name

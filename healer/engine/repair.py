@@ -9,26 +9,28 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from healer.adapters import guard, keys
-from healer.adapters.docker_engine import ContainerGone, EngineError, restart_count_climbing
+from healer.adapters.docker_engine import ContainerGone, restart_count_climbing
 from healer.adapters.history import Record
 from healer.core.backoff import Decision, Verdict
 from healer.core.labels import parse_service_labels
-from healer.core.model import Action, Condition, ContainerId, RepairRequest, SkipReason
+from healer.core.model import (
+    INTENT_SOURCES,
+    OPERATOR_SOURCES,
+    Condition,
+    ContainerId,
+    Outcome,
+    RepairRequest,
+    SkipReason,
+)
 from healer.core.policy import still_failing
+from healer.engine import actions
 from healer.engine.context import Healer
 
 log = logging.getLogger("healer.repair")
-
-# Sources that carry an operator's or an alert's intent: they act even when Docker thinks
-# the service is fine, and they wait for a busy lock instead of giving up.
-INTENT_SOURCES = frozenset({"api", "cli", "alert"})
-# Only an operator's own request overrides `healer pause`; an alert does not.
-OPERATOR_SOURCES = frozenset({"api", "cli"})
 
 
 class Busy(Exception):
@@ -45,7 +47,7 @@ class SlotsFull(Busy):
 
 @dataclass(frozen=True)
 class RepairResult:
-    outcome: str  # acted|skipped|failed|quarantined
+    outcome: Outcome  # ACTED, SKIPPED, FAILED or QUARANTINED
     reason: str
     detail: str = ""
     attempt: int = 0
@@ -55,32 +57,32 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
     services = h.engine.services(req.sid)
     view = services.get(req.sid)
     if view is None:
-        return finish(
+        return finish_repair(
             h,
             req,
             RepairResult(
-                "skipped", SkipReason.NOT_FOUND.value, "no container of this service exists"
+                Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "no container of this service exists"
             ),
         )
-    labels = parse_service_labels(view.labels)
+    labels = parse_service_labels(view.labels, actions.plugin_names())
     if labels.opted_out:
-        return finish(h, req, RepairResult("skipped", SkipReason.OPTED_OUT.value))
-    if req.source not in OPERATOR_SOURCES and (
-        h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(req.sid))
-    ):
-        return finish(h, req, RepairResult("skipped", SkipReason.PAUSED.value))
-    with guard.service_lock(h.redis, req.sid, h.settings.lock_ttl) as lock:
+        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.OPTED_OUT.value))
+    if req.source not in OPERATOR_SOURCES and h.flags.is_paused(req.sid):
+        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.PAUSED.value))
+    with h.guard.service_lock(req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
                 raise Busy(1.0)
-            return finish(h, req, RepairResult("skipped", SkipReason.IN_FLIGHT.value), once=True)
+            return finish_repair(
+                h, req, RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value), once=True
+            )
         targets = req.container_ids or tuple(c.id for c in view.containers)
         # The slot is taken before the claim, so a repair waiting for one spends no attempt.
         token = _take_slot(h)
         try:
             return _guarded(h, req, labels, targets)
         finally:
-            h.redis.zrem(keys.REPAIR_SLOTS, token)
+            h.guard.release_slot(token)
 
 
 def _guarded(
@@ -90,21 +92,24 @@ def _guarded(
     if req.source not in INTENT_SOURCES:
         failing = {cid: i for cid, i in inspected.items() if _failing(h, req.condition, i)}
         if not failing:
-            return finish(
+            return finish_repair(
                 h,
                 req,
-                RepairResult("skipped", SkipReason.RECOVERED.value, "state changed before acting"),
+                RepairResult(
+                    Outcome.SKIPPED, SkipReason.RECOVERED.value, "state changed before acting"
+                ),
             )
         inspected = failing
     if not inspected:
-        return finish(
+        return finish_repair(
             h,
             req,
-            RepairResult("skipped", SkipReason.NOT_FOUND.value, "containers gone before acting"),
+            RepairResult(
+                Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "containers gone before acting"
+            ),
         )
     policy = h.defaults.restart_policy(labels, req.condition)
-    decision = guard.claim(
-        h.redis,
+    decision = h.guard.claim(
         req.sid,
         req.condition,
         policy,
@@ -116,6 +121,11 @@ def _guarded(
         return _redelivered(h, req, decision, inspected)
     if decision.verdict != Verdict.ACT:
         return _not_acting(h, req, decision, inspected)
+    if req.source not in INTENT_SOURCES:
+        # Escalation (healer.<condition>.actions): attempt k uses the k-th action.
+        req = replace(
+            req, action=labels.action(req.condition, decision.episode.attempts, req.action)
+        )
     return _act(h, req, decision, inspected)
 
 
@@ -139,10 +149,14 @@ def _redelivered(
             for i in now.values()
         ):
             detail = f"{note}; its action took effect: started since the claim"
-            return finish(h, req, RepairResult("acted", d.reason, detail, d.episode.attempts))
+            return finish_repair(
+                h, req, RepairResult(Outcome.ACTED, d.reason, detail, d.episode.attempts)
+            )
         if time.monotonic() >= deadline:
             detail = f"{note}; it did not take effect, a later probe requests a new repair"
-            return finish(h, req, RepairResult("failed", d.reason, detail, d.episode.attempts))
+            return finish_repair(
+                h, req, RepairResult(Outcome.FAILED, d.reason, detail, d.episode.attempts)
+            )
         time.sleep(0.2)
 
 
@@ -155,10 +169,7 @@ def _started_at(info: dict[str, Any]) -> float:
 
 
 def _take_slot(h: Healer) -> str:
-    slots = guard.Slots(
-        h.redis, keys.REPAIR_SLOTS, h.settings.repair_concurrency, h.settings.lock_ttl
-    )
-    token = slots.acquire(h.clock())
+    token = h.guard.take_slot(h.clock())
     if token is None:
         raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
     return token
@@ -199,16 +210,16 @@ def _not_acting(
             detail,
             {"service": req.sid, "condition": req.condition.value},
         )
-        return finish(
-            h, req, RepairResult("quarantined", "max_attempts", detail, d.episode.attempts)
+        return finish_repair(
+            h, req, RepairResult(Outcome.QUARANTINED, "max_attempts", detail, d.episode.attempts)
         )
     reason = {Verdict.QUARANTINED: SkipReason.QUARANTINED.value}.get(
         d.verdict, SkipReason.BACKOFF.value if d.episode.attempts > 1 else SkipReason.COOLDOWN.value
     )
-    return finish(
+    return finish_repair(
         h,
         req,
-        RepairResult("skipped", reason, d.reason, d.episode.attempts),
+        RepairResult(Outcome.SKIPPED, reason, d.reason, d.episode.attempts),
         once=req.source not in INTENT_SOURCES,
     )
 
@@ -216,7 +227,7 @@ def _not_acting(
 def _act(
     h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
 ) -> RepairResult:
-    h.state.mark_acting(inspected)
+    h.state.mark_acting(inspected, h.settings.lock_ttl)
     try:
         return _act_marked(h, req, d, inspected)
     finally:
@@ -226,53 +237,24 @@ def _act(
 def _act_marked(
     h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
 ) -> RepairResult:
-    errors: list[str] = []
     notes = [_exit_note(i) for i in inspected.values()]
-    for cid, info in inspected.items():
-        try:
-            _do(h, req.action, cid, info)
-            after = h.engine.wait_running(cid, h.settings.verify_timeout)
-            if not (after.get("State") or {}).get("Running"):
-                errors.append(f"{_name(info)} not running after {req.action.value}")
-        except EngineError as exc:
-            errors.append(f"{_name(info)}: {exc}")
+    done = actions.perform(h, req, inspected, d.episode.attempts)
+    errors = done.errors
     ok = not errors
     for _ in inspected:
-        h.counters.repair(req.sid, req.action.value, ok)
-    detail = (
-        "; ".join(n for n in notes if n)
-        + ("; " if any(notes) and errors else "")
-        + "; ".join(errors)
+        h.counters.repair(req.sid, str(req.action), ok)
+    detail = "; ".join(n for n in [*notes, *done.notes, *errors] if n)
+    result = RepairResult(
+        Outcome.ACTED if ok else Outcome.FAILED, d.reason, detail, d.episode.attempts
     )
-    result = RepairResult("acted" if ok else "failed", d.reason, detail, d.episode.attempts)
     if not ok:
         h.notifier.send(
             "warning",
             f"repair of {req.sid} failed",
             detail,
-            {"service": req.sid, "action": req.action.value},
+            {"service": req.sid, "action": str(req.action)},
         )
-    return finish(h, req, result)
-
-
-def _do(h: Healer, action: Action, cid: ContainerId, info: dict[str, Any]) -> None:
-    timeout = h.settings.stop_timeout
-    if timeout is None:
-        configured = (info.get("Config") or {}).get("StopTimeout")
-        timeout = int(configured) if configured is not None else 10
-    state = info.get("State") or {}
-    if action == Action.START:
-        h.engine.start(cid)
-    elif action == Action.STOP_START:
-        h.engine.stop(cid, timeout)
-        h.engine.start(cid)
-    elif action == Action.RESTART and not state.get("Running"):
-        # Restarting a stopped container is a start; say so instead of failing.
-        h.engine.start(cid)
-    elif action == Action.RESTART:
-        h.engine.restart(cid, timeout)
-    else:
-        raise EngineError(f"action {action.value} is not supported by the repair task yet")
+    return finish_repair(h, req, result)
 
 
 def _exit_note(info: dict[str, Any]) -> str:
@@ -288,12 +270,14 @@ def _name(info: dict[str, Any]) -> str:
     return str(info.get("Name", "?")).lstrip("/")
 
 
-def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = False) -> RepairResult:
+def finish_repair(
+    h: Healer, req: RepairRequest, result: RepairResult, once: bool = False
+) -> RepairResult:
     rec = Record(
         sid=req.sid,
         outcome=result.outcome,
         condition=req.condition.value,
-        action=req.action.value,
+        action=str(req.action),
         reason=result.reason,
         detail=result.detail or req.detail,
         source=req.source,
@@ -308,19 +292,10 @@ def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = Fal
     if recorded:
         h.counters.decision(req.sid, result.outcome)
     if req.source not in INTENT_SOURCES:
-        h.redis.delete(keys.pending(req.sid, req.condition))
+        h.state.clear_pending(req.sid, req.condition)
     if req.request_id:
-        h.redis.hset(
-            keys.request(req.request_id),
-            mapping={
-                "status": "done",
-                "outcome": result.outcome,
-                "reason": result.reason,
-                "detail": result.detail,
-                "finished_at": repr(time.time()),
-            },
-        )
-        h.redis.expire(keys.request(req.request_id), keys.REQUEST_TTL)
+        h.requests.close(req.request_id, result.outcome, result.reason, result.detail)
+    actions.post_repair(h, req, result.outcome, result.reason, result.detail, result.attempt)
     log.info(
         "%s %s %s: %s %s",
         req.sid,

@@ -3,6 +3,8 @@ stale cache — one Docker list call and one Redis pipeline, planned without sid
 
 from __future__ import annotations
 
+from typing import Any
+
 from healer.core.model import ServiceId
 from healer.core.reconcile import plan
 from healer.engine.context import Healer
@@ -42,4 +44,16 @@ def status(h: Healer) -> dict[str, dict[str, object]]:
     snap = h.state.read(views.values(), now)
     p = plan(views, snap, h.defaults, now)
     assert p.effects is not None
-    return {str(sid): snap_ for sid, snap_ in p.effects.snapshots.items()}
+    out = {str(sid): snap_ for sid, snap_ in p.effects.snapshots.items()}
+    # The autoscaler's latest decision (replicas, metric, reason) beside the live state; it
+    # is as old as the last scaler cycle and gone when no cycle ran for three intervals.
+    for sid, decision in h.stores.scale.status().items():
+        if sid in out:
+            out[sid]["scale"] = decision
+    return out
+
+
+def recoveries(h: Healer) -> dict[str, dict[str, Any]]:
+    """Ordered recoveries after an engine restart: the running ones and the last of each
+    project (kept a day)."""
+    return h.stores.boot.statuses()

@@ -1,8 +1,13 @@
-"""Pure translation from container #1's inspect payload to the create body of replica n.
+"""Pure translation from a live container's inspect payload to a create body.
 
-This is what `docker compose up --scale` does for a service, redone from the live container
-because the healer has no compose file: same image, command, environment, labels, host
-config and networks; a fresh identity (name, hostname, container number, anonymous volumes).
+One mechanism for two jobs, redone from the live container because the healer has no
+compose file:
+- a new replica n, as `docker compose up --scale` makes it: same image, command,
+  environment, labels, host config and networks; a fresh identity (name, hostname, container
+  number, anonymous volumes);
+- the same container recreated, as `docker compose up --force-recreate` does: same name,
+  number, labels, mounts (anonymous volumes inherited, as compose does), networks with their
+  static addresses; a namespace sharer is re-pointed at its owner's new id.
 No I/O here, so every rule is unit-tested on recorded payloads.
 """
 
@@ -10,11 +15,11 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from typing import Any
 
-NUMBER_LABEL = "com.docker.compose.container-number"
-# Set by compose on a container being recreated; a new replica is not replacing anything.
-REPLACE_LABEL = "com.docker.compose.replace"
+from healer.core.compose_labels import NUMBER_LABEL, REPLACE_LABEL, SERVICE_LABEL
+
 # Docker names anonymous volumes with 64 hex digits; named volumes are `<project>_<name>`.
 _ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 _SHARED_NETNS = ("host", "none")
@@ -80,17 +85,39 @@ def _default_hostname(info: dict[str, Any]) -> bool:
     return not hostname or str(info.get("Id", "")).startswith(hostname)
 
 
+@dataclass(frozen=True)
+class Identity:
+    """Who the new container is.
+
+    `replaces`: the same container recreated (keeps anonymous volumes, static addresses and
+    MAC); else a new replica. `network_mode`: a new NetworkMode (a namespace sharer whose
+    owner was recreated and has a new id)."""
+
+    name: str
+    number: int
+    image: str
+    replaces: bool = False
+    network_mode: str | None = None
+
+
 def replica_config(info: dict[str, Any], number: int, image: str) -> dict[str, Any]:
-    """The `Config` part: everything as the template has it, but its own number and host."""
+    """The `Config` part of replica `number`: as the template, with its own number and host."""
+    return container_config(info, Identity("", number, image))
+
+
+def container_config(info: dict[str, Any], ident: Identity) -> dict[str, Any]:
     cfg = copy.deepcopy(info.get("Config") or {})
-    mode = network_mode(info)
+    mode = ident.network_mode or network_mode(info)
     if _default_hostname(info) or not _owns_network(mode):
-        cfg.pop("Hostname", None)  # let the engine give the replica its own
-    cfg.pop("MacAddress", None)  # two replicas with one MAC would collide on a bridge
-    cfg["Image"] = image
+        cfg.pop("Hostname", None)  # let the engine give the new container its own
+    if not ident.replaces or not _owns_network(mode):
+        cfg.pop("MacAddress", None)  # two replicas with one MAC would collide on a bridge
+    cfg["Image"] = ident.image
     labels = dict(cfg.get("Labels") or {})
-    labels[NUMBER_LABEL] = str(number)
+    labels[NUMBER_LABEL] = str(ident.number)
     labels.pop(REPLACE_LABEL, None)
+    if ident.replaces:
+        labels[REPLACE_LABEL] = f"{labels.get(SERVICE_LABEL, '')}-{ident.number}"
     cfg["Labels"] = labels
     return cfg
 
@@ -127,14 +154,22 @@ def _relink(links: list[str], old_name: str, new_name: str) -> list[str]:
 
 
 def replica_host_config(info: dict[str, Any], new_name: str) -> tuple[dict[str, Any], list[str]]:
-    """(`HostConfig`, anonymous volume targets to add to `Config.Volumes`)."""
+    """(`HostConfig`, anonymous volume targets to add to `Config.Volumes`) of a replica."""
+    return host_config(info, Identity(new_name, 0, ""))
+
+
+def host_config(info: dict[str, Any], ident: Identity) -> tuple[dict[str, Any], list[str]]:
     host = copy.deepcopy(info.get("HostConfig") or {})
+    if ident.network_mode:
+        host["NetworkMode"] = ident.network_mode
+    if ident.replaces:
+        return host, []  # the same mounts: compose inherits anonymous volumes on recreate
     host["Mounts"] = _fresh_mounts(host.get("Mounts") or []) or None
     keep, anonymous = _split_binds(host.get("Binds") or [])
     host["Binds"] = keep or None
     if host.get("Links"):
         old = str(info.get("Name", "")).lstrip("/")
-        host["Links"] = _relink(host["Links"], old, new_name)
+        host["Links"] = _relink(host["Links"], old, ident.name)
     return host, anonymous
 
 
@@ -148,9 +183,11 @@ def _aliases(
     return [new_name, *dict.fromkeys([service, *kept])]
 
 
-def endpoints(info: dict[str, Any], new_name: str, service: str) -> dict[str, dict[str, Any]]:
+def endpoints(
+    info: dict[str, Any], new_name: str, service: str, replaces: bool = False
+) -> dict[str, dict[str, Any]]:
     """Network name → endpoint config, the network of NetworkMode first. Static IPs and MAC
-    addresses are left out: a replica cannot share them."""
+    addresses are kept only when the container is recreated: a replica cannot share them."""
     mode = network_mode(info)
     if not _owns_network(mode) or mode in ("default", "bridge"):
         return {}  # no user network: nothing to attach (the default bridge takes no aliases)
@@ -164,6 +201,8 @@ def endpoints(info: dict[str, Any], new_name: str, service: str) -> dict[str, di
             cfg["Links"] = ep["Links"]
         if ep.get("DriverOpts"):
             cfg["DriverOpts"] = ep["DriverOpts"]
+        if replaces and ep.get("IPAMConfig"):
+            cfg["IPAMConfig"] = ep["IPAMConfig"]
         out[net] = cfg
     return out
 
@@ -171,18 +210,44 @@ def endpoints(info: dict[str, Any], new_name: str, service: str) -> dict[str, di
 def create_body(
     info: dict[str, Any], number: int, new_name: str, service: str, image: str
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """(body for POST /containers/create, endpoints to connect after creating).
+    """(body for POST /containers/create, endpoints to connect after creating) of replica n."""
+    return build_body(info, Identity(new_name, number, image), service)
 
-    API < 1.44 takes one network at create time, so the first endpoint goes in the body and
-    the rest are connected before the container starts.
-    """
-    cfg = replica_config(info, number, image)
-    host, anonymous = replica_host_config(info, new_name)
+
+def recreate_body(
+    info: dict[str, Any], image: str, network_mode_override: str | None = None
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The same as `create_body`, for the container itself recreated (same name, number)."""
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    try:
+        number = int(labels.get(NUMBER_LABEL, "1"))
+    except ValueError:
+        number = 1
+    name = str(info.get("Name", "")).lstrip("/")
+    ident = Identity(name, number, image, replaces=True, network_mode=network_mode_override)
+    return build_body(info, ident, str(labels.get(SERVICE_LABEL, "")))
+
+
+def build_body(
+    info: dict[str, Any], ident: Identity, service: str
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """API < 1.44 takes one network at create time, so the first endpoint goes in the body and
+    the rest are connected before the container starts."""
+    cfg = container_config(info, ident)
+    host, anonymous = host_config(info, ident)
     if anonymous:
         cfg["Volumes"] = {**(cfg.get("Volumes") or {}), **{t: {} for t in anonymous}}
     body: dict[str, Any] = {**cfg, "HostConfig": host}
-    eps = endpoints(info, new_name, service)
+    if ident.network_mode:
+        info = {**info, "HostConfig": host}  # endpoints follow the new mode
+    eps = endpoints(info, ident.name, service, ident.replaces)
     first = next(iter(eps), None)
     if first is not None:
         body["NetworkingConfig"] = {"EndpointsConfig": {first: eps.pop(first)}}
     return body, eps
+
+
+def namespace_sharer(info: dict[str, Any], owner_id: str, owner_name: str) -> bool:
+    """Does this container live in the network namespace of the owner?"""
+    mode = network_mode(info)
+    return mode in (f"container:{owner_id}", f"container:{owner_name}")
