@@ -32,7 +32,6 @@ NEVER = [
     ("GET", "/containers/{id}/logs"),
     ("GET", "/containers/{id}/archive?path=/"),
     ("GET", "/containers/{id}/export"),
-    ("POST", "/containers/{id}/kill"),
     ("POST", "/containers/{id}/update"),
     ("POST", "/containers/prune"),
     ("POST", "/commit?container={id}"),
@@ -144,6 +143,8 @@ def test_the_readonly_level_reads_and_nothing_else(
         ("POST", "/containers/{id}/start"),
         ("POST", "/containers/{id}/stop"),
         ("POST", "/containers/{id}/restart"),
+        ("POST", "/containers/{id}/kill?signal=HUP"),
+        ("POST", "/containers/{id}/rename?name=x"),
         ("DELETE", "/containers/{id}"),
         ("POST", "/build/prune"),
         ("POST", "/networks/x/connect"),
@@ -171,6 +172,12 @@ def test_the_worker_level_makes_the_healers_calls_only(
     engine.stop(cid, 5)
     engine.start(cid)
     assert engine.inspect(cid)["State"]["Running"]
+    # signal:<NAME> goes through the kill API; recreate renames the new container into place.
+    assert w.status("POST", f"/containers/{target}/kill?signal=SIGHUP") == 204
+    assert engine.inspect(cid)["State"]["Running"]  # init (PID 1) survives a HUP
+    renamed = f"proxy-renamed-{uuid.uuid4().hex[:8]}"
+    assert w.status("POST", f"/containers/{target}/rename?name={renamed}") == 204
+    assert engine.inspect(cid)["Name"] == f"/{renamed}"
     # Create (as scaling does), connect-free, then remove.
     name = f"proxy-created-{uuid.uuid4().hex[:8]}"
     resp = w.http.post(f"/containers/create?name={name}", json=_create_body(test_image))
