@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import asdict
 from typing import Any
 
 import redis
 from celery import Task
-from celery.signals import heartbeat_sent, worker_process_init
+from celery.signals import heartbeat_sent, worker_process_init, worker_ready
 
 from healer.adapters import keys
 from healer.adapters.metrics import WORKERS, RedisHistogram
@@ -35,15 +36,18 @@ log = logging.getLogger("healer.tasks")
 
 _healer: Healer | None = None
 _pid = 0
+_building = threading.Lock()
 
 
 def healer() -> Healer:
-    """One Healer per worker process, built after fork so no socket is shared."""
+    """One Healer per worker process, built after fork so no socket is shared; the threads
+    of a threads pool share it (redis-py and the docker SDK pool their connections)."""
     global _healer, _pid
-    if _healer is None or _pid != os.getpid():
-        _healer = build(settings, CeleryDispatcher(app))
-        _pid = os.getpid()
-    return _healer
+    with _building:
+        if _healer is None or _pid != os.getpid():
+            _healer = build(settings, CeleryDispatcher(app))
+            _pid = os.getpid()
+        return _healer
 
 
 @app.task(
@@ -147,6 +151,13 @@ def _worker_alive(sender: Any = None, **_: Any) -> None:
         pipe.execute()
     except redis.RedisError as exc:
         log.warning("worker heartbeat not recorded: %s", exc)
+
+
+@worker_ready.connect
+def _warm_up_threads(**_: Any) -> None:
+    """A threads pool has no child processes: warm up once the worker itself is ready."""
+    if settings.worker_pool == "threads":
+        _warm_up()
 
 
 @worker_process_init.connect

@@ -59,7 +59,8 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
             "healer.scale.*": {"queue": SCALE_QUEUE},
             "healer.probe.*": {"queue": PROBE_QUEUE},
         },
-        worker_concurrency=settings.worker_concurrency,
+        worker_pool=settings.worker_pool,
+        worker_concurrency=settings.concurrency,
         # RedBeat behind a lock (one active beat), hardened against Redis restarts.
         beat_scheduler="beat.scheduler:ResilientScheduler",
         redbeat_redis_url=settings.redis_url,

@@ -70,6 +70,8 @@ def build(settings: Settings, dispatcher: Dispatcher) -> Healer:
     return Healer(
         settings=settings,
         redis=connect(settings.redis_url),
-        engine=DockerEngine.connect(settings.docker_host, settings.project_list),
+        engine=DockerEngine.connect(
+            settings.docker_host, settings.project_list, settings.docker_timeout
+        ),
         dispatcher=dispatcher,
     )
