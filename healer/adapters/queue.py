@@ -27,6 +27,7 @@ CHECK_DISK = "healer.probe.disk"
 REPAIR_CLEANUP = "healer.repair.cleanup"
 SCALE_CYCLE = "healer.scale.cycle"
 SCALE_SERVICE = "healer.scale.service"
+SCALE_TRIGGERED = "healer.scale.triggered"
 
 
 def make_celery(settings: Settings, name: str = "healer") -> Celery:
@@ -67,7 +68,9 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
         redbeat_key_prefix="healer:redbeat",
         # Only the beat holding this lock schedules; a second beat waits as a hot standby.
         redbeat_lock_timeout=max(30, int(settings.watchdog_interval * 5)),
-        beat_max_loop_interval=min(5.0, settings.watchdog_interval),
+        # Beat also runs the between-cycles scale check on every tick (beat.scheduler):
+        # ticking every second lets a queue burst start a scale-up within about a second.
+        beat_max_loop_interval=min(1.0, settings.watchdog_interval),
     )
     return app
 

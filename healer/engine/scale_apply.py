@@ -165,6 +165,8 @@ def finish(
     direction = "up" if result.added or desired > current else "down"
     if result.added or result.removed:
         sc.store.mark_scaled(ServiceId(sid), direction, now)
+    if result.added and source == "scaler":  # an operator's scale-up does not rate-limit
+        sc.store.record_scale_up(ServiceId(sid), len(result.added), now)
     outcome = "scaled" if result.ok else "failed"
     detail = "; ".join(x for x in (facts, result.describe()) if x)
     sc.h.history.record(

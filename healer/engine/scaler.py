@@ -19,6 +19,7 @@ from healer.adapters.replicas import ScaleBlocked
 from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerView, ServiceId, ServiceView
 from healer.core.scale_labels import ScaleConfig, parse_scale_labels
+from healer.core.scale_trigger import Watch
 from healer.core.scaling import Metric, Observation, ScaleDecision, decide
 from healer.engine.context import Healer
 from healer.engine.scale_apply import (
@@ -96,14 +97,16 @@ def scale_cycle(
     queues: QueueSource | None = None,
     options: ScalerOptions | None = None,
     self_host: str | None = None,
+    only: ServiceId | None = None,
 ) -> CycleResult:
-    """One autoscaler pass over every managed service; `now` is the decision clock."""
+    """One autoscaler pass over every managed service (or `only` that one, when the trigger
+    asked for it); `now` is the decision clock."""
     sc = _context(h, queues, options, self_host)
     source = metric_source or DockerStats(h.engine.client)
     at = h.clock() if now is None else now
     plans: list[_Plan] = []
     held: list[ServiceResult] = []
-    for view in h.engine.services().values():
+    for view in h.engine.services(only).values():
         cfg = _config(h, view)
         if not cfg.enabled:
             continue
@@ -113,8 +116,23 @@ def scale_cycle(
             continue
         plans.append(_plan(sc, source, view, cfg, at))
     results = held + _apply_all(sc, plans, at)
-    sc.store.write_status({p.view.sid: _status(p, at) for p in plans}, sc.options.interval)
+    interval = sc.options.interval
+    watches = {p.view.sid: w for p in plans if (w := _watch(p)) is not None}
+    if only is None:
+        sc.store.write_status({p.view.sid: _status(p, at) for p in plans}, interval)
+    for p in plans if only is not None else ():
+        sc.store.update_status(p.view.sid, _status(p, at), interval)
+    sc.store.write_watches(watches, interval, whole=only is None)
     return CycleResult(tuple(results))
+
+
+def _watch(p: _Plan) -> Watch | None:
+    """What the between-cycles trigger needs of a queue-scaled service."""
+    spec = p.cfg.spec
+    if spec.metric != "queue" or spec.target is None or not p.cfg.queues:
+        return None
+    replicas = p.decision.desired
+    return Watch(p.view.sid, p.cfg.queues, spec.target, replicas, spec.max_replicas, spec.tolerance)
 
 
 def _skip_reason(h: Healer, view: ServiceView) -> str:
@@ -137,7 +155,8 @@ def _plan(
 ) -> _Plan:
     observation, facts, warnings = _observe(sc, source, view, cfg)
     history, last = sc.store.load(view.sid)
-    decision = decide(cfg.spec, observation, history, last, now)
+    ups = sc.store.scale_ups(view.sid, now)
+    decision = decide(cfg.spec, observation, history, last, now, ups)
     sc.store.save_history(view.sid, decision.history, cfg.spec.stabilization_window_s)
     if cfg.problems:  # reported once per dedupe period, not every cycle
         detail = "; ".join(cfg.problems)
