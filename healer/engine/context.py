@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,9 +14,11 @@ from healer.adapters.docker_engine import DockerEngine
 from healer.adapters.history import History, setup_file_log
 from healer.adapters.notify import Notifier
 from healer.adapters.redis_conn import connect
+from healer.adapters.scale_metrics import CollectorSource
 from healer.adapters.state import StateStore
-from healer.core.model import Condition, RepairRequest, ServiceId
+from healer.core.model import Condition, ContainerId, RepairRequest, ServiceId
 from healer.core.reconcile import PolicyDefaults
+from healer.core.resources import ResourceSample
 from healer.engine.resources import ResourceMonitor
 from healer.settings import Settings
 
@@ -43,6 +45,7 @@ class Healer:
         self.counters = Counters(self.redis)
         self.notifier = Notifier(self.settings.notify_webhook)
         self._resources: ResourceMonitor | None = None
+        self._scale_metrics: CollectorSource | None = None
 
     @property
     def resources(self) -> ResourceMonitor:
@@ -50,6 +53,19 @@ class Healer:
         if self._resources is None:
             self._resources = ResourceMonitor(self.settings, self.engine.client, self.redis)
         return self._resources
+
+    @property
+    def scale_metrics(self) -> CollectorSource:
+        """The scaler's CPU/memory source: the probe's sampler and its stored samples."""
+        if self._scale_metrics is None:
+            store = self.resources.store
+
+            def base(cids: Sequence[ContainerId]) -> dict[ContainerId, ResourceSample]:
+                states = store.read(list(cids))
+                return {c: st.prev for c, st in states.items() if st.prev is not None}
+
+            self._scale_metrics = CollectorSource(self.resources.collector, base)
+        return self._scale_metrics
 
     @property
     def defaults(self) -> PolicyDefaults:

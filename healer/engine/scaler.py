@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from healer.adapters import keys
-from healer.adapters.docker_stats import DockerStats
 from healer.adapters.history import Record
 from healer.adapters.queue import make_celery
 from healer.adapters.queue_depth import CeleryQueues
@@ -102,7 +101,7 @@ def scale_cycle(
     """One autoscaler pass over every managed service (or `only` that one, when the trigger
     asked for it); `now` is the decision clock."""
     sc = _context(h, queues, options, self_host)
-    source = metric_source or DockerStats(h.engine.client)
+    source = metric_source or h.scale_metrics
     at = h.clock() if now is None else now
     plans: list[_Plan] = []
     held: list[ServiceResult] = []
