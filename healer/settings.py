@@ -111,11 +111,18 @@ class Settings(BaseSettings):
         description="Seconds to wait for a repaired container to be running again.",
     )
     repair_concurrency: int = Field(
-        8,
+        64,
         ge=1,
         validation_alias=_env("HEALER_REPAIR_CONCURRENCY"),
-        description="Repairs in flight at once across all services, so a mass failure "
-        "does not stampede the engine.",
+        description="Most repairs acting on the engine at once across all workers: the cap "
+        "of the adaptive limit (or the fixed limit with HEALER_REPAIR_ADAPTIVE=false).",
+    )
+    repair_adaptive: bool = Field(
+        True,
+        validation_alias=_env("HEALER_REPAIR_ADAPTIVE"),
+        description="Follow the engine's latency (AIMD, from 8 up to the cap) so a mass "
+        "failure gets the engine's parallel speed without overloading it; false: always the "
+        "cap.",
     )
 
     # --- resources and disk (DESIGN §1 rows 4-7) -------------------------------------------

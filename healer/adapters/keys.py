@@ -83,6 +83,11 @@ def pending(sid: ServiceId, condition: Condition) -> str:
 # Repair slots in use (sorted set of owner tokens by expiry). TTL: Settings.lock_ttl.
 REPAIR_SLOTS = f"{PREFIX}repair_slots"
 
+# The adaptive repair concurrency limit (hash of healer.core.concurrency.LimitState).
+# TTL: repair_limit.LIMIT_TTL, refreshed by every repair: after an hour without one the next
+# mass failure starts from the initial limit again, since the engine may have changed.
+REPAIR_LIMIT = f"{PREFIX}repair_limit"
+
 
 # A delayed re-probe is scheduled for this service. TTL: the wait itself.
 def reprobe(sid: ServiceId) -> str:

@@ -19,6 +19,7 @@ from healer.core.backoff import Decision, Verdict
 from healer.core.labels import parse_service_labels
 from healer.core.model import Action, Condition, ContainerId, RepairRequest, SkipReason
 from healer.core.policy import still_failing
+from healer.engine import repair_limit
 from healer.engine.context import Healer
 
 log = logging.getLogger("healer.repair")
@@ -75,11 +76,13 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
             return finish(h, req, RepairResult("skipped", SkipReason.IN_FLIGHT.value), once=True)
         targets = req.container_ids or tuple(c.id for c in view.containers)
         # The slot is taken before the claim, so a repair waiting for one spends no attempt.
-        token = _take_slot(h)
+        slot = repair_limit.take_slot(h)
+        if slot is None:
+            raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
         try:
             return _guarded(h, req, labels, targets)
         finally:
-            h.redis.zrem(keys.REPAIR_SLOTS, token)
+            repair_limit.limiter(h).release(slot)
 
 
 def _guarded(
@@ -114,16 +117,6 @@ def _guarded(
     if decision.verdict != Verdict.ACT:
         return _not_acting(h, req, decision, inspected)
     return _act(h, req, decision, inspected)
-
-
-def _take_slot(h: Healer) -> str:
-    slots = guard.Slots(
-        h.redis, keys.REPAIR_SLOTS, h.settings.repair_concurrency, h.settings.lock_ttl
-    )
-    token = slots.acquire(h.clock())
-    if token is None:
-        raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
-    return token
 
 
 def _failing(h: Healer, condition: Condition, info: dict[str, Any]) -> bool:
@@ -223,16 +216,19 @@ def _do(h: Healer, action: Action, cid: ContainerId, info: dict[str, Any]) -> No
         configured = (info.get("Config") or {}).get("StopTimeout")
         timeout = int(configured) if configured is not None else 10
     state = info.get("State") or {}
-    if action == Action.START:
-        h.engine.start(cid)
-    elif action == Action.STOP_START:
-        h.engine.stop(cid, timeout)
-        h.engine.start(cid)
-    elif action == Action.RESTART and not state.get("Running"):
+    # Each engine call is timed for the adaptive concurrency limit (engine/repair_limit.py).
+    if action == Action.START or (action == Action.RESTART and not state.get("Running")):
         # Restarting a stopped container is a start; say so instead of failing.
-        h.engine.start(cid)
+        with repair_limit.timed_action(h):
+            h.engine.start(cid)
+    elif action == Action.STOP_START:
+        with repair_limit.timed_action(h, grace=timeout):
+            h.engine.stop(cid, timeout)
+        with repair_limit.timed_action(h):
+            h.engine.start(cid)
     elif action == Action.RESTART:
-        h.engine.restart(cid, timeout)
+        with repair_limit.timed_action(h, grace=timeout):
+            h.engine.restart(cid, timeout)
     else:
         raise EngineError(f"action {action.value} is not supported by the repair task yet")
 
