@@ -1,10 +1,14 @@
 """Time from Docker's `health_status: unhealthy` event to the repair's `start` event, for N
 containers failing at once: the healer's event path vs its reconcile-only path, in one run.
 
-    python -m benchmarks.event_to_restart --containers 10 [--redis-url redis://127.0.0.1:6379/14]
+    python -m benchmarks.event_to_restart --containers 50,100 [--paths event,previous,reconcile]
+        [--redis-url redis://127.0.0.1:6379/14]
 
-Prints per-path median and max and the ratio reconcile/event. Creates a compose project of
-N services from the busybox test image and removes it (and the healer processes) at the end.
+For each N: per path median and max, each path's max against the engine floor's max (the
+engine alone restarting N containers in parallel, measured in the same run), and the ratio
+reconcile/event. `previous` is the event path with the defaults before the adaptive repair
+limit (8 prefork processes, a fixed cap of 8). Creates a compose project of N services from
+the busybox test image per path and removes it (and the healer processes) at the end.
 """
 
 from __future__ import annotations
@@ -34,9 +38,23 @@ from tests.support import (  # noqa: E402
 )
 from tests.support.healer import HealerStack  # noqa: E402
 
+# The defaults before the adaptive limit: 8 prefork processes, a fixed cap of 8 repairs.
+PREVIOUS = {
+    "HEALER_WORKER_POOL": "prefork",
+    "HEALER_WORKER_CONCURRENCY": "8",
+    "HEALER_REPAIR_ADAPTIVE": "false",
+    "HEALER_REPAIR_CONCURRENCY": "8",
+}
+
 
 def run_path(
-    client: docker.DockerClient, image: str, n: int, redis_url: str, events: bool, interval: str
+    client: docker.DockerClient,
+    image: str,
+    n: int,
+    redis_url: str,
+    events: bool,
+    interval: str,
+    extra: dict[str, str] | None = None,
 ) -> list[float]:
     redis.Redis.from_url(redis_url).flushdb()
     name = unique_project_name("bench")
@@ -55,12 +73,13 @@ def run_path(
             "WATCHDOG_INTERVAL": interval,
             "HEALER_LOG_DIR": str(tmp / "logs"),
             "PYTHONUNBUFFERED": "1",
+            **(extra or {}),
         },
         log_dir=tmp,
     )
     try:
         project.up(wait=True)
-        stack.worker(concurrency=max(4, min(n, 8)))
+        stack.worker(concurrency=None)  # the settings decide (HEALER_WORKER_CONCURRENCY)
         if events:
             stack.events()
         else:
@@ -111,40 +130,45 @@ def engine_floor(client: docker.DockerClient, image: str, n: int) -> list[float]
             client.api.remove_container(cid, force=True)
 
 
+def stats(lat: list[float]) -> str:
+    return f"n={len(lat):3} median={statistics.median(lat):.3f}s max={max(lat):.3f}s"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--containers", type=int, default=10)
+    ap.add_argument("--containers", default="10", help="comma list, e.g. 50,100")
     ap.add_argument("--interval", default="5", help="reconcile interval of the baseline path")
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    ap.add_argument(
+        "--paths",
+        default="event,reconcile",
+        help="comma list of: event, reconcile, previous (event path, previous defaults)",
+    )
     args = ap.parse_args()
     client = docker.from_env()
     image, _ = ensure_test_image(client)
-    results = {}
-    for label, events in (("event path", True), (f"reconcile only ({args.interval}s)", False)):
-        lat = run_path(
-            client,
-            image,
-            args.containers,
-            args.redis_url,
-            events,
-            "60" if events else args.interval,
-        )
-        results[label] = lat
-        print(f"{label:24} n={len(lat):3} median={statistics.median(lat):.3f}s max={max(lat):.3f}s")
-    floor = engine_floor(client, image, args.containers)
-    print(
-        f"{'engine floor (restart)':24} n={len(floor):3} median={statistics.median(floor):.3f}s "
-        f"max={max(floor):.3f}s"
-    )
-    ev, rc = results.values()
-    print(
-        f"ratio reconcile/event: median {statistics.median(rc) / statistics.median(ev):.1f}x, "
-        f"max {max(rc) / max(ev):.1f}x"
-    )
-    print(
-        f"ratio event/engine floor: median {statistics.median(ev) / statistics.median(floor):.2f}x,"
-        f" max {max(ev) / max(floor):.2f}x"
-    )
+    paths = args.paths.split(",")
+    for n in (int(x) for x in args.containers.split(",")):
+        results: dict[str, list[float]] = {}
+        if "event" in paths:
+            results["event path"] = run_path(client, image, n, args.redis_url, True, "60")
+        if "previous" in paths:
+            results["event, previous defaults"] = run_path(
+                client, image, n, args.redis_url, True, "60", PREVIOUS
+            )
+        if "reconcile" in paths:
+            results[f"reconcile only ({args.interval}s)"] = run_path(
+                client, image, n, args.redis_url, False, args.interval
+            )
+        floor = engine_floor(client, image, n)
+        print(f"--- {n} containers failing at once")
+        for label, lat in results.items():
+            print(f"{label:28} {stats(lat)}  vs floor: max {max(lat) / max(floor):.2f}x")
+        print(f"{'engine floor (restart)':28} {stats(floor)}")
+        if "event path" in results and "reconcile" in paths:
+            ev, rc = results["event path"], results[f"reconcile only ({args.interval}s)"]
+            median = statistics.median(rc) / statistics.median(ev)
+            print(f"ratio reconcile/event: median {median:.1f}x, max {max(rc) / max(ev):.1f}x")
 
 
 if __name__ == "__main__":
