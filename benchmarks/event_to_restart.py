@@ -94,6 +94,11 @@ def run_path(
             start = rec.wait_for("start", svc, timeout=120)[0]["time_ns"]
             lat.append((start - bad) / 1e9)
         rec.stop()
+        limit = redis.Redis.from_url(redis_url, decode_responses=True).hgetall(
+            "healer:repair_limit"
+        )
+        if limit:
+            print(f"  repair limit after the run: {float(limit['limit']):.1f}", flush=True)
         return lat
     finally:
         stack.stop_all()

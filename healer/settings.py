@@ -16,7 +16,7 @@ from healer.core.model import Condition
 
 # Threads a worker runs by default: enough for a mass failure to reach the engine in parallel
 # (the adaptive repair limit decides how many actually act), at about 0.1 MiB each.
-THREADS_DEFAULT = 32
+THREADS_DEFAULT = 64
 
 
 def _env(name: str) -> AliasChoices:
@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     repair_adaptive: bool = Field(
         True,
         validation_alias=_env("HEALER_REPAIR_ADAPTIVE"),
-        description="Follow the engine's latency (AIMD, from 8 up to the cap) so a mass "
+        description="Follow the engine's latency (AIMD, from 32 up to the cap) so a mass "
         "failure gets the engine's parallel speed without overloading it; false: always the "
         "cap.",
     )
@@ -243,7 +243,7 @@ class Settings(BaseSettings):
         None,
         ge=1,
         validation_alias=_env("HEALER_WORKER_CONCURRENCY"),
-        description="Tasks one worker runs at once; unset: 32 threads, or one process per "
+        description="Tasks one worker runs at once; unset: 64 threads, or one process per "
         "CPU with prefork. Threads are cheap, and a hung Docker call then holds one of many.",
     )
     docker_timeout: float = Field(

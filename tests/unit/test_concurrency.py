@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from healer.core.concurrency import LimitPolicy, LimitState, Sample, allowed, update
 
-POLICY = LimitPolicy(cap=64)
+POLICY = LimitPolicy(cap=64, initial=8)  # a small start shows the ramp
 
 
 def run(state: LimitState, *samples: Sample, policy: LimitPolicy = POLICY) -> LimitState:
@@ -19,7 +19,8 @@ def run(state: LimitState, *samples: Sample, policy: LimitPolicy = POLICY) -> Li
     return state
 
 
-def test_starts_at_the_old_fixed_default_and_never_above_the_cap() -> None:
+def test_starts_at_half_the_default_cap_and_never_above_the_cap() -> None:
+    assert allowed(LimitPolicy(cap=64), LimitPolicy(cap=64).start()) == 32
     assert allowed(POLICY, POLICY.start()) == 8
     assert allowed(LimitPolicy(cap=4), LimitPolicy(cap=4).start()) == 4
 
