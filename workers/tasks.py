@@ -15,6 +15,7 @@ from celery import Task
 from celery.signals import heartbeat_sent, worker_process_init, worker_ready
 
 from healer.adapters import keys
+from healer.adapters.docker_engine import EngineError
 from healer.adapters.metrics import WORKERS, RedisHistogram
 from healer.adapters.queue import (
     CHECK_DISK,
@@ -109,6 +110,10 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
         req = RepairRequest.from_kwargs({**kwargs, "request_id": self.request.id})
     try:
         return asdict(repair(h, req))
+    except EngineError as exc:
+        # The engine failed or timed out (HEALER_DOCKER_TIMEOUT) before the repair could act
+        # or record: the acknowledged request still ends with an outcome.
+        return asdict(finish(h, req, RepairResult("failed", "engine_error", str(exc))))
     except SlotsFull as full:
         raise self.retry(countdown=full.retry_after, max_retries=None) from full
     except Busy as busy:

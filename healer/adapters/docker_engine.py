@@ -146,7 +146,9 @@ class DockerEngine:
     def connect(
         cls, docker_host: str | None, projects: tuple[str, ...] = (), timeout: float = 60.0
     ) -> DockerEngine:
-        return cls(docker_client(docker_host, timeout), projects)
+        # The client asks the engine for its API version at once: a hung engine fails here,
+        # within `timeout`, as an EngineError like any other call.
+        return cls(call_engine(lambda: docker_client(docker_host, timeout)), projects)
 
     def ping(self) -> None:
         try:
