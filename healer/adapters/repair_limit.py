@@ -93,6 +93,7 @@ def encode(s: LimitState) -> dict[str, str]:
         "cost": f(s.cost),
         "best": f(s.best),
         "best_at": repr(s.best_at),
+        "best_in_flight": str(s.best_in_flight),
         "decreased_at": repr(s.decreased_at) if math.isfinite(s.decreased_at) else "",
     }
 
@@ -116,6 +117,7 @@ def decode(h: dict[str, str]) -> LimitState | None:
             cost=f("cost"),
             best=f("best"),
             best_at=f("best_at") or 0.0,
+            best_in_flight=int(h.get("best_in_flight") or 0),
             decreased_at=f("decreased_at") or -math.inf,
         )
     except ValueError:

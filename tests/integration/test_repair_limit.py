@@ -8,8 +8,8 @@ import time
 import redis
 
 from healer.adapters import keys
-from healer.adapters.repair_limit import LIMIT_TTL, RepairLimiter
-from healer.core.concurrency import LimitPolicy
+from healer.adapters.repair_limit import LIMIT_TTL, RepairLimiter, decode, encode
+from healer.core.concurrency import LimitPolicy, LimitState
 
 
 def test_slots_follow_the_shared_limit(redis_client: redis.Redis) -> None:
@@ -54,3 +54,9 @@ def test_an_unreadable_state_starts_over(redis_client: redis.Redis) -> None:
     assert lim.state().limit == 3
     assert [lim.acquire(time.time()) is not None for _ in range(4)] == [True] * 3 + [False]
     assert lim.observe(0.1, True, time.time()).limit == 4
+
+
+def test_the_whole_state_survives_the_round_trip() -> None:
+    state = LimitState(12.5, False, 0.3, 0.1, 1000.0, 24, 990.0)
+    assert decode(encode(state)) == state
+    assert decode(encode(LimitState(8.0))) == LimitState(8.0)
