@@ -14,9 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from healer.core.model import Condition
 
-# Threads a worker runs by default: enough for a mass failure to reach the engine in parallel
-# (the adaptive repair limit decides how many actually act), at about 0.1 MiB each.
-THREADS_DEFAULT = 64
+# Threads a worker runs by default: enough for a mass failure of 100 services to reach the
+# engine in parallel (the adaptive repair limit decides how many actually act). Threads are
+# started only when tasks need them, so an idle worker does not pay for them.
+THREADS_DEFAULT = 128
 
 
 def _env(name: str) -> AliasChoices:
@@ -111,7 +112,7 @@ class Settings(BaseSettings):
         description="Seconds to wait for a repaired container to be running again.",
     )
     repair_concurrency: int = Field(
-        64,
+        128,
         ge=1,
         validation_alias=_env("HEALER_REPAIR_CONCURRENCY"),
         description="Most repairs acting on the engine at once across all workers: the cap "
@@ -120,7 +121,7 @@ class Settings(BaseSettings):
     repair_adaptive: bool = Field(
         True,
         validation_alias=_env("HEALER_REPAIR_ADAPTIVE"),
-        description="Follow the engine's latency (AIMD, from 32 up to the cap) so a mass "
+        description="Follow the engine's latency (AIMD, starting at the cap) so a mass "
         "failure gets the engine's parallel speed without overloading it; false: always the "
         "cap.",
     )
@@ -243,7 +244,7 @@ class Settings(BaseSettings):
         None,
         ge=1,
         validation_alias=_env("HEALER_WORKER_CONCURRENCY"),
-        description="Tasks one worker runs at once; unset: 64 threads, or one process per "
+        description="Tasks one worker runs at once; unset: 128 threads, or one process per "
         "CPU with prefork. Threads are cheap, and a hung Docker call then holds one of many.",
     )
     docker_timeout: float = Field(

@@ -110,7 +110,7 @@ def restart_count_climbing(inspect: dict[str, Any]) -> bool:
 
 # Connections kept per client: a threads worker runs many repairs at once, and the SDK's
 # default of 10 would open and drop a connection for every call beyond that.
-POOL_SIZE = 64
+POOL_SIZE = 128
 
 
 def docker_client(

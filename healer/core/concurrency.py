@@ -10,9 +10,9 @@ it is overloaded the cost rises. Saturation is therefore a cost well above the b
 at the same or lower concurrency (a higher cost with fewer in flight is just less
 parallelism). So the limit
 
-- starts at `initial` (or where it was, for an hour) and grows by one per completed action
-  (slow start: it doubles each round) until the first sign of saturation, then by 1/limit
-  (one per round);
+- starts at `initial` (by default the cap; or where it was, for an hour) and grows by one
+  per completed action (slow start: it doubles each round) until the first sign of
+  saturation, then by 1/limit (one per round);
 - halves, at most once per round trip (the latency of the action that saw it), when the
   smoothed cost exceeds `tolerance` times the best cost seen recently, when one action takes
   longer than `max_latency`, or when the engine fails an action;
@@ -33,9 +33,10 @@ from dataclasses import dataclass, replace
 class LimitPolicy:
     cap: int  # HEALER_REPAIR_CONCURRENCY
     floor: int = 2
-    # A cold start (no state in Redis for an hour) allows half the default cap at once:
-    # the engine's own parallel restart of 50 is the floor a mass failure is measured by.
-    initial: int = 32
+    # A cold start (no state in Redis for an hour) allows the cap at once: the engine's own
+    # parallel restart of everything that failed is the floor a mass failure is measured
+    # by, and waves of repairs behind a smaller start would each add a round trip.
+    initial: int | None = None  # None: the cap
     tolerance: float = 2.0  # smoothed cost above tolerance x best: saturated
     min_latency: float = 1.0  # seconds; below it an action never signals saturation
     max_latency: float = 30.0  # seconds; above it always (half the Docker call timeout)
@@ -55,7 +56,8 @@ class LimitPolicy:
         return min(self.floor, self.cap)
 
     def start(self) -> LimitState:
-        return LimitState(float(min(self.initial, self.cap)))
+        first = self.cap if self.initial is None else min(self.initial, self.cap)
+        return LimitState(float(first))
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ def run(state: LimitState, *samples: Sample, policy: LimitPolicy = POLICY) -> Li
     return state
 
 
-def test_starts_at_half_the_default_cap_and_never_above_the_cap() -> None:
-    assert allowed(LimitPolicy(cap=64), LimitPolicy(cap=64).start()) == 32
+def test_starts_at_the_cap_by_default_and_never_above_it() -> None:
+    assert allowed(LimitPolicy(cap=64), LimitPolicy(cap=64).start()) == 64
     assert allowed(POLICY, POLICY.start()) == 8
     assert allowed(LimitPolicy(cap=4), LimitPolicy(cap=4).start()) == 4
 
