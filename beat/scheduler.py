@@ -19,12 +19,13 @@ import redis
 from celery import Celery
 from redbeat import RedBeatScheduler
 
-from healer.adapters.queue import SCALE_QUEUE, SCALE_TRIGGERED
-from healer.adapters.queue_depth import CeleryQueues
+from healer.adapters.queue import SCALE_TRIGGERED
 from healer.adapters.redis_conn import connect
+from healer.adapters.scale_queue_depth import CeleryQueues
 from healer.adapters.scale_state import ScaleStore
 from healer.adapters.scale_trigger import ScaleTrigger
 from healer.core.model import ServiceId
+from healer.core.queues import SCALE_QUEUE
 
 log = logging.getLogger("healer.beat")
 

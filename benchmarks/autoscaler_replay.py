@@ -1,5 +1,5 @@
-"""Replay load patterns against the HPA-style `scaling.decide` and the naive one-step
-threshold scaler (`scaling.naive_threshold_decide`), in one process on a simulated clock.
+"""Replay load patterns against the HPA-style `scale_policy.decide` and the naive one-step
+threshold scaler (`benchmarks/naive_scaler.py`), in one process on a simulated clock.
 
     python -m benchmarks.autoscaler_replay [--interval 15] [--start-delay 20] [--duration 1800]
 
@@ -27,19 +27,19 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from healer.adapters.scale_state import TRIGGER_HOLD
+from benchmarks.naive_scaler import naive_threshold_decide
+from healer.adapters.keys import SCALE_TRIGGER_HOLD as TRIGGER_HOLD
 from healer.core.model import ServiceId
-from healer.core.scale_trigger import Watch, needs_more
-from healer.core.scaling import (
+from healer.core.scale_policy import (
     History,
     Observation,
     ScaleDecision,
     ScaleSpec,
     ScaleUps,
     decide,
-    naive_threshold_decide,
     recommend,
 )
+from healer.core.scale_trigger import Watch, needs_more
 
 Load = Callable[[float], float]  # tasks arriving per second at time t
 

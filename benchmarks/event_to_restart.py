@@ -28,6 +28,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from healer.adapters import keys  # noqa: E402
 from tests.support import (  # noqa: E402
     ComposeProject,
     EventRecorder,
@@ -104,9 +105,7 @@ def run_path(
             )
             lat.append((start - bad) / 1e9)
         rec.stop()
-        limit = redis.Redis.from_url(redis_url, decode_responses=True).hgetall(
-            "healer:repair_limit"
-        )
+        limit = redis.Redis.from_url(redis_url, decode_responses=True).hgetall(keys.REPAIR_LIMIT)
         if limit:
             print(f"  repair limit after the run: {float(limit['limit']):.1f}", flush=True)
         return lat

@@ -23,10 +23,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from healer.core.queues import QUEUES
+
 log = logging.getLogger("healer.run")
 
 EMBEDDED = "beat,events,api"
-QUEUES = "healer.probe,healer.repair,healer.scale"  # healer.adapters.queue.QUEUES (tested)
 
 
 @dataclass
@@ -57,7 +58,7 @@ def commands(workers: int | None = None) -> list[Child]:
         "--loglevel",
         "INFO",
         "-Q",
-        QUEUES,
+        ",".join(QUEUES),
         "-n",
         f"healer-{os.getpid()}@%h",
         "--embed",

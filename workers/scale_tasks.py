@@ -9,16 +9,16 @@ from typing import Any
 import redis
 
 from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE, SCALE_TRIGGERED
-from healer.adapters.queue_depth import CeleryQueues
-from healer.core.model import ServiceId
-from healer.engine.scaler import ScaleError, ScalerOptions, scale_cycle, scale_to
+from healer.adapters.scale_queue_depth import CeleryQueues
+from healer.core.model import Outcome, ServiceId, Source
+from healer.engine.scale_cycle import ScaleError, ScalerOptions, scale_cycle, scale_to
 from workers.app import app, settings
 from workers.tasks import healer
 
 
 def _queues() -> CeleryQueues:
     # The worker's own app: same broker, same transport options as the tasks it measures.
-    return CeleryQueues(healer().redis, app)
+    return healer().stores.celery_queues(app)
 
 
 @app.task(
@@ -75,12 +75,12 @@ def scale_service_task(
             ServiceId(sid),
             int(replicas),
             bool(force),
-            source=source,
+            source=Source(source),
             queues=_queues(),
             options=ScalerOptions.from_settings(settings),
             self_host=socket.gethostname(),
         )
     except ScaleError as exc:
         # A refusal is an answer, not a failure to retry: return it for the caller to show.
-        return {"sid": sid, "outcome": "refused", "reason": str(exc)}
+        return {"sid": sid, "outcome": Outcome.REFUSED, "reason": str(exc)}
     return asdict(result)

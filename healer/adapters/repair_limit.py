@@ -13,6 +13,7 @@ import redis
 
 from healer.adapters import keys
 from healer.core.concurrency import LimitPolicy, LimitState, Sample, update
+from healer.settings import Settings
 
 LIMIT_TTL = 3600
 
@@ -40,6 +41,15 @@ class Slot:
     allowed: int
 
 
+def policy_from(s: Settings) -> LimitPolicy:
+    """HEALER_REPAIR_CONCURRENCY is the cap; without adaptation it is also the floor."""
+    cap = s.repair_concurrency
+    if not s.repair_adaptive:
+        return LimitPolicy(cap=cap, floor=cap, initial=cap)
+    # An action still running at half the Docker call timeout is overload whatever its ratio.
+    return LimitPolicy(cap=cap, max_latency=s.docker_timeout / 2)
+
+
 class RepairLimiter:
     """Slots for repairs acting on the engine, as many as the adaptive limit allows."""
 
@@ -58,8 +68,8 @@ class RepairLimiter:
         )
         return Slot(token, int(used), int(allowed)) if got else None
 
-    def release(self, slot: Slot) -> None:
-        self.r.zrem(keys.REPAIR_SLOTS, slot.token)
+    def release(self, token: str) -> None:
+        self.r.zrem(keys.REPAIR_SLOTS, token)
 
     def observe(self, latency: float, ok: bool, now: float, grace: float = math.inf) -> LimitState:
         """Fold one engine action into the limit; call it while still holding the slot."""

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from healer.core.model import ContainerId, ContainerView
 from healer.core.resources import ResourceSample, ratios
-from healer.core.scaling import Metric
+from healer.core.scale_policy import Metric
 
 # Base samples older than this are dropped: a rate over an hour says little about now, and
 # containers long gone must not pile up in a long-lived worker.

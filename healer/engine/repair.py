@@ -8,27 +8,28 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from healer.adapters import guard, keys
 from healer.adapters.docker_engine import ContainerGone, EngineError, restart_count_climbing
 from healer.adapters.history import Record
 from healer.core.backoff import Decision, Verdict
 from healer.core.labels import parse_service_labels
-from healer.core.model import Action, Condition, ContainerId, RepairRequest, SkipReason
+from healer.core.model import (
+    INTENT_SOURCES,
+    OPERATOR_SOURCES,
+    Action,
+    Condition,
+    ContainerId,
+    Outcome,
+    RepairRequest,
+    SkipReason,
+)
 from healer.core.policy import still_failing
 from healer.engine import repair_limit
 from healer.engine.context import Healer
 
 log = logging.getLogger("healer.repair")
-
-# Sources that carry an operator's or an alert's intent: they act even when Docker thinks
-# the service is fine, and they wait for a busy lock instead of giving up.
-INTENT_SOURCES = frozenset({"api", "cli", "alert"})
-# Only an operator's own request overrides `healer pause`; an alert does not.
-OPERATOR_SOURCES = frozenset({"api", "cli"})
 
 
 class Busy(Exception):
@@ -45,7 +46,7 @@ class SlotsFull(Busy):
 
 @dataclass(frozen=True)
 class RepairResult:
-    outcome: str  # acted|skipped|failed|quarantined
+    outcome: Outcome  # ACTED, SKIPPED, FAILED or QUARANTINED
     reason: str
     detail: str = ""
     attempt: int = 0
@@ -55,34 +56,34 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
     services = h.engine.services(req.sid)
     view = services.get(req.sid)
     if view is None:
-        return finish(
+        return finish_repair(
             h,
             req,
             RepairResult(
-                "skipped", SkipReason.NOT_FOUND.value, "no container of this service exists"
+                Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "no container of this service exists"
             ),
         )
     labels = parse_service_labels(view.labels)
     if labels.opted_out:
-        return finish(h, req, RepairResult("skipped", SkipReason.OPTED_OUT.value))
-    if req.source not in OPERATOR_SOURCES and (
-        h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(req.sid))
-    ):
-        return finish(h, req, RepairResult("skipped", SkipReason.PAUSED.value))
-    with guard.service_lock(h.redis, req.sid, h.settings.lock_ttl) as lock:
+        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.OPTED_OUT.value))
+    if req.source not in OPERATOR_SOURCES and h.flags.is_paused(req.sid):
+        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.PAUSED.value))
+    with h.guard.service_lock(req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
                 raise Busy(1.0)
-            return finish(h, req, RepairResult("skipped", SkipReason.IN_FLIGHT.value), once=True)
+            return finish_repair(
+                h, req, RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value), once=True
+            )
         targets = req.container_ids or tuple(c.id for c in view.containers)
         # The slot is taken before the claim, so a repair waiting for one spends no attempt.
-        slot = repair_limit.take_slot(h)
+        slot = repair_limit.wait_for_slot(h)
         if slot is None:
             raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
         try:
             return _guarded(h, req, labels, targets)
         finally:
-            repair_limit.limiter(h).release(slot)
+            h.guard.release_slot(slot)
 
 
 def _guarded(
@@ -92,21 +93,24 @@ def _guarded(
     if req.source not in INTENT_SOURCES:
         failing = {cid: i for cid, i in inspected.items() if _failing(h, req.condition, i)}
         if not failing:
-            return finish(
+            return finish_repair(
                 h,
                 req,
-                RepairResult("skipped", SkipReason.RECOVERED.value, "state changed before acting"),
+                RepairResult(
+                    Outcome.SKIPPED, SkipReason.RECOVERED.value, "state changed before acting"
+                ),
             )
         inspected = failing
     if not inspected:
-        return finish(
+        return finish_repair(
             h,
             req,
-            RepairResult("skipped", SkipReason.NOT_FOUND.value, "containers gone before acting"),
+            RepairResult(
+                Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "containers gone before acting"
+            ),
         )
     policy = h.defaults.restart_policy(labels, req.condition)
-    decision = guard.claim(
-        h.redis,
+    decision = h.guard.claim(
         req.sid,
         req.condition,
         policy,
@@ -154,16 +158,16 @@ def _not_acting(
             detail,
             {"service": req.sid, "condition": req.condition.value},
         )
-        return finish(
-            h, req, RepairResult("quarantined", "max_attempts", detail, d.episode.attempts)
+        return finish_repair(
+            h, req, RepairResult(Outcome.QUARANTINED, "max_attempts", detail, d.episode.attempts)
         )
     reason = {Verdict.QUARANTINED: SkipReason.QUARANTINED.value}.get(
         d.verdict, SkipReason.BACKOFF.value if d.episode.attempts > 1 else SkipReason.COOLDOWN.value
     )
-    return finish(
+    return finish_repair(
         h,
         req,
-        RepairResult("skipped", reason, d.reason, d.episode.attempts),
+        RepairResult(Outcome.SKIPPED, reason, d.reason, d.episode.attempts),
         once=req.source not in INTENT_SOURCES,
     )
 
@@ -171,7 +175,7 @@ def _not_acting(
 def _act(
     h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
 ) -> RepairResult:
-    h.state.mark_acting(inspected)
+    h.state.mark_acting(inspected, h.settings.lock_ttl)
     try:
         return _act_marked(h, req, d, inspected)
     finally:
@@ -199,7 +203,9 @@ def _act_marked(
         + ("; " if any(notes) and errors else "")
         + "; ".join(errors)
     )
-    result = RepairResult("acted" if ok else "failed", d.reason, detail, d.episode.attempts)
+    result = RepairResult(
+        Outcome.ACTED if ok else Outcome.FAILED, d.reason, detail, d.episode.attempts
+    )
     if not ok:
         h.notifier.send(
             "warning",
@@ -207,7 +213,7 @@ def _act_marked(
             detail,
             {"service": req.sid, "action": req.action.value},
         )
-    return finish(h, req, result)
+    return finish_repair(h, req, result)
 
 
 def _do(h: Healer, action: Action, cid: ContainerId, info: dict[str, Any]) -> None:
@@ -246,7 +252,9 @@ def _name(info: dict[str, Any]) -> str:
     return str(info.get("Name", "?")).lstrip("/")
 
 
-def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = False) -> RepairResult:
+def finish_repair(
+    h: Healer, req: RepairRequest, result: RepairResult, once: bool = False
+) -> RepairResult:
     rec = Record(
         sid=req.sid,
         outcome=result.outcome,
@@ -266,19 +274,9 @@ def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = Fal
     if recorded:
         h.counters.decision(req.sid, result.outcome)
     if req.source not in INTENT_SOURCES:
-        h.redis.delete(keys.pending(req.sid, req.condition))
+        h.state.clear_pending(req.sid, req.condition)
     if req.request_id:
-        h.redis.hset(
-            keys.request(req.request_id),
-            mapping={
-                "status": "done",
-                "outcome": result.outcome,
-                "reason": result.reason,
-                "detail": result.detail,
-                "finished_at": repr(time.time()),
-            },
-        )
-        h.redis.expire(keys.request(req.request_id), keys.REQUEST_TTL)
+        h.requests.close(req.request_id, result.outcome, result.reason, result.detail)
     log.info(
         "%s %s %s: %s %s",
         req.sid,

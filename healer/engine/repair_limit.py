@@ -1,5 +1,6 @@
-"""The repair path's side of the adaptive concurrency limit: the policy from Settings, a slot
-waited for briefly in the worker, and the engine's latency reported after each action."""
+"""The repair path's side of the adaptive concurrency limit (healer.core.concurrency): a slot
+waited for briefly in the worker, and the engine's latency reported after each action. The
+limit itself and its shared state are the guard's (healer.adapters.repair_limit)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,7 @@ from contextlib import contextmanager
 import redis
 
 from healer.adapters.docker_engine import ContainerGone, EngineError
-from healer.adapters.repair_limit import RepairLimiter, Slot
-from healer.core.concurrency import LimitPolicy
 from healer.engine.context import Healer
-from healer.settings import Settings
 
 log = logging.getLogger("healer.repair_limit")
 
@@ -27,26 +25,13 @@ SLOT_WAIT = 3.0
 SLOT_POLL = 0.05
 
 
-def policy(s: Settings) -> LimitPolicy:
-    cap = s.repair_concurrency
-    if not s.repair_adaptive:
-        return LimitPolicy(cap=cap, floor=cap, initial=cap)
-    # An action still running at half the Docker call timeout is overload whatever its ratio.
-    return LimitPolicy(cap=cap, max_latency=s.docker_timeout / 2)
-
-
-def limiter(h: Healer) -> RepairLimiter:
-    return RepairLimiter(h.redis, policy(h.settings), h.settings.lock_ttl)
-
-
-def take_slot(h: Healer, wait: float = SLOT_WAIT) -> Slot | None:
-    """A slot within `wait` seconds, or None: the caller retries later."""
-    lim = limiter(h)
+def wait_for_slot(h: Healer, wait: float = SLOT_WAIT) -> str | None:
+    """A slot's owner token within `wait` seconds, or None: the caller retries later."""
     deadline = time.monotonic() + wait
     while True:
-        slot = lim.acquire(h.clock())
-        if slot is not None or time.monotonic() >= deadline:
-            return slot
+        token = h.guard.take_slot(h.clock())
+        if token is not None or time.monotonic() >= deadline:
+            return token
         time.sleep(SLOT_POLL * (0.5 + random.random()))  # jitter: no lock-step herd
 
 
@@ -67,6 +52,6 @@ def timed_action(h: Healer, grace: float = math.inf) -> Iterator[None]:
 
 def _report(h: Healer, latency: float, ok: bool, grace: float) -> None:
     try:
-        limiter(h).observe(latency, ok, h.clock(), grace)
+        h.guard.report_action(latency, ok, h.clock(), grace)
     except redis.RedisError as exc:
         log.warning("repair limit not updated: %s", exc)

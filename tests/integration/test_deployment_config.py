@@ -23,7 +23,7 @@ import click
 import pytest
 import yaml
 
-from healer.adapters.queue import QUEUES
+from healer.core.queues import QUEUES
 from healer.settings import Settings
 from healer.supervisor import commands
 

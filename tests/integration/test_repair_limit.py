@@ -26,7 +26,7 @@ def test_slots_follow_the_shared_limit(redis_client: redis.Redis) -> None:
     assert RepairLimiter(redis_client, LimitPolicy(cap=16, initial=2), 30).state() == state
     assert lim.acquire(now) is not None and lim.acquire(now) is not None
     assert lim.acquire(now) is None
-    lim.release(first)
+    lim.release(first.token)
     assert lim.acquire(now) is not None
     assert 0 < redis_client.ttl(keys.REPAIR_LIMIT) <= LIMIT_TTL
 

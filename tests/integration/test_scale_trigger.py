@@ -6,8 +6,9 @@ from __future__ import annotations
 import redis
 from celery import Celery
 
-from healer.adapters.queue_depth import CeleryQueues
-from healer.adapters.scale_state import TRIGGER_HOLD, ScaleStore, trigger_key
+from healer.adapters import keys
+from healer.adapters.scale_queue_depth import CeleryQueues
+from healer.adapters.scale_state import ScaleStore
 from healer.adapters.scale_trigger import ScaleTrigger
 from healer.core.model import ServiceId
 from healer.core.scale_trigger import Watch
@@ -40,7 +41,7 @@ def test_a_crossing_asks_for_one_cycle_of_that_service_per_hold(
     assert trigger.check() == [SID]
     assert trigger.check() == [], "held: the cycle asked for has not acted yet"
     assert sent == [SID]
-    assert 0 < redis_client.ttl(trigger_key(SID)) <= TRIGGER_HOLD
+    assert 0 < redis_client.ttl(keys.scale_trigger(SID)) <= keys.SCALE_TRIGGER_HOLD
 
 
 def test_a_full_cycle_replaces_the_watches_and_a_one_service_cycle_updates_its_own(
@@ -52,8 +53,8 @@ def test_a_full_cycle_replaces_the_watches_and_a_one_service_cycle_updates_its_o
     assert set(store.watches()) == {SID, OTHER}
     store.write_watches({OTHER: Watch(OTHER, ("q",), 10.0, 3, 4)}, interval=60)
     assert store.watches() == {OTHER: Watch(OTHER, ("q",), 10.0, 3, 4)}
-    assert redis_client.ttl("healer:scale:watch") > 0
-    redis_client.hset("healer:scale:watch", "broken/svc", "not json")
+    assert redis_client.ttl(keys.SCALE_WATCH) > 0
+    redis_client.hset(keys.SCALE_WATCH, "broken/svc", "not json")
     assert set(store.watches()) == {OTHER}, "an unreadable entry is skipped, not fatal"
 
 
@@ -63,4 +64,4 @@ def test_scale_ups_are_kept_for_the_rate_limit(redis_client: redis.Redis) -> Non
     store.record_scale_up(SID, 2, 1010.0)
     assert store.scale_ups(SID, 1012.0) == ((1000.0, 3), (1010.0, 2))
     assert store.scale_ups(SID, 1000.0 + 3600 + 5) == ((1010.0, 2),)
-    assert redis_client.ttl(f"healer:scale:ups:{SID}") > 0
+    assert redis_client.ttl(keys.scale_ups(SID)) > 0
