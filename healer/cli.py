@@ -4,6 +4,7 @@ repairs through Celery, so they show in Flower like any other."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -333,13 +334,20 @@ def strategies(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 @app.command()
 def run(
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Tasks run at once (HEALER_WORKER_CONCURRENCY).")
+    ] = None,
 ) -> None:
     """Worker + beat + events watcher + API in one foreground process tree (Ctrl-C stops)."""
-    from healer.supervisor import run_all
-
-    s = settings()
-    raise typer.Exit(run_all(s, workers))
+    settings()  # invalid settings fail here, with the clear message, not in a child
+    # The supervisor only waits on its child: exec a bare interpreter rather than keep this
+    # one, with the CLI's imports (Celery, docker, typer) loaded, alive for the whole run.
+    argv = [sys.executable, "-m", "healer.supervisor"]
+    if workers:
+        argv += ["--workers", str(workers)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 def main() -> None:

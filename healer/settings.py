@@ -6,12 +6,19 @@ Names without the `HEALER_` prefix are the seed's and are part of the contract
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from healer.core.model import Condition
+
+# Threads a worker runs by default: enough for a mass failure of 100 services to reach the
+# engine in parallel (the adaptive repair limit decides how many actually act). Threads are
+# started only when tasks need them, so an idle worker does not pay for them.
+THREADS_DEFAULT = 128
 
 
 def _env(name: str) -> AliasChoices:
@@ -120,11 +127,18 @@ class Settings(BaseSettings):
         "failed or quarantined (docker-autoheal's post-restart script, as a webhook).",
     )
     repair_concurrency: int = Field(
-        8,
+        128,
         ge=1,
         validation_alias=_env("HEALER_REPAIR_CONCURRENCY"),
-        description="Repairs in flight at once across all services, so a mass failure "
-        "does not stampede the engine.",
+        description="Most repairs acting on the engine at once across all workers: the cap "
+        "of the adaptive limit (or the fixed limit with HEALER_REPAIR_ADAPTIVE=false).",
+    )
+    repair_adaptive: bool = Field(
+        True,
+        validation_alias=_env("HEALER_REPAIR_ADAPTIVE"),
+        description="Follow the engine's latency (AIMD, starting at the cap) so a mass "
+        "failure gets the engine's parallel speed without overloading it; false: always the "
+        "cap.",
     )
 
     # --- ordered recovery after an engine restart ----------------------------------------
@@ -265,12 +279,34 @@ class Settings(BaseSettings):
     )
 
     # --- celery ------------------------------------------------------------------------
-    worker_concurrency: int = Field(4, ge=1, validation_alias=_env("HEALER_WORKER_CONCURRENCY"))
+    worker_pool: Literal["threads", "prefork"] = Field(
+        "threads",
+        validation_alias=_env("HEALER_WORKER_POOL"),
+        description="Celery pool. Repairs and probes wait on Docker and Redis, so threads "
+        "serve them in one process (no time limits: every engine call has its own timeout); "
+        "prefork forks one process per slot and enforces HEALER_TASK_TIME_LIMIT by killing it.",
+    )
+    worker_concurrency: int | None = Field(
+        None,
+        ge=1,
+        validation_alias=_env("HEALER_WORKER_CONCURRENCY"),
+        description="Tasks one worker runs at once; unset: 128 threads, or one process per "
+        "CPU with prefork. Threads are cheap, and a hung Docker call then holds one of many.",
+    )
+    docker_timeout: float = Field(
+        60,
+        gt=0,
+        validation_alias=_env("HEALER_DOCKER_TIMEOUT"),
+        description="Seconds any Docker API call may take (plus the stop grace of a stop or "
+        "restart) before it fails; bounds a repair on a hung engine, as the threads pool has "
+        "no task time limit.",
+    )
     task_time_limit: float = Field(
         300,
         gt=0,
         validation_alias=_env("HEALER_TASK_TIME_LIMIT"),
-        description="Hard limit per task; must stay below the broker visibility timeout.",
+        description="Hard limit per task (prefork pool only: threads cannot be killed); must "
+        "stay below the broker visibility timeout.",
     )
     visibility_timeout: float = Field(
         3600,
@@ -317,6 +353,13 @@ class Settings(BaseSettings):
     def strategy_time_limit(self) -> float:
         """Seconds a plugin strategy may run (HEALER_PLUGIN_TIMEOUT or half the lock TTL)."""
         return self.plugin_timeout if self.plugin_timeout is not None else self.lock_ttl / 2
+
+    @property
+    def concurrency(self) -> int:
+        """Tasks one worker runs at once (HEALER_WORKER_CONCURRENCY or the pool's default)."""
+        if self.worker_concurrency is not None:
+            return self.worker_concurrency
+        return THREADS_DEFAULT if self.worker_pool == "threads" else os.cpu_count() or 1
 
     @property
     def project_list(self) -> tuple[str, ...]:

@@ -1,11 +1,20 @@
-"""`healer run`: every role as a child process, restarted if it dies, all stopped on Ctrl-C.
+"""`healer run`: the healer for one host as one supervised process, restarted if it dies,
+stopped on Ctrl-C.
 
-For a single host without the compose deployment; each child is the same command the
-compose file runs, so behaviour does not differ between the two ways of running.
+The child is the compose deployment's worker command plus `--embed beat,events,api`: the
+worker runs beat, the events watcher and the API as threads (workers/embedded.py) with the
+same code the compose roles run as containers. Repairs run on Celery's threads pool, so a
+hung Docker call holds one thread of many (and ends at HEALER_DOCKER_TIMEOUT), not the host.
+
+This module is the parent of that tree and stays small: it imports only the standard
+library (no Celery, FastAPI, pydantic or docker), so it costs a bare interpreter. Settings
+are validated by `healer run` before it execs into `python -m healer.supervisor`, and read
+again by the child.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -15,9 +24,10 @@ import time
 from dataclasses import dataclass, field
 
 from healer.core.queues import QUEUES
-from healer.settings import Settings
 
 log = logging.getLogger("healer.run")
+
+EMBEDDED = "beat,events,api"
 
 
 @dataclass
@@ -35,52 +45,33 @@ class Child:
         log.info("started %s (pid %d)", self.name, self.proc.pid)
 
 
-def commands(s: Settings, workers: int | None) -> list[Child]:
-    py = sys.executable
-    concurrency = str(workers or s.worker_concurrency)
-    return [
-        Child(
-            "worker",
-            [
-                py,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "-E",
-                "--loglevel",
-                "INFO",
-                "-Q",
-                ",".join(QUEUES),
-                "-c",
-                concurrency,
-                "-n",
-                f"healer-{os.getpid()}@%h",
-            ],
-        ),
-        Child("beat", [py, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"]),
-        Child("events", [py, "-m", "beat.events"]),
-        Child(
-            "api",
-            [
-                py,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "healer.api.app:create_app",
-                "--host",
-                s.api_host,
-                "--port",
-                str(s.api_port),
-            ],
-        ),
+def commands(workers: int | None = None) -> list[Child]:
+    """The supervised children; `workers` overrides HEALER_WORKER_CONCURRENCY."""
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "worker",
+        "-E",
+        "--loglevel",
+        "INFO",
+        "-Q",
+        ",".join(QUEUES),
+        "-n",
+        f"healer-{os.getpid()}@%h",
+        "--embed",
+        EMBEDDED,
     ]
+    if workers:
+        argv += ["-c", str(workers)]
+    return [Child("worker", argv)]
 
 
-def run_all(s: Settings, workers: int | None = None) -> int:
+def run_all(workers: int | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s healer-run %(message)s")
-    children = commands(s, workers)
+    children = commands(workers)
     stopping = False
 
     def on_signal(signum: int, _: object) -> None:
@@ -130,3 +121,14 @@ def _stop_all(children: list[Child], grace: float = 15.0) -> None:
             c.proc.kill()
             c.proc.wait()
     log.info("all roles stopped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m healer.supervisor")
+    parser.add_argument("--workers", type=int, default=None, help="tasks run at once")
+    args = parser.parse_args(argv)
+    sys.exit(run_all(args.workers))
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ app = make_celery(settings)
 
 # Imported for their side effect of registering the tasks on `app`.
 from beat import schedule  # noqa: E402
-from workers import boot_tasks, scale_tasks, tasks  # noqa: E402, F401
+from workers import boot_tasks, embedded, scale_tasks, tasks  # noqa: E402, F401
 
 schedule.install(app, settings)
+embedded.install(app)

@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE
+from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE, SCALE_TRIGGERED
 from healer.adapters.scale_queue_depth import CeleryQueues
 from healer.core.model import Outcome, ServiceId, Source
 from healer.engine.scale_cycle import ScaleError, ScalerOptions, scale_cycle, scale_to
@@ -35,6 +35,28 @@ def scale_cycle_task() -> dict[str, Any]:
         queues=_queues(),
         options=ScalerOptions.from_settings(settings),
         self_host=socket.gethostname(),
+    )
+    return asdict(result)
+
+
+@app.task(
+    name=SCALE_TRIGGERED,
+    ignore_result=True,
+    autoretry_for=(redis.ConnectionError,),
+    retry_backoff=True,
+    max_retries=3,
+    # A cycle later than one interval is superseded by the scheduled one.
+    expires=settings.scaler_interval,
+)
+def scale_triggered_task(sid: str) -> dict[str, Any]:
+    """A scale cycle of one service whose queue crossed its target between cycles."""
+    h = healer()
+    result = scale_cycle(
+        h,
+        queues=_queues(),
+        options=ScalerOptions.from_settings(settings),
+        self_host=socket.gethostname(),
+        only=ServiceId(sid),
     )
     return asdict(result)
 

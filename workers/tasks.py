@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import asdict
 from typing import Any
 
 import redis
 from celery import Task
-from celery.signals import heartbeat_sent, worker_process_init
+from celery.signals import heartbeat_sent, worker_process_init, worker_ready
 
+from healer.adapters.docker_engine import EngineError
 from healer.adapters.queue import (
     CHECK_DISK,
     PROBE_ALL,
@@ -33,15 +35,18 @@ log = logging.getLogger("healer.tasks")
 
 _healer: Healer | None = None
 _pid = 0
+_building = threading.Lock()
 
 
 def healer() -> Healer:
-    """One Healer per worker process, built after fork so no socket is shared."""
+    """One Healer per worker process, built after fork so no socket is shared; the threads
+    of a threads pool share it (redis-py and the docker SDK pool their connections)."""
     global _healer, _pid
-    if _healer is None or _pid != os.getpid():
-        _healer = build(settings, CeleryDispatcher(app))
-        _pid = os.getpid()
-    return _healer
+    with _building:
+        if _healer is None or _pid != os.getpid():
+            _healer = build(settings, CeleryDispatcher(app))
+            _pid = os.getpid()
+        return _healer
 
 
 @app.task(
@@ -103,6 +108,10 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
         req = RepairRequest.from_kwargs({**kwargs, "request_id": self.request.id})
     try:
         return asdict(repair(h, req))
+    except EngineError as exc:
+        # The engine failed or timed out (HEALER_DOCKER_TIMEOUT) before the repair could act
+        # or record: the acknowledged request still ends with an outcome.
+        return asdict(finish_repair(h, req, RepairResult(Outcome.FAILED, "engine_error", str(exc))))
     except SlotsFull as full:
         raise self.retry(countdown=full.retry_after, max_retries=None) from full
     except Busy as busy:
@@ -141,6 +150,13 @@ def _worker_alive(sender: Any = None, **_: Any) -> None:
         healer().telemetry.worker_alive(f"{socket.gethostname()}:{os.getpid()}", time.time())
     except redis.RedisError as exc:
         log.warning("worker heartbeat not recorded: %s", exc)
+
+
+@worker_ready.connect
+def _warm_up_threads(**_: Any) -> None:
+    """A threads pool has no child processes: warm up once the worker itself is ready."""
+    if settings.worker_pool == "threads":
+        _warm_up()
 
 
 @worker_process_init.connect

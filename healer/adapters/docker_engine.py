@@ -103,11 +103,18 @@ def restart_count_climbing(inspect: dict[str, Any]) -> bool:
     return policy.get("Name", "no") not in ("", "no") and int(inspect.get("RestartCount", 0)) > 0
 
 
-def docker_client(docker_host: str | None) -> docker.DockerClient:
-    """from_env honours DOCKER_TLS_VERIFY/DOCKER_CERT_PATH; DOCKER_HOST from settings wins."""
-    if not docker_host:
-        return docker.from_env()
-    return docker.from_env(environment={**os.environ, "DOCKER_HOST": docker_host})
+# Connections kept per client: a threads worker runs many repairs at once, and the SDK's
+# default of 10 would open and drop a connection for every call beyond that.
+POOL_SIZE = 128
+
+
+def docker_client(
+    docker_host: str | None, timeout: float = 60.0, pool_size: int = POOL_SIZE
+) -> docker.DockerClient:
+    """from_env honours DOCKER_TLS_VERIFY/DOCKER_CERT_PATH; DOCKER_HOST from settings wins.
+    `timeout` bounds every call (the SDK adds the stop grace to stop and restart)."""
+    env = {**os.environ, "DOCKER_HOST": docker_host} if docker_host else None
+    return docker.from_env(environment=env, timeout=int(timeout), max_pool_size=pool_size)
 
 
 def call_engine(fn: Callable[[], Any]) -> Any:
@@ -120,6 +127,8 @@ def call_engine(fn: Callable[[], Any]) -> Any:
         raise EngineError(str(exc), exc.status_code) from exc
     except docker.errors.DockerException as exc:
         raise EngineError(str(exc)) from exc
+    except OSError as exc:  # requests' errors, a read timeout on a hung engine among them
+        raise EngineError(f"{type(exc).__name__}: {exc}") from exc
 
 
 class DockerEngine:
@@ -129,8 +138,12 @@ class DockerEngine:
         self.api_calls = 0  # for benchmarks: how many engine round trips a cycle costs
 
     @classmethod
-    def connect(cls, docker_host: str | None, projects: tuple[str, ...] = ()) -> DockerEngine:
-        return cls(docker_client(docker_host), projects)
+    def connect(
+        cls, docker_host: str | None, projects: tuple[str, ...] = (), timeout: float = 60.0
+    ) -> DockerEngine:
+        # The client asks the engine for its API version at once: a hung engine fails here,
+        # within `timeout`, as an EngineError like any other call.
+        return cls(call_engine(lambda: docker_client(docker_host, timeout)), projects)
 
     def ping(self) -> None:
         try:

@@ -106,6 +106,11 @@ def pending(sid: ServiceId, condition: Condition) -> str:
 # Repair slots in use (sorted set of owner tokens by expiry). TTL: Settings.lock_ttl.
 REPAIR_SLOTS = f"{PREFIX}repair_slots"
 
+# The adaptive repair concurrency limit (hash of healer.core.concurrency.LimitState).
+# TTL: repair_limit.LIMIT_TTL, refreshed by every repair: after an hour without one the next
+# mass failure starts from the initial limit again, since the engine may have changed.
+REPAIR_LIMIT = f"{PREFIX}repair_limit"
+
 
 # A delayed re-probe is scheduled for this service. TTL: the wait itself.
 def reprobe(sid: ServiceId) -> str:
@@ -207,6 +212,32 @@ SCALE_STATUS = f"{PREFIX}scale:status"
 
 def scale_status_ttl(scaler_interval: float) -> int:
     return max(300, int(3 * scaler_interval))
+
+
+# JSON list of [timestamp, replicas added] of the autoscaler's own scale-ups: the scale-up
+# rate limit counts those of the last period. TTL SCALE_UPS_TTL, rewritten with each
+# scale-up; far longer than any period, and an expired list only means the next scale-up may
+# double again.
+def scale_ups(sid: ServiceId) -> str:
+    return f"{PREFIX}scale:ups:{sid}"
+
+
+SCALE_UPS_TTL = HOUR
+
+# Hash sid → JSON of a queue-scaled service's Watch (healer.core.scale_trigger): what the
+# beat's between-cycles check compares the backlog with. Rewritten whole by every full cycle,
+# so services no longer queue-scaled drop out. TTL scale_status_ttl, as the status.
+SCALE_WATCH = f"{PREFIX}scale:watch"
+
+
+# Marker of a scale cycle asked for by the check (SET NX): one per service per
+# SCALE_TRIGGER_HOLD seconds, however many ticks see the backlog before the cycle has acted.
+# TTL SCALE_TRIGGER_HOLD.
+def scale_trigger(sid: ServiceId) -> str:
+    return f"{PREFIX}scale:trigger:{sid}"
+
+
+SCALE_TRIGGER_HOLD = 5
 
 
 # --- sustained resource use ---------------------------------------------------------------

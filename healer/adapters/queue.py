@@ -25,6 +25,7 @@ REPAIR_CLEANUP = "healer.repair.cleanup"
 REPAIR_BOOT = "healer.repair.boot"
 SCALE_CYCLE = "healer.scale.cycle"
 SCALE_SERVICE = "healer.scale.service"
+SCALE_TRIGGERED = "healer.scale.triggered"
 
 
 def make_celery(settings: Settings, name: str = "healer") -> Celery:
@@ -57,14 +58,17 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
             "healer.scale.*": {"queue": SCALE_QUEUE},
             "healer.probe.*": {"queue": PROBE_QUEUE},
         },
-        worker_concurrency=settings.worker_concurrency,
+        worker_pool=settings.worker_pool,
+        worker_concurrency=settings.concurrency,
         # The beat entry point (beat.schedule.install) names its scheduler; RedBeat's
         # settings live here with the broker's.
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix=keys.REDBEAT_PREFIX,
         # Only the beat holding this lock schedules; a second beat waits as a hot standby.
         redbeat_lock_timeout=max(30, int(settings.watchdog_interval * 5)),
-        beat_max_loop_interval=min(5.0, settings.watchdog_interval),
+        # Beat also runs the between-cycles scale check on every tick (beat.scheduler):
+        # ticking every second lets a queue burst start a scale-up within about a second.
+        beat_max_loop_interval=min(1.0, settings.watchdog_interval),
     )
     return app
 

@@ -17,6 +17,7 @@ from healer.adapters.guard import Guard
 from healer.adapters.history import History
 from healer.adapters.metrics import HealerCollector
 from healer.adapters.redis_conn import connect
+from healer.adapters.repair_limit import RepairLimiter, policy_from
 from healer.adapters.requests import RequestStore
 from healer.adapters.scale_queue_depth import CeleryQueues
 from healer.adapters.scale_state import ScaleStore
@@ -37,7 +38,7 @@ class Stores:
         self.counters = Counters(r)
         self.flags = ControlFlags(r)
         self.requests = RequestStore(r)
-        self.guard = Guard(r, s.repair_concurrency, s.lock_ttl)
+        self.guard = Guard(r, RepairLimiter(r, policy_from(s), s.lock_ttl))
         self.telemetry = Telemetry(r)
         self.scale = ScaleStore(r)
         self.alerts = AlertMarks(r)

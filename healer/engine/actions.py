@@ -28,6 +28,7 @@ from healer.core.actions import (
 )
 from healer.core.labels import parse_service_labels
 from healer.core.model import Action, ContainerId, RepairRequest, ServiceId, ServiceView
+from healer.engine import repair_limit
 from healer.engine.context import Healer
 
 # Outcomes of a repair that did something (or gave up): what the post-repair hook reports.
@@ -91,25 +92,33 @@ def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: D
     timeout = _stop_timeout(h, info)
     running = (info.get("State") or {}).get("Running")
     sig = signal_of(action)
+    # Each engine call is timed for the adaptive concurrency limit (engine/repair_limit.py);
+    # a call that used its stop grace says nothing about the engine's speed.
     if sig is not None:
-        h.engine.kill(cid, sig)
+        with repair_limit.timed_action(h):
+            h.engine.kill(cid, sig)
         done.notes.append(f"{_name(info)}: sent SIG{sig}")
     elif action == Action.RECREATE:
         recreator = Recreator(
             h.engine, before_stop=lambda c: h.state.mark_acting([c], h.settings.lock_ttl)
         )
-        result = recreator.recreate(info, timeout)
+        with repair_limit.timed_action(h, grace=timeout):
+            result = recreator.recreate(info, timeout)
         done.notes += result.notes
         done.errors += result.errors
         return result.new_id
     elif action == Action.START or (action == Action.RESTART and not running):
         # Restarting a stopped container is a start; say so instead of failing.
-        h.engine.start(cid)
+        with repair_limit.timed_action(h):
+            h.engine.start(cid)
     elif action == Action.STOP_START:
-        h.engine.stop(cid, timeout)
-        h.engine.start(cid)
+        with repair_limit.timed_action(h, grace=timeout):
+            h.engine.stop(cid, timeout)
+        with repair_limit.timed_action(h):
+            h.engine.start(cid)
     else:
-        h.engine.restart(cid, timeout)
+        with repair_limit.timed_action(h, grace=timeout):
+            h.engine.restart(cid, timeout)
     return cid
 
 

@@ -27,7 +27,7 @@ from healer.core.model import (
     SkipReason,
 )
 from healer.core.policy import still_failing
-from healer.engine import actions
+from healer.engine import actions, repair_limit
 from healer.engine.context import Healer
 
 log = logging.getLogger("healer.repair")
@@ -78,11 +78,13 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
             )
         targets = req.container_ids or tuple(c.id for c in view.containers)
         # The slot is taken before the claim, so a repair waiting for one spends no attempt.
-        token = _take_slot(h)
+        slot = repair_limit.wait_for_slot(h)
+        if slot is None:
+            raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
         try:
             return _guarded(h, req, labels, targets)
         finally:
-            h.guard.release_slot(token)
+            h.guard.release_slot(slot)
 
 
 def _guarded(
@@ -166,13 +168,6 @@ def _started_at(info: dict[str, Any]) -> float:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
         return 0.0
-
-
-def _take_slot(h: Healer) -> str:
-    token = h.guard.take_slot(h.clock())
-    if token is None:
-        raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
-    return token
 
 
 def _failing(h: Healer, condition: Condition, info: dict[str, Any]) -> bool:

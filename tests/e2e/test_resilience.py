@@ -194,9 +194,10 @@ def test_repair_request_survives_its_worker_being_killed_mid_task(
     - The CLI/API writes ``healer:request:<id>`` (status queued) and enqueues the task with
       task id == request id. The task is acked late (``task_acks_late``): until it returns,
       the message stays in kombu's unacked set in Redis.
-    - ``pool-child``: the pool process dies with SIGKILL; the worker's main process sees the
-      pool child exit and, because of ``task_reject_on_worker_lost``, rejects the message
-      with requeue, so it is delivered again at once (to the same worker).
+    - ``pool-child`` (``HEALER_WORKER_POOL=prefork``): the pool process dies with SIGKILL;
+      the worker's main process sees the pool child exit and, because of
+      ``task_reject_on_worker_lost``, rejects the message with requeue, so it is delivered
+      again at once (to the same worker).
     - ``whole-worker``: nobody is left to reject it. The message sits in the unacked set
       until the broker's visibility timeout (``HEALER_VISIBILITY_TIMEOUT``) has passed; a
       worker's kombu sweep then restores it to the queue (a starting worker sweeps once at
@@ -221,6 +222,9 @@ def test_repair_request_survives_its_worker_being_killed_mid_task(
         HEALER_TASK_TIME_LIMIT=str(TIME_LIMIT),
         HEALER_VISIBILITY_TIMEOUT=str(VISIBILITY),
         HEALER_VERIFY_TIMEOUT="10",
+        # Only a prefork pool has a child to kill; the default threads pool is the
+        # whole-worker case (one process).
+        HEALER_WORKER_POOL="prefork" if victim == "pool-child" else "threads",
     )
     worker = stack.worker("w1", concurrency=1)
     r = redis.Redis.from_url(stack.env["REDIS_URL"], decode_responses=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 import pytest
 import yaml
 
@@ -191,34 +192,43 @@ def test_demo_services_only_with_the_profile() -> None:
 # --- commands match the code -------------------------------------------------------------------
 
 
-def _supervisor_argv(role: str) -> list[str]:
-    """`healer run`'s argv for a role, without `python -m` (the image runs the scripts)."""
-    child = next(c for c in commands(Settings(), workers=None) if c.name == role)
+def _supervisor_argv() -> list[str]:
+    """`healer run`'s worker argv, without `python -m` (the image runs the scripts)."""
+    (child,) = commands(workers=None)
     argv = child.argv[1:]
     return argv[1:] if argv[0] == "-m" else argv
 
 
 def test_worker_command_matches_the_code() -> None:
     cmd = _services()["healer-worker"]["command"]
-    assert cmd[:4] == _supervisor_argv("worker")[:4] == ["celery", "-A", "workers.app", "worker"]
+    assert cmd[:4] == _supervisor_argv()[:4] == ["celery", "-A", "workers.app", "worker"]
     assert "-E" in cmd, "task events must be on for Flower"
-    assert _option(cmd, "-Q") == ",".join(QUEUES) == _option(_supervisor_argv("worker"), "-Q")
+    assert _option(cmd, "-Q") == ",".join(QUEUES) == _option(_supervisor_argv(), "-Q")
     assert importlib.import_module("workers.app").app.main == "healer"
+
+
+def test_healer_run_embeds_the_other_roles_with_their_compose_code() -> None:
+    """`healer run` runs beat, events and the API as threads of its worker; each embedded
+    role is the code its compose service runs."""
+    assert _option(_supervisor_argv(), "--embed") == "beat,events,api"
+    app = importlib.import_module("workers.app").app
+    assert app.conf.beat_scheduler == "beat.scheduler:ResilientScheduler"
+    embedded = importlib.import_module("workers.embedded")
+    assert embedded.parse_roles("beat,events,api") == ("beat", "events", "api")
+    with pytest.raises(click.BadParameter):
+        embedded.parse_roles("beat,flower")
 
 
 def test_beat_and_events_commands_match_the_code() -> None:
     services = _services()
-    assert services["healer-beat"]["command"][:4] == _supervisor_argv("beat")[:4]
     assert services["healer-beat"]["command"][:4] == ["celery", "-A", "workers.app", "beat"]
     assert services["healer-events"]["command"] == ["python", "-m", "beat.events"]
-    assert _supervisor_argv("events") == ["beat.events"]
     assert callable(importlib.import_module("beat.events").main)
 
 
 def test_api_command_matches_the_code() -> None:
     cmd = _services()["healer-api"]["command"]
     assert cmd[:3] == ["uvicorn", "--factory", "healer.api.app:create_app"]
-    assert cmd[:3] == _supervisor_argv("api")[:3]
     assert _option(cmd, "--host") == "0.0.0.0"
     assert int(_option(cmd, "--port")) == API_PORT
     module, _, attr = cmd[2].partition(":")

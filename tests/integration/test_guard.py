@@ -9,7 +9,9 @@ import time
 import redis
 
 from healer.adapters import guard, keys
+from healer.adapters.repair_limit import RepairLimiter
 from healer.core.backoff import RestartPolicy, Verdict
+from healer.core.concurrency import LimitPolicy
 from healer.core.model import Condition, ServiceId
 
 SID = ServiceId("proj/web")
@@ -68,14 +70,16 @@ def test_a_redelivered_request_is_told_so_and_a_new_one_waits(
 
 
 def test_repair_slots_cap_concurrency_and_free_themselves(redis_client: redis.Redis) -> None:
-    slots = guard.Slots(redis_client, keys.REPAIR_SLOTS, limit=2, ttl=0.5)
+    # A fixed limit of 2 (HEALER_REPAIR_ADAPTIVE=false); the adaptive one: test_repair_limit.
+    fixed = LimitPolicy(cap=2, floor=2, initial=2)
+    slots = guard.Guard(redis_client, RepairLimiter(redis_client, fixed, slot_ttl=0.5))
     now = time.time()
-    a, b = slots.acquire(now), slots.acquire(now)
-    assert a and b and slots.acquire(now) is None
-    slots.release(a)
-    assert slots.acquire(now) is not None
+    a, b = slots.take_slot(now), slots.take_slot(now)
+    assert a and b and slots.take_slot(now) is None
+    slots.release_slot(a)
+    assert slots.take_slot(now) is not None
     # a holder that died frees its slot once the slot's TTL has passed
-    assert slots.acquire(now + 1) is not None
+    assert slots.take_slot(now + 1) is not None
     assert redis_client.pttl(keys.REPAIR_SLOTS) > 0
 
 

@@ -43,7 +43,8 @@ class HealerStack:
         self.procs[role] = proc
         return proc
 
-    def worker(self, name: str = "w1", concurrency: int = 4) -> subprocess.Popen[bytes]:
+    def worker(self, name: str = "w1", concurrency: int | None = 4) -> subprocess.Popen[bytes]:
+        """`concurrency` None: HEALER_WORKER_CONCURRENCY or the pool's default decides."""
         proc = self.start(
             f"worker-{name}",
             [
@@ -58,8 +59,7 @@ class HealerStack:
                 "INFO",
                 "-Q",
                 "healer.probe,healer.repair,healer.scale",
-                "-c",
-                str(concurrency),
+                *(["-c", str(concurrency)] if concurrency else []),
                 "-n",
                 f"{name}-{os.getpid()}@%h",
                 "--without-mingle",

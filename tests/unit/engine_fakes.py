@@ -7,6 +7,7 @@ contracts, not their implementation: the guard's claim runs the real pure `backo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class FakeGuard:
         self.released: list[str] = []
         self.episodes: dict[tuple[ServiceId, Condition], Episode] = {}
         self.claims: list[Decision] = []
+        self.reports: list[tuple[bool, float, int]] = []
         self._n = 0
 
     @contextmanager
@@ -77,6 +79,10 @@ class FakeGuard:
     def release_slot(self, token: str) -> None:
         self.slots_held.discard(token)
         self.released.append(token)
+
+    def report_action(self, latency: float, ok: bool, now: float, grace: float = math.inf) -> None:
+        """Engine actions reported to the adaptive limit, with the slots held meanwhile."""
+        self.reports.append((ok, grace, len(self.slots_held)))
 
 
 class FakeState:
