@@ -262,9 +262,9 @@ def check() -> None:
         )
     try:
         redis.Redis.from_url(s.redis_url, socket_connect_timeout=3).ping()
-        typer.echo(f"redis: ok ({s.redis_url})")
+        typer.echo(f"redis: ok ({s.redis_url_redacted})")
     except redis.RedisError as exc:
-        problems.append(f"redis at {s.redis_url}: {exc} — is redis-server running?")
+        problems.append(f"redis at {s.redis_url_redacted}: {exc} — is redis-server running?")
     try:
         from healer.adapters.docker_engine import DockerEngine
 
@@ -273,7 +273,7 @@ def check() -> None:
         n = len(engine.services())
         typer.echo(f"docker: ok ({n} managed services)")
     except EngineError as exc:
-        problems.append(f"docker: {exc} — is dockerd running, is DOCKER_HOST right?")
+        problems.append(f"docker: {exc} (is dockerd running, is DOCKER_HOST right?)")
     for p in problems:
         typer.secho(f"FAIL {p}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1 if problems else 0)

@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from healer.adapters.docker_engine import DockerEngine, EngineError
 from healer.settings import Settings
 
 log = logging.getLogger("healer.run")
@@ -88,6 +90,9 @@ def run_all(s: Settings, workers: int | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    engine = DockerEngine.connect(s.docker_host, s.project_list)
+    if not wait_for_engine(engine.ping, lambda: stopping):
+        return 0
     for c in children:
         c.start()
     while not stopping:
@@ -95,6 +100,36 @@ def run_all(s: Settings, workers: int | None = None) -> int:
         _supervise(children)
     _stop_all(children)
     return 0
+
+
+def wait_for_engine(
+    ping: Callable[[], None],
+    stopping: Callable[[], bool],
+    sleep: Callable[[float], None] = time.sleep,
+    max_delay: float = 30.0,
+) -> bool:
+    """Block until the Docker engine answers (True) or we are asked to stop (False).
+
+    Says once, in one line, which engine is unreachable and why, then retries with doubling
+    delays: the roles would only crash and restart against an absent engine."""
+    delay = 1.0
+    said = ""
+    while not stopping():
+        try:
+            ping()
+        except EngineError as exc:
+            if str(exc) != said:
+                log.warning(
+                    "%s; waiting for it (retrying with backoff up to %.0fs)", exc, max_delay
+                )
+                said = str(exc)
+            sleep(delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        if said:
+            log.warning("Docker engine is reachable again; starting the roles")
+        return True
+    return False
 
 
 def _supervise(children: list[Child]) -> None:

@@ -249,7 +249,7 @@ def healer_stack(redis_url: str, tmp_path: Path) -> Iterator[HealerFactory]:
             "HEALER_PROJECTS": project,
             "WATCHDOG_INTERVAL": "2",
             "RESTART_COOLDOWN": "30",
-            "HEALER_API_TOKEN": "test-token",
+            "HEALER_API_TOKEN": "test-token-0123456789",
             "HEALER_LOG_DIR": str(log_dir),
             "HEALER_VERIFY_TIMEOUT": "10",
             "PYTHONUNBUFFERED": "1",

@@ -7,11 +7,22 @@ from dataclasses import asdict
 from typing import Any
 
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 
+from healer.adapters.docker_engine import EngineError
+from healer.adapters.history import Record
 from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE
 from healer.adapters.queue_depth import CeleryQueues
 from healer.core.model import ServiceId
-from healer.engine.scaler import ScaleError, ScalerOptions, scale_cycle, scale_to
+from healer.engine.context import Healer
+from healer.engine.manual import close_request
+from healer.engine.scaler import (
+    ScaleError,
+    ScalerOptions,
+    alert_scale_refusal,
+    scale_cycle,
+    scale_to,
+)
 from workers.app import app, settings
 from workers.tasks import healer
 
@@ -41,18 +52,41 @@ def scale_cycle_task() -> dict[str, Any]:
 
 @app.task(name=SCALE_SERVICE, autoretry_for=(redis.ConnectionError,), retry_backoff=True)
 def scale_service_task(
-    sid: str, replicas: int, force: bool = False, source: str = "api"
+    sid: str, replicas: int, force: bool = False, source: str = "api", request_id: str = ""
 ) -> dict[str, Any]:
-    if int(replicas) < 0:
+    h = healer()
+    try:
+        out = _scale(h, ServiceId(sid), int(replicas), bool(force), source)
+    except SoftTimeLimitExceeded:
+        out = {"sid": sid, "outcome": "failed", "reason": "time_limit"}
+    except EngineError as exc:
+        out = {"sid": sid, "outcome": "failed", "reason": "engine_error", "detail": str(exc)}
+    # Every acknowledged request ends in an outcome, a refusal included.
+    outcome = {"scaled": "acted", "held": "skipped", "refused": "skipped"}.get(
+        str(out.get("outcome")), str(out.get("outcome"))
+    )
+    close_request(h, request_id, outcome, str(out.get("reason", "")), str(out.get("detail", "")))
+    return out
+
+
+def _scale(h: Healer, sid: ServiceId, replicas: int, force: bool, source: str) -> dict[str, Any]:
+    view = h.engine.services(sid).get(sid)
+    if source == "alert":
+        refusal = alert_scale_refusal(h, view)
+        if refusal:
+            h.history.record(
+                Record(sid, "skipped", condition="scale", reason="not_autoscaled", detail=refusal)
+            )
+            return {"sid": sid, "outcome": "refused", "reason": "not_autoscaled", "detail": refusal}
+    if replicas < 0:
         # An alert asks for "more": one replica above what runs now.
-        view = healer().engine.services(ServiceId(sid)).get(ServiceId(sid))
         replicas = (len(view.containers) if view else 0) + 1
     try:
         result = scale_to(
-            healer(),
-            ServiceId(sid),
-            int(replicas),
-            bool(force),
+            h,
+            sid,
+            replicas,
+            force,
             source=source,
             queues=_queues(),
             options=ScalerOptions.from_settings(settings),
@@ -60,5 +94,5 @@ def scale_service_task(
         )
     except ScaleError as exc:
         # A refusal is an answer, not a failure to retry: return it for the caller to show.
-        return {"sid": sid, "outcome": "refused", "reason": str(exc)}
+        return {"sid": sid, "outcome": "refused", "reason": "refused", "detail": str(exc)}
     return asdict(result)

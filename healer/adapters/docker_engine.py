@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 
 import docker
 import docker.errors
+import requests
 from docker.models.containers import Container
 
 from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
@@ -33,6 +34,31 @@ class EngineError(Exception):
 
 class ContainerGone(EngineError):
     pass
+
+
+class EngineUnreachable(EngineError):
+    """No engine answers at the configured address; the message is one line naming it."""
+
+
+def engine_address(docker_host: str | None) -> str:
+    return docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """The root cause of a failed connection in a few words, not urllib3's retry chain."""
+    text = str(exc)
+    for needle, reason in (
+        ("FileNotFoundError", "no socket at that path"),
+        ("No such file or directory", "no socket at that path"),
+        ("Connection refused", "connection refused"),
+        ("Permission denied", "permission denied on the socket"),
+        ("timed out", "timed out"),
+        ("Name or service not known", "unknown host name"),
+        ("Temporary failure in name resolution", "host name does not resolve"),
+    ):
+        if needle in text:
+            return reason
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class ListEntry(TypedDict, total=False):
@@ -125,23 +151,53 @@ def call_engine(fn: Callable[[], Any]) -> Any:
         raise EngineError(str(exc), exc.status_code) from exc
     except docker.errors.DockerException as exc:
         raise EngineError(str(exc)) from exc
+    except requests.exceptions.ConnectionError as exc:
+        # The engine went away after the client connected (restart, socket gone).
+        raise EngineUnreachable(f"Docker engine unreachable: {unreachable_reason(exc)}") from exc
 
 
 class DockerEngine:
-    def __init__(self, client: docker.DockerClient, projects: tuple[str, ...] = ()) -> None:
-        self.client = client
+    def __init__(
+        self,
+        client: docker.DockerClient | None,
+        projects: tuple[str, ...] = (),
+        *,
+        docker_host: str | None = None,
+    ) -> None:
+        self._client = client
+        self.docker_host = docker_host
         self.projects = frozenset(projects)
         self.api_calls = 0  # for benchmarks: how many engine round trips a cycle costs
 
     @classmethod
     def connect(cls, docker_host: str | None, projects: tuple[str, ...] = ()) -> DockerEngine:
-        return cls(docker_client(docker_host), projects)
+        """Connects on first use, so a process started while the engine is away comes up
+        (API answers 503, tasks fail with one line) and works once the engine is back."""
+        return cls(None, projects, docker_host=docker_host)
+
+    @property
+    def address(self) -> str:
+        return engine_address(self.docker_host)
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                self._client = docker_client(self.docker_host)
+            except docker.errors.DockerException as exc:
+                raise EngineUnreachable(
+                    f"Docker engine at {self.address} is unreachable: {unreachable_reason(exc)}"
+                ) from exc
+        return self._client
 
     def ping(self) -> None:
+        client = self.client
         try:
-            self.client.ping()
+            client.ping()
         except Exception as exc:  # the SDK raises several unrelated types here
-            raise EngineError(f"Docker engine not reachable: {exc}") from exc
+            raise EngineUnreachable(
+                f"Docker engine at {self.address} is unreachable: {unreachable_reason(exc)}"
+            ) from exc
 
     def services(
         self, sid: ServiceId | None = None, *, project: str | None = None

@@ -58,6 +58,13 @@ class Slots:
     def release(self, token: str) -> None:
         self._r.zrem(self.key, token)
 
+    def extend(self, token: str, now: float, ttl: float) -> None:
+        """Push a held slot's expiry to `now + ttl` (XX: a slot that expired stays free)."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.zadd(self.key, {token: now + ttl}, xx=True)
+        pipe.pexpire(self.key, int(ttl * 1000) + 1000)
+        pipe.execute()
+
 
 class Lock:
     def __init__(self, r: redis.Redis, key: str, ttl: float) -> None:
@@ -74,8 +81,10 @@ class Lock:
     def release(self) -> bool:
         return bool(self._release(keys=[self.key], args=[self.token]))
 
-    def extend(self) -> bool:
-        return bool(self._extend(keys=[self.key], args=[self.token, self.ttl_ms]))
+    def extend(self, ttl: float | None = None) -> bool:
+        """Reset the TTL (to `ttl` seconds if given) if we still own the lock."""
+        ms = self.ttl_ms if ttl is None else int(ttl * 1000)
+        return bool(self._extend(keys=[self.key], args=[self.token, ms]))
 
 
 @contextmanager

@@ -12,7 +12,8 @@ from healer.core.model import Condition, ContainerId, ServiceId
 PREFIX = "healer:"
 
 
-# Owner-token lock, one repair in flight per service. TTL: Settings.lock_ttl.
+# Owner-token lock, one repair in flight per service. TTL: Settings.lock_ttl, extended to the
+# repair's budget (healer.core.work.repair_budget) before it acts.
 def lock(sid: ServiceId) -> str:
     return f"{PREFIX}lock:{sid}"
 
@@ -61,7 +62,7 @@ def dies(sid: ServiceId) -> str:
 
 
 # Marks the healer's own stop/start so the watcher does not take it for a hand stop.
-# TTL: 60 s, longer than any single action.
+# TTL: the repair's budget (healer.core.work.repair_budget), derived from the work.
 def acting(cid: ContainerId) -> str:
     return f"{PREFIX}acting:{cid}"
 
@@ -121,3 +122,15 @@ def heartbeat(role: str) -> str:
 
 # Event-watcher resume point (last event time ns) so a reconnect loses nothing. TTL 1 day.
 EVENTS_CURSOR = f"{PREFIX}events:cursor"
+
+
+# Repair-storm brake (healer.core.storm). Sorted set sid → last time seen unhealthy; TTL the
+# storm window + 60 s, refreshed by every unhealthy repair.
+STORM_UNHEALTHY = f"{PREFIX}storm:unhealthy"
+# Managed services of this host, written by each reconcile. TTL 3 reconcile intervals + 30 s.
+STORM_MANAGED = f"{PREFIX}storm:managed"
+# The one unhealthy-repair allowed per trickle interval while braked. TTL: the interval.
+STORM_TRICKLE = f"{PREFIX}storm:trickle"
+# Present while the brake is engaged (value: why). TTL: the storm window, so it lifts by
+# itself once no service is seen unhealthy any more.
+STORM_BRAKED = f"{PREFIX}storm:braked"

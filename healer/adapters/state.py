@@ -129,11 +129,21 @@ class StateStore:
     def clear_manual_stop(self, cid: ContainerId) -> None:
         self.r.delete(keys.manual_stop(cid))
 
-    def mark_acting(self, cids: Iterable[ContainerId]) -> None:
+    def mark_acting(self, cids: Iterable[ContainerId], ttl: float = 60) -> None:
         pipe = self.r.pipeline(transaction=False)
         for cid in cids:
-            pipe.set(keys.acting(cid), "1", ex=60)
+            pipe.set(keys.acting(cid), "1", ex=max(1, int(ttl)))
         pipe.execute()
+
+    def manual_stops(self, cids: Iterable[ContainerId]) -> set[ContainerId]:
+        """Which of these containers were stopped by hand (seen by the events watcher)."""
+        ids = list(cids)
+        if not ids:
+            return set()
+        pipe = self.r.pipeline(transaction=False)
+        for cid in ids:
+            pipe.exists(keys.manual_stop(cid))
+        return {cid for cid, hit in zip(ids, pipe.execute(), strict=True) if hit}
 
     def clear_acting(self, cids: Iterable[ContainerId]) -> None:
         names = [keys.acting(c) for c in cids]

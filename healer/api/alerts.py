@@ -9,7 +9,6 @@ The repair itself goes through the same guard as the healer's own probes (Condit
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -29,6 +28,7 @@ from healer.adapters.queue import (
     SCALE_SERVICE,
     CeleryDispatcher,
 )
+from healer.api.bodies import load_json
 from healer.core.alerts import (
     HOST,
     Alert,
@@ -38,9 +38,9 @@ from healer.core.alerts import (
     decide,
     describe_errors,
 )
-from healer.core.model import Condition, RepairRequest, ServiceId
+from healer.core.model import Condition, ContainerId, RepairRequest, ServiceId
 from healer.engine.context import Healer
-from healer.engine.manual import open_request
+from healer.engine.manual import open_request, send_or_fail
 from healer.engine.status import AmbiguousService, UnknownService, resolve
 
 # Alertmanager batches are small (grouped by alertname and service); 1 MiB is far above any
@@ -129,12 +129,11 @@ async def read_capped(request: Request, limit: int) -> bytes:
 
 
 def _parse(raw: bytes) -> Webhook:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(422, f"body is not JSON: {exc}") from exc
+    data = load_json(raw)
     try:
         return Webhook.model_validate(data)
+    except RecursionError as exc:
+        raise HTTPException(422, "body is nested too deeply to be a webhook") from exc
     except ValidationError as exc:
         raise HTTPException(
             422, {"error": "not an Alertmanager webhook v4 body", "problems": describe_errors(exc)}
@@ -215,14 +214,30 @@ class AlertIntake:
         if self.h.redis.exists(keys.PAUSED_ALL, keys.paused(sid)):
             self._record(sid, "skipped", d, "paused", f"{d.detail}; paused by an operator")
             return _result(d, "skipped", "paused", sid)
+        containers: tuple[ContainerId, ...] = ()
+        if d.container and d.repair_action is not None:
+            # The alert names one container: repair that one, not every replica.
+            cid = self._container(sid, d.container)
+            if cid is None:
+                why = f"{d.detail}; no container {d.container!r} in {sid}"
+                self._record(sid, "skipped", d, "container_not_found", why)
+                return _result(d, "skipped", "container_not_found", sid)
+            containers = (cid,)
         window = suppress_key(sid, d.alertname)
         if not self.h.redis.set(window, "1", nx=True, ex=self.suppress):
             why = f"{d.detail}; already repaired for this alert within {self.suppress}s"
             self._record(sid, "skipped", d, "suppressed", why)
             return _result(d, "skipped", "suppressed", sid)
         claimed.append(window)
-        task_id = self._dispatch(sid, d)
+        task_id = self._dispatch(sid, d, containers)
         return _result(d, "queued", "", sid, task_id)
+
+    def _container(self, sid: ServiceId, name: str) -> ContainerId | None:
+        view = self.h.engine.services(sid).get(sid)
+        for c in view.containers if view else ():
+            if name in (c.name, c.id, c.id[:12]):
+                return c.id
+        return None
 
     def _lookup(self, d: AlertDecision, lookups: dict[str, _Lookup]) -> _Lookup:
         # One Docker list call per distinct service name of the batch, not per alert.
@@ -235,15 +250,28 @@ class AlertIntake:
                 lookups[d.service] = _Lookup(None, "ambiguous", str(exc))
         return lookups[d.service]
 
-    def _dispatch(self, sid: ServiceId, d: AlertDecision) -> str:
+    def _dispatch(
+        self, sid: ServiceId, d: AlertDecision, containers: tuple[ContainerId, ...] = ()
+    ) -> str:
         """Record the request, then enqueue it, then log it: the enqueue_manual order, so an
         acknowledged alert always leaves a trace even if the worker never runs it."""
         assert d.action is not None
         request_id = open_request(self.h, sid, str(d.action), "alert", alertname=d.alertname)
+        send_or_fail(self.h, request_id, lambda: self._send(sid, d, request_id, containers))
+        self._record(sid, "requested", d, "", d.detail, request_id)
+        return request_id
+
+    def _send(
+        self,
+        sid: ServiceId,
+        d: AlertDecision,
+        request_id: str,
+        containers: tuple[ContainerId, ...],
+    ) -> None:
         repair_action = d.repair_action
         if repair_action is not None:
             req = RepairRequest(
-                sid, Condition.ALERT, repair_action, (), d.detail, "alert", request_id
+                sid, Condition.ALERT, repair_action, containers, d.detail, "alert", request_id
             )
             self.h.dispatcher.repair(req)
         elif d.action == AlertAction.CLEANUP:
@@ -255,14 +283,16 @@ class AlertIntake:
             )
         else:
             # replicas=-1: one more than the service runs when the task executes.
+            kwargs = {
+                "sid": str(sid),
+                "replicas": -1,
+                "force": False,
+                "source": "alert",
+                "request_id": request_id,
+            }
             self.sender.send_task(
-                SCALE_SERVICE,
-                kwargs={"sid": str(sid), "replicas": -1, "force": False, "source": "alert"},
-                task_id=request_id,
-                queue=SCALE_QUEUE,
+                SCALE_SERVICE, kwargs=kwargs, task_id=request_id, queue=SCALE_QUEUE
             )
-        self._record(sid, "requested", d, "", d.detail, request_id)
-        return request_id
 
     def _record(
         self,

@@ -7,30 +7,29 @@ import time
 from typing import Any
 
 import redis
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from healer.adapters import keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.metrics import HealerCollector
 from healer.adapters.queue import CeleryDispatcher, make_celery
-from healer.api.alerts import alerts_router
-from healer.core.labels import parse_duration
+from healer.api.alerts import alerts_router, read_capped
+from healer.api.bodies import (
+    MAX_REPAIR_BODY,
+    REPAIR_BODY_OPENAPI,
+    history_window,
+    parse_repair_body,
+)
 from healer.core.model import Action
 from healer.engine.context import Healer, build
-from healer.engine.manual import enqueue_manual
+from healer.engine.manual import EnqueueFailed, enqueue_manual
 from healer.engine.status import AmbiguousService, UnknownService, resolve, status
 from healer.settings import Settings
 
 REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START)
-
-
-class RepairBody(BaseModel):
-    model_config = {"extra": "forbid"}
-    action: Action = Action.RESTART
-    reason: str = Field("", max_length=500)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,6 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def docker_down(_: Request, exc: EngineError) -> JSONResponse:
         return JSONResponse({"detail": f"Docker engine error: {exc}"}, status_code=503)
 
+    @app.exception_handler(EnqueueFailed)
+    async def broker_down(_: Request, exc: EnqueueFailed) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
     def authorized(request: Request) -> None:
         expected = settings.api_token.get_secret_value() if settings.api_token else ""
         if not expected:
@@ -60,13 +63,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(alerts_router(h, authorized, suppress=settings.alert_suppress))
 
-    @app.post("/repair/{service:path}", status_code=202, dependencies=[Depends(authorized)])
-    def post_repair(service: str, body: RepairBody | None = None) -> dict[str, Any]:
-        body = body or RepairBody()
+    # The body is read by hand, after `authorized`: FastAPI reads a declared body parameter
+    # before it runs dependencies, so a stranger could make it buffer any amount.
+    @app.post(
+        "/repair/{service:path}",
+        status_code=202,
+        dependencies=[Depends(authorized)],
+        openapi_extra=REPAIR_BODY_OPENAPI,
+    )
+    async def post_repair(service: str, request: Request) -> dict[str, Any]:
+        body = parse_repair_body(await read_capped(request, MAX_REPAIR_BODY))
         if body.action not in REPAIR_ACTIONS:
             raise HTTPException(422, f"action must be one of {[a.value for a in REPAIR_ACTIONS]}")
-        sid = _resolve(h, service)
-        return enqueue_manual(h, sid, body.action, body.reason, "api")
+        sid = await run_in_threadpool(_resolve, h, service)
+        return await run_in_threadpool(enqueue_manual, h, sid, body.action, body.reason, "api")
 
     @app.get("/requests/{request_id}")
     def get_request(request_id: str) -> dict[str, Any]:
@@ -81,12 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/history")
     def get_history(
-        service: str | None = None, since: str = "24h", limit: int = 200
+        service: str | None = None, since: str = "24h", limit: int = Query(200, ge=1, le=10_000)
     ) -> dict[str, Any]:
-        try:
-            seconds = parse_duration(since)
-        except ValueError as exc:
-            raise HTTPException(422, f"since={since!r}: {exc}") from exc
+        seconds = history_window(since)
         recs = h.history.query(service=service, since=time.time() - seconds, limit=limit)
         return {"entries": [r.__dict__ for r in recs]}
 

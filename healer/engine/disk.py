@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from healer.adapters import guard
+from healer.adapters import guard, keys
 from healer.adapters.cleanup import (
     CleanupPlan,
     apply_cleanup,
@@ -17,11 +17,12 @@ from healer.adapters.cleanup import (
 from healer.adapters.history import Record
 from healer.adapters.metrics import CLEANUP_BYTES, DISK_USAGE
 from healer.core.backoff import RestartPolicy, Verdict
-from healer.core.model import Condition, ServiceId
+from healer.core.model import Condition, ServiceId, SkipReason
 from healer.engine.context import Healer
 
 DISK_SID = ServiceId("host/disk")
 INTENT = frozenset({"cli", "api", "alert"})
+OPERATOR = frozenset({"cli", "api"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ def check_disk(h: Healer, source: str = "probe", dry_run: bool = False) -> DiskR
     h.redis.expire(DISK_USAGE, 3 * int(h.settings.disk_interval) + 60)
     if source not in INTENT and ratio < h.settings.disk_threshold:
         return DiskResult("ok", path, ratio, f"{ratio:.0%} used, below the threshold")
+    # `healer pause` is the operator's "leave it alone": the scheduled cleanup and an alert's
+    # honour it (the operator's own `healer cleanup` does not need to).
+    if source not in OPERATOR and not dry_run and h.redis.exists(keys.PAUSED_ALL):
+        why = "paused by an operator (healer pause)"
+        return _record(h, DiskResult("skipped", path, ratio, SkipReason.PAUSED.value), source, why)
     if dry_run:
         report = apply_cleanup(h.engine.client, _plan(h), dry_run=True)
         return DiskResult("dry_run", path, ratio, "dry run", report.removed, report.bytes_freed)
@@ -83,11 +89,17 @@ def _guarded(h: Healer, path: str, ratio: float, source: str) -> DiskResult:
 
 
 def _plan(h: Healer) -> CleanupPlan:
-    return plan_cleanup(h.engine.client, h.settings.log_dir_list, h.settings.cleanup_max_age_days)
+    s = h.settings
+    return plan_cleanup(
+        h.engine.client,
+        s.log_dir_list,
+        s.cleanup_max_age_days,
+        min_container_age=s.cleanup_min_age,
+    )
 
 
-def _record(h: Healer, r: DiskResult, source: str) -> DiskResult:
-    detail = f"freed {r.bytes_freed} bytes: " + ", ".join(r.removed[:20])
+def _record(h: Healer, r: DiskResult, source: str, why: str = "") -> DiskResult:
+    detail = why or f"freed {r.bytes_freed} bytes: " + ", ".join(r.removed[:20])
     if r.errors:
         detail += "; errors: " + "; ".join(r.errors[:5])
     rec = Record(
@@ -96,7 +108,7 @@ def _record(h: Healer, r: DiskResult, source: str) -> DiskResult:
         condition="disk",
         action="cleanup",
         reason=r.reason,
-        detail=detail if r.outcome != "skipped" else "",
+        detail=detail if r.outcome != "skipped" or why else "",
         source=source,
     )
     # A check every HEALER_DISK_INTERVAL would repeat the same skip: record it once.

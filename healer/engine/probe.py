@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from healer.adapters import keys
 from healer.adapters.history import Record
+from healer.adapters.storm import StormStore
+from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerId, ServiceId
 from healer.core.reconcile import Plan, plan
 from healer.core.resources import resource_findings
@@ -41,6 +43,9 @@ def probe(
     # Snapshots live three reconcile intervals so a dead worker shows up as stale status.
     assert p.effects is not None
     h.state.write(p.effects, ttl_snapshot=max(3 * h.settings.watchdog_interval, 30))
+    if sid is None:  # the repair-storm brake's denominator: this host's managed services
+        managed = sum(1 for v in views.values() if not parse_service_labels(v.labels).opted_out)
+        StormStore(h.redis).set_managed(managed, 3 * h.settings.watchdog_interval + 30)
     _apply(h, p)
     containers = sum(len(v.containers) for v in views.values())
     return ProbeResult(len(views), containers, len(p.requests), time.perf_counter() - started)

@@ -19,6 +19,8 @@ from healer.core.backoff import Decision, Verdict
 from healer.core.labels import parse_service_labels
 from healer.core.model import Action, Condition, ContainerId, RepairRequest, SkipReason
 from healer.core.policy import still_failing
+from healer.core.work import repair_budget, stop_grace
+from healer.engine import gates
 from healer.engine.context import Healer
 
 log = logging.getLogger("healer.repair")
@@ -27,7 +29,8 @@ log = logging.getLogger("healer.repair")
 # the service is fine, and they wait for a busy lock instead of giving up.
 INTENT_SOURCES = frozenset({"api", "cli", "alert"})
 # Only an operator's own request overrides `healer pause`; an alert does not.
-OPERATOR_SOURCES = frozenset({"api", "cli"})
+OPERATOR_SOURCES = gates.OPERATOR_SOURCES
+STORM_BRAKE = "storm_brake"
 
 
 class Busy(Exception):
@@ -68,22 +71,43 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
         h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(req.sid))
     ):
         return finish(h, req, RepairResult("skipped", SkipReason.PAUSED.value))
+    chosen = gates.targets(req, view)
+    if chosen.foreign and not chosen.ids:
+        why = f"container(s) {', '.join(chosen.foreign)} are not containers of {req.sid}"
+        return finish(h, req, RepairResult("skipped", "invalid_target", why))
     with guard.service_lock(h.redis, req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
                 raise Busy(1.0)
             return finish(h, req, RepairResult("skipped", SkipReason.IN_FLIGHT.value), once=True)
-        targets = req.container_ids or tuple(c.id for c in view.containers)
         # The slot is taken before the claim, so a repair waiting for one spends no attempt.
-        token = _take_slot(h)
+        lease = _take_slot(h, lock)
         try:
-            return _guarded(h, req, labels, targets)
+            return _guarded(h, req, labels, chosen.ids, lease)
         finally:
-            h.redis.zrem(keys.REPAIR_SLOTS, token)
+            lease.slots.release(lease.token)
+
+
+@dataclass(frozen=True)
+class _Lease:
+    """What a repair holds while it acts; every TTL in it is stretched to the work."""
+
+    lock: guard.Lock
+    slots: guard.Slots
+    token: str
+
+    def stretch(self, h: Healer, seconds: float) -> None:
+        ttl = max(h.settings.lock_ttl, seconds)
+        self.lock.extend(ttl)
+        self.slots.extend(self.token, h.clock(), ttl)
 
 
 def _guarded(
-    h: Healer, req: RepairRequest, labels: Any, targets: tuple[ContainerId, ...]
+    h: Healer,
+    req: RepairRequest,
+    labels: Any,
+    targets: tuple[ContainerId, ...],
+    lease: _Lease,
 ) -> RepairResult:
     inspected = _inspect_all(h, targets)
     if req.source not in INTENT_SOURCES:
@@ -95,12 +119,21 @@ def _guarded(
                 RepairResult("skipped", SkipReason.RECOVERED.value, "state changed before acting"),
             )
         inspected = failing
+    stopped = gates.hand_stopped(h, req, inspected)
+    if stopped and stopped >= set(inspected):
+        why = "stopped by hand; HEALER_RESPECT_MANUAL_STOP keeps it down (docker start to undo)"
+        return finish(h, req, RepairResult("skipped", SkipReason.MANUAL_STOP.value, why))
+    inspected = {cid: i for cid, i in inspected.items() if cid not in stopped}
     if not inspected:
         return finish(
             h,
             req,
             RepairResult("skipped", SkipReason.NOT_FOUND.value, "containers gone before acting"),
         )
+    braked = gates.storm_brake(h, req)
+    if braked:
+        result = RepairResult("skipped", STORM_BRAKE, braked)
+        return finish(h, req, result, once=req.source not in INTENT_SOURCES)
     policy = h.defaults.restart_policy(labels, req.condition)
     decision = guard.claim(
         h.redis,
@@ -113,17 +146,17 @@ def _guarded(
     )
     if decision.verdict != Verdict.ACT:
         return _not_acting(h, req, decision, inspected)
-    return _act(h, req, decision, inspected)
+    return _act(h, req, decision, inspected, lease)
 
 
-def _take_slot(h: Healer) -> str:
+def _take_slot(h: Healer, lock: guard.Lock) -> _Lease:
     slots = guard.Slots(
         h.redis, keys.REPAIR_SLOTS, h.settings.repair_concurrency, h.settings.lock_ttl
     )
     token = slots.acquire(h.clock())
     if token is None:
         raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
-    return token
+    return _Lease(lock, slots, token)
 
 
 def _failing(h: Healer, condition: Condition, info: dict[str, Any]) -> bool:
@@ -176,9 +209,20 @@ def _not_acting(
 
 
 def _act(
-    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
+    h: Healer,
+    req: RepairRequest,
+    d: Decision,
+    inspected: dict[ContainerId, dict[str, Any]],
+    lease: _Lease,
 ) -> RepairResult:
-    h.state.mark_acting(inspected)
+    # Every TTL the repair holds is derived from its work: the lock and slot must not expire
+    # while it still acts (another repair or the scaler would act too), and the acting mark
+    # must cover the last stop so the watcher never takes it for a hand stop.
+    budget = repair_budget(
+        req.action, (_grace(h, i) for i in inspected.values()), h.settings.verify_timeout
+    )
+    lease.stretch(h, budget)
+    h.state.mark_acting(inspected, ttl=budget)
     try:
         return _act_marked(h, req, d, inspected)
     finally:
@@ -217,11 +261,12 @@ def _act_marked(
     return finish(h, req, result)
 
 
+def _grace(h: Healer, info: dict[str, Any]) -> int:
+    return stop_grace(h.settings.stop_timeout, (info.get("Config") or {}).get("StopTimeout"))
+
+
 def _do(h: Healer, action: Action, cid: ContainerId, info: dict[str, Any]) -> None:
-    timeout = h.settings.stop_timeout
-    if timeout is None:
-        configured = (info.get("Config") or {}).get("StopTimeout")
-        timeout = int(configured) if configured is not None else 10
+    timeout = _grace(h, info)
     state = info.get("State") or {}
     if action == Action.START:
         h.engine.start(cid)

@@ -36,7 +36,7 @@ from tests.support import (
 )
 from tests.support.healer import HealerFactory, HealerStack
 
-AUTH = {"Authorization": "Bearer test-token"}
+AUTH = {"Authorization": "Bearer test-token-0123456789"}
 T1 = "2024-05-01T10:00:00.000000001Z"
 T2 = "2024-05-01T10:20:00Z"
 
@@ -51,7 +51,7 @@ def alerts_app(stack: HealerStack | None = None, **settings: Any) -> FastAPI:
         Settings(
             redis_url=env.get("REDIS_URL", settings.pop("redis_url", "")),
             projects=env.get("HEALER_PROJECTS", "none"),
-            api_token="test-token",
+            api_token="test-token-0123456789",
             log_dir=stack.log_dir if stack else settings.pop("log_dir"),
             **settings,
         )

@@ -76,7 +76,7 @@ def _compose(*args: str, token: bool = True) -> subprocess.CompletedProcess[str]
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     env["DOCKER_GID"] = "999"
     if token:
-        env["HEALER_API_TOKEN"] = "test-token"
+        env["HEALER_API_TOKEN"] = "test-token-0123456789"
     argv = [_binary(), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
     if "--env-file" not in args:
         argv += ["--env-file", os.devnull]
@@ -344,7 +344,7 @@ def test_alertmanager_webhook_reaches_healer_api() -> None:
     secrets = {s["target"]: s["source"] for s in services["alertmanager"]["secrets"]}
     assert token_file in secrets
     assert _config(True)["secrets"][secrets[token_file]]["environment"] == "HEALER_API_TOKEN"
-    assert services["healer-api"]["environment"]["HEALER_API_TOKEN"] == "test-token"
+    assert services["healer-api"]["environment"]["HEALER_API_TOKEN"] == "test-token-0123456789"
 
 
 # --- settings names --------------------------------------------------------------------------
