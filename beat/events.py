@@ -38,6 +38,7 @@ class EventsWatcher:
         self.counters = Counters(self.redis)
         self.projects = frozenset(settings.project_list)
         self.stop = threading.Event()
+        self.connected = threading.Event()  # set once a stream is open (heartbeat: ready)
         self.handled = 0
 
     def handle(self, ev: ContainerEvent) -> None:
@@ -76,12 +77,17 @@ class EventsWatcher:
     def run(self, once: bool = False) -> None:
         """Follow the stream until `stop` is set, reconnecting with backoff."""
         delay = 0.5
+        lost = False
         while not self.stop.is_set():
             try:
                 self._follow()
-                delay = 0.5
+                delay, lost = 0.5, False
             except (docker.errors.DockerException, redis.RedisError, OSError) as exc:
-                log.warning("event stream lost (%s); reconnecting in %.1fs", exc, delay)
+                self.connected.clear()
+                # Said once per outage, not on every retry; the retries are DEBUG.
+                level = logging.DEBUG if lost else logging.WARNING
+                log.log(level, "event stream lost (%s); reconnecting with backoff", exc)
+                lost = True
                 self.stop.wait(delay)
                 delay = min(delay * 2, 10.0)
             if once:
@@ -97,6 +103,7 @@ class EventsWatcher:
         )
         self._close_on_stop(stream)
         log.info("following Docker events since %s", since)
+        self.connected.set()
         try:
             for raw in stream:
                 if self.stop.is_set():
@@ -121,12 +128,17 @@ class EventsWatcher:
 
         threading.Thread(target=closer, daemon=True).start()
 
-    def heartbeat_loop(self) -> None:
-        while not self.stop.wait(10):
+    def heartbeat_loop(self, every: float = 10.0) -> None:
+        """Beat while subscribed to the engine's stream: the first beat says "ready", so
+        tests and operators wait for a positive signal instead of sleeping."""
+        while not self.stop.is_set():
+            if not self.connected.wait(0.2):
+                continue
             try:
                 self.counters.heartbeat("events", ttl=60)
             except redis.RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
+            self.stop.wait(every)
 
 
 def main() -> None:

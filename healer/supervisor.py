@@ -113,16 +113,16 @@ def wait_for_engine(
     Says once, in one line, which engine is unreachable and why, then retries with doubling
     delays: the roles would only crash and restart against an absent engine."""
     delay = 1.0
-    said = ""
+    said = False
     while not stopping():
         try:
             ping()
         except EngineError as exc:
-            if str(exc) != said:
+            if not said:  # once: the reason may change wording between tries, not its meaning
                 log.warning(
                     "%s; waiting for it (retrying with backoff up to %.0fs)", exc, max_delay
                 )
-                said = str(exc)
+                said = True
             sleep(delay)
             delay = min(delay * 2, max_delay)
             continue

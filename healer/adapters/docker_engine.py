@@ -53,6 +53,9 @@ def unreachable_reason(exc: BaseException) -> str:
         ("Connection refused", "connection refused"),
         ("Permission denied", "permission denied on the socket"),
         ("timed out", "timed out"),
+        ("RemoteDisconnected", "it closed the connection without answering"),
+        ("Connection reset", "it closed the connection without answering"),
+        ("Connection aborted", "it closed the connection without answering"),
         ("Name or service not known", "unknown host name"),
         ("Temporary failure in name resolution", "host name does not resolve"),
     ):
