@@ -270,6 +270,12 @@ class Settings(BaseSettings):
         description="Seconds of history kept; older entries are trimmed by beat.",
     )
     notify_webhook: str | None = Field(None, validation_alias=_env("HEALER_NOTIFY_WEBHOOK"))
+    oplog: Path | None = Field(
+        None,
+        validation_alias=_env("HEALER_OPLOG"),
+        description="File that gets a JSON line when each repair starts and ends acting, "
+        "for offline checks of the guard (the soak test); unset writes nothing.",
+    )
     alert_suppress: float = Field(
         900,
         ge=0,

@@ -40,7 +40,7 @@ from tests.support import (
 from tests.support.healer import HealerFactory, HealerStack
 
 TESTS_DIR = Path(__file__).resolve().parent
-SERVICE_SUITES = ("integration", "e2e")
+SERVICE_SUITES = ("integration", "e2e", "chaos")
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
 

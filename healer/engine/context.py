@@ -13,6 +13,7 @@ from healer.adapters.counters import Counters
 from healer.adapters.docker_engine import DockerEngine
 from healer.adapters.history import History, setup_file_log
 from healer.adapters.notify import Notifier
+from healer.adapters.oplog import OpLog
 from healer.adapters.redis_conn import connect
 from healer.adapters.state import StateStore
 from healer.core.model import Condition, RepairRequest, ServiceId
@@ -42,6 +43,7 @@ class Healer:
         self.history = History(self.redis, self.settings.history_maxlen)
         self.counters = Counters(self.redis)
         self.notifier = Notifier(self.settings.notify_webhook)
+        self.oplog = OpLog(self.settings.oplog)
         self._resources: ResourceMonitor | None = None
 
     @property

@@ -223,9 +223,21 @@ def _act(
     )
     lease.stretch(h, budget)
     h.state.mark_acting(inspected, ttl=budget)
+    op = {
+        "sid": req.sid,
+        "condition": req.condition.value,
+        "request": req.request_id,
+        "attempt": d.episode.attempts,
+        "episode": d.episode.started_at,
+    }
+    h.oplog.write("begin", **op, action=req.action.value, budget=budget, containers=list(inspected))
+    outcome = "error"
     try:
-        return _act_marked(h, req, d, inspected)
+        result = _act_marked(h, req, d, inspected)
+        outcome = result.outcome
+        return result
     finally:
+        h.oplog.write("end", **op, outcome=outcome)
         h.state.clear_acting(inspected)
 
 
