@@ -28,7 +28,7 @@ from healer.adapters.queue import (
     SCALE_SERVICE,
     CeleryDispatcher,
 )
-from healer.api.bodies import load_json
+from healer.api.bodies import json_body, load_json
 from healer.core.alerts import (
     HOST,
     Alert,
@@ -99,7 +99,12 @@ def alerts_router(
     intake = AlertIntake(h, sender or _celery_of(h), suppress)
     router = APIRouter()
 
-    @router.post("/alerts", status_code=202, dependencies=[Depends(authorized)])
+    @router.post(
+        "/alerts",
+        status_code=202,
+        dependencies=[Depends(authorized)],
+        openapi_extra=json_body(Webhook),
+    )
     async def post_alerts(request: Request) -> JSONResponse:
         hook = _parse(await read_capped(request, max_body))
         # Redis and Docker calls block: keep them off the event loop. A RedisError raised

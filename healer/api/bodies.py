@@ -55,6 +55,32 @@ REPAIR_BODY_OPENAPI: dict[str, Any] = {
 }
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its `$defs` inlined, to embed in an OpenAPI operation
+    (`#/$defs/...` would resolve against the OpenAPI document, not the schema)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
+def json_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """`openapi_extra` documenting a body the route reads by hand (after the token check)."""
+    content = {"application/json": {"schema": inline_schema(model)}}
+    return {"requestBody": {"required": required, "content": content}}
+
+
 def load_json(raw: bytes) -> Any:
     """Decoded JSON, or a 422 naming what is wrong (bad UTF-8, syntax, absurd nesting)."""
     try:
