@@ -7,6 +7,7 @@ Run it on a kept soak folder:  python -m tests.chaos.soak_check SOAK_DIR
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections import defaultdict
@@ -52,7 +53,7 @@ def intervals(ops: list[dict[str, Any]]) -> dict[str, list[tuple[float, float, s
 def overlapping(ops: list[dict[str, Any]]) -> list[str]:
     problems = []
     for sid, spans in intervals(ops).items():
-        for (s1, e1, r1), (s2, _e2, r2) in zip(spans, spans[1:], strict=False):
+        for (_s1, e1, r1), (s2, _e2, r2) in itertools.pairwise(spans):
             if s2 < e1:
                 problems.append(f"{sid}: repair {r2} began {e1 - s2:.2f}s before {r1} ended")
     return problems

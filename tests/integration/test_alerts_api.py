@@ -12,7 +12,6 @@ import contextlib
 import json
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -184,7 +183,15 @@ def test_alert_repairs_a_healthy_service_once_per_firing(
         other = only(post(url, alert("web", alertname="ContainerUnhealthy")))
         assert other["decision"] == "queued"
         assert wait_done(url, other["task_id"])["outcome"] == "acted"
-        time.sleep(1.0)  # anything wrongly enqueued before it would have run by now
+        # Positive signal: the repair queue drained and no task is in flight (acks are late,
+        # so a running task stays in kombu's `unacked` hash): anything wrongly enqueued ran.
+        broker = redis.Redis.from_url(stack.env["REDIS_URL"])
+        wait_until(
+            lambda: broker.llen("healer.repair") == 0 and broker.hlen("unacked") == 0,
+            timeout=30,
+            message="the repair queue to drain",
+        )
+        broker.close()
         assert len(rec.events("restart", "web")) == 2, rec.describe()
 
         history = alert_history(url, "web")

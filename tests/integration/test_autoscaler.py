@@ -372,5 +372,10 @@ def test_a_draining_worker_finishes_its_task_before_its_container_goes(
 
     # It stopped consuming: a new task stays in the queue although the worker is idle.
     celery_app.send_task("drain.slow", args=[0, "late"], queue=q)
-    time.sleep(2)
+    # Positive signal: the worker is alive and answers, idle, with the task waiting.
+    wait_until(
+        lambda: (celery_app.control.inspect([node], timeout=1.0).active() or {}).get(node) == [],
+        timeout=20,
+        message="the drained worker to report itself idle",
+    )
     assert queues.backlog([q])[q] == 1 and not redis_client.get("late:started")
