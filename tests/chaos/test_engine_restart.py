@@ -17,7 +17,10 @@ import pytest
 import redis
 
 from healer.adapters import keys
+from healer.api.app import create_app
+from healer.settings import Settings
 from tests.chaos.conftest import StackFactory, project_on
+from tests.integration.test_alerts_api import AUTH, alert, only, post, serve, wait_done
 from tests.support import (
     ComposeProject,
     EventRecorder,
@@ -28,6 +31,7 @@ from tests.support import (
 from tests.support.private_engine import PrivateEngine
 
 SERVICES = ("web", "db")
+TOKEN = AUTH["Authorization"].split()[1]
 COOLDOWN = 5
 
 
@@ -94,3 +98,29 @@ def test_an_engine_restart_is_healed_once_and_the_watcher_reconnects(
     finally:
         rec.stop()
         r.close()
+
+
+def test_a_cleanup_alert_request_is_finished(
+    private_engine: PrivateEngine,
+    chaos_stack: StackFactory,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    """Item 3: a cleanup queued by an alert closes its request record. On the private engine,
+    so the real cleanup touches nobody else's images or containers."""
+    stack = chaos_stack(redis_url, "chtest-none", DOCKER_HOST=private_engine.url)
+    stack.worker()
+    settings = Settings(
+        redis_url=redis_url,
+        docker_host=private_engine.url,
+        projects="chtest-none",
+        api_token=TOKEN,
+        log_dir=tmp_path / "api-logs",
+    )
+    with serve(create_app(settings)) as url:
+        sent = alert("host", alertname="DiskSpaceLow", action="cleanup")
+        queued = only(post(url, sent))
+        assert queued["decision"] == "queued", queued
+        done = wait_done(url, queued["task_id"])
+    assert (done["status"], done["outcome"]) == ("done", "acted"), done
+    assert "bytes" in done["detail"]
