@@ -194,10 +194,12 @@ def test_soak(
         HEALER_API_TOKEN=TOKEN,
         HEALER_OPLOG=str(folder / "operations.jsonl"),
         WATCHDOG_INTERVAL="3",
-        RESTART_COOLDOWN="3",
-        HEALER_BACKOFF_MAX="12",
+        RESTART_COOLDOWN="2",
+        HEALER_BACKOFF_MAX="8",
         MAX_RESTART_ATTEMPTS=str(MAX_ATTEMPTS),
-        HEALER_RESET_AFTER="20",
+        # Faults hit one service every ~20 s on average: most episodes end between them, so
+        # most faults are repaired and only real crash loops end quarantined.
+        HEALER_RESET_AFTER="8",
         HEALER_TASK_TIME_LIMIT="30",
         HEALER_VISIBILITY_TIMEOUT="40",
         HEALER_STORM_MIN_SERVICES="50",  # the brake has its own test; here, every repair
@@ -222,7 +224,7 @@ def test_soak(
             own_redis.restart()
             soak.log_fault("redis_restart", "-")
             redis_restarted = True
-        time.sleep(soak.rng.uniform(1.0, 4.0))
+        time.sleep(soak.rng.uniform(2.0, 6.0))
 
     # Faults stop; the healer converges (an unacked task of a killed worker comes back
     # after the visibility timeout, 40 s here).
