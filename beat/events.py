@@ -16,13 +16,9 @@ from typing import Any
 import docker
 import redis
 
-from healer.adapters import keys
-from healer.adapters.counters import Counters
-from healer.adapters.docker_engine import docker_client
-from healer.adapters.metrics import CONTAINER_EVENTS
+from healer.adapters.docker_engine import DockerEngine, EngineError
 from healer.adapters.queue import CeleryDispatcher, make_celery
-from healer.adapters.redis_conn import connect
-from healer.adapters.state import StateStore
+from healer.adapters.stores import Stores
 from healer.core.events import ContainerEvent, parse_event
 from healer.settings import Settings
 
@@ -33,17 +29,15 @@ class EventsWatcher:
     def __init__(self, settings: Settings, dispatcher: CeleryDispatcher) -> None:
         self.settings = settings
         self.dispatcher = dispatcher
-        self.redis = connect(settings.redis_url)
-        self.state = StateStore(self.redis, settings.crashloop_window)
-        self.counters = Counters(self.redis)
-        self.projects = frozenset(settings.project_list)
+        stores = Stores.connect(settings)
+        self.state, self.counters, self.telemetry = stores.state, stores.counters, stores.telemetry
         self.stop = threading.Event()
         self.connected = threading.Event()  # set once a stream is open (heartbeat: ready)
         self.handled = 0
 
-    def handle(self, ev: ContainerEvent) -> None:
-        project = ev.sid.split("/", 1)[0]
-        if self.projects and project not in self.projects:
+    def handle(self, ev: ContainerEvent, engine: DockerEngine) -> None:
+        """`engine`: the one whose stream delivered the event (it knows the managed projects)."""
+        if not engine.manages(ev.sid.split("/", 1)[0]):
             return
         healer_acting = self.state.is_acting(ev.container_id)
         if ev.looks_like_hand_stop and not healer_acting:
@@ -57,22 +51,13 @@ class EventsWatcher:
         # a probe now would only find the container mid-restart.
         if ev.triggers_probe and not healer_acting:
             self.dispatcher.probe_service(ev.sid, ev.time, ev.action, ev.container_id)
-        self.redis.set(keys.EVENTS_CURSOR, repr(ev.time), ex=86400)
+        self.state.save_events_cursor(ev.time)
         self.handled += 1
 
     def _count(self, ev: ContainerEvent) -> None:
         """Per-container deaths and OOM kills for the metrics (the list call has neither)."""
-        if not ev.name or ev.action not in ("die", "oom", "start"):
-            return
-        pipe = self.redis.pipeline(transaction=True)
-        if ev.action == "die":
-            pipe.hincrby(CONTAINER_EVENTS, f"restarts|{ev.sid}|{ev.name}", 1)
-        else:
-            pipe.hset(
-                CONTAINER_EVENTS, f"oom|{ev.sid}|{ev.name}", "1" if ev.action == "oom" else "0"
-            )
-        pipe.expire(CONTAINER_EVENTS, keys.METRIC_TTL)
-        pipe.execute()
+        if ev.name:
+            self.telemetry.container_event(ev.action, ev.sid, ev.name)
 
     def run(self, once: bool = False) -> None:
         """Follow the stream until `stop` is set, reconnecting with backoff."""
@@ -82,7 +67,7 @@ class EventsWatcher:
             try:
                 self._follow()
                 delay, lost = 0.5, False
-            except (docker.errors.DockerException, redis.RedisError, OSError) as exc:
+            except (EngineError, docker.errors.DockerException, redis.RedisError, OSError) as exc:
                 self.connected.clear()
                 # Said once per outage, not on every retry; the retries are DEBUG.
                 level = logging.DEBUG if lost else logging.WARNING
@@ -94,13 +79,10 @@ class EventsWatcher:
                 return
 
     def _follow(self) -> None:
-        client = docker_client(self.settings.docker_host)
+        # A fresh engine per stream: a reconnect after an engine restart starts clean.
+        engine = DockerEngine.connect(self.settings.docker_host, self.settings.project_list)
         since = self._cursor()
-        stream = client.events(
-            decode=True,
-            since=since,
-            filters={"type": "container", "label": ["com.docker.compose.project"]},
-        )
+        stream = engine.events(since)
         self._close_on_stop(stream)
         log.info("following Docker events since %s", since)
         self.connected.set()
@@ -110,16 +92,13 @@ class EventsWatcher:
                     break
                 ev = parse_event(raw)
                 if ev is not None:
-                    self.handle(ev)
+                    self.handle(ev, engine)
         finally:
             stream.close()
-            client.close()
+            engine.close()
 
     def _cursor(self) -> Any:
-        raw = self.redis.get(keys.EVENTS_CURSOR)
-        # Resume just after the last event seen; a fresh start looks a few seconds back.
-        cursor = float(raw) if raw else time.time() - 5
-        return max(cursor, time.time() - 3600)
+        return self.state.events_cursor(time.time())
 
     def _close_on_stop(self, stream: Any) -> None:
         def closer() -> None:

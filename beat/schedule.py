@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from celery import Celery
 
-from healer.adapters.queue import (
-    CHECK_DISK,
-    PROBE_ALL,
-    PROBE_QUEUE,
-    SCALE_CYCLE,
-    SCALE_QUEUE,
-    TRIM_HISTORY,
-)
+from beat.scheduler import ResilientScheduler
+from healer.adapters.queue import CHECK_DISK, PROBE_ALL, SCALE_CYCLE, TRIM_HISTORY
+from healer.core.queues import PROBE_QUEUE, SCALE_QUEUE
 from healer.settings import Settings
 
 
 def install(app: Celery, settings: Settings) -> None:
+    # RedBeat behind a lock (one active beat), hardened against Redis restarts.
+    app.conf.beat_scheduler = f"{ResilientScheduler.__module__}:{ResilientScheduler.__qualname__}"
     app.conf.beat_schedule = {
         "reconcile-all": {
             "task": PROBE_ALL,

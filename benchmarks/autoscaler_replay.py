@@ -1,5 +1,5 @@
-"""Replay load patterns against the HPA-style `scaling.decide` and the naive one-step
-threshold scaler (`scaling.naive_threshold_decide`), in one process on a simulated clock.
+"""Replay load patterns against the HPA-style `scale_policy.decide` and the naive one-step
+threshold scaler (`benchmarks/naive_scaler.py`), in one process on a simulated clock.
 
     python -m benchmarks.autoscaler_replay [--interval 15] [--start-delay 20] [--duration 1800]
 
@@ -22,7 +22,8 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from healer.core.scaling import History, Observation, ScaleSpec, decide, naive_threshold_decide
+from benchmarks.naive_scaler import naive_threshold_decide
+from healer.core.scale_policy import History, Observation, ScaleSpec, decide
 
 Load = Callable[[float], float]  # tasks arriving per second at time t
 

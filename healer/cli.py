@@ -13,12 +13,12 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from healer.adapters import guard, keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.history import Record
-from healer.adapters.queue import PROBE_ALL, PROBE_QUEUE, CeleryDispatcher, make_celery
+from healer.adapters.queue import CeleryDispatcher, make_celery
+from healer.adapters.redis_conn import ping as redis_ping
 from healer.core.labels import parse_duration
-from healer.core.model import Action, ServiceId
+from healer.core.model import REPAIR_ACTIONS, Action, Outcome, ServiceId, Source
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import AmbiguousService, UnknownService, resolve, status
@@ -64,7 +64,7 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     if as_json:
         typer.echo(json.dumps({"services": data}, indent=2, default=str))
         return
-    if h.redis.exists(keys.PAUSED_ALL):
+    if h.flags.paused_all():
         typer.secho("healer is PAUSED for every service (healer resume)", fg=typer.colors.YELLOW)
     if not data:
         typer.echo("no managed compose services found")
@@ -82,6 +82,9 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             f"{sid:32} {snap['status']!s:12} {states:24} {snap['attempts']!s:8} "
             f"{f'{left:.0f}s' if left else '-'}"
         )
+        scale = snap.get("scale")
+        if isinstance(scale, dict):
+            typer.echo(f"    scale: {scale.get('reason', '')}")
         problems = snap.get("problems") or []
         assert isinstance(problems, list)
         for p in problems:
@@ -96,20 +99,21 @@ def repair(
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120,
 ) -> None:
     """Repair SERVICE now, through the same guard (lock, cooldown) as automatic repairs."""
-    if action not in (Action.RESTART, Action.START, Action.STOP_START):
-        raise fail(f"--action {action.value} is not an ad-hoc repair (restart, start, stop_start)")
+    if action not in REPAIR_ACTIONS:
+        known = ", ".join(REPAIR_ACTIONS)
+        raise fail(f"--action {action.value} is not an ad-hoc repair ({known})")
     h = healer()
     sid = service_arg(h, service)
-    out = enqueue_manual(h, sid, action, "requested via cli", "cli")
+    out = enqueue_manual(h, sid, action, "requested via cli", Source.CLI)
     typer.echo(f"queued {action.value} of {sid} as task {out['task_id']}")
     if not wait:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        data = h.redis.hgetall(keys.request(out["task_id"]))
+        data = h.requests.get(out["task_id"])
         if data.get("status") == "done":
             typer.echo(f"{data['outcome']}: {data.get('reason', '')} {data.get('detail', '')}")
-            raise typer.Exit(0 if data["outcome"] in ("acted", "skipped") else 1)
+            raise typer.Exit(0 if data["outcome"] in (Outcome.ACTED, Outcome.SKIPPED) else 1)
         time.sleep(0.2)
     raise fail(f"no outcome within {timeout:.0f}s — is a worker running? (healer check)")
 
@@ -144,7 +148,7 @@ def report(since: Annotated[str, typer.Option(help="Window, e.g. 24h.")] = "24h"
     h = healer()
     recs = h.history.query(since=_since(since), limit=100_000)
     outcomes = Counter((r.sid, r.outcome) for r in recs)
-    reasons = Counter(r.reason for r in recs if r.outcome == "skipped")
+    reasons = Counter(r.reason for r in recs if r.outcome == Outcome.SKIPPED)
     typer.echo(f"decisions in the last {since}: {len(recs)}")
     for (sid, outcome), n in sorted(outcomes.items()):
         typer.echo(f"  {sid:32} {outcome:12} {n}")
@@ -159,12 +163,12 @@ def pause(service: Annotated[str | None, typer.Argument()] = None) -> None:
     """Stop acting on SERVICE (or on everything); it is still observed and reported."""
     h = healer()
     if service is None:
-        h.redis.set(keys.PAUSED_ALL, "1")
+        h.flags.pause()
         typer.echo("paused: every service")
         return
     sid = service_arg(h, service)
-    h.redis.set(keys.paused(sid), "1")
-    h.history.record(Record(sid=sid, outcome="paused", source="cli"))
+    h.flags.pause(sid)
+    h.history.record(Record(sid=sid, outcome=Outcome.PAUSED, source=Source.CLI))
     typer.echo(f"paused: {sid}")
 
 
@@ -173,13 +177,13 @@ def resume(service: Annotated[str | None, typer.Argument()] = None) -> None:
     """Undo `healer pause`."""
     h = healer()
     if service is None:
-        h.redis.delete(keys.PAUSED_ALL)
+        h.flags.resume()
         _probe_now(h, None)
         typer.echo("resumed: every service")
         return
     sid = service_arg(h, service)
-    h.redis.delete(keys.paused(sid))
-    h.history.record(Record(sid=sid, outcome="resumed", source="cli"))
+    h.flags.resume(sid)
+    h.history.record(Record(sid=sid, outcome=Outcome.RESUMED, source=Source.CLI))
     _probe_now(h, sid)
     typer.echo(f"resumed: {sid}")
 
@@ -189,19 +193,20 @@ def reset(service: str) -> None:
     """End SERVICE's episodes: attempts to zero, quarantine lifted."""
     h = healer()
     sid = service_arg(h, service)
-    removed = guard.reset(h.redis, sid)
-    h.history.record(Record(sid=sid, outcome="reset", reason="healer reset", source="cli"))
+    removed = h.guard.reset(sid)
+    h.history.record(
+        Record(sid=sid, outcome=Outcome.RESET, reason="healer reset", source=Source.CLI)
+    )
     _probe_now(h, sid)
     typer.echo(f"reset: {sid} ({removed} state keys cleared)")
 
 
 def _probe_now(h: Healer, sid: ServiceId | None) -> None:
     """Act on the new state at once instead of at the next reconcile."""
-    assert isinstance(h.dispatcher, CeleryDispatcher)
     if sid is None:
-        h.dispatcher.app.send_task(PROBE_ALL, queue=PROBE_QUEUE)
+        h.dispatcher.probe_all()
     else:
-        h.dispatcher.probe_service(sid, None, "cli")
+        h.dispatcher.probe(sid)
 
 
 @app.command()
@@ -211,16 +216,16 @@ def scale(
     force: Annotated[bool, typer.Option(help="Go past the service's min/max replicas.")] = False,
 ) -> None:
     """Scale SERVICE to N replicas now (compose-style <project>-<service>-<n>)."""
-    from healer.engine.scaler import ScaleError, scale_to
+    from healer.engine.scale_cycle import ScaleError, scale_to
 
     h = healer()
     sid = service_arg(h, service)
     try:
-        result = scale_to(h, sid, replicas, force, source="cli")
+        result = scale_to(h, sid, replicas, force, source=Source.CLI)
     except ScaleError as exc:
         raise fail(str(exc)) from exc
     typer.echo(f"{result.outcome}: {sid} {result.current} -> {result.desired}. {result.detail}")
-    raise typer.Exit(0 if result.outcome in ("scaled", "held") else 1)
+    raise typer.Exit(0 if result.outcome in (Outcome.SCALED, Outcome.HELD) else 1)
 
 
 @app.command()
@@ -233,7 +238,7 @@ def cleanup(
     from healer.engine.disk import check_disk
 
     h = healer()
-    result = check_disk(h, source="cli", dry_run=dry_run)
+    result = check_disk(h, source=Source.CLI, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     typer.echo(f"{result.path}: {result.used_ratio:.1%} used")
     for item in result.removed:
@@ -244,7 +249,7 @@ def cleanup(
     )
     for err in result.errors:
         typer.secho(f"  error: {err}", fg=typer.colors.RED, err=True)
-    if result.outcome == "skipped":
+    if result.outcome == Outcome.SKIPPED:
         typer.echo(f"skipped: {result.reason}")
     raise typer.Exit(1 if result.errors else 0)
 
@@ -261,7 +266,7 @@ def check() -> None:
             fg=typer.colors.YELLOW,
         )
     try:
-        redis.Redis.from_url(s.redis_url, socket_connect_timeout=3).ping()
+        redis_ping(s.redis_url, timeout=3)
         typer.echo(f"redis: ok ({s.redis_url_redacted})")
     except redis.RedisError as exc:
         problems.append(f"redis at {s.redis_url_redacted}: {exc} — is redis-server running?")

@@ -1,6 +1,7 @@
 """The one typed settings object, read from the environment (and `.env`) at entry points only.
 
-Names without the `HEALER_` prefix are the seed's and are part of the contract (DESIGN §3).
+Names without the `HEALER_` prefix are the seed's and are part of the contract
+(docs/architecture.md, "Public names").
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ class Settings(BaseSettings):
         "does not stampede the engine.",
     )
 
-    # --- resources and disk (DESIGN §1 rows 4-7) -------------------------------------------
+    # --- resources and disk (docs/architecture.md, "What it does") ----------------------
     resource_monitoring: bool = Field(
         True,
         validation_alias=_env("HEALER_RESOURCE_MONITORING"),
@@ -355,7 +356,7 @@ class Settings(BaseSettings):
         return tuple(p for p in self.cleanup_log_dirs.split(",") if p)
 
     def condition_defaults(self, condition: Condition) -> tuple[float, int]:
-        """(cooldown seconds, max attempts) before labels override them (DESIGN §1)."""
+        """(cooldown seconds, max attempts) before labels override them (docs/architecture.md)."""
         seed = (self.restart_cooldown, self.max_restart_attempts)
         table: dict[Condition, tuple[float, int]] = {
             Condition.MEMORY: (600, 2),

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from healer.adapters.docker_engine import DockerEngine, EngineError
+from healer.core.queues import QUEUES
 from healer.settings import Settings
 
 log = logging.getLogger("healer.run")
@@ -53,7 +54,7 @@ def commands(s: Settings, workers: int | None) -> list[Child]:
                 "--loglevel",
                 "INFO",
                 "-Q",
-                "healer.probe,healer.repair,healer.scale",
+                ",".join(QUEUES),
                 "-c",
                 concurrency,
                 "-n",

@@ -12,11 +12,11 @@ from celery.exceptions import SoftTimeLimitExceeded
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.history import Record
 from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE
-from healer.adapters.queue_depth import CeleryQueues
-from healer.core.model import ServiceId
+from healer.adapters.scale_queue_depth import CeleryQueues
+from healer.core.model import Outcome, ServiceId, Source
 from healer.engine.context import Healer
 from healer.engine.manual import close_request
-from healer.engine.scaler import (
+from healer.engine.scale_cycle import (
     ScaleError,
     ScalerOptions,
     alert_scale_refusal,
@@ -29,7 +29,7 @@ from workers.tasks import healer
 
 def _queues() -> CeleryQueues:
     # The worker's own app: same broker, same transport options as the tasks it measures.
-    return CeleryQueues(healer().redis, app)
+    return healer().stores.celery_queues(app)
 
 
 @app.task(
@@ -56,28 +56,34 @@ def scale_service_task(
 ) -> dict[str, Any]:
     h = healer()
     try:
-        out = _scale(h, ServiceId(sid), int(replicas), bool(force), source)
+        out = _scale(h, ServiceId(sid), int(replicas), bool(force), Source(source))
     except SoftTimeLimitExceeded:
-        out = {"sid": sid, "outcome": "failed", "reason": "time_limit"}
+        out = {"sid": sid, "outcome": Outcome.FAILED, "reason": "time_limit"}
     except EngineError as exc:
-        out = {"sid": sid, "outcome": "failed", "reason": "engine_error", "detail": str(exc)}
+        out = {"sid": sid, "outcome": Outcome.FAILED, "reason": "engine_error", "detail": str(exc)}
     # Every acknowledged request ends in an outcome, a refusal included.
-    outcome = {"scaled": "acted", "held": "skipped", "refused": "skipped"}.get(
-        str(out.get("outcome")), str(out.get("outcome"))
+    outcome = {Outcome.SCALED: Outcome.ACTED, Outcome.HELD: Outcome.SKIPPED}.get(
+        out["outcome"], out["outcome"]
     )
+    if outcome == Outcome.REFUSED:
+        outcome = Outcome.SKIPPED
     close_request(h, request_id, outcome, str(out.get("reason", "")), str(out.get("detail", "")))
     return out
 
 
-def _scale(h: Healer, sid: ServiceId, replicas: int, force: bool, source: str) -> dict[str, Any]:
+def _scale(h: Healer, sid: ServiceId, replicas: int, force: bool, source: Source) -> dict[str, Any]:
     view = h.engine.services(sid).get(sid)
-    if source == "alert":
+    if source == Source.ALERT:
         refusal = alert_scale_refusal(h, view)
         if refusal:
-            h.history.record(
-                Record(sid, "skipped", condition="scale", reason="not_autoscaled", detail=refusal)
-            )
-            return {"sid": sid, "outcome": "refused", "reason": "not_autoscaled", "detail": refusal}
+            rec = Record(sid, Outcome.SKIPPED, "scale", reason="not_autoscaled", detail=refusal)
+            h.history.record(rec)
+            return {
+                "sid": sid,
+                "outcome": Outcome.REFUSED,
+                "reason": "not_autoscaled",
+                "detail": refusal,
+            }
     if replicas < 0:
         # An alert asks for "more": one replica above what runs now.
         replicas = (len(view.containers) if view else 0) + 1
@@ -94,5 +100,5 @@ def _scale(h: Healer, sid: ServiceId, replicas: int, force: bool, source: str) -
         )
     except ScaleError as exc:
         # A refusal is an answer, not a failure to retry: return it for the caller to show.
-        return {"sid": sid, "outcome": "refused", "reason": "refused", "detail": str(exc)}
+        return {"sid": sid, "outcome": Outcome.REFUSED, "reason": "refused", "detail": str(exc)}
     return asdict(result)

@@ -14,9 +14,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import heartbeat_sent, worker_process_init
 
-from healer.adapters import keys
 from healer.adapters.docker_engine import EngineError
-from healer.adapters.metrics import WORKERS, RedisHistogram
 from healer.adapters.queue import (
     CHECK_DISK,
     PROBE_ALL,
@@ -26,12 +24,12 @@ from healer.adapters.queue import (
     TRIM_HISTORY,
     CeleryDispatcher,
 )
-from healer.core.model import ContainerId, RepairRequest, ServiceId
+from healer.core.model import ContainerId, Outcome, RepairRequest, ServiceId, SkipReason, Source
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
 from healer.engine.manual import close_request
 from healer.engine.probe import probe
-from healer.engine.repair import Busy, RepairResult, SlotsFull, finish, repair
+from healer.engine.repair import Busy, RepairResult, SlotsFull, finish_repair, repair
 from workers.app import app, settings
 
 log = logging.getLogger("healer.tasks")
@@ -67,7 +65,7 @@ def probe_all() -> dict[str, Any]:
     # Each reconcile proves both that beat fires the schedule and that a worker runs it.
     h.counters.heartbeat("worker", ttl=ttl)
     h.counters.heartbeat("beat", ttl=ttl)
-    RedisHistogram(h.redis, "healer_probe_duration_seconds").observe(result.duration, "all")
+    h.telemetry.observe("healer_probe_duration_seconds", result.duration, "all")
     return asdict(result)
 
 
@@ -84,18 +82,18 @@ def probe_service(
     h = healer()
     lag = time.time() - event_time if event_time else None
     if lag is not None:
-        RedisHistogram(h.redis, "healer_event_lag_seconds").observe(max(lag, 0.0))
+        h.telemetry.observe("healer_event_lag_seconds", max(lag, 0.0))
     try:
         result = probe(
             h,
             ServiceId(sid),
-            source="event" if event_time else "probe",
+            source=Source.EVENT if event_time else Source.PROBE,
             container_id=ContainerId(container_id) if container_id else None,
         )
     except EngineError as exc:
         return _engine_down(f"probe of {sid}", exc)
     _engine_back()
-    RedisHistogram(h.redis, "healer_probe_duration_seconds").observe(result.duration, "service")
+    h.telemetry.observe("healer_probe_duration_seconds", result.duration, "service")
     out = asdict(result)
     out["event_lag"] = lag
     out["event"] = action
@@ -120,17 +118,19 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
         # The soft limit leaves a tenth of the hard one to say so: an acknowledged request
         # ends with a recorded outcome instead of being killed silently.
         why = f"the task time limit ({settings.task_time_limit:.0f}s) hit while repairing"
-        return asdict(finish(h, req, RepairResult("failed", "time_limit", why)))
+        return asdict(finish_repair(h, req, RepairResult(Outcome.FAILED, "time_limit", why)))
     except EngineError as exc:
-        return asdict(finish(h, req, RepairResult("failed", "engine_error", str(exc))))
+        result = RepairResult(Outcome.FAILED, "engine_error", str(exc))
+        return asdict(finish_repair(h, req, result))
     except SlotsFull as full:
         raise self.retry(countdown=full.retry_after, max_retries=None) from full
     except Busy as busy:
         # An acknowledged request waits for the repair in flight, up to a lock lifetime,
         # then ends with a recorded outcome rather than vanishing.
         if self.request.retries * busy.retry_after >= settings.lock_ttl:
-            result = RepairResult("skipped", "in_flight", "another repair held the lock throughout")
-            return asdict(finish(h, req, result))
+            why = "another repair held the lock throughout"
+            result = RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value, why)
+            return asdict(finish_repair(h, req, result))
         raise self.retry(countdown=busy.retry_after) from busy
 
 
@@ -161,7 +161,7 @@ def trim_history() -> int:
 
 @app.task(name=CHECK_DISK, ignore_result=True)
 def check_disk_task() -> dict[str, Any]:
-    return asdict(check_disk(healer(), source="probe"))
+    return asdict(check_disk(healer(), source=Source.PROBE))
 
 
 @app.task(name=REPAIR_CLEANUP)
@@ -170,14 +170,17 @@ def cleanup_task(
 ) -> dict[str, Any]:
     h = healer()
     try:
-        result = check_disk(h, source=source, dry_run=dry_run)
+        result = check_disk(h, source=Source(source), dry_run=dry_run)
     except SoftTimeLimitExceeded:
-        close_request(h, request_id, "failed", "time_limit", "cleanup ran past the time limit")
+        close_request(
+            h, request_id, Outcome.FAILED, "time_limit", "cleanup ran past the time limit"
+        )
         raise
     except EngineError as exc:
-        close_request(h, request_id, "failed", "engine_error", str(exc))
-        return {"outcome": "failed", "reason": str(exc)}
-    outcome = "skipped" if result.outcome == "ok" else result.outcome
+        close_request(h, request_id, Outcome.FAILED, "engine_error", str(exc))
+        return {"outcome": Outcome.FAILED.value, "reason": str(exc)}
+    # Every acknowledged request ends in an outcome; "nothing to do" is a skip.
+    outcome = Outcome.SKIPPED if result.outcome == Outcome.OK else result.outcome
     detail = f"{len(result.removed)} items, {result.bytes_freed} bytes" + (
         "; errors: " + "; ".join(result.errors[:5]) if result.errors else ""
     )
@@ -189,12 +192,7 @@ def cleanup_task(
 def _worker_alive(sender: Any = None, **_: Any) -> None:
     """Celery's own event heartbeat (every ~2 s with -E) feeds healer_celery_workers_online."""
     try:
-        r = healer().redis
-        pipe = r.pipeline(transaction=True)
-        pipe.zadd(WORKERS, {socket.gethostname() + f":{os.getpid()}": time.time()})
-        pipe.zremrangebyscore(WORKERS, "-inf", time.time() - 3600)
-        pipe.expire(WORKERS, keys.METRIC_TTL)
-        pipe.execute()
+        healer().telemetry.worker_alive(f"{socket.gethostname()}:{os.getpid()}", time.time())
     except redis.RedisError as exc:
         log.warning("worker heartbeat not recorded: %s", exc)
 
@@ -205,7 +203,7 @@ def _warm_up(**_: Any) -> None:
     the first event after a worker start should not pay for connection setup."""
     try:
         h = healer()
-        h.redis.ping()
+        h.stores.ping()
         h.engine.ping()
     except Exception as exc:  # a cold start must never stop the worker from booting
         log.warning("warm-up failed (will connect on first task): %s", exc)

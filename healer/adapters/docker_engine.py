@@ -14,14 +14,9 @@ from typing import Any, TypedDict
 import docker
 import docker.errors
 import requests
-from docker.models.containers import Container
 
+from healer.core.compose_labels import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
-
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-NUMBER_LABEL = "com.docker.compose.container-number"
-ONEOFF_LABEL = "com.docker.compose.oneoff"
 
 
 class EngineError(Exception):
@@ -239,6 +234,16 @@ class DockerEngine:
     def manages(self, project: str) -> bool:
         return not self.projects or project in self.projects
 
+    def events(self, since: float) -> Any:
+        """The engine's event stream of compose containers from `since` (decoded dicts);
+        close it to stop following."""
+        filters = {"type": "container", "label": [PROJECT_LABEL]}
+        return self._call(lambda: self.client.events(decode=True, since=since, filters=filters))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
     def inspect(self, cid: ContainerId) -> dict[str, Any]:
         return dict(self._call(lambda: self.client.api.inspect_container(cid)))
 
@@ -250,9 +255,6 @@ class DockerEngine:
 
     def stop(self, cid: ContainerId, timeout: int) -> None:
         self._call(lambda: self.client.api.stop(cid, timeout=timeout))
-
-    def container(self, cid: ContainerId) -> Container:
-        return self._call(lambda: self.client.containers.get(cid))
 
     def wait_running(self, cid: ContainerId, timeout: float) -> dict[str, Any]:
         """Poll until the container runs (or the deadline); returns the last inspect."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import redis
 
@@ -165,3 +165,45 @@ def reset(r: redis.Redis, sid: ServiceId) -> int:
     names = list(r.scan_iter(match=keys.episode_pattern(sid), count=100))
     names.append(keys.healthy_since(sid))
     return int(r.delete(*names))
+
+
+class Guard:
+    """The guard as the engine sees it: one object per Redis, no client handed out."""
+
+    def __init__(self, r: redis.Redis, slot_limit: int, slot_ttl: float) -> None:
+        self._r = r
+        self._slots = Slots(r, keys.REPAIR_SLOTS, slot_limit, slot_ttl)
+
+    def service_lock(self, sid: ServiceId, ttl: float) -> AbstractContextManager[Lock | None]:
+        """The held lock, or None when another action on this service is in flight."""
+        return service_lock(self._r, sid, ttl)
+
+    def action_lock(self, sid: ServiceId, ttl: float) -> Lock:
+        """The same per-service lock, unheld, for callers that wait for it (scaling)."""
+        return Lock(self._r, keys.lock(sid), ttl)
+
+    def claim(
+        self,
+        sid: ServiceId,
+        condition: Condition,
+        policy: RestartPolicy,
+        now: float,
+        *,
+        request_id: str = "",
+        ttl: float,
+    ) -> Decision:
+        return claim(self._r, sid, condition, policy, now, request_id=request_id, ttl=ttl)
+
+    def take_slot(self, now: float) -> str | None:
+        """A repair slot's owner token, or None when every slot is in use."""
+        return self._slots.acquire(now)
+
+    def release_slot(self, token: str) -> None:
+        self._slots.release(token)
+
+    def extend_slot(self, token: str, now: float, ttl: float) -> None:
+        """A long repair keeps its slot for its whole budget (see Slots.extend)."""
+        self._slots.extend(token, now, ttl)
+
+    def reset(self, sid: ServiceId) -> int:
+        return reset(self._r, sid)

@@ -21,7 +21,9 @@ _FILE_LOGGER = "healer.auto_repair"
 @dataclass(frozen=True)
 class Record:
     sid: str
-    outcome: str  # acted|skipped|failed|quarantined|reset|scaled|info
+    # Writers pass core.model.Outcome and Source members; the fields are plain str because a
+    # record read back from the stream holds whatever an older or newer healer wrote.
+    outcome: str
     condition: str = ""
     action: str = ""
     reason: str = ""

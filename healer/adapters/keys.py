@@ -2,7 +2,8 @@
 
 Rule: anything that counts or expires carries a TTL set in the same MULTI/Lua call that
 creates it. The only keys without a TTL are operator intent (pause flags) and the bounded
-history stream.
+history stream. A TTL is either a named constant here, with the reason for its size, or a
+function of the settings that bound the work the key describes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from healer.core.model import Condition, ContainerId, ServiceId
 
 PREFIX = "healer:"
+HOUR = 3600
+DAY = 86400
 
 
 # Owner-token lock, one repair in flight per service. TTL: Settings.lock_ttl, extended to the
@@ -33,9 +36,14 @@ def healthy_since(sid: ServiceId) -> str:
     return f"{PREFIX}healthy_since:{sid}"
 
 
-# Set while a service is down, so its return can restart dependents. TTL: 1 day.
+# Set while a service is down, so its return can restart dependents. TTL: WAS_DOWN_TTL.
 def was_down(sid: ServiceId) -> str:
     return f"{PREFIX}was_down:{sid}"
+
+
+# A dependency down for longer than a day is an outage for an operator, not for a restart of
+# its dependents; a probe that still sees it down re-sets the mark anyway.
+WAS_DOWN_TTL = DAY
 
 
 # Operator pause flags: no TTL — an operator's "leave it alone" must not silently expire.
@@ -46,14 +54,25 @@ def paused(sid: ServiceId) -> str:
     return f"{PREFIX}paused:{sid}"
 
 
-# Set by the events watcher on a `stop` the healer did not issue. TTL: 30 days.
+# Set by the events watcher on a `stop` the healer did not issue. TTL: MANUAL_STOP_TTL.
 def manual_stop(cid: ContainerId) -> str:
     return f"{PREFIX}manual_stop:{cid}"
 
 
-# When a container was first seen `restarting`. TTL: restarting_grace + 1 h.
+# A hand-stopped container stays down this long at most (a month of "I stopped it on
+# purpose"); the next `start` event clears it sooner.
+MANUAL_STOP_TTL = 30 * DAY
+
+
+# When a container was first seen `restarting`. TTL: restarting_since_ttl — it must outlive
+# the grace and then the longest backoff wait (a stuck container whose repair waits out a
+# backoff is still stuck when the wait ends), plus an hour of slack for missed probes.
 def restarting_since(cid: ContainerId) -> str:
     return f"{PREFIX}restarting_since:{cid}"
+
+
+def restarting_since_ttl(restarting_grace: float, backoff_max: float) -> int:
+    return int(restarting_grace + backoff_max + HOUR)
 
 
 # Sorted set of die-event times for crash-loop detection. TTL: crashloop_window.
@@ -62,7 +81,10 @@ def dies(sid: ServiceId) -> str:
 
 
 # Marks the healer's own stop/start so the watcher does not take it for a hand stop.
-# TTL: the repair's budget (healer.core.work.repair_budget), derived from the work.
+# TTL: the lock TTL of the action that sets it (a repair's lock is stretched to the repair's
+# budget, healer.core.work.repair_budget; the scale lock for a replica removal): the action
+# cannot outlast its lock, and the action deletes the mark when it ends, so the TTL only
+# matters when a worker dies mid-action.
 def acting(cid: ContainerId) -> str:
     return f"{PREFIX}acting:{cid}"
 
@@ -72,6 +94,8 @@ def skip_seen(sid: ServiceId, condition: str, reason: str) -> str:
     return f"{PREFIX}skip_seen:{sid}:{condition}:{reason}"
 
 
+# Five minutes: ten reconcile probes at the default interval say the same thing once, and an
+# operator reading the history still sees a still-true skip every few minutes.
 SKIP_DEDUPE_TTL = 300
 
 
@@ -95,12 +119,19 @@ def request(request_id: str) -> str:
     return f"{PREFIX}request:{request_id}"
 
 
-REQUEST_TTL = 86400
+# A day: `healer repair --wait` and `GET /requests/{id}` read it within minutes; a day
+# leaves room for a human to look the next morning.
+REQUEST_TTL = DAY
 
 
-# Last observed snapshot of a service (JSON). TTL: 3 × watchdog_interval (stale → gone).
+# Last observed snapshot of a service (JSON). TTL: snapshot_ttl — three reconcile intervals,
+# so a dead worker shows up as stale (missing) status rather than as old data.
 def snapshot(sid: ServiceId) -> str:
     return f"{PREFIX}snapshot:{sid}"
+
+
+def snapshot_ttl(watchdog_interval: float) -> int:
+    return int(max(3 * watchdog_interval, 30))
 
 
 SNAPSHOTS = f"{PREFIX}snapshots"  # set of sids with a snapshot; TTL like the snapshots
@@ -108,11 +139,118 @@ SNAPSHOTS = f"{PREFIX}snapshots"  # set of sids with a snapshot; TTL like the sn
 # Decision log, bounded by MAXLEN and trimmed by age (MINID) from beat.
 HISTORY = f"{PREFIX}history"
 
-# Counters behind the Prometheus series; TTL 30 days, refreshed on every write.
+# --- metrics (read by the API's collector at scrape time) ---------------------------------
+
+# Counters behind the Prometheus series; TTL METRIC_TTL, refreshed on every write: a month
+# of no repair at all resets them, which Prometheus' rate() handles like a restart.
 REPAIR_COUNTS = f"{PREFIX}metrics:repairs"
 DECISION_COUNTS = f"{PREFIX}metrics:decisions"
 LAST_REPAIR = f"{PREFIX}metrics:last_repair"
-METRIC_TTL = 30 * 86400
+METRIC_TTL = 30 * DAY
+# Counter hash "sid|up" / "sid|down". TTL METRIC_TTL, refreshed on write.
+SCALE_EVENTS = f"{PREFIX}metrics:scale_events"
+# Bytes freed by the disk cleanup, a plain counter. TTL METRIC_TTL, refreshed on write.
+CLEANUP_BYTES = f"{PREFIX}metrics:cleanup_bytes"
+# Hash path → used ratio. TTL: disk_usage_ttl, three disk checks (stale → gone).
+DISK_USAGE = f"{PREFIX}metrics:disk"
+
+
+def disk_usage_ttl(disk_interval: float) -> int:
+    return 3 * int(disk_interval) + 60
+
+
+# Hash "sid|container|cpu|memory|network" → ratio (network: errors/s). Rewritten whole every
+# reconcile; TTL snapshot_ttl (three reconciles), like the snapshots it sits beside.
+RESOURCE_RATIOS = f"{PREFIX}metrics:resources"
+# Hash "restarts|sid|container" → count, "oom|sid|container" → 0/1, from the events
+# watcher. TTL METRIC_TTL, refreshed on write.
+CONTAINER_EVENTS = f"{PREFIX}metrics:container_events"
+# Sorted set worker hostname → last Celery heartbeat (unix time); members older than
+# WORKER_FRESH seconds count as offline, older than an hour are dropped. TTL METRIC_TTL.
+WORKERS = f"{PREFIX}metrics:workers"
+# Hash "sid|kind" → replicas (current, desired, min, max), rewritten whole with the scale
+# status. TTL scale_status_ttl.
+REPLICAS = f"{PREFIX}metrics:replicas"
+
+
+# Histogram buckets of one series in one hash. TTL METRIC_TTL, refreshed on write.
+def histogram(name: str) -> str:
+    return f"{PREFIX}metrics:hist:{name}"
+
+
+# --- autoscaler ---------------------------------------------------------------------------
+
+
+# JSON list of [timestamp, recommended replicas], oldest first. TTL: scale_history_ttl —
+# the stabilisation window plus an hour, refreshed every cycle. A healer stopped for longer
+# loses it, and scale_policy.decide then holds scale-downs until a full window is seen again.
+def scale_history(sid: ServiceId) -> str:
+    return f"{PREFIX}scale:history:{sid}"
+
+
+def scale_history_ttl(window: float) -> int:
+    return int(window) + HOUR
+
+
+# Float timestamp of the last replica change (drives the cooldown). TTL SCALE_LAST_TTL: a
+# week is far beyond any scale cooldown, so an expired key never shortens one.
+def scale_last(sid: ServiceId) -> str:
+    return f"{PREFIX}scale:last:{sid}"
+
+
+SCALE_LAST_TTL = 7 * DAY
+
+# Hash sid → JSON of the latest decision (replicas, desired, metric value, reason, queues).
+# Rewritten whole every cycle, so services that stop being autoscaled drop out.
+# TTL scale_status_ttl: three scaler intervals, at least five minutes: a stopped scaler
+# shows as no data.
+SCALE_STATUS = f"{PREFIX}scale:status"
+
+
+def scale_status_ttl(scaler_interval: float) -> int:
+    return max(300, int(3 * scaler_interval))
+
+
+# --- sustained resource use ---------------------------------------------------------------
+
+RESOURCE_PREFIX = f"{PREFIX}res:"
+
+
+# Previous sample (JSON), the base of the CPU and network rates. TTL: the stale-after gap
+# (about five reconcile intervals), rewritten every cycle; once it expires rates start over
+# rather than average over an unwatched gap.
+def resource_prev(cid: ContainerId) -> str:
+    return f"{RESOURCE_PREFIX}prev:{cid}"
+
+
+# When a condition was first seen on a container (epoch seconds). TTL: the stale-after gap,
+# refreshed by every cycle that still sees it, deleted by one that does not: a gap longer
+# than that (healer down) restarts the window instead of counting unobserved time.
+def resource_over(cid: ContainerId, condition: Condition) -> str:
+    return f"{RESOURCE_PREFIX}over:{cid}:{condition.value}"
+
+
+# --- alerts -------------------------------------------------------------------------------
+
+
+# Delivery dedupe: one key per (fingerprint, startsAt[, resolved]); its value is the
+# outcome, so a re-delivery answers like the first one. TTL ALERT_SEEN_TTL — but only
+# ALERT_PENDING_TTL while the first delivery is being handled, so a crash mid-request
+# cannot turn Alertmanager's retry into a duplicate.
+def alert_seen(dedupe_key: str, resolved: bool) -> str:
+    return f"{PREFIX}alert:seen:{dedupe_key}{':resolved' if resolved else ''}"
+
+
+# A day: longer than any Alertmanager retry or repeat_interval.
+ALERT_SEEN_TTL = DAY
+# A minute: far longer than one webhook request takes to handle (Alertmanager's own
+# request timeout is shorter), short enough that its retry after a crash is acted on.
+ALERT_PENDING_TTL = 60
+
+
+# Suppression window after an alert triggered a repair. TTL: the window itself.
+def alert_suppress(sid: str, alertname: str) -> str:
+    return f"{PREFIX}alert:suppress:{sid}:{alertname}"
 
 
 # Liveness of each role. TTL: 3 × its beat.
@@ -120,8 +258,16 @@ def heartbeat(role: str) -> str:
     return f"{PREFIX}heartbeat:{role}"
 
 
-# Event-watcher resume point (last event time ns) so a reconnect loses nothing. TTL 1 day.
+# Event-watcher resume point (last event time, seconds) so a reconnect loses nothing. TTL
+# EVENTS_CURSOR_TTL; the watcher never replays more than EVENTS_REPLAY_MAX anyway.
 EVENTS_CURSOR = f"{PREFIX}events:cursor"
+EVENTS_CURSOR_TTL = DAY
+# The engine keeps a bounded event log; an hour back covers any Redis or engine restart, and
+# the reconcile probe catches whatever is older.
+EVENTS_REPLAY_MAX = HOUR
+
+# RedBeat's schedule and lock, under the healer's prefix (RedBeat sets its own TTLs).
+REDBEAT_PREFIX = f"{PREFIX}redbeat"
 
 
 # Repair-storm brake (healer.core.storm). Sorted set sid → last time seen unhealthy; TTL the

@@ -22,23 +22,14 @@ from prometheus_client.registry import Collector
 
 from healer.adapters import keys
 from healer.adapters.counters import Counters
-from healer.adapters.queue import QUEUES
+from healer.core import model
 from healer.core.model import HealthStatus
+from healer.core.queues import QUEUES
 
 ROLES = ("worker", "beat", "events", "api")
-REPAIR_ACTIONS = ("restart", "start", "stop_start")
-SCALE_EVENTS = f"{keys.PREFIX}metrics:scale_events"
-CLEANUP_BYTES = f"{keys.PREFIX}metrics:cleanup_bytes"
-DISK_USAGE = f"{keys.PREFIX}metrics:disk"  # hash path → used ratio, TTL 3 disk intervals
-# hash "sid|container|cpu|memory|network" → ratio (network: errors/s). TTL 3 reconciles.
-RESOURCE_RATIOS = f"{keys.PREFIX}metrics:resources"
-# hash "restarts|sid|container" → count, "oom|sid|container" → 0/1, from the events watcher.
-CONTAINER_EVENTS = f"{keys.PREFIX}metrics:container_events"
-# sorted set worker hostname → last Celery heartbeat (unix time); members older than
-# WORKER_FRESH seconds count as offline. TTL METRIC_TTL.
-WORKERS = f"{keys.PREFIX}metrics:workers"
+REPAIR_ACTIONS = tuple(a.value for a in model.REPAIR_ACTIONS)
+# A Celery worker sends an event heartbeat every ~2 s; missing several means offline.
 WORKER_FRESH = 15.0
-REPLICAS = f"{keys.PREFIX}metrics:replicas"  # hash "sid|kind" → value, TTL METRIC_TTL
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -48,7 +39,7 @@ class RedisHistogram:
 
     def __init__(self, r: redis.Redis, name: str, buckets: tuple[float, ...] = LATENCY_BUCKETS):
         self.r = r
-        self.key = f"{keys.PREFIX}metrics:hist:{name}"
+        self.key = keys.histogram(name)
         self.buckets = buckets
 
     def observe(self, value: float, label: str = "") -> None:
@@ -166,7 +157,7 @@ class HealerCollector(Collector):
             )
             for kind, name in ratio_names.items()
         }
-        for k, v in sorted(self.r.hgetall(RESOURCE_RATIOS).items()):
+        for k, v in sorted(self.r.hgetall(keys.RESOURCE_RATIOS).items()):
             if k.count("|") < 2:
                 continue
             sid, name, kind = k.rsplit("|", 2)
@@ -182,7 +173,7 @@ class HealerCollector(Collector):
             "1 if the container's last death was the OOM killer",
             labels=["service", "container"],
         )
-        for k, v in sorted(self.r.hgetall(CONTAINER_EVENTS).items()):
+        for k, v in sorted(self.r.hgetall(keys.CONTAINER_EVENTS).items()):
             # "kind|sid|container": the sid may hold `|`, the kind and container name cannot.
             kind, _, rest = k.partition("|")
             sid, _, name = rest.rpartition("|")
@@ -211,7 +202,9 @@ class HealerCollector(Collector):
         online = GaugeMetricFamily(
             "healer_celery_workers_online", "Healer Celery workers that sent a heartbeat lately"
         )
-        online.add_metric([], float(self.r.zcount(WORKERS, time.time() - WORKER_FRESH, "+inf")))
+        online.add_metric(
+            [], float(self.r.zcount(keys.WORKERS, time.time() - WORKER_FRESH, "+inf"))
+        )
         in_flight = GaugeMetricFamily("healer_repairs_in_flight", "Repairs acting right now")
         in_flight.add_metric([], float(self.r.zcount(keys.REPAIR_SLOTS, time.time(), "+inf")))
         brake = GaugeMetricFamily(
@@ -231,21 +224,21 @@ class HealerCollector(Collector):
         events = CounterMetricFamily(
             "healer_scale_events", "Scale events", labels=["service", "direction"]
         )
-        for k, v in sorted(self.r.hgetall(SCALE_EVENTS).items()):
+        for k, v in sorted(self.r.hgetall(keys.SCALE_EVENTS).items()):
             sid, _, direction = k.rpartition("|")
             events.add_metric([sid, direction], float(v))
         replicas = GaugeMetricFamily(
             "healer_replicas", "Replicas by kind", labels=["service", "kind"]
         )
-        for k, v in sorted(self.r.hgetall(REPLICAS).items()):
+        for k, v in sorted(self.r.hgetall(keys.REPLICAS).items()):
             sid, _, kind = k.rpartition("|")
             replicas.add_metric([sid, kind], float(v))
         freed = CounterMetricFamily("healer_cleanup_bytes_freed", "Bytes freed by disk cleanup")
-        freed.add_metric([], float(self.r.get(CLEANUP_BYTES) or 0))
+        freed.add_metric([], float(self.r.get(keys.CLEANUP_BYTES) or 0))
         disk = GaugeMetricFamily(
             "healer_disk_used_ratio", "Used ratio of the watched disk", labels=["path"]
         )
-        for path, ratio in sorted(self.r.hgetall(DISK_USAGE).items()):
+        for path, ratio in sorted(self.r.hgetall(keys.DISK_USAGE).items()):
             disk.add_metric([path], float(ratio))
         yield from (events, replicas, freed, disk)
 

@@ -11,13 +11,10 @@ import uuid
 from celery import Celery
 from kombu import Queue
 
-from healer.core.model import RepairRequest, ServiceId
+from healer.adapters import keys
+from healer.core.model import RepairRequest, ServiceId, Source
+from healer.core.queues import PROBE_QUEUE, QUEUES, REPAIR_QUEUE, SCALE_QUEUE
 from healer.settings import Settings
-
-PROBE_QUEUE = "healer.probe"
-REPAIR_QUEUE = "healer.repair"
-SCALE_QUEUE = "healer.scale"
-QUEUES = (PROBE_QUEUE, REPAIR_QUEUE, SCALE_QUEUE)
 
 PROBE_ALL = "healer.probe.all"
 PROBE_SERVICE = "healer.probe.service"
@@ -60,10 +57,10 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
             "healer.probe.*": {"queue": PROBE_QUEUE},
         },
         worker_concurrency=settings.worker_concurrency,
-        # RedBeat behind a lock (one active beat), hardened against Redis restarts.
-        beat_scheduler="beat.scheduler:ResilientScheduler",
+        # The beat entry point (beat.schedule.install) names its scheduler; RedBeat's
+        # settings live here with the broker's.
         redbeat_redis_url=settings.redis_url,
-        redbeat_key_prefix="healer:redbeat",
+        redbeat_key_prefix=keys.REDBEAT_PREFIX,
         # Only the beat holding this lock schedules; a second beat waits as a hot standby.
         redbeat_lock_timeout=max(30, int(settings.watchdog_interval * 5)),
         beat_max_loop_interval=min(5.0, settings.watchdog_interval),
@@ -93,6 +90,33 @@ class CeleryDispatcher:
     def probe(self, sid: ServiceId, countdown: float = 0) -> None:
         self.app.send_task(
             PROBE_SERVICE, kwargs={"sid": sid}, queue=PROBE_QUEUE, countdown=countdown or None
+        )
+
+    def probe_all(self) -> None:
+        self.app.send_task(PROBE_ALL, queue=PROBE_QUEUE)
+
+    def cleanup(self, source: Source, request_id: str) -> None:
+        """The disk repair on demand; the request id is also the task id."""
+        self.app.send_task(
+            REPAIR_CLEANUP,
+            kwargs={"source": source.value, "request_id": request_id},
+            task_id=request_id,
+            queue=REPAIR_QUEUE,
+        )
+
+    def scale(self, sid: ServiceId, replicas: int, source: Source, request_id: str) -> None:
+        """`replicas=-1`: one more than the service runs when the task executes."""
+        self.app.send_task(
+            SCALE_SERVICE,
+            kwargs={
+                "sid": str(sid),
+                "replicas": replicas,
+                "force": False,
+                "source": source.value,
+                "request_id": request_id,
+            },
+            task_id=request_id,
+            queue=SCALE_QUEUE,
         )
 
     def probe_service(

@@ -20,3 +20,12 @@ def connect(url: str) -> redis.Redis:
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=5),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
+
+
+def ping(url: str, timeout: float = 3) -> None:
+    """One quick round trip, no retries: `healer check` wants a fast, clear answer."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+    finally:
+        client.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import redis
 
@@ -20,9 +20,13 @@ PROBED_CONDITIONS = tuple(c for c in Condition if c != Condition.DISK)
 
 
 class StateStore:
-    def __init__(self, r: redis.Redis, crashloop_window: float) -> None:
+    def __init__(
+        self, r: redis.Redis, crashloop_window: float, restarting_ttl: int, snapshot_ttl: int
+    ) -> None:
         self.r = r
         self.crashloop_window = crashloop_window
+        self.restarting_ttl = restarting_ttl  # keys.restarting_since_ttl
+        self.snapshot_ttl = snapshot_ttl  # keys.snapshot_ttl
         self.round_trips = 0
 
     def read(self, services: Iterable[ServiceView], now: float) -> Snapshot:
@@ -80,10 +84,10 @@ class StateStore:
             frozenset(was_down),
         )
 
-    def write(self, effects: ProbeEffects, ttl_snapshot: float) -> None:
+    def write(self, effects: ProbeEffects) -> None:
         pipe = self.r.pipeline(transaction=False)
         for cid, since in effects.restarting_seen.items():
-            pipe.set(keys.restarting_since(cid), repr(since), nx=True, ex=3600 + 3600)
+            pipe.set(keys.restarting_since(cid), repr(since), nx=True, ex=self.restarting_ttl)
         for cid in effects.restarting_cleared:
             pipe.delete(keys.restarting_since(cid))
         for sid, since in effects.healthy_seen.items():
@@ -97,23 +101,16 @@ class StateStore:
                 pipe.delete(keys.episode(sid, cond))
             pipe.delete(keys.healthy_since(sid))
         for sid in effects.down_seen:
-            pipe.set(keys.was_down(sid), "1", ex=86400)
+            pipe.set(keys.was_down(sid), "1", ex=keys.WAS_DOWN_TTL)
         for sid in effects.down_cleared:
             pipe.delete(keys.was_down(sid))
         for sid, snap in effects.snapshots.items():
-            pipe.set(keys.snapshot(sid), json.dumps(snap), ex=int(ttl_snapshot))
+            pipe.set(keys.snapshot(sid), json.dumps(snap), ex=self.snapshot_ttl)
             pipe.sadd(keys.SNAPSHOTS, sid)
         if effects.snapshots:
-            pipe.expire(keys.SNAPSHOTS, int(ttl_snapshot))
+            pipe.expire(keys.SNAPSHOTS, self.snapshot_ttl)
         pipe.execute()
         self.round_trips += 1
-
-    def snapshots(self) -> dict[str, dict[str, object]]:
-        sids = sorted(self.r.smembers(keys.SNAPSHOTS))
-        if not sids:
-            return {}
-        values = self.r.mget([keys.snapshot(ServiceId(s)) for s in sids])
-        return {s: json.loads(v) for s, v in zip(sids, values, strict=True) if v}
 
     def record_die(self, sid: ServiceId, at: float) -> None:
         key = keys.dies(sid)
@@ -124,15 +121,16 @@ class StateStore:
         pipe.execute()
 
     def mark_manual_stop(self, cid: ContainerId) -> None:
-        self.r.set(keys.manual_stop(cid), repr(time.time()), ex=30 * 86400)
+        self.r.set(keys.manual_stop(cid), repr(time.time()), ex=keys.MANUAL_STOP_TTL)
 
     def clear_manual_stop(self, cid: ContainerId) -> None:
         self.r.delete(keys.manual_stop(cid))
 
-    def mark_acting(self, cids: Iterable[ContainerId], ttl: float = 60) -> None:
+    def mark_acting(self, cids: Iterable[ContainerId], ttl: float) -> None:
+        """`ttl`: the lock TTL of the action (keys.acting says why)."""
         pipe = self.r.pipeline(transaction=False)
         for cid in cids:
-            pipe.set(keys.acting(cid), "1", ex=max(1, int(ttl)))
+            pipe.set(keys.acting(cid), "1", px=max(1, int(ttl * 1000)))
         pipe.execute()
 
     def manual_stops(self, cids: Iterable[ContainerId]) -> set[ContainerId]:
@@ -152,3 +150,36 @@ class StateStore:
 
     def is_acting(self, cid: ContainerId) -> bool:
         return bool(self.r.exists(keys.acting(cid)))
+
+    # --- probe → repair hand-off ---------------------------------------------------------
+
+    def claim_pending(
+        self, wanted: Sequence[tuple[ServiceId, Condition]], ttl: float
+    ) -> list[bool]:
+        """Mark each (service, condition) as having a repair queued; True where this call
+        set the mark (only those are queued). One round trip whatever the number."""
+        if not wanted:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for sid, cond in wanted:
+            pipe.set(keys.pending(sid, cond), "1", nx=True, px=max(1, int(ttl * 1000)))
+        return [bool(x) for x in pipe.execute()]
+
+    def clear_pending(self, sid: ServiceId, condition: Condition) -> None:
+        self.r.delete(keys.pending(sid, condition))
+
+    def claim_reprobe(self, sid: ServiceId, wait: float) -> bool:
+        """True if no delayed re-probe of the service is scheduled yet (this call claims it)."""
+        return bool(self.r.set(keys.reprobe(sid), "1", nx=True, px=max(1, int(wait * 1000))))
+
+    # --- events watcher resume point -----------------------------------------------------
+
+    def events_cursor(self, now: float) -> float:
+        """Where the watcher resumes: just after the last event seen, at most
+        EVENTS_REPLAY_MAX back; a fresh start looks a few seconds back."""
+        raw = self.r.get(keys.EVENTS_CURSOR)
+        cursor = float(raw) if raw else now - 5
+        return max(cursor, now - keys.EVENTS_REPLAY_MAX)
+
+    def save_events_cursor(self, at: float) -> None:
+        self.r.set(keys.EVENTS_CURSOR, repr(at), ex=keys.EVENTS_CURSOR_TTL)

@@ -27,6 +27,7 @@ import docker
 import docker.errors
 import redis
 
+from healer.adapters import keys
 from healer.adapters.cgroups import (
     CgroupFiles,
     cgroup_version,
@@ -35,27 +36,10 @@ from healer.adapters.cgroups import (
     read_optional,
 )
 from healer.core import resources as res
-from healer.core.model import Condition, ContainerId
+from healer.core.model import ContainerId
 from healer.core.resources import Breach, ResourceSample, ResourceState, SustainedRule
 
 log = logging.getLogger("healer.stats")
-
-# --- Redis keys ----------------------------------------------------------------------------
-RES_PREFIX = "healer:res:"
-
-
-# Previous sample (JSON), the base of the CPU and network rates. TTL: stale_after, rewritten
-# every cycle; once it expires rates start over rather than average over an unwatched gap.
-def prev_key(cid: ContainerId) -> str:
-    return f"{RES_PREFIX}prev:{cid}"
-
-
-# When a condition was first seen on a container (epoch seconds). TTL: stale_after,
-# refreshed by every cycle that still sees it, deleted by one that does not: a gap longer
-# than stale_after (healer down) restarts the window instead of counting unobserved time.
-def over_key(cid: ContainerId, condition: Condition) -> str:
-    return f"{RES_PREFIX}over:{cid}:{condition.value}"
-
 
 # The longest gap between two observations that still counts as continuous: six missed
 # probes at the default 30 s WATCHDOG_INTERVAL. Pass about 5 × the interval when it differs.
@@ -285,13 +269,13 @@ class SustainedStore:
         pipe = self.r.pipeline(transaction=False)
         for cid, st in states.items():
             if st.prev is not None:
-                pipe.set(prev_key(cid), encode_sample(st.prev), ex=self.ttl)
+                pipe.set(keys.resource_prev(cid), encode_sample(st.prev), ex=self.ttl)
             for rule in self.rules:
                 since = st.over_since.get(rule.condition)
                 if since is None:
-                    pipe.delete(over_key(cid, rule.condition))
+                    pipe.delete(keys.resource_over(cid, rule.condition))
                 else:
-                    pipe.set(over_key(cid, rule.condition), repr(since), ex=self.ttl)
+                    pipe.set(keys.resource_over(cid, rule.condition), repr(since), ex=self.ttl)
         pipe.execute()
         self.round_trips += 1
 
@@ -310,4 +294,7 @@ class SustainedStore:
         return breaches
 
     def _keys(self, cid: ContainerId) -> list[str]:
-        return [prev_key(cid), *(over_key(cid, rule.condition) for rule in self.rules)]
+        return [
+            keys.resource_prev(cid),
+            *(keys.resource_over(cid, r.condition) for r in self.rules),
+        ]

@@ -8,39 +8,37 @@ The repair itself goes through the same guard as the healer's own probes (Condit
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
-import redis
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from healer.adapters import keys
+from healer.adapters.alert_marks import Claim
 from healer.adapters.history import Record
-from healer.adapters.queue import (
-    REPAIR_CLEANUP,
-    REPAIR_QUEUE,
-    SCALE_QUEUE,
-    SCALE_SERVICE,
-    CeleryDispatcher,
-)
 from healer.api.bodies import json_body, load_json
 from healer.core.alerts import (
     HOST,
     Alert,
-    AlertAction,
     AlertDecision,
     Webhook,
     decide,
     describe_errors,
 )
-from healer.core.model import Condition, ContainerId, RepairRequest, ServiceId
+from healer.core.model import (
+    Action,
+    Condition,
+    ContainerId,
+    Outcome,
+    RepairRequest,
+    ServiceId,
+    Source,
+)
 from healer.engine.context import Healer
-from healer.engine.manual import open_request, send_or_fail
+from healer.engine.manual import send_or_fail
 from healer.engine.status import AmbiguousService, UnknownService, resolve
 
 # Alertmanager batches are small (grouped by alertname and service); 1 MiB is far above any
@@ -50,30 +48,6 @@ MAX_BODY_BYTES = 1 << 20
 # Longer than Prometheus' usual lookback and Alertmanager's repeat_interval (10 min in
 # monitoring/alertmanager), so one incident re-firing gives one repair, not one per delivery.
 DEFAULT_SUPPRESS_SECONDS = 900
-
-# Delivery dedupe: one key per (fingerprint, startsAt[, resolved]); its value is the
-# outcome, so a re-delivery answers like the first one. TTL: a day, longer than any
-# Alertmanager retry or repeat_interval — but only PENDING_TTL while the first delivery is
-# being handled, so a crash mid-request cannot turn Alertmanager's retry into a duplicate.
-SEEN_TTL = 86400
-PENDING_TTL = 60
-_PENDING = "pending"
-
-
-def seen_key(alert: Alert) -> str:
-    suffix = ":resolved" if alert.status == "resolved" else ""
-    return f"{keys.PREFIX}alert:seen:{alert.dedupe_key}{suffix}"
-
-
-# Suppression window after an alert triggered a repair. TTL: the window itself.
-def suppress_key(sid: str, alertname: str) -> str:
-    return f"{keys.PREFIX}alert:suppress:{sid}:{alertname}"
-
-
-class TaskSender(Protocol):
-    """The part of a Celery app the router needs (tests may pass a fake)."""
-
-    def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -92,11 +66,10 @@ def alerts_router(
     authorized: Callable[..., Any],
     *,
     suppress: float = DEFAULT_SUPPRESS_SECONDS,
-    sender: TaskSender | None = None,
     max_body: int = MAX_BODY_BYTES,
 ) -> APIRouter:
     """`authorized` is the app's auth dependency; it runs before the body is read."""
-    intake = AlertIntake(h, sender or _celery_of(h), suppress)
+    intake = AlertIntake(h, suppress)
     router = APIRouter()
 
     @router.post(
@@ -157,13 +130,6 @@ def _only_unknown_services(results: list[AlertResult]) -> bool:
     return not actionable and any(r.reason == "not_found" for r in results)
 
 
-def _celery_of(h: Healer) -> TaskSender:
-    if isinstance(h.dispatcher, CeleryDispatcher):
-        app: TaskSender = h.dispatcher.app
-        return app
-    raise TypeError("alerts_router needs a Celery app: pass sender= with a non-Celery dispatcher")
-
-
 @dataclass(frozen=True)
 class _Lookup:
     sid: ServiceId | None
@@ -174,9 +140,9 @@ class _Lookup:
 class AlertIntake:
     """Applies alert decisions: dedupe, suppression, service lookup, enqueue, record."""
 
-    def __init__(self, h: Healer, sender: TaskSender, suppress: float) -> None:
+    def __init__(self, h: Healer, suppress: float) -> None:
         self.h = h
-        self.sender = sender
+        self.marks = h.stores.alerts
         self.suppress = max(1, int(suppress))
 
     def handle(self, hook: Webhook) -> list[AlertResult]:
@@ -185,39 +151,42 @@ class AlertIntake:
 
     def _one(self, alert: Alert, lookups: dict[str, _Lookup]) -> AlertResult:
         d = decide(alert)
-        key = seen_key(alert)
-        if not self.h.redis.set(key, _PENDING, nx=True, ex=PENDING_TTL):
-            first, _, reason = str(self.h.redis.get(key) or _PENDING).partition(":")
+        seen, first_outcome = self.marks.claim_delivery(
+            alert.dedupe_key, alert.status == "resolved"
+        )
+        if seen is None:
+            first, _, reason = first_outcome.partition(":")
             return _result(d, "duplicate", reason, duplicate_of=first)
-        claimed = [key]
+        claimed = [seen]
         try:
             result = self._fresh(d, lookups, claimed)
         except BaseException:
             # Not acknowledged: Alertmanager's retry must be handled, not collapsed.
-            with contextlib.suppress(redis.RedisError):
-                self.h.redis.delete(*claimed)
+            self.marks.release(claimed)
             raise
-        self.h.redis.set(key, f"{result.decision}:{result.reason}", ex=SEEN_TTL)
+        self.marks.settle_delivery(seen, f"{result.decision}:{result.reason}")
         return result
 
     def _fresh(
         self,
         d: AlertDecision,
         lookups: dict[str, _Lookup],
-        claimed: list[str],
+        claimed: list[Claim],
     ) -> AlertResult:
         if not d.act or d.action is None:
-            self._record(d.service or "-", "ignored", d, d.reason)
+            self._record(d.service or "-", Outcome.IGNORED, d, d.reason)
             return _result(d, "ignored", d.reason)
         found = _Lookup(ServiceId(HOST)) if d.service == HOST else self._lookup(d, lookups)
         sid = found.sid
         if sid is None:
-            self._record(d.service, "skipped", d, found.reason, f"{d.detail}; {found.message}")
+            self._record(
+                d.service, Outcome.SKIPPED, d, found.reason, f"{d.detail}; {found.message}"
+            )
             return _result(d, "skipped", found.reason)
         # `healer pause` is an operator's "leave it alone"; an alert does not overrule it
         # (the repair task lets alert-sourced repairs through a pause, so check here).
-        if self.h.redis.exists(keys.PAUSED_ALL, keys.paused(sid)):
-            self._record(sid, "skipped", d, "paused", f"{d.detail}; paused by an operator")
+        if self.h.flags.is_paused(sid):
+            self._record(sid, Outcome.SKIPPED, d, "paused", f"{d.detail}; paused by an operator")
             return _result(d, "skipped", "paused", sid)
         containers: tuple[ContainerId, ...] = ()
         if d.container and d.repair_action is not None:
@@ -225,13 +194,13 @@ class AlertIntake:
             cid = self._container(sid, d.container)
             if cid is None:
                 why = f"{d.detail}; no container {d.container!r} in {sid}"
-                self._record(sid, "skipped", d, "container_not_found", why)
+                self._record(sid, Outcome.SKIPPED, d, "container_not_found", why)
                 return _result(d, "skipped", "container_not_found", sid)
             containers = (cid,)
-        window = suppress_key(sid, d.alertname)
-        if not self.h.redis.set(window, "1", nx=True, ex=self.suppress):
+        window = self.marks.claim_window(sid, d.alertname, self.suppress)
+        if window is None:
             why = f"{d.detail}; already repaired for this alert within {self.suppress}s"
-            self._record(sid, "skipped", d, "suppressed", why)
+            self._record(sid, Outcome.SKIPPED, d, "suppressed", why)
             return _result(d, "skipped", "suppressed", sid)
         claimed.append(window)
         task_id = self._dispatch(sid, d, containers)
@@ -259,50 +228,33 @@ class AlertIntake:
         self, sid: ServiceId, d: AlertDecision, containers: tuple[ContainerId, ...] = ()
     ) -> str:
         """Record the request, then enqueue it, then log it: the enqueue_manual order, so an
-        acknowledged alert always leaves a trace even if the worker never runs it."""
+        acknowledged alert always leaves a trace even if the worker never runs it. A broker
+        that refuses the task closes the record as failed (EnqueueFailed → 503)."""
         assert d.action is not None
-        request_id = open_request(self.h, sid, str(d.action), "alert", alertname=d.alertname)
+        request_id = self.h.requests.open(sid, d.action, Source.ALERT, alertname=d.alertname)
         send_or_fail(self.h, request_id, lambda: self._send(sid, d, request_id, containers))
-        self._record(sid, "requested", d, "", d.detail, request_id)
+        self._record(sid, Outcome.REQUESTED, d, "", d.detail, request_id)
         return request_id
 
     def _send(
-        self,
-        sid: ServiceId,
-        d: AlertDecision,
-        request_id: str,
-        containers: tuple[ContainerId, ...],
+        self, sid: ServiceId, d: AlertDecision, request_id: str, containers: tuple[ContainerId, ...]
     ) -> None:
         repair_action = d.repair_action
         if repair_action is not None:
             req = RepairRequest(
-                sid, Condition.ALERT, repair_action, containers, d.detail, "alert", request_id
+                sid, Condition.ALERT, repair_action, containers, d.detail, Source.ALERT, request_id
             )
             self.h.dispatcher.repair(req)
-        elif d.action == AlertAction.CLEANUP:
-            self.sender.send_task(
-                REPAIR_CLEANUP,
-                kwargs={"source": "alert", "request_id": request_id},
-                task_id=request_id,
-                queue=REPAIR_QUEUE,
-            )
+        elif d.action == Action.CLEANUP:
+            self.h.dispatcher.cleanup(Source.ALERT, request_id)
         else:
             # replicas=-1: one more than the service runs when the task executes.
-            kwargs = {
-                "sid": str(sid),
-                "replicas": -1,
-                "force": False,
-                "source": "alert",
-                "request_id": request_id,
-            }
-            self.sender.send_task(
-                SCALE_SERVICE, kwargs=kwargs, task_id=request_id, queue=SCALE_QUEUE
-            )
+            self.h.dispatcher.scale(sid, -1, Source.ALERT, request_id)
 
     def _record(
         self,
         sid: str,
-        outcome: str,
+        outcome: Outcome,
         d: AlertDecision,
         reason: str,
         detail: str = "",
@@ -316,7 +268,7 @@ class AlertIntake:
                 action=d.action.value if d.action else "",
                 reason=reason,
                 detail=detail or d.detail,
-                source="alert",
+                source=Source.ALERT,
                 request_id=request_id,
                 extra={
                     "alertname": d.alertname,

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from healer.core.model import Action
+from healer.core.model import REPAIR_ACTIONS, Action
 
 # The alert rules label disk alerts with this pseudo-service: the cleanup is host-wide.
 HOST = "host"
@@ -23,35 +23,22 @@ HOST = "host"
 AUTO_REPAIR_LABEL = "auto_repair"
 
 
-class AlertAction(enum.StrEnum):
-    """What an alert's `action` label may ask for (monitoring/README.md)."""
-
-    RESTART = "restart"
-    START = "start"
-    STOP_START = "stop_start"
-    CLEANUP = "cleanup"
-    SCALE_UP = "scale_up"
-
-
-# Container repairs the guarded repair task carries out; the other two are separate tasks.
-REPAIR_ACTIONS: dict[AlertAction, Action] = {
-    AlertAction.RESTART: Action.RESTART,
-    AlertAction.START: Action.START,
-    AlertAction.STOP_START: Action.STOP_START,
-}
+# What an alert's `action` label may ask for (monitoring/README.md), in the order error
+# messages list them.
+ALERT_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START, Action.CLEANUP, Action.SCALE_UP)
 
 # Used when an auto_repair alert has no `action` label; mirrors the shipped rules so an
 # operator's own rule with a familiar name does the expected thing.
-DEFAULT_ACTIONS: dict[str, AlertAction] = {
-    "ContainerUnhealthy": AlertAction.RESTART,
-    "ContainerDown": AlertAction.START,
-    "ContainerRestarting": AlertAction.STOP_START,
-    "HighMemoryUsage": AlertAction.RESTART,
-    "HighCPUUsage": AlertAction.RESTART,
-    "NetworkErrors": AlertAction.RESTART,
-    "HighErrorRate": AlertAction.RESTART,
-    "DiskSpaceLow": AlertAction.CLEANUP,
-    "CeleryQueueBacklog": AlertAction.SCALE_UP,
+DEFAULT_ACTIONS: dict[str, Action] = {
+    "ContainerUnhealthy": Action.RESTART,
+    "ContainerDown": Action.START,
+    "ContainerRestarting": Action.STOP_START,
+    "HighMemoryUsage": Action.RESTART,
+    "HighCPUUsage": Action.RESTART,
+    "NetworkErrors": Action.RESTART,
+    "HighErrorRate": Action.RESTART,
+    "DiskSpaceLow": Action.CLEANUP,
+    "CeleryQueueBacklog": Action.SCALE_UP,
 }
 
 
@@ -153,7 +140,7 @@ class AlertDecision:
     fingerprint: str
     starts_at: str
     service: str  # the `service` label as written ("web" or "project/web"), "" if none
-    action: AlertAction | None
+    action: Action | None
     act: bool
     reason: str = ""  # an IgnoreReason when not acting
     detail: str = ""  # alertname and summary, for the history
@@ -161,7 +148,7 @@ class AlertDecision:
 
     @property
     def repair_action(self) -> Action | None:
-        return REPAIR_ACTIONS.get(self.action) if self.action else None
+        return self.action if self.action in REPAIR_ACTIONS else None
 
 
 def decide(alert: Alert) -> AlertDecision:
@@ -186,7 +173,7 @@ def decide(alert: Alert) -> AlertDecision:
 
 
 def _ignore_reason(
-    alert: Alert, service: str, action: AlertAction | None, problem: str
+    alert: Alert, service: str, action: Action | None, problem: str
 ) -> tuple[IgnoreReason | None, str]:
     if alert.status == "resolved":
         return IgnoreReason.RESOLVED, ""
@@ -202,24 +189,23 @@ def _ignore_reason(
     return None, ""
 
 
-def _action(alert: Alert) -> tuple[AlertAction | None, str]:
+def _action(alert: Alert) -> tuple[Action | None, str]:
     label = alert.labels.get("action", "").strip()
     if label:
         # An explicit but unknown action is a typo to surface, not a cue to guess.
-        try:
-            return AlertAction(label), ""
-        except ValueError:
-            allowed = ", ".join(a.value for a in AlertAction)
-            return None, f"action {label!r} is not one of {allowed}"
+        if label in ALERT_ACTIONS:
+            return Action(label), ""
+        allowed = ", ".join(a.value for a in ALERT_ACTIONS)
+        return None, f"action {label!r} is not one of {allowed}"
     default = DEFAULT_ACTIONS.get(alert.alertname)
     if default is None:
         return None, f"no `action` label and no default action for {alert.alertname!r}"
     return default, ""
 
 
-def _target_problem(service: str, action: AlertAction) -> str:
-    if action == AlertAction.CLEANUP and service != HOST:
+def _target_problem(service: str, action: Action) -> str:
+    if action == Action.CLEANUP and service != HOST:
         return f"cleanup is host-wide: label the alert service={HOST!r}"
-    if service == HOST and action != AlertAction.CLEANUP:
+    if service == HOST and action != Action.CLEANUP:
         return f"service {HOST!r} only supports action cleanup"
     return ""

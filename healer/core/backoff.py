@@ -1,4 +1,5 @@
-"""The restart policy of DESIGN §3, as pure functions of (policy, episode state, now).
+"""The restart policy (docs/architecture.md, "Restart policy"), as pure functions of
+(policy, episode state, now).
 
 An episode is a run of repairs with no `reset_after` of good health between them. Repair 1
 acts at once; repair k ≥ 2 waits min(cooldown × 2^(k-2), backoff_max) after repair k-1;

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
+from healer.core.compose_labels import DEPENDS_ON_LABEL
 from healer.core.model import ServiceId
 
 RestartHow = Literal["restart", "recreate"]
 
-DEPENDS_ON_LABEL = "com.docker.compose.depends_on"
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TRUE = frozenset({"true", "1", "t", "yes"})

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from healer.core.compose_labels import PROJECT_LABEL, SERVICE_LABEL
 from healer.core.model import ContainerId, ServiceId, service_id
-
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
 
 # Events after which the service's state may need a repair (or has just recovered).
 PROBE_ACTIONS = frozenset({"die", "oom", "stop", "start", "restart", "destroy", "kill"})

@@ -40,11 +40,59 @@ class Condition(enum.StrEnum):
 
 
 class Action(enum.StrEnum):
+    """Everything the healer can be asked to do: container repairs, the host-wide disk
+    cleanup, and one more replica (an alert's `scale_up`)."""
+
     RESTART = "restart"
     START = "start"
     STOP_START = "stop_start"
     RECREATE = "recreate"
     CLEANUP = "cleanup"
+    SCALE_UP = "scale_up"
+
+
+# The container repairs the guarded repair task carries out on request (HTTP, CLI, alerts),
+# in the order error messages list them.
+REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START)
+
+
+class Source(enum.StrEnum):
+    """Who asked for a decision: the healer's own observation, or someone with intent."""
+
+    PROBE = "probe"  # the reconcile loop (or a delayed re-probe)
+    EVENT = "event"  # a Docker event
+    SCALER = "scaler"  # the autoscaler cycle
+    API = "api"
+    CLI = "cli"
+    ALERT = "alert"
+
+
+# Sources that carry an operator's or an alert's intent: they act even when Docker thinks
+# the service is fine, they wait for a busy lock instead of giving up, and they skip the
+# disk cleanup's cooldown.
+INTENT_SOURCES = frozenset({Source.API, Source.CLI, Source.ALERT})
+# Only an operator's own request overrides `healer pause`; an alert does not.
+OPERATOR_SOURCES = frozenset({Source.API, Source.CLI})
+
+
+class Outcome(enum.StrEnum):
+    """How a decision ended, as history records, request records and results say it."""
+
+    ACTED = "acted"  # a repair or cleanup ran and worked
+    FAILED = "failed"  # it ran and did not work
+    SKIPPED = "skipped"  # not acted on, with a SkipReason (or a scale/disk reason)
+    QUARANTINED = "quarantined"  # max attempts reached: left alone for inspection
+    REQUESTED = "requested"  # an operator's or alert's request was queued
+    IGNORED = "ignored"  # an alert not meant for the healer
+    INFO = "info"  # worth knowing, nothing decided (a bad label)
+    RESET = "reset"  # episodes ended (healthy long enough, or `healer reset`)
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    SCALED = "scaled"  # replicas changed
+    HELD = "held"  # the autoscaler looked and kept the replica count
+    OK = "ok"  # a disk check found nothing to do
+    DRY_RUN = "dry_run"  # a cleanup that only listed what it would remove
+    REFUSED = "refused"  # a scale request that cannot be carried out (ScaleError)
 
 
 class SkipReason(enum.StrEnum):
@@ -121,7 +169,7 @@ class RepairRequest:
     action: Action
     container_ids: tuple[ContainerId, ...] = ()
     detail: str = ""
-    source: str = "probe"  # probe|event|api|cli|alert
+    source: Source = Source.PROBE
     request_id: str = ""
 
     def to_kwargs(self) -> dict[str, object]:
@@ -131,7 +179,7 @@ class RepairRequest:
             "action": self.action.value,
             "container_ids": list(self.container_ids),
             "detail": self.detail,
-            "source": self.source,
+            "source": str(self.source),
             "request_id": self.request_id,
         }
 
@@ -145,6 +193,6 @@ class RepairRequest:
             action=Action(str(kw["action"])),
             container_ids=tuple(ContainerId(str(i)) for i in ids),
             detail=str(kw.get("detail", "")),
-            source=str(kw.get("source", "probe")),
+            source=Source(str(kw.get("source", Source.PROBE))),
             request_id=str(kw.get("request_id", "")),
         )

@@ -20,10 +20,12 @@ from healer.core.model import (
     Action,
     Condition,
     Finding,
+    Outcome,
     RepairRequest,
     ServiceId,
     ServiceView,
     SkipReason,
+    Source,
 )
 from healer.core.observed import ProbeEffects, Snapshot
 from healer.core.policy import (
@@ -64,7 +66,7 @@ class Note:
     """A decision to record. `once` marks repeatable skips the history should not repeat."""
 
     sid: ServiceId
-    outcome: str
+    outcome: Outcome
     condition: str = ""
     action: str = ""
     reason: str = ""
@@ -87,14 +89,13 @@ def plan(
     snap: Snapshot,
     d: PolicyDefaults,
     now: float,
-    source: str = "probe",
+    source: Source = Source.PROBE,
     extra: Sequence[Finding] = (),
 ) -> Plan:
     """`extra` carries findings observed outside the list call (sustained resource use)."""
     effects = ProbeEffects(
         healthy_ttl=int(2 * d.reset_after + 86400), episode_ttl=int(d.episode_ttl)
     )
-    out = Plan(effects=effects)
     ctx = DetectContext(
         now=now,
         restarting_grace=d.restarting_grace,
@@ -108,9 +109,11 @@ def plan(
     for f in extra:
         by_service.setdefault(f.sid, []).append(f)
     deps = dependency_view(views)
+    cycle = _Cycle(snap, d, ctx, source, deps, Plan(effects=effects), effects)
     for view in views.values():
-        _plan_service(view, snap, d, ctx, out, effects, source, by_service.get(view.sid, []), deps)
-    _restart_dependents(views, snap, deps, out, effects, source)
+        cycle.plan_service(view, by_service.get(view.sid, []))
+    cycle.restart_dependents(views)
+    out = cycle.out
     order = {sid: i for i, sid in enumerate(deps.graph.repair_order(views))}
     # Dependencies first: a dependent repaired before its database would just fail again.
     out.requests.sort(key=lambda r: order.get(r.sid, len(order)))
@@ -134,58 +137,100 @@ def dependency_view(views: dict[ServiceId, ServiceView]) -> Dependencies:
     return Dependencies(graph, down)
 
 
-def _restart_dependents(
-    views: dict[ServiceId, ServiceView],
-    snap: Snapshot,
-    deps: Dependencies,
-    out: Plan,
-    effects: ProbeEffects,
-    source: str,
-) -> None:
-    """A dependency that was down and is good again: bounce the dependents that asked for
-    it (`restart: true`) and those living in its network namespace."""
-    for sid in views:
-        if sid in deps.down:
-            if sid not in snap.was_down:
-                effects.down_seen.append(sid)
-            continue
-        if sid not in snap.was_down or not all(is_good(c) for c in views[sid].containers):
-            continue
-        effects.down_cleared.append(sid)
-        for dependent, how in deps.graph.dependents_to_restart(sid):
-            if dependent not in views or dependent in deps.down:
+@dataclass(frozen=True)
+class _Cycle:
+    """What one probe cycle decides with, said once; its methods fill `out` and `effects`."""
+
+    snap: Snapshot
+    d: PolicyDefaults
+    ctx: DetectContext
+    source: Source
+    deps: Dependencies
+    out: Plan
+    effects: ProbeEffects
+
+    def plan_service(self, view: ServiceView, extra: list[Finding]) -> None:
+        sid = view.sid
+        labels = parse_service_labels(view.labels)
+        for problem in labels.problems:
+            self.out.notes.append(
+                Note(sid, Outcome.INFO, reason="bad label", detail=problem, once=True)
+            )
+        now = self.ctx.now
+        _track_restarting(view, self.snap, now, self.effects)
+        reset = _track_health(view, self.snap, self.d, now, self.effects, self.out)
+        episodes = {} if reset else {c: e for (s, c), e in self.snap.episodes.items() if s == sid}
+        findings = detect(view, self.ctx) + extra
+        for f in findings:
+            self._gate(view, _without_manual_stops(f, self.snap, self.ctx), labels, episodes)
+        self.effects.snapshots[sid] = _snapshot(view, labels, self.snap, self.d, now, episodes)
+
+    def _gate(
+        self,
+        view: ServiceView,
+        f: Finding,
+        labels: ServiceLabels,
+        episodes: dict[Condition, Episode],
+    ) -> None:
+        """One finding: skipped (with why), held for a dependency or a backoff, or a request."""
+        sid = view.sid
+        skip = _skip_reason(view, f, labels, self.snap, self.ctx)
+        if skip is not None:
+            self._skip(f, sid, skip, f.detail)
+            return
+        blocker = self.deps.graph.blocking_dependency(sid, self.deps.down - {sid})
+        if blocker is not None:
+            # Its failure is the dependency's fault: wait, and do not charge its attempts.
+            self._skip(f, sid, SkipReason.WAITING_DEPENDENCY.value, f"waiting for {blocker}")
+            return
+        episode = episodes.get(f.condition, Episode())
+        verdict = decide(self.d.restart_policy(labels, f.condition), episode, self.ctx.now)
+        if verdict.verdict in (Verdict.WAIT, Verdict.QUARANTINED):
+            self.effects.refresh_episodes.append((sid, f.condition))
+            if verdict.verdict == Verdict.WAIT:
+                waits = self.out.reprobes
+                waits[sid] = min(waits.get(sid, verdict.retry_after), verdict.retry_after)
+            reason = (
+                SkipReason.QUARANTINED
+                if verdict.verdict == Verdict.QUARANTINED
+                else (SkipReason.BACKOFF if episode.attempts > 1 else SkipReason.COOLDOWN)
+            )
+            self._skip(f, sid, reason.value, verdict.reason)
+            return
+        self.out.requests.append(
+            RepairRequest(sid, f.condition, f.action, f.container_ids, f.detail, self.source)
+        )
+
+    def _skip(self, f: Finding, sid: ServiceId, reason: str, detail: str) -> None:
+        self.out.notes.append(
+            Note(sid, Outcome.SKIPPED, f.condition, f.action, reason, detail, True)
+        )
+
+    def restart_dependents(self, views: dict[ServiceId, ServiceView]) -> None:
+        """A dependency that was down and is good again: bounce the dependents that asked
+        for it (`restart: true`) and those living in its network namespace."""
+        snap, deps, effects = self.snap, self.deps, self.effects
+        for sid in views:
+            if sid in deps.down:
+                if sid not in snap.was_down:
+                    effects.down_seen.append(sid)
                 continue
-            # Docker joins `container:`/`service:` namespaces at start, so a restart re-attaches
-            # a namespace sharer to the restarted owner (same container id).
-            detail = f"{sid} is healthy again" + (
-                f"; re-joins {sid}'s network namespace" if how == "recreate" else ""
-            )
-            out.requests.append(
-                RepairRequest(dependent, Condition.DEPENDENCY, Action.RESTART, (), detail, source)
-            )
-
-
-def _plan_service(
-    view: ServiceView,
-    snap: Snapshot,
-    d: PolicyDefaults,
-    ctx: DetectContext,
-    out: Plan,
-    effects: ProbeEffects,
-    source: str,
-    extra: list[Finding],
-    deps: Dependencies,
-) -> None:
-    sid = view.sid
-    labels = parse_service_labels(view.labels)
-    for problem in labels.problems:
-        out.notes.append(Note(sid, "info", reason="bad label", detail=problem, once=True))
-    _track_restarting(view, snap, ctx.now, effects)
-    reset = _track_health(view, snap, d, ctx.now, effects, out)
-    episodes = {} if reset else {c: e for (s, c), e in snap.episodes.items() if s == sid}
-    findings = detect(view, ctx) + extra
-    _gate_findings(view, findings, labels, snap, d, ctx, episodes, out, effects, source, deps)
-    effects.snapshots[sid] = _snapshot(view, labels, snap, d, ctx.now, episodes)
+            if sid not in snap.was_down or not all(is_good(c) for c in views[sid].containers):
+                continue
+            effects.down_cleared.append(sid)
+            for dependent, how in deps.graph.dependents_to_restart(sid):
+                if dependent not in views or dependent in deps.down:
+                    continue
+                # Docker joins `container:`/`service:` namespaces at start, so a restart
+                # re-attaches a namespace sharer to the restarted owner (same container id).
+                detail = f"{sid} is healthy again" + (
+                    f"; re-joins {sid}'s network namespace" if how == "recreate" else ""
+                )
+                self.out.requests.append(
+                    RepairRequest(
+                        dependent, Condition.DEPENDENCY, Action.RESTART, (), detail, self.source
+                    )
+                )
 
 
 def _track_restarting(view: ServiceView, snap: Snapshot, now: float, eff: ProbeEffects) -> None:
@@ -223,66 +268,11 @@ def _track_health(
         eff.reset_services.append(sid)
         was_q = snap.quarantined(sid)
         reason = "healthy for reset_after" + ("; quarantine lifted" if was_q else "")
-        out.notes.append(Note(sid, "reset", reason=reason, detail=f"healthy since {since:.0f}"))
+        out.notes.append(
+            Note(sid, Outcome.RESET, reason=reason, detail=f"healthy since {since:.0f}")
+        )
         return True
     return False
-
-
-def _gate_findings(
-    view: ServiceView,
-    findings: list[Finding],
-    labels: ServiceLabels,
-    snap: Snapshot,
-    d: PolicyDefaults,
-    ctx: DetectContext,
-    episodes: dict[Condition, Episode],
-    out: Plan,
-    effects: ProbeEffects,
-    source: str,
-    deps: Dependencies,
-) -> None:
-    sid = view.sid
-    for f in findings:
-        f = _without_manual_stops(f, snap, ctx)
-        skip = _skip_reason(view, f, labels, snap, ctx)
-        if skip is not None:
-            out.notes.append(Note(sid, "skipped", f.condition, f.action, skip, f.detail, True))
-            continue
-        blocker = deps.graph.blocking_dependency(sid, deps.down - {sid})
-        if blocker is not None:
-            # Its failure is the dependency's fault: wait, and do not charge its attempts.
-            out.notes.append(
-                Note(
-                    sid,
-                    "skipped",
-                    f.condition,
-                    f.action,
-                    SkipReason.WAITING_DEPENDENCY.value,
-                    f"waiting for {blocker}",
-                    True,
-                )
-            )
-            continue
-        episode = episodes.get(f.condition, Episode())
-        verdict = decide(d.restart_policy(labels, f.condition), episode, ctx.now)
-        if verdict.verdict in (Verdict.WAIT, Verdict.QUARANTINED):
-            effects.refresh_episodes.append((sid, f.condition))
-            if verdict.verdict == Verdict.WAIT:
-                out.reprobes[sid] = min(
-                    out.reprobes.get(sid, verdict.retry_after), verdict.retry_after
-                )
-            reason = (
-                SkipReason.QUARANTINED
-                if verdict.verdict == Verdict.QUARANTINED
-                else (SkipReason.BACKOFF if episode.attempts > 1 else SkipReason.COOLDOWN)
-            )
-            out.notes.append(
-                Note(sid, "skipped", f.condition, f.action, reason.value, verdict.reason, True)
-            )
-            continue
-        out.requests.append(
-            RepairRequest(sid, f.condition, f.action, f.container_ids, f.detail, source)
-        )
 
 
 def _without_manual_stops(f: Finding, snap: Snapshot, ctx: DetectContext) -> Finding:

@@ -1,4 +1,5 @@
-"""Resource conditions (DESIGN §1 rows 4, 5, 7), decided purely.
+"""Resource conditions (memory, CPU, network errors; docs/architecture.md, "What it does"),
+decided purely.
 
 A `ResourceSample` is what one cheap read of a container's cgroup (or the Docker stats API)
 gave. Rates need the previous sample; "for 5 minutes" needs the time the condition was first

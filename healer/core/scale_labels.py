@@ -14,13 +14,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from healer.core.labels import parse_duration
-from healer.core.scaling import METRICS, Metric, ScaleSpec
+from healer.core.queues import QUEUES
+from healer.core.scale_policy import METRICS, Metric, ScaleSpec
 
 PREFIX = "healer.scale."
 ROLE_LABEL = "healer.role"
 WORKER_ROLE = "worker"
-# The healer's own Celery queues (healer.adapters.queue.QUEUES; a unit test keeps them equal).
-HEALER_QUEUES = ("healer.probe", "healer.repair", "healer.scale")
+# The healer's own worker service scales on its own queues unless its labels say otherwise.
+HEALER_QUEUES = QUEUES
 # Tasks (waiting + in flight) one replica should carry when a queue service names no target:
 # a few times a worker's usual concurrency, so one burst does not add a replica per task.
 DEFAULT_QUEUE_TARGET = 10.0

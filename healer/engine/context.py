@@ -7,16 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import redis
-
-from healer.adapters.counters import Counters
 from healer.adapters.docker_engine import DockerEngine
-from healer.adapters.history import History, setup_file_log
+from healer.adapters.history import setup_file_log
 from healer.adapters.notify import Notifier
 from healer.adapters.oplog import OpLog
-from healer.adapters.redis_conn import connect
-from healer.adapters.state import StateStore
-from healer.core.model import Condition, RepairRequest, ServiceId
+from healer.adapters.stores import Stores
+from healer.core.model import Condition, RepairRequest, ServiceId, Source
 from healer.core.reconcile import PolicyDefaults
 from healer.engine.resources import ResourceMonitor
 from healer.settings import Settings
@@ -29,19 +25,26 @@ class Dispatcher(Protocol):
 
     def probe(self, sid: ServiceId, countdown: float = 0) -> None: ...
 
+    def probe_all(self) -> None: ...
+
+    def cleanup(self, source: Source, request_id: str) -> None: ...
+
+    def scale(self, sid: ServiceId, replicas: int, source: Source, request_id: str) -> None: ...
+
 
 @dataclass
 class Healer:
     settings: Settings
-    redis: redis.Redis
+    stores: Stores
     engine: DockerEngine
     dispatcher: Dispatcher
     clock: Callable[[], float] = field(default=time.time)
 
     def __post_init__(self) -> None:
-        self.state = StateStore(self.redis, self.settings.crashloop_window)
-        self.history = History(self.redis, self.settings.history_maxlen)
-        self.counters = Counters(self.redis)
+        st = self.stores
+        self.state, self.history, self.counters = st.state, st.history, st.counters
+        self.flags, self.requests, self.guard = st.flags, st.requests, st.guard
+        self.telemetry = st.telemetry
         self.notifier = Notifier(self.settings.notify_webhook)
         self.oplog = OpLog(self.settings.oplog)
         self._resources: ResourceMonitor | None = None
@@ -50,7 +53,7 @@ class Healer:
     def resources(self) -> ResourceMonitor:
         # Built on first use: only the reconcile probe samples resources.
         if self._resources is None:
-            self._resources = ResourceMonitor(self.settings, self.engine.client, self.redis)
+            self._resources = ResourceMonitor(self.settings, self.engine.client, self.stores)
         return self._resources
 
     @property
@@ -71,7 +74,7 @@ def build(settings: Settings, dispatcher: Dispatcher) -> Healer:
     setup_file_log(settings.log_dir)
     return Healer(
         settings=settings,
-        redis=connect(settings.redis_url),
+        stores=Stores.connect(settings),
         engine=DockerEngine.connect(settings.docker_host, settings.project_list),
         dispatcher=dispatcher,
     )

@@ -6,28 +6,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from healer.adapters import guard, keys
 from healer.adapters.cleanup import (
-    CleanupPlan,
     apply_cleanup,
     disk_usage,
     docker_data_root,
     plan_cleanup,
 )
 from healer.adapters.history import Record
-from healer.adapters.metrics import CLEANUP_BYTES, DISK_USAGE
 from healer.core.backoff import RestartPolicy, Verdict
-from healer.core.model import Condition, ServiceId, SkipReason
+from healer.core.cleanup_rules import CleanupPlan
+from healer.core.model import (
+    INTENT_SOURCES,
+    OPERATOR_SOURCES,
+    Condition,
+    Outcome,
+    ServiceId,
+    SkipReason,
+    Source,
+)
 from healer.engine.context import Healer
 
 DISK_SID = ServiceId("host/disk")
-INTENT = frozenset({"cli", "api", "alert"})
-OPERATOR = frozenset({"cli", "api"})
 
 
 @dataclass(frozen=True)
 class DiskResult:
-    outcome: str  # ok|acted|skipped|failed|dry_run
+    outcome: Outcome  # OK, ACTED, SKIPPED, FAILED or DRY_RUN
     path: str
     used_ratio: float
     reason: str = ""
@@ -41,47 +45,49 @@ def watched_path(h: Healer) -> str:
     return str(s.disk_path) if s.disk_path else docker_data_root(h.engine.client)
 
 
-def check_disk(h: Healer, source: str = "probe", dry_run: bool = False) -> DiskResult:
+def check_disk(h: Healer, source: Source = Source.PROBE, dry_run: bool = False) -> DiskResult:
     path = watched_path(h)
     ratio = disk_usage(path)[0]
-    h.redis.hset(DISK_USAGE, path, repr(ratio))
-    h.redis.expire(DISK_USAGE, 3 * int(h.settings.disk_interval) + 60)
-    if source not in INTENT and ratio < h.settings.disk_threshold:
-        return DiskResult("ok", path, ratio, f"{ratio:.0%} used, below the threshold")
+    h.telemetry.disk_usage(path, ratio, h.settings.disk_interval)
+    if source not in INTENT_SOURCES and ratio < h.settings.disk_threshold:
+        return DiskResult(Outcome.OK, path, ratio, f"{ratio:.0%} used, below the threshold")
     # `healer pause` is the operator's "leave it alone": the scheduled cleanup and an alert's
     # honour it (the operator's own `healer cleanup` does not need to).
-    if source not in OPERATOR and not dry_run and h.redis.exists(keys.PAUSED_ALL):
+    if source not in OPERATOR_SOURCES and not dry_run and h.flags.paused_all():
         why = "paused by an operator (healer pause)"
-        return _record(h, DiskResult("skipped", path, ratio, SkipReason.PAUSED.value), source, why)
+        skipped = DiskResult(Outcome.SKIPPED, path, ratio, SkipReason.PAUSED.value)
+        return _record(h, skipped, source, why)
     if dry_run:
         report = apply_cleanup(h.engine.client, _plan(h), dry_run=True)
-        return DiskResult("dry_run", path, ratio, "dry run", report.removed, report.bytes_freed)
-    with guard.service_lock(h.redis, DISK_SID, h.settings.lock_ttl) as lock:
+        return DiskResult(
+            Outcome.DRY_RUN, path, ratio, "dry run", report.removed, report.bytes_freed
+        )
+    with h.guard.service_lock(DISK_SID, h.settings.lock_ttl) as lock:
         if lock is None:
-            return _record(h, DiskResult("skipped", path, ratio, "in_flight"), source)
+            return _record(h, DiskResult(Outcome.SKIPPED, path, ratio, "in_flight"), source)
         return _guarded(h, path, ratio, source)
 
 
-def _guarded(h: Healer, path: str, ratio: float, source: str) -> DiskResult:
+def _guarded(h: Healer, path: str, ratio: float, source: Source) -> DiskResult:
     cooldown, attempts = h.settings.condition_defaults(Condition.DISK)
     # Cleanup is safe to repeat, so it never quarantines; an operator's request skips the
     # cooldown because they asked for it now.
     policy = RestartPolicy(
-        0 if source in INTENT else cooldown,
-        attempts if source not in INTENT else 10**6,
+        0 if source in INTENT_SOURCES else cooldown,
+        attempts if source not in INTENT_SOURCES else 10**6,
         h.settings.backoff_max,
         h.settings.reset_after,
         quarantines=False,
     )
-    decision = guard.claim(
-        h.redis, DISK_SID, Condition.DISK, policy, h.clock(), ttl=h.settings.quarantine_ttl
+    decision = h.guard.claim(
+        DISK_SID, Condition.DISK, policy, h.clock(), ttl=h.settings.quarantine_ttl
     )
     if decision.verdict != Verdict.ACT:
-        return _record(h, DiskResult("skipped", path, ratio, decision.reason), source)
+        return _record(h, DiskResult(Outcome.SKIPPED, path, ratio, decision.reason), source)
     report = apply_cleanup(h.engine.client, _plan(h))
-    h.redis.incrby(CLEANUP_BYTES, report.bytes_freed)
+    h.telemetry.cleanup_freed(report.bytes_freed)
     h.counters.repair("host", "cleanup", not report.errors)
-    outcome = "acted" if not report.errors else "failed"
+    outcome = Outcome.ACTED if not report.errors else Outcome.FAILED
     result = DiskResult(
         outcome, path, ratio, f"{ratio:.0%} used", report.removed, report.bytes_freed, report.errors
     )
@@ -98,7 +104,7 @@ def _plan(h: Healer) -> CleanupPlan:
     )
 
 
-def _record(h: Healer, r: DiskResult, source: str, why: str = "") -> DiskResult:
+def _record(h: Healer, r: DiskResult, source: Source, why: str = "") -> DiskResult:
     detail = why or f"freed {r.bytes_freed} bytes: " + ", ".join(r.removed[:20])
     if r.errors:
         detail += "; errors: " + "; ".join(r.errors[:5])
@@ -108,11 +114,11 @@ def _record(h: Healer, r: DiskResult, source: str, why: str = "") -> DiskResult:
         condition="disk",
         action="cleanup",
         reason=r.reason,
-        detail=detail if r.outcome != "skipped" or why else "",
+        detail=detail if r.outcome != Outcome.SKIPPED or why else "",
         source=source,
     )
     # A check every HEALER_DISK_INTERVAL would repeat the same skip: record it once.
-    if r.outcome == "skipped":
+    if r.outcome == Outcome.SKIPPED:
         h.history.record_skip_once(rec)
     else:
         h.history.record(rec)

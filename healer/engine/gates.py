@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from healer.adapters.history import Record
-from healer.adapters.storm import StormStore
-from healer.core.model import ContainerId, RepairRequest, ServiceId, ServiceView
+from healer.core.model import (
+    OPERATOR_SOURCES,
+    ContainerId,
+    Outcome,
+    RepairRequest,
+    ServiceId,
+    ServiceView,
+)
 from healer.core.storm import StormPolicy, applies, assess
 from healer.engine.context import Healer
-
-# Only an operator's own request overrides an operator's intent (pause, a hand stop).
-OPERATOR_SOURCES = frozenset({"api", "cli"})
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def storm_brake(h: Healer, req: RepairRequest) -> str:
     if not applies(req.condition, req.source):
         return ""
     policy = storm_policy(h)
-    store = StormStore(h.redis)
+    store = h.stores.storm
     unhealthy = store.observe_unhealthy(req.sid, h.clock(), policy.window)
     managed = store.managed()
     if managed is None:
@@ -69,7 +72,7 @@ def storm_brake(h: Healer, req: RepairRequest) -> str:
         return ""
     why = verdict.explain(policy)
     if store.set_braked(why, policy.window):
-        rec = Record(ServiceId("host"), "info", "unhealthy", reason="storm_brake", detail=why)
+        rec = Record(ServiceId("host"), Outcome.INFO, "unhealthy", reason="storm_brake", detail=why)
         h.history.record(rec)
     if store.take_trickle(policy.interval):
         return ""  # this one is the trickle

@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
-from healer.adapters import keys
 from healer.adapters.history import Record
-from healer.core.model import Action, Condition, RepairRequest, ServiceId
+from healer.core.model import Action, Condition, Outcome, RepairRequest, ServiceId, Source
 from healer.engine.context import Healer
-
-
-def open_request(h: Healer, sid: ServiceId, action: str, source: str, **extra: str) -> str:
-    """The request record (`GET /requests/{id}`, `healer repair --wait`), written before the
-    task is queued so an acknowledged request always ends in a recorded outcome."""
-    request_id = uuid.uuid4().hex
-    key = keys.request(request_id)
-    pipe = h.redis.pipeline(transaction=True)
-    pipe.hset(
-        key,
-        mapping={
-            "status": "queued",
-            "service": sid,
-            "action": action,
-            "source": source,
-            "queued_at": repr(time.time()),
-            **extra,
-        },
-    )
-    pipe.expire(key, keys.REQUEST_TTL)
-    pipe.execute()
-    return request_id
 
 
 class EnqueueFailed(Exception):
@@ -46,22 +21,8 @@ def close_request(
     h: Healer, request_id: str, outcome: str, reason: str = "", detail: str = ""
 ) -> None:
     """End a request record with its outcome (acted|skipped|failed|…); a no-op without id."""
-    if not request_id:
-        return
-    key = keys.request(request_id)
-    pipe = h.redis.pipeline(transaction=True)
-    pipe.hset(
-        key,
-        mapping={
-            "status": "done",
-            "outcome": outcome,
-            "reason": reason,
-            "detail": detail,
-            "finished_at": repr(time.time()),
-        },
-    )
-    pipe.expire(key, keys.REQUEST_TTL)
-    pipe.execute()
+    if request_id:
+        h.requests.close(request_id, outcome, reason, detail)
 
 
 def send_or_fail(h: Healer, request_id: str, send: Callable[[], object]) -> None:
@@ -73,15 +34,15 @@ def send_or_fail(h: Healer, request_id: str, send: Callable[[], object]) -> None
         why = f"could not enqueue the task: {type(exc).__name__}: {exc}"
         # If Redis is down too, the record expires with REQUEST_TTL; the caller gets 503.
         with contextlib.suppress(redis.RedisError):
-            close_request(h, request_id, "failed", "broker_unavailable", why)
+            close_request(h, request_id, Outcome.FAILED, "broker_unavailable", why)
         raise EnqueueFailed(f"task broker unavailable: {exc}") from exc
 
 
 def enqueue_manual(
-    h: Healer, sid: ServiceId, action: Action, reason: str, source: str
+    h: Healer, sid: ServiceId, action: Action, reason: str, source: Source
 ) -> dict[str, Any]:
     """Record the request before enqueueing it, so an acknowledged request is never lost."""
-    request_id = open_request(h, sid, action.value, source)
+    request_id = h.requests.open(sid, action.value, source)
     req = RepairRequest(
         sid, Condition.MANUAL, action, (), reason or f"requested via {source}", source, request_id
     )
@@ -89,7 +50,7 @@ def enqueue_manual(
     h.history.record(
         Record(
             sid=sid,
-            outcome="requested",
+            outcome=Outcome.REQUESTED,
             condition="manual",
             action=action.value,
             reason=reason,

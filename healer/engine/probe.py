@@ -6,11 +6,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from healer.adapters import keys
 from healer.adapters.history import Record
-from healer.adapters.storm import StormStore
 from healer.core.labels import parse_service_labels
-from healer.core.model import ContainerId, ServiceId
+from healer.core.model import ContainerId, ServiceId, Source
 from healer.core.reconcile import Plan, plan
 from healer.core.resources import resource_findings
 from healer.engine.context import Healer
@@ -29,7 +27,7 @@ class ProbeResult:
 def probe(
     h: Healer,
     sid: ServiceId | None = None,
-    source: str = "probe",
+    source: Source = Source.PROBE,
     container_id: ContainerId | None = None,
 ) -> ProbeResult:
     started = time.perf_counter()
@@ -40,12 +38,11 @@ def probe(
     # while "above 90 % for 5 minutes" needs regular samples.
     extra = resource_findings(views, h.resources.cycle(views)) if sid is None else []
     p = plan(views, snap, h.defaults, now, source, extra)
-    # Snapshots live three reconcile intervals so a dead worker shows up as stale status.
     assert p.effects is not None
-    h.state.write(p.effects, ttl_snapshot=max(3 * h.settings.watchdog_interval, 30))
+    h.state.write(p.effects)
     if sid is None:  # the repair-storm brake's denominator: this host's managed services
         managed = sum(1 for v in views.values() if not parse_service_labels(v.labels).opted_out)
-        StormStore(h.redis).set_managed(managed, 3 * h.settings.watchdog_interval + 30)
+        h.stores.storm.set_managed(managed, 3 * h.settings.watchdog_interval + 30)
     _apply(h, p)
     containers = sum(len(v.containers) for v in views.values())
     return ProbeResult(len(views), containers, len(p.requests), time.perf_counter() - started)
@@ -60,7 +57,7 @@ def _apply(h: Healer, p: Plan) -> None:
             action=note.action,
             reason=note.reason,
             detail=note.detail,
-            source="probe",
+            source=Source.PROBE,
         )
         if note.once:
             if h.history.record_skip_once(rec):
@@ -69,18 +66,14 @@ def _apply(h: Healer, p: Plan) -> None:
             h.history.record(rec)
     # Ten events for one failure mean ten probes: only the first queues the repair. The
     # pending marks are claimed in one round trip, whatever the number of requests.
-    ttl = int(h.settings.lock_ttl * 1000)
-    pipe = h.redis.pipeline(transaction=False)
-    for req in p.requests:
-        pipe.set(keys.pending(req.sid, req.condition), "1", nx=True, px=ttl)
-    claimed = pipe.execute() if p.requests else []
+    # A lost task frees its mark after a lock lifetime, like a lost lock.
+    wanted = [(req.sid, req.condition) for req in p.requests]
+    claimed = h.state.claim_pending(wanted, h.settings.lock_ttl)
     for req, fresh in zip(p.requests, claimed, strict=True):
         if fresh:
             h.dispatcher.repair(req)
     for sid, wait in p.reprobes.items():
         # Long waits are left to the reconcile loop: a far-future ETA task would sit in a
         # worker's memory and outlive the broker's visibility timeout.
-        if wait < h.settings.watchdog_interval and h.redis.set(
-            keys.reprobe(sid), "1", nx=True, px=max(1, int(wait * 1000))
-        ):
+        if wait < h.settings.watchdog_interval and h.state.claim_reprobe(sid, wait):
             h.dispatcher.probe(sid, countdown=wait + 0.05)

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from healer.adapters import guard, keys
 from healer.adapters.docker_engine import ContainerGone, EngineError, restart_count_climbing
+from healer.adapters.guard import Lock
 from healer.adapters.history import Record
 from healer.core.backoff import Decision, Verdict
 from healer.core.labels import parse_service_labels
-from healer.core.model import Action, Condition, ContainerId, RepairRequest, SkipReason
+from healer.core.model import (
+    INTENT_SOURCES,
+    OPERATOR_SOURCES,
+    Action,
+    Condition,
+    ContainerId,
+    Outcome,
+    RepairRequest,
+    SkipReason,
+)
 from healer.core.policy import still_failing
 from healer.core.work import repair_budget, stop_grace
 from healer.engine import gates
@@ -25,12 +33,8 @@ from healer.engine.context import Healer
 
 log = logging.getLogger("healer.repair")
 
-# Sources that carry an operator's or an alert's intent: they act even when Docker thinks
-# the service is fine, and they wait for a busy lock instead of giving up.
-INTENT_SOURCES = frozenset({"api", "cli", "alert"})
-# Only an operator's own request overrides `healer pause`; an alert does not.
-OPERATOR_SOURCES = gates.OPERATOR_SOURCES
 STORM_BRAKE = "storm_brake"
+INVALID_TARGET = "invalid_target"
 
 
 class Busy(Exception):
@@ -47,7 +51,7 @@ class SlotsFull(Busy):
 
 @dataclass(frozen=True)
 class RepairResult:
-    outcome: str  # acted|skipped|failed|quarantined
+    outcome: Outcome  # ACTED, SKIPPED, FAILED or QUARANTINED
     reason: str
     detail: str = ""
     attempt: int = 0
@@ -57,49 +61,49 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
     services = h.engine.services(req.sid)
     view = services.get(req.sid)
     if view is None:
-        return finish(
+        return finish_repair(
             h,
             req,
             RepairResult(
-                "skipped", SkipReason.NOT_FOUND.value, "no container of this service exists"
+                Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "no container of this service exists"
             ),
         )
     labels = parse_service_labels(view.labels)
     if labels.opted_out:
-        return finish(h, req, RepairResult("skipped", SkipReason.OPTED_OUT.value))
-    if req.source not in OPERATOR_SOURCES and (
-        h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(req.sid))
-    ):
-        return finish(h, req, RepairResult("skipped", SkipReason.PAUSED.value))
+        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.OPTED_OUT.value))
+    if req.source not in OPERATOR_SOURCES and h.flags.is_paused(req.sid):
+        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.PAUSED.value))
     chosen = gates.targets(req, view)
     if chosen.foreign and not chosen.ids:
         why = f"container(s) {', '.join(chosen.foreign)} are not containers of {req.sid}"
-        return finish(h, req, RepairResult("skipped", "invalid_target", why))
-    with guard.service_lock(h.redis, req.sid, h.settings.lock_ttl) as lock:
+        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, INVALID_TARGET, why))
+    with h.guard.service_lock(req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
                 raise Busy(1.0)
-            return finish(h, req, RepairResult("skipped", SkipReason.IN_FLIGHT.value), once=True)
+            return finish_repair(
+                h, req, RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value), once=True
+            )
         # The slot is taken before the claim, so a repair waiting for one spends no attempt.
-        lease = _take_slot(h, lock)
+        lease = _Lease(lock, _take_slot(h))
         try:
             return _guarded(h, req, labels, chosen.ids, lease)
         finally:
-            lease.slots.release(lease.token)
+            h.guard.release_slot(lease.token)
 
 
 @dataclass(frozen=True)
 class _Lease:
     """What a repair holds while it acts; every TTL in it is stretched to the work."""
 
-    lock: guard.Lock
-    slots: guard.Slots
+    lock: Lock
     token: str
 
-    def stretch(self, h: Healer, seconds: float) -> None:
+    def stretch(self, h: Healer, seconds: float) -> float:
         ttl = max(h.settings.lock_ttl, seconds)
         self.lock.extend(ttl)
-        self.slots.extend(self.token, h.clock(), ttl)
+        h.guard.extend_slot(self.token, h.clock(), ttl)
+        return ttl
 
 
 def _guarded(
@@ -113,30 +117,35 @@ def _guarded(
     if req.source not in INTENT_SOURCES:
         failing = {cid: i for cid, i in inspected.items() if _failing(h, req.condition, i)}
         if not failing:
-            return finish(
+            return finish_repair(
                 h,
                 req,
-                RepairResult("skipped", SkipReason.RECOVERED.value, "state changed before acting"),
+                RepairResult(
+                    Outcome.SKIPPED, SkipReason.RECOVERED.value, "state changed before acting"
+                ),
             )
         inspected = failing
     stopped = gates.hand_stopped(h, req, inspected)
     if stopped and stopped >= set(inspected):
         why = "stopped by hand; HEALER_RESPECT_MANUAL_STOP keeps it down (docker start to undo)"
-        return finish(h, req, RepairResult("skipped", SkipReason.MANUAL_STOP.value, why))
+        return finish_repair(
+            h, req, RepairResult(Outcome.SKIPPED, SkipReason.MANUAL_STOP.value, why)
+        )
     inspected = {cid: i for cid, i in inspected.items() if cid not in stopped}
     if not inspected:
-        return finish(
+        return finish_repair(
             h,
             req,
-            RepairResult("skipped", SkipReason.NOT_FOUND.value, "containers gone before acting"),
+            RepairResult(
+                Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "containers gone before acting"
+            ),
         )
     braked = gates.storm_brake(h, req)
     if braked:
-        result = RepairResult("skipped", STORM_BRAKE, braked)
-        return finish(h, req, result, once=req.source not in INTENT_SOURCES)
+        result = RepairResult(Outcome.SKIPPED, STORM_BRAKE, braked)
+        return finish_repair(h, req, result, once=req.source not in INTENT_SOURCES)
     policy = h.defaults.restart_policy(labels, req.condition)
-    decision = guard.claim(
-        h.redis,
+    decision = h.guard.claim(
         req.sid,
         req.condition,
         policy,
@@ -149,14 +158,11 @@ def _guarded(
     return _act(h, req, decision, inspected, lease)
 
 
-def _take_slot(h: Healer, lock: guard.Lock) -> _Lease:
-    slots = guard.Slots(
-        h.redis, keys.REPAIR_SLOTS, h.settings.repair_concurrency, h.settings.lock_ttl
-    )
-    token = slots.acquire(h.clock())
+def _take_slot(h: Healer) -> str:
+    token = h.guard.take_slot(h.clock())
     if token is None:
         raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
-    return _Lease(lock, slots, token)
+    return token
 
 
 def _failing(h: Healer, condition: Condition, info: dict[str, Any]) -> bool:
@@ -194,16 +200,16 @@ def _not_acting(
             detail,
             {"service": req.sid, "condition": req.condition.value},
         )
-        return finish(
-            h, req, RepairResult("quarantined", "max_attempts", detail, d.episode.attempts)
+        return finish_repair(
+            h, req, RepairResult(Outcome.QUARANTINED, "max_attempts", detail, d.episode.attempts)
         )
     reason = {Verdict.QUARANTINED: SkipReason.QUARANTINED.value}.get(
         d.verdict, SkipReason.BACKOFF.value if d.episode.attempts > 1 else SkipReason.COOLDOWN.value
     )
-    return finish(
+    return finish_repair(
         h,
         req,
-        RepairResult("skipped", reason, d.reason, d.episode.attempts),
+        RepairResult(Outcome.SKIPPED, reason, d.reason, d.episode.attempts),
         once=req.source not in INTENT_SOURCES,
     )
 
@@ -218,11 +224,9 @@ def _act(
     # Every TTL the repair holds is derived from its work: the lock and slot must not expire
     # while it still acts (another repair or the scaler would act too), and the acting mark
     # must cover the last stop so the watcher never takes it for a hand stop.
-    budget = repair_budget(
-        req.action, (_grace(h, i) for i in inspected.values()), h.settings.verify_timeout
-    )
-    lease.stretch(h, budget)
-    h.state.mark_acting(inspected, ttl=budget)
+    graces = (_grace(h, i) for i in inspected.values())
+    ttl = lease.stretch(h, repair_budget(req.action, graces, h.settings.verify_timeout))
+    h.state.mark_acting(inspected, ttl)
     op = {
         "sid": req.sid,
         "condition": req.condition.value,
@@ -230,11 +234,11 @@ def _act(
         "attempt": d.episode.attempts,
         "episode": d.episode.started_at,
     }
-    h.oplog.write("begin", **op, action=req.action.value, budget=budget, containers=list(inspected))
+    h.oplog.write("begin", **op, action=req.action.value, budget=ttl, containers=list(inspected))
     outcome = "error"
     try:
         result = _act_marked(h, req, d, inspected)
-        outcome = result.outcome
+        outcome = str(result.outcome)
         return result
     finally:
         h.oplog.write("end", **op, outcome=outcome)
@@ -262,7 +266,9 @@ def _act_marked(
         + ("; " if any(notes) and errors else "")
         + "; ".join(errors)
     )
-    result = RepairResult("acted" if ok else "failed", d.reason, detail, d.episode.attempts)
+    result = RepairResult(
+        Outcome.ACTED if ok else Outcome.FAILED, d.reason, detail, d.episode.attempts
+    )
     if not ok:
         h.notifier.send(
             "warning",
@@ -270,7 +276,7 @@ def _act_marked(
             detail,
             {"service": req.sid, "action": req.action.value},
         )
-    return finish(h, req, result)
+    return finish_repair(h, req, result)
 
 
 def _grace(h: Healer, info: dict[str, Any]) -> int:
@@ -307,7 +313,9 @@ def _name(info: dict[str, Any]) -> str:
     return str(info.get("Name", "?")).lstrip("/")
 
 
-def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = False) -> RepairResult:
+def finish_repair(
+    h: Healer, req: RepairRequest, result: RepairResult, once: bool = False
+) -> RepairResult:
     rec = Record(
         sid=req.sid,
         outcome=result.outcome,
@@ -327,19 +335,9 @@ def finish(h: Healer, req: RepairRequest, result: RepairResult, once: bool = Fal
     if recorded:
         h.counters.decision(req.sid, result.outcome)
     if req.source not in INTENT_SOURCES:
-        h.redis.delete(keys.pending(req.sid, req.condition))
+        h.state.clear_pending(req.sid, req.condition)
     if req.request_id:
-        h.redis.hset(
-            keys.request(req.request_id),
-            mapping={
-                "status": "done",
-                "outcome": result.outcome,
-                "reason": result.reason,
-                "detail": result.detail,
-                "finished_at": repr(time.time()),
-            },
-        )
-        h.redis.expire(keys.request(req.request_id), keys.REQUEST_TTL)
+        h.requests.close(req.request_id, result.outcome, result.reason, result.detail)
     log.info(
         "%s %s %s: %s %s",
         req.sid,

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import docker
-import redis
 
-from healer.adapters.metrics import RESOURCE_RATIOS
-from healer.adapters.stats import StatsCollector, SustainedStore
+from healer.adapters.stats import StatsCollector
+from healer.adapters.stores import Stores
 from healer.core.model import Condition, ServiceId, ServiceView
 from healer.core.resources import Breach, SustainedRule
 from healer.settings import Settings
@@ -24,13 +23,13 @@ def rules(s: Settings) -> tuple[SustainedRule, ...]:
 
 
 class ResourceMonitor:
-    def __init__(self, s: Settings, client: docker.DockerClient, r: redis.Redis) -> None:
+    def __init__(self, s: Settings, client: docker.DockerClient, stores: Stores) -> None:
         self.enabled = s.resource_monitoring
         self.collector = StatsCollector(client, s.cgroup_root, s.proc_root)
         # A gap of several reconcile intervals restarts the windows rather than bridging them.
-        self.store = SustainedStore(r, rules(s), stale_after=max(5 * s.watchdog_interval, 60))
-        self.redis = r
-        self.ttl = int(max(3 * s.watchdog_interval, 30))
+        self.store = stores.sustained(rules(s), stale_after=max(5 * s.watchdog_interval, 60))
+        self.telemetry = stores.telemetry
+        self.interval = s.watchdog_interval
 
     def cycle(self, views: Mapping[ServiceId, ServiceView]) -> list[Breach]:
         if not self.enabled:
@@ -53,9 +52,4 @@ class ResourceMonitor:
             for kind, value in (("cpu", r.cpu), ("memory", r.mem), ("network", r.net_errors_per_s)):
                 if value is not None:
                     fields[f"{sid}|{name}|{kind}"] = repr(value)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(RESOURCE_RATIOS)  # containers gone since the last cycle drop out
-        if fields:
-            pipe.hset(RESOURCE_RATIOS, mapping=fields)
-            pipe.expire(RESOURCE_RATIOS, self.ttl)
-        pipe.execute()
+        self.telemetry.resource_ratios(fields, self.interval)

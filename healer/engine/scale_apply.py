@@ -2,7 +2,7 @@
 replicas or drain and remove them, then record the outcome. Shared by the autoscaler cycle and
 the operator's `healer scale`.
 
-The lock is the repair lock (`keys.lock(sid)`), deliberately: one action in flight per
+The lock is the repair lock (`Guard.action_lock`), deliberately: one action in flight per
 service, so a repair never restarts a replica that is being drained or removed.
 """
 
@@ -14,14 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from healer.adapters import keys
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.guard import Lock
 from healer.adapters.history import Record
-from healer.adapters.queue_depth import QueueDepth
-from healer.adapters.replicas import DrainGate, ReplicaChange, Replicas, ScaleBlocked
+from healer.adapters.scale_queue_depth import QueueDepth
+from healer.adapters.scale_replicas import DrainGate, ReplicaChange, Replicas, ScaleBlocked
 from healer.adapters.scale_state import ScaleStore
-from healer.core.model import ContainerId, ServiceId, ServiceView
+from healer.core.model import ContainerId, Outcome, ServiceId, ServiceView, Source
 from healer.core.scale_labels import ROLE_LABEL, WORKER_ROLE, ScaleConfig
 from healer.engine.context import Healer
 from healer.settings import Settings
@@ -30,7 +29,7 @@ log = logging.getLogger("healer.scaler")
 
 
 class QueueSource(Protocol):
-    """Celery queue depth and worker drain (healer.adapters.queue_depth.CeleryQueues)."""
+    """Celery queue depth and worker drain (healer.adapters.scale_queue_depth.CeleryQueues)."""
 
     def measure(self, queues: Sequence[str]) -> QueueDepth: ...
 
@@ -48,12 +47,10 @@ class ScalerOptions:
 
     @classmethod
     def from_settings(cls, s: Settings) -> ScalerOptions:
-        # scale_drain_timeout / scale_start_timeout are proposed Settings fields; their
-        # defaults hold until they exist.
         return cls(
             interval=s.scaler_interval,
-            drain_timeout=float(getattr(s, "scale_drain_timeout", cls.drain_timeout)),
-            start_timeout=float(getattr(s, "scale_start_timeout", cls.start_timeout)),
+            drain_timeout=s.scale_drain_timeout,
+            start_timeout=s.scale_start_timeout,
         )
 
     @property
@@ -65,7 +62,7 @@ class ScalerOptions:
 @dataclass(frozen=True)
 class ServiceResult:
     sid: str
-    outcome: str  # held|scaled|failed|skipped
+    outcome: Outcome  # HELD, SCALED, FAILED or SKIPPED
     current: int
     desired: int
     reason: str
@@ -84,7 +81,7 @@ class ScaleContext:
     replicas: Replicas = field(init=False)
 
     def __post_init__(self) -> None:
-        self.store = ScaleStore(self.h.redis)
+        self.store = self.h.stores.scale
         self.replicas = Replicas(self.h.engine, self.options.start_timeout)
 
 
@@ -101,7 +98,7 @@ def change(
     sc: ScaleContext, sid: ServiceId, desired: int, cfg: ScaleConfig, wait: float
 ) -> ReplicaChange | None:
     """Bring the service to `desired` replicas under its action lock; None when busy."""
-    lock = Lock(sc.h.redis, keys.lock(sid), sc.options.lock_ttl)
+    lock = sc.h.guard.action_lock(sid, sc.options.lock_ttl)
     if not _acquire(lock, wait):
         return None
     try:
@@ -128,7 +125,7 @@ def _resize(sc: ScaleContext, view: ServiceView, desired: int, cfg: ScaleConfig)
         view,
         current - desired,
         drain=_gate(sc, cfg),
-        before_stop=lambda cid: sc.h.state.mark_acting([cid]),
+        before_stop=lambda cid: sc.h.state.mark_acting([cid], sc.options.lock_ttl),
         # The healer's own worker must not drain the replica running this very task.
         keep_hosts=(sc.self_host,) if own_worker else (),
     )
@@ -150,37 +147,44 @@ def _gate(sc: ScaleContext, cfg: ScaleConfig) -> DrainGate | None:
     return gate
 
 
-def finish(
-    sc: ScaleContext,
-    sid: str,
-    cfg: ScaleConfig,
-    current: int,
-    desired: int,
-    reason: str,
-    facts: str,
-    result: ReplicaChange,
-    now: float,
-    source: str = "scaler",
+@dataclass(frozen=True)
+class ScaleIntent:
+    """One replica change asked for, by the autoscaler cycle or an operator: what
+    `record_scale` writes down next to the change's result."""
+
+    sid: ServiceId
+    cfg: ScaleConfig
+    current: int
+    desired: int
+    reason: str
+    facts: str = ""  # the measurements behind it, for the history detail
+    source: Source = Source.SCALER
+
+
+def record_scale(
+    sc: ScaleContext, intent: ScaleIntent, result: ReplicaChange, now: float
 ) -> ServiceResult:
-    direction = "up" if result.added or desired > current else "down"
+    """The end of a scale: cooldown mark, history, a notification on failure."""
+    i = intent
+    direction = "up" if result.added or i.desired > i.current else "down"
     if result.added or result.removed:
-        sc.store.mark_scaled(ServiceId(sid), direction, now)
-    outcome = "scaled" if result.ok else "failed"
-    detail = "; ".join(x for x in (facts, result.describe()) if x)
+        sc.store.mark_scaled(i.sid, direction, now)
+    outcome = Outcome.SCALED if result.ok else Outcome.FAILED
+    detail = "; ".join(x for x in (i.facts, result.describe()) if x)
     sc.h.history.record(
         Record(
-            sid=sid,
+            sid=i.sid,
             outcome=outcome,
             condition="scale",
             action=f"scale_{direction}",
-            reason=reason,
+            reason=i.reason,
             detail=detail,
-            source=source,
-            extra={"from": str(current), "to": str(desired), "metric": cfg.spec.metric},
+            source=i.source,
+            extra={"from": str(i.current), "to": str(i.desired), "metric": i.cfg.spec.metric},
         )
     )
     if not result.ok:
-        fields = {"service": sid, "action": f"scale_{direction}"}
-        sc.h.notifier.send("warning", f"scaling {sid} failed", detail, fields)
-    log.info("%s %s %d -> %d: %s", sid, outcome, current, desired, detail)
-    return ServiceResult(sid, outcome, current, desired, reason, detail)
+        fields = {"service": i.sid, "action": f"scale_{direction}"}
+        sc.h.notifier.send("warning", f"scaling {i.sid} failed", detail, fields)
+    log.info("%s %s %d -> %d: %s", i.sid, outcome, i.current, i.desired, detail)
+    return ServiceResult(i.sid, outcome, i.current, i.desired, i.reason, detail)

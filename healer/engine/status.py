@@ -42,4 +42,10 @@ def status(h: Healer) -> dict[str, dict[str, object]]:
     snap = h.state.read(views.values(), now)
     p = plan(views, snap, h.defaults, now)
     assert p.effects is not None
-    return {str(sid): snap_ for sid, snap_ in p.effects.snapshots.items()}
+    out = {str(sid): snap_ for sid, snap_ in p.effects.snapshots.items()}
+    # The autoscaler's latest decision (replicas, metric, reason) beside the live state; it
+    # is as old as the last scaler cycle and gone when no cycle ran for three intervals.
+    for sid, decision in h.stores.scale.status().items():
+        if sid in out:
+            out[sid]["scale"] = decision
+    return out

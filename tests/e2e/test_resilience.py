@@ -1,6 +1,6 @@
-"""Resilience of the healer itself (DESIGN §4): a Redis restart, a worker killed mid-repair,
-two beats. Every healer role runs as a real process; outcomes are asserted on Docker's event
-stream and on what the healer recorded in Redis."""
+"""Resilience of the healer itself (docs/architecture.md, Guarantees): a Redis restart, a
+worker killed mid-repair, two beats. Every healer role runs as a real process; outcomes are
+asserted on Docker's event stream and on what the healer recorded in Redis."""
 
 from __future__ import annotations
 

@@ -26,13 +26,11 @@ import redis
 from celery import Celery
 
 from healer.adapters import keys
-from healer.adapters.metrics import REPLICAS
 from healer.adapters.queue import make_celery
-from healer.adapters.queue_depth import CeleryQueues, priority_keys
-from healer.adapters.scale_state import ScaleStore
+from healer.adapters.scale_queue_depth import priority_keys
 from healer.core.model import RepairRequest, ServiceId, service_id
 from healer.engine.context import Healer, build
-from healer.engine.scaler import (
+from healer.engine.scale_cycle import (
     CycleResult,
     ScaleError,
     ScalerOptions,
@@ -40,6 +38,7 @@ from healer.engine.scaler import (
     scale_cycle,
     scale_to,
 )
+from healer.engine.status import status as live_status
 from healer.settings import Settings
 from tests.support import (
     ComposeFactory,
@@ -74,7 +73,7 @@ def make_healer(redis_url: str, tmp_path: Path) -> Iterator[Callable[[ComposePro
 
     yield make
     for h in built:
-        h.redis.close()
+        h.stores.close()
         h.engine.client.close()
 
 
@@ -133,7 +132,7 @@ def test_queue_burst_scales_up_at_once_and_down_only_after_the_window(
     project = compose_project(queue_service(test_image, q), "scale")
     h = make_healer(project)
     sid = service_id(project.name, "worker")
-    queues = CeleryQueues(h.redis, celery_app, inspect_timeout=0.3)
+    queues = h.stores.celery_queues(celery_app, inspect_timeout=0.3)
 
     def cycle(t: float) -> CycleResult:
         return scale_cycle(h, T0 + t, queues=queues, options=OPTIONS)
@@ -156,20 +155,21 @@ def test_queue_burst_scales_up_at_once_and_down_only_after_the_window(
         out = cycle(t).services[0]
         assert (out.outcome, out.desired) == ("held", 4), (t, out)
     assert len(running_names(project)) == 4
-    assert ScaleStore(h.redis).scale_events() == {(sid, "up"): 1}
+    assert h.stores.scale.scale_events() == {(sid, "up"): 1}
 
     out = cycle(8.5).services[0]  # the whole window now says 0 tasks
     assert (out.outcome, out.current, out.desired) == ("scaled", 4, 1)
     assert running_names(project) == names[:1], "the highest numbers go first"
     assert [c.name for c in project.containers("worker")] == names[:1], "removed, not stopped"
-    assert ScaleStore(h.redis).scale_events() == {(sid, "up"): 1, (sid, "down"): 1}
+    assert h.stores.scale.scale_events() == {(sid, "up"): 1, (sid, "down"): 1}
 
     scaled = [r for r in h.history.query(service=sid) if r.outcome == "scaled"]
     assert [r.action for r in scaled] == ["scale_down", "scale_up"]
     assert "backlog 40" in scaled[1].detail and "1 -> 4" in scaled[1].reason
-    status = ScaleStore(h.redis).status()[sid]
+    status = h.stores.scale.status()[sid]
     assert status["current"] == 4 and status["desired"] == 1 and status["metric"] == "queue"
-    gauges = redis_client.hgetall(REPLICAS)
+    assert live_status(h)[sid]["scale"] == status, "`healer status` and GET /status show it"
+    gauges = redis_client.hgetall(keys.REPLICAS)
     assert gauges[f"{sid}|current"] == "4" and gauges[f"{sid}|max"] == "4"
     for key in redis_client.scan_iter("healer:*"):
         # The history stream is the one key without a TTL: bounded by MAXLEN, trimmed by age.
@@ -191,7 +191,7 @@ def test_bounds_hold_under_absurd_metrics(
     }
     project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web", labels=labels)))
     h = make_healer(project)
-    queues = CeleryQueues(h.redis, celery_app, inspect_timeout=0.3)
+    queues = h.stores.celery_queues(celery_app, inspect_timeout=0.3)
     readings = iter([math.nan, 1e12, math.inf, -5.0, 0.0, 0.0])
 
     def source(metric: str, containers: object) -> float:
@@ -215,7 +215,7 @@ def test_scale_to_respects_bounds_unless_forced_and_clones_volumes_as_compose_do
     project = compose_project(compose_yaml(service, top_level="volumes:\n  data: {}"))
     h = make_healer(project)
     sid = service_id(project.name, "web")
-    queues = CeleryQueues(h.redis, celery_app, inspect_timeout=0.3)
+    queues = h.stores.celery_queues(celery_app, inspect_timeout=0.3)
 
     def go(n: int, force: bool = False) -> ServiceResult:
         return scale_to(h, sid, n, force, queues=queues, options=OPTIONS)
@@ -262,7 +262,7 @@ def test_a_service_compose_could_not_scale_is_refused_clearly(
     )
     h = make_healer(project)
     sid = service_id(project.name, "web")
-    queues = CeleryQueues(h.redis, celery_app, inspect_timeout=0.3)
+    queues = h.stores.celery_queues(celery_app, inspect_timeout=0.3)
     with pytest.raises(ScaleError, match="container_name"):
         scale_to(h, sid, 2, queues=queues, options=OPTIONS)
     for t in (0, 1):  # below min, but blocked: skipped and recorded once, not failed each cycle
@@ -338,7 +338,7 @@ def test_a_draining_worker_finishes_its_task_before_its_container_goes(
     project = compose_project(queue_service(test_image, q, **{"healer.scale.max": "2"}))
     h = make_healer(project)
     sid = service_id(project.name, "worker")
-    queues = CeleryQueues(h.redis, celery_app, inspect_timeout=0.5)
+    queues = h.stores.celery_queues(celery_app, inspect_timeout=0.5)
     assert scale_to(h, sid, 2, queues=queues, options=OPTIONS).outcome == "scaled"
     replica = project.containers("worker")[1]
     hostname = replica.attrs["Config"]["Hostname"]

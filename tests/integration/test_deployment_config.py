@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from healer.adapters.queue import QUEUES
+from healer.core.queues import QUEUES
 from healer.settings import Settings
 from healer.supervisor import commands
 

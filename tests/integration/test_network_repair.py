@@ -33,8 +33,8 @@ import docker
 import pytest
 import redis
 
+from healer.adapters import keys
 from healer.adapters.cgroups import cgroup_version, find_cgroup
-from healer.adapters.stats import prev_key
 from healer.core.model import ContainerId
 from healer.core.resources import parse_net_dev
 from tests.support import (
@@ -147,7 +147,7 @@ def _container_pids(cid: str) -> list[int]:
 
 
 def _prev_sample(r: redis.Redis, cid: str) -> dict[str, Any] | None:
-    raw = r.get(prev_key(ContainerId(cid)))
+    raw = r.get(keys.resource_prev(ContainerId(cid)))
     return None if raw is None else dict(json.loads(raw))
 
 

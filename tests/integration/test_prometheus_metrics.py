@@ -33,7 +33,7 @@ AUTH = {"Authorization": "Bearer test-token-0123456789"}
 RULES = REPO_ROOT / "monitoring" / "prometheus" / "alerts"
 T = TypeVar("T")
 
-# The seed's series (DESIGN §3), sample name → exact label names.
+# The seed's series (docs/architecture.md, Public names), sample name → exact label names.
 SEED_SERIES = {
     "repair_attempts_total": {"service", "action", "success"},
     "service_health_status": {"service", "status"},

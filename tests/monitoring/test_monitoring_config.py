@@ -33,7 +33,7 @@ ALERTMANAGER_CONFIG = MONITORING / "alertmanager" / "alertmanager.yml"
 GRAFANA = MONITORING / "grafana"
 README = MONITORING / "README.md"
 
-# The healer's metric contract (DESIGN.md §3 and the monitoring brief).
+# The healer's metric contract (README "Metrics", docs/architecture.md "Public names").
 HEALER_METRICS = frozenset(
     {
         "repair_attempts_total",

@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from healer.core.alerts import (
     DEFAULT_ACTIONS,
     Alert,
-    AlertAction,
     IgnoreReason,
     decide,
     describe_errors,
@@ -126,7 +125,7 @@ def test_missing_fingerprint_falls_back_to_a_stable_label_hash() -> None:
 
 def test_firing_auto_repair_alert_acts_with_its_action_label() -> None:
     d = decide(one(alert(action="stop_start")))
-    assert d.act and d.action == AlertAction.STOP_START and d.repair_action == Action.STOP_START
+    assert d.act and d.action == Action.STOP_START and d.repair_action == Action.STOP_START
     assert (d.service, d.alertname, d.fingerprint, d.starts_at) == (
         "web",
         "HighErrorRate",
@@ -156,7 +155,7 @@ def test_alerts_that_must_not_act(labels: dict[str, str], status: str, reason: s
 
 def test_resolved_never_acts_even_with_everything_else_right() -> None:
     d = decide(one(alert("resolved", action="restart")))
-    assert not d.act and d.reason == "resolved" and d.action == AlertAction.RESTART
+    assert not d.act and d.reason == "resolved" and d.action == Action.RESTART
 
 
 def test_missing_service_label_is_reported() -> None:
@@ -172,8 +171,8 @@ def test_unknown_action_names_the_allowed_ones() -> None:
 
 
 @pytest.mark.parametrize(("alertname", "action"), sorted(DEFAULT_ACTIONS.items()))
-def test_alertname_gives_the_default_action(alertname: str, action: AlertAction) -> None:
-    service = "host" if action == AlertAction.CLEANUP else "shop/web"
+def test_alertname_gives_the_default_action(alertname: str, action: Action) -> None:
+    service = "host" if action == Action.CLEANUP else "shop/web"
     d = decide(one(alert(alertname=alertname, service=service)))
     assert d.act and d.action == action
 
@@ -195,7 +194,7 @@ def test_the_default_table_matches_the_brief() -> None:
 
 def test_action_label_wins_over_the_alertname_default() -> None:
     d = decide(one(alert(alertname="ContainerDown", action="restart")))
-    assert d.action == AlertAction.RESTART
+    assert d.action == Action.RESTART
 
 
 def test_cleanup_and_scale_up_are_not_container_repairs() -> None:

@@ -1,4 +1,5 @@
-"""Restart policy (DESIGN §3): first repair at once, doubling waits, quarantine after the budget."""
+"""Restart policy (docs/architecture.md): first repair at once, doubling waits, quarantine
+after the budget."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from healer.adapters.cleanup import (
+from healer.core.cleanup_rules import (
     CleanupPlan,
     ContainerItem,
     ImageItem,

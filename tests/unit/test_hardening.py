@@ -21,8 +21,8 @@ from healer.core.model import (
     ServiceId,
     ServiceView,
 )
-from healer.core.replica_spec import scale_blockers
 from healer.core.scale_labels import parse_scale_labels
+from healer.core.scale_replica_spec import scale_blockers
 from healer.core.storm import StormPolicy, applies, assess
 from healer.core.work import repair_budget, stop_grace
 from healer.engine.gates import targets

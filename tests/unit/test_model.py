@@ -15,6 +15,7 @@ from healer.core.model import (
     ContainerView,
     RepairRequest,
     ServiceId,
+    Source,
     service_id,
     split_service_id,
 )
@@ -29,7 +30,7 @@ requests = st.builds(
     action=st.sampled_from(Action),
     container_ids=st.lists(st.text(max_size=64).map(ContainerId), max_size=4).map(tuple),
     detail=st.text(max_size=40),
-    source=st.sampled_from(["probe", "event", "api", "cli", "alert"]),
+    source=st.sampled_from(list(Source)),
     request_id=st.text(max_size=36),
 )
 

@@ -66,7 +66,7 @@ def conditions(findings: list[Finding]) -> dict[Condition, tuple[ContainerId, ..
     return {f.condition: f.container_ids for f in findings}
 
 
-# --- the condition → action table (DESIGN §1) --------------------------------------------------
+# --- the condition → action table (docs/architecture.md, What it does) ------------------------
 
 
 def test_each_condition_maps_to_the_designed_action() -> None:

@@ -194,7 +194,7 @@ def test_respected_manual_stop_is_skipped_with_a_note() -> None:
     d = replace(DEFAULTS, respect_manual_stop=True)
     p, _ = run(svc(DOWN), snap=Snapshot(manual_stops=frozenset({DOWN.id})), d=d)
     assert p.requests == []
-    # DESIGN §1 row 15: every decision, skipped and why, goes to history.
+    # docs/architecture.md: every decision, skipped and why, goes to history.
     (note,) = skips(p)
     assert (note.condition, note.action, note.reason, note.once) == (
         Condition.EXITED,
@@ -383,7 +383,8 @@ def test_no_reset_while_unhealthy_however_old_the_episode() -> None:
 
 
 def test_a_repair_after_healthy_since_restarts_the_reset_clock() -> None:
-    """DESIGN §3: an episode ends after reset_after of good health *between repairs*.
+    """An episode ends after reset_after of good health *between repairs*
+    (docs/architecture.md, Restart policy).
 
     An alert or operator repair of a service Docker calls healthy never clears healthy_since
     (no probe saw it failing), so health 'since' long before the repair must not count."""

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer.adapters.queue import QUEUES
+from healer.adapters.queue import make_celery
+from healer.core.queues import QUEUES
 from healer.core.scale_labels import (
     DEFAULT_QUEUE_TARGET,
     HEALER_QUEUES,
@@ -17,7 +18,8 @@ from healer.core.scale_labels import (
     parse_scale_labels,
     wants_autoscaling,
 )
-from healer.core.scaling import ScaleSpec
+from healer.core.scale_policy import ScaleSpec
+from healer.settings import Settings
 
 DEFAULT = ScaleSpec()
 
@@ -93,7 +95,10 @@ def test_healer_worker_scales_on_its_own_queues_by_default() -> None:
     assert cfg.spec.metric == "queue"
     assert cfg.queues == HEALER_QUEUES
     assert cfg.drain == "celery"
-    assert HEALER_QUEUES == QUEUES  # the pure copy stays equal to the Celery config
+    assert HEALER_QUEUES == QUEUES
+    # ...which are the queues the Celery app declares and the worker consumes.
+    app = make_celery(Settings(redis_url="redis://127.0.0.1:1/0"))
+    assert tuple(q.name for q in app.conf.task_queues) == QUEUES
 
 
 def test_env_defaults_apply_and_labels_override_them() -> None:

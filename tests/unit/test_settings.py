@@ -158,7 +158,8 @@ def test_visibility_check_with_field_names() -> None:
 
 
 def test_min_replicas_above_max_replicas_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    # DESIGN §4: bad settings get a clear error, not a scaler that cannot satisfy both.
+    # docs/architecture.md, Guarantees: bad settings get a clear error, not a scaler that
+    # cannot satisfy both.
     monkeypatch.setenv("MIN_REPLICAS", "6")
     monkeypatch.setenv("MAX_REPLICAS", "5")
     with pytest.raises(ValidationError) as exc:
@@ -195,7 +196,7 @@ def test_projects_comma_list(monkeypatch: pytest.MonkeyPatch, raw: str, listed: 
 def test_condition_defaults_from_the_design_table(
     condition: Condition, defaults: tuple[float, int]
 ) -> None:
-    # fixed by DESIGN §1, whatever the seed variables say
+    # fixed by the condition table (docs/architecture.md), whatever the seed variables say
     s = Settings(restart_cooldown=5, max_restart_attempts=9)
     assert s.condition_defaults(condition) == defaults
 

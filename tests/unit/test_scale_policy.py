@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer.core.scaling import (
+from benchmarks.naive_scaler import naive_threshold_decide
+from healer.core.scale_policy import (
     History,
     Observation,
     ScaleSpec,
     decide,
     max_scale_up,
-    naive_threshold_decide,
     prune_history,
 )
 

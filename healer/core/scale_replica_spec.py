@@ -12,9 +12,8 @@ import copy
 import re
 from typing import Any
 
-NUMBER_LABEL = "com.docker.compose.container-number"
-# Set by compose on a container being recreated; a new replica is not replacing anything.
-REPLACE_LABEL = "com.docker.compose.replace"
+from healer.core.compose_labels import NUMBER_LABEL, REPLACE_LABEL
+
 # Docker names anonymous volumes with 64 hex digits; named volumes are `<project>_<name>`.
 _ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 _SHARED_NETNS = ("host", "none")

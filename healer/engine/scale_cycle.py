@@ -1,5 +1,18 @@
-"""Autoscaling: observe each autoscaled service → `scaling.decide` (pure) → apply (see
+"""Autoscaling: observe each autoscaled service → `scale_policy.decide` (pure) → apply (see
 scale_apply) → record. Also `scale_to`, the operator's `healer scale SERVICE N`.
+
+Every autoscaling module is named `scale_*`, one per layer concern, in reading order:
+  core/scale_labels.py        labels → ScaleConfig (bad values reported, defaults kept)
+  core/scale_policy.py        decide(): HPA-style target, tolerance, stabilisation, cooldown
+  adapters/scale_metrics.py   cpu/memory of a service (Docker stats or the cgroup collector)
+  adapters/scale_queue_depth.py  Celery backlog + in-flight tasks; worker drain
+  engine/scale_cycle.py       this module: the cycle and `scale_to`
+  engine/scale_apply.py       under the service's lock: add or drain-and-remove replicas
+  adapters/scale_replicas.py  clone/start/stop/remove containers (core/scale_replica_spec.py
+                              builds the create body)
+  adapters/scale_state.py     recommendation history, last scale time, status, scale events
+  workers/scale_tasks.py      the Celery tasks healer.scale.cycle / healer.scale.service
+docs/architecture.md ("Autoscaling") tells the same story in prose.
 """
 
 from __future__ import annotations
@@ -10,24 +23,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from healer.adapters import keys
-from healer.adapters.docker_stats import DockerStats
 from healer.adapters.history import Record
 from healer.adapters.queue import make_celery
-from healer.adapters.queue_depth import CeleryQueues
-from healer.adapters.replicas import ScaleBlocked
+from healer.adapters.scale_metrics import DockerStats
+from healer.adapters.scale_replicas import ScaleBlocked
 from healer.core.labels import parse_service_labels
-from healer.core.model import ContainerView, ServiceId, ServiceView
+from healer.core.model import ContainerView, Outcome, ServiceId, ServiceView, Source
 from healer.core.scale_labels import ScaleConfig, parse_scale_labels
-from healer.core.scaling import Metric, Observation, ScaleDecision, decide
+from healer.core.scale_policy import Metric, Observation, ScaleDecision, decide
 from healer.engine.context import Healer
 from healer.engine.scale_apply import (
     QueueSource,
     ScaleContext,
+    ScaleIntent,
     ScalerOptions,
     ServiceResult,
     change,
-    finish,
+    record_scale,
 )
 
 __all__ = [
@@ -75,7 +87,7 @@ def _context(
 ) -> ScaleContext:
     return ScaleContext(
         h,
-        queues if queues is not None else CeleryQueues(h.redis, make_celery(h.settings)),
+        queues if queues is not None else h.stores.celery_queues(make_celery(h.settings)),
         options or ScalerOptions.from_settings(h.settings),
         self_host or socket.gethostname(),
     )
@@ -126,16 +138,16 @@ def scale_cycle(
 def _skip_reason(h: Healer, view: ServiceView) -> str:
     if parse_service_labels(view.labels).opted_out:
         return "opted_out"
-    if h.redis.exists(keys.PAUSED_ALL) or h.redis.exists(keys.paused(view.sid)):
+    if h.flags.is_paused(view.sid):
         return "paused"
     return ""
 
 
 def _record_skip(sc: ScaleContext, view: ServiceView, reason: str) -> ServiceResult:
     n = len(view.containers)
-    rec = Record(sid=view.sid, outcome="skipped", condition="scale", reason=reason)
+    rec = Record(sid=view.sid, outcome=Outcome.SKIPPED, condition="scale", reason=reason)
     sc.h.history.record_skip_once(rec)
-    return ServiceResult(view.sid, "skipped", n, n, reason)
+    return ServiceResult(view.sid, Outcome.SKIPPED, n, n, reason)
 
 
 def _plan(
@@ -147,7 +159,7 @@ def _plan(
     sc.store.save_history(view.sid, decision.history, cfg.spec.stabilization_window_s)
     if cfg.problems:  # reported once per dedupe period, not every cycle
         detail = "; ".join(cfg.problems)
-        rec = Record(view.sid, "info", condition="scale", reason="bad_label", detail=detail)
+        rec = Record(view.sid, Outcome.INFO, condition="scale", reason="bad_label", detail=detail)
         sc.h.history.record_skip_once(rec)
     return _Plan(view, cfg, decision, facts, warnings)
 
@@ -185,15 +197,15 @@ def _apply_all(sc: ScaleContext, plans: Sequence[_Plan], now: float) -> list[Ser
 
 
 def _skip(sc: ScaleContext, p: _Plan, reason: str, detail: str) -> ServiceResult:
-    rec = Record(p.view.sid, "skipped", condition="scale", reason=reason, detail=detail)
+    rec = Record(p.view.sid, Outcome.SKIPPED, condition="scale", reason=reason, detail=detail)
     sc.h.history.record_skip_once(rec)
     d = p.decision
-    return ServiceResult(p.view.sid, "skipped", d.current, d.desired, reason, detail)
+    return ServiceResult(p.view.sid, Outcome.SKIPPED, d.current, d.desired, reason, detail)
 
 
 def _held(p: _Plan) -> ServiceResult:
     d = p.decision
-    return ServiceResult(p.view.sid, "held", d.current, d.desired, d.reason)
+    return ServiceResult(p.view.sid, Outcome.HELD, d.current, d.desired, d.reason)
 
 
 def _apply(sc: ScaleContext, p: _Plan, now: float) -> ServiceResult:
@@ -206,7 +218,8 @@ def _apply(sc: ScaleContext, p: _Plan, now: float) -> ServiceResult:
     if result is None:
         return _skip(sc, p, "in_flight", "another repair or scale of the service holds its lock")
     facts = _facts_text(p.cfg.spec.metric, p.facts)
-    return finish(sc, p.view.sid, p.cfg, d.current, d.desired, d.reason, facts, result, now)
+    intent = ScaleIntent(p.view.sid, p.cfg, d.current, d.desired, d.reason, facts)
+    return record_scale(sc, intent, result, now)
 
 
 def _facts_text(metric: Metric, facts: Mapping[str, Any]) -> str:
@@ -245,7 +258,7 @@ def scale_to(
     replicas: int,
     force: bool = False,
     *,
-    source: str = "cli",
+    source: Source = Source.CLI,
     queues: QueueSource | None = None,
     options: ScalerOptions | None = None,
     self_host: str | None = None,
@@ -264,7 +277,7 @@ def scale_to(
         )
     current = len(view.containers)
     if replicas == current:
-        return ServiceResult(sid, "held", current, replicas, f"already {current} replicas")
+        return ServiceResult(sid, Outcome.HELD, current, replicas, f"already {current} replicas")
     sc = _context(h, queues, options, self_host)
     try:
         result = change(sc, sid, replicas, cfg, wait=sc.options.lock_wait)
@@ -273,7 +286,8 @@ def scale_to(
     if result is None:
         raise ScaleError(f"{sid}: a repair or scale of this service is in flight; retry shortly")
     reason = f"requested via {source}" + (" (forced past min/max)" if force else "")
-    return finish(sc, sid, cfg, current, replicas, reason, "", result, h.clock(), source)
+    intent = ScaleIntent(sid, cfg, current, replicas, reason, source=source)
+    return record_scale(sc, intent, result, h.clock())
 
 
 def alert_scale_refusal(h: Healer, view: ServiceView | None) -> str:

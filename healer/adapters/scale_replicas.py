@@ -1,6 +1,6 @@
 """Scale a compose service through the Docker API, the way `docker compose up --scale` does.
 
-Up: clone the lowest-numbered container (see replica_spec) as `<project>-<service>-<n>`,
+Up: clone the lowest-numbered container (see core.scale_replica_spec) as `<project>-<service>-<n>`,
 start, wait for running/healthy. Down: the highest-numbered replicas go first, each drained
 through a caller-supplied gate (a Celery worker stops consuming and finishes its tasks), then
 stopped with its own stop timeout and removed without its volumes.
@@ -22,7 +22,7 @@ from healer.adapters.docker_engine import (
     call_engine,
 )
 from healer.core.model import ContainerId, ContainerView, ServiceView, split_service_id
-from healer.core.replica_spec import compose_name, create_body, name_separator, scale_blockers
+from healer.core.scale_replica_spec import compose_name, create_body, name_separator, scale_blockers
 
 log = logging.getLogger("healer.replicas")
 

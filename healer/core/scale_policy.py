@@ -176,7 +176,7 @@ def recommend(spec: ScaleSpec, obs: Observation) -> tuple[int | None, str]:
     if value is None:
         return None, f"{spec.metric} metric missing ({obs.value!r})"
     if spec.target is None:
-        return _threshold_recommend(spec, obs.replicas, value)
+        return threshold_recommend(spec, obs.replicas, value)
     current = obs.replicas
     load = value + obs.in_flight if spec.metric == "queue" else current * value
     ratio = load / (current * spec.target) if current else math.inf
@@ -187,7 +187,7 @@ def recommend(spec: ScaleSpec, obs: Observation) -> tuple[int | None, str]:
     return _ceil(load / spec.target), what
 
 
-def _threshold_recommend(spec: ScaleSpec, current: int, value: float) -> tuple[int, str]:
+def threshold_recommend(spec: ScaleSpec, current: int, value: float) -> tuple[int, str]:
     what = f"{spec.metric} {value:.3f}"
     if value > spec.up_threshold:
         return current + 1, f"{what} above up threshold {spec.up_threshold:g}"
@@ -254,7 +254,7 @@ def _stabilise(
     return current, ""
 
 
-def _clamp(spec: ScaleSpec, replicas: int) -> tuple[int, str]:
+def clamp(spec: ScaleSpec, replicas: int) -> tuple[int, str]:
     if replicas < spec.min_replicas:
         return spec.min_replicas, f"raised to min_replicas {spec.min_replicas}"
     if replicas > spec.max_replicas:
@@ -269,7 +269,7 @@ def _cooldown_note(spec: ScaleSpec, last_scale_at: float | None, now: float) -> 
     return f"cooldown: last scale {now - last_scale_at:g}s ago < {spec.cooldown_s:g}s"
 
 
-def _finish(
+def scale_decision(
     current: int, desired: int, raw: int | None, notes: list[str], h: History
 ) -> ScaleDecision:
     direction: Direction = "up" if desired > current else "down" if desired < current else "none"
@@ -298,32 +298,7 @@ def decide(
     else:
         target, note = _stabilise(spec, current, raw, kept, now)
         notes = [f"{why}, raw recommendation {raw}", note]
-    desired, note = _clamp(spec, target)
+    desired, note = clamp(spec, target)
     # A second decision at the same instant replaces the first.
     new_history = kept if raw is None else (*(e for e in kept if e[0] < now), (now, raw))
-    return _finish(current, desired, raw, [*notes, note], new_history)
-
-
-def naive_threshold_decide(spec: ScaleSpec, observation: Observation) -> ScaleDecision:
-    """Baseline for benchmarks: one step on each threshold crossing, no tolerance or memory.
-
-    Utilisation is the metric itself for cpu/memory, and load / (replicas * target) for a
-    queue. Only the min/max clamp is kept so the comparison is about stability, not bounds.
-    """
-    current = observation.replicas
-    value = observation.usable_value
-    if value is None:
-        raw, why = None, f"{spec.metric} metric missing ({observation.value!r})"
-    else:
-        raw, why = _threshold_recommend(spec, current, _utilisation(spec, observation, value))
-    desired, note = _clamp(spec, current if raw is None else raw)
-    return _finish(current, desired, raw, [why, note], ())
-
-
-def _utilisation(spec: ScaleSpec, obs: Observation, value: float) -> float:
-    if spec.metric != "queue" or spec.target is None:
-        return value
-    load = value + obs.in_flight
-    if obs.replicas == 0:
-        return math.inf if load > 0 else 0.0
-    return load / (obs.replicas * spec.target)
+    return scale_decision(current, desired, raw, [*notes, note], new_history)

@@ -1,0 +1,319 @@
+"""In-memory fakes at the engine's adapter seams (Stores, DockerEngine, Dispatcher), so the
+orchestration in healer/engine runs in unit tests without Redis or Docker.
+
+Each fake keeps what the engine told it, for the tests to assert on. They model the adapters'
+contracts, not their implementation: the guard's claim runs the real pure `backoff.decide`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from healer.adapters.history import Record
+from healer.core.backoff import Decision, Episode, RestartPolicy, Verdict, decide
+from healer.core.model import (
+    Condition,
+    ContainerId,
+    ContainerView,
+    RepairRequest,
+    ServiceId,
+    ServiceView,
+)
+from healer.engine.context import Healer
+from healer.settings import Settings
+
+SID = ServiceId("shop/web")
+CID = ContainerId("c" * 64)
+
+
+class FakeLock:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+
+    def extend(self, ttl: float | None = None) -> bool:
+        self.ttl = self.ttl if ttl is None else ttl
+        return True
+
+
+class FakeStorm:
+    """The storm brake's state: no storm unless a test sets `unhealthy`."""
+
+    def __init__(self) -> None:
+        self.unhealthy: set[ServiceId] = set()
+        self.managed_count: int | None = 100
+        self.braked_why: str | None = None
+        self.trickle_free = True
+
+    def observe_unhealthy(self, sid: ServiceId, now: float, window: float) -> int:
+        self.unhealthy.add(sid)
+        return len(self.unhealthy)
+
+    def managed(self) -> int | None:
+        return self.managed_count
+
+    def set_managed(self, count: int, ttl: float) -> None:
+        self.managed_count = count
+
+    def take_trickle(self, interval: float) -> bool:
+        free, self.trickle_free = self.trickle_free, False
+        return free
+
+    def set_braked(self, detail: str, ttl: float) -> bool:
+        fresh = self.braked_why is None
+        self.braked_why = detail
+        return fresh
+
+    def release(self) -> None:
+        self.braked_why = None
+
+
+class FakeGuard:
+    def __init__(self, slots: int = 8) -> None:
+        self.locked: set[ServiceId] = set()  # held by "another worker"
+        self.slots = slots
+        self.slots_held: set[str] = set()
+        self.released: list[str] = []
+        self.episodes: dict[tuple[ServiceId, Condition], Episode] = {}
+        self.claims: list[Decision] = []
+        self.locks: list[FakeLock] = []
+        self.slot_ttls: dict[str, float] = {}
+        self._n = 0
+
+    @contextmanager
+    def service_lock(self, sid: ServiceId, ttl: float) -> Iterator[FakeLock | None]:
+        if sid in self.locked:
+            yield None
+            return
+        self.locked.add(sid)
+        lock = FakeLock(ttl)
+        self.locks.append(lock)
+        try:
+            yield lock
+        finally:
+            self.locked.discard(sid)
+
+    def claim(
+        self,
+        sid: ServiceId,
+        condition: Condition,
+        policy: RestartPolicy,
+        now: float,
+        *,
+        request_id: str = "",
+        ttl: float,
+    ) -> Decision:
+        d = decide(policy, self.episodes.get((sid, condition), Episode()), now, request_id)
+        if d.verdict in (Verdict.ACT, Verdict.QUARANTINE):
+            self.episodes[(sid, condition)] = d.episode
+        self.claims.append(d)
+        return d
+
+    def take_slot(self, now: float) -> str | None:
+        if len(self.slots_held) >= self.slots:
+            return None
+        self._n += 1
+        token = f"slot-{self._n}"
+        self.slots_held.add(token)
+        return token
+
+    def extend_slot(self, token: str, now: float, ttl: float) -> None:
+        self.slot_ttls[token] = ttl
+
+    def release_slot(self, token: str) -> None:
+        self.slots_held.discard(token)
+        self.released.append(token)
+
+
+class FakeState:
+    def __init__(self) -> None:
+        self.acting: set[ContainerId] = set()
+        self.acting_marked: list[tuple[ContainerId, float]] = []
+        self.pending: set[tuple[ServiceId, Condition]] = set()
+        self.reprobes: set[ServiceId] = set()
+        self.hand_stopped: set[ContainerId] = set()
+
+    def mark_acting(self, cids: Iterable[ContainerId], ttl: float) -> None:
+        for cid in cids:
+            self.acting.add(cid)
+            self.acting_marked.append((cid, ttl))
+
+    def clear_acting(self, cids: Iterable[ContainerId]) -> None:
+        self.acting.difference_update(cids)
+
+    def manual_stops(self, cids: Iterable[ContainerId]) -> set[ContainerId]:
+        return set(cids) & self.hand_stopped
+
+    def claim_pending(
+        self, wanted: Sequence[tuple[ServiceId, Condition]], ttl: float
+    ) -> list[bool]:
+        out = []
+        for w in wanted:
+            out.append(w not in self.pending)
+            self.pending.add(w)
+        return out
+
+    def clear_pending(self, sid: ServiceId, condition: Condition) -> None:
+        self.pending.discard((sid, condition))
+
+    def claim_reprobe(self, sid: ServiceId, wait: float) -> bool:
+        fresh = sid not in self.reprobes
+        self.reprobes.add(sid)
+        return fresh
+
+
+class FakeHistory:
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.skips_seen: set[tuple[str, str, str]] = set()
+
+    def record(self, rec: Record) -> None:
+        self.records.append(rec)
+
+    def record_skip_once(self, rec: Record, ttl: int = 300) -> bool:
+        key = (rec.sid, rec.condition, rec.reason)
+        if key in self.skips_seen:
+            return False
+        self.skips_seen.add(key)
+        self.records.append(rec)
+        return True
+
+
+class FakeCounters:
+    def __init__(self) -> None:
+        self.repairs: list[tuple[str, str, bool]] = []
+        self.decisions: list[tuple[str, str]] = []
+
+    def repair(self, sid: str, action: str, success: bool, at: float | None = None) -> None:
+        self.repairs.append((sid, action, success))
+
+    def decision(self, sid: str, outcome: str) -> None:
+        self.decisions.append((sid, str(outcome)))
+
+
+class FakeFlags:
+    def __init__(self) -> None:
+        self.paused: set[ServiceId] = set()
+
+    def is_paused(self, sid: ServiceId) -> bool:
+        return sid in self.paused
+
+
+class FakeRequests:
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, str]] = {}
+        self._n = 0
+
+    def open(self, service: str, action: str, source: str, **extra: str) -> str:
+        self._n += 1
+        rid = f"req-{self._n}"
+        self.records[rid] = {
+            "status": "queued",
+            "service": service,
+            "action": str(action),
+            "source": str(source),
+            **extra,
+        }
+        return rid
+
+    def close(self, request_id: str, outcome: str, reason: str, detail: str) -> None:
+        rec = self.records.setdefault(request_id, {})
+        rec.update(status="done", outcome=str(outcome), reason=reason, detail=detail)
+
+    def get(self, request_id: str) -> dict[str, str]:
+        return dict(self.records.get(request_id, {}))
+
+
+@dataclass
+class FakeStores:
+    guard: FakeGuard = field(default_factory=FakeGuard)
+    state: FakeState = field(default_factory=FakeState)
+    history: FakeHistory = field(default_factory=FakeHistory)
+    counters: FakeCounters = field(default_factory=FakeCounters)
+    flags: FakeFlags = field(default_factory=FakeFlags)
+    requests: FakeRequests = field(default_factory=FakeRequests)
+    telemetry: object = None
+    storm: FakeStorm = field(default_factory=FakeStorm)
+
+
+class FakeEngine:
+    """One service, one container; `running` is what inspect reports."""
+
+    def __init__(self, running: bool = False, comes_back: bool = True) -> None:
+        self.running = running
+        self.comes_back = comes_back
+        self.calls: list[tuple[str, ContainerId]] = []
+        self.exists = True
+
+    def services(self, sid: ServiceId | None = None) -> dict[ServiceId, ServiceView]:
+        if not self.exists:
+            return {}
+        c = ContainerView(
+            CID, "shop-web-1", "shop", "web", 1, "running" if self.running else "exited", None, 0
+        )
+        return {SID: ServiceView(SID, (c,))}
+
+    def inspect(self, cid: ContainerId) -> dict[str, Any]:
+        status = "running" if self.running else "exited"
+        state = {"Status": status, "Running": self.running, "ExitCode": 0 if self.running else 1}
+        return {"Id": cid, "Name": "/shop-web-1", "State": state, "Config": {"StopTimeout": 1}}
+
+    def start(self, cid: ContainerId) -> None:
+        self.calls.append(("start", cid))
+        self.running = self.comes_back
+
+    def restart(self, cid: ContainerId, timeout: int) -> None:
+        self.calls.append(("restart", cid))
+        self.running = self.comes_back
+
+    def stop(self, cid: ContainerId, timeout: int) -> None:
+        self.calls.append(("stop", cid))
+        self.running = False
+
+    def wait_running(self, cid: ContainerId, timeout: float) -> dict[str, Any]:
+        return self.inspect(cid)
+
+
+class FakeDispatcher:
+    def __init__(self) -> None:
+        self.repairs: list[RepairRequest] = []
+        self.probes: list[tuple[ServiceId, float]] = []
+
+    def repair(self, request: RepairRequest, countdown: float = 0) -> str:
+        self.repairs.append(request)
+        return request.request_id or "task"
+
+    def probe(self, sid: ServiceId, countdown: float = 0) -> None:
+        self.probes.append((sid, countdown))
+
+    def probe_all(self) -> None:
+        self.probes.append((ServiceId("*"), 0))
+
+    def cleanup(self, source: str, request_id: str) -> None:
+        raise AssertionError("not expected in these tests")
+
+    def scale(self, sid: ServiceId, replicas: int, source: str, request_id: str) -> None:
+        raise AssertionError("not expected in these tests")
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_healer(
+    engine: FakeEngine | None = None, stores: FakeStores | None = None, **settings: Any
+) -> Healer:
+    s = Settings(redis_url="redis://127.0.0.1:1/0", **settings)
+    return Healer(
+        settings=s,
+        stores=stores or FakeStores(),  # type: ignore[arg-type]
+        engine=engine or FakeEngine(),  # type: ignore[arg-type]
+        dispatcher=FakeDispatcher(),
+        clock=Clock(),
+    )

@@ -1,0 +1,205 @@
+"""The repair orchestration (healer.engine.repair, .manual, .probe and the Celery task's
+retries) with fakes at the adapter seams: no Redis, no Docker, milliseconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from healer.core.model import (
+    Action,
+    Condition,
+    Outcome,
+    RepairRequest,
+    SkipReason,
+    Source,
+)
+from healer.engine import repair as repair_mod
+from healer.engine.manual import enqueue_manual
+from healer.engine.repair import Busy, RepairResult, SlotsFull, finish_repair, repair
+from tests.unit.engine_fakes import (
+    CID,
+    SID,
+    FakeEngine,
+    FakeStores,
+    make_healer,
+)
+
+
+def request(source: Source = Source.PROBE, request_id: str = "") -> RepairRequest:
+    return RepairRequest(SID, Condition.EXITED, Action.START, (CID,), "exited", source, request_id)
+
+
+def outcomes(stores: FakeStores) -> list[tuple[str, str]]:
+    return [(str(r.outcome), r.reason) for r in stores.history.records]
+
+
+# --- acting, and what every ending leaves behind ---------------------------------------------
+
+
+def test_a_repair_acts_records_and_releases_everything() -> None:
+    stores, engine = FakeStores(), FakeEngine(running=False)
+    stores.state.pending.add((SID, Condition.EXITED))
+    h = make_healer(engine, stores)
+    result = repair(h, request())
+    assert (result.outcome, result.attempt) == (Outcome.ACTED, 1)
+    assert engine.calls == [("start", CID)]
+    assert outcomes(stores) == [("acted", "repair 1 of 3")]
+    assert stores.counters.repairs == [(SID, "start", True)]
+    assert stores.counters.decisions == [(SID, "acted")]
+    # The slot, the lock, the acting mark and the pending mark are all gone afterwards.
+    assert stores.guard.slots_held == set() and stores.guard.released == ["slot-1"]
+    assert stores.guard.locked == set()
+    assert stores.state.acting == set()
+    assert stores.state.pending == set(), "the next failure may queue a repair again"
+
+
+def test_the_acting_mark_lives_as_long_as_the_repair_lock() -> None:
+    stores = FakeStores()
+    h = make_healer(FakeEngine(), stores, lock_ttl=77)
+    repair(h, request())
+    assert stores.state.acting_marked == [(CID, 77)]
+
+
+def test_a_failed_action_is_recorded_failed_and_still_releases_the_slot() -> None:
+    stores, engine = FakeStores(), FakeEngine(running=False, comes_back=False)
+    h = make_healer(engine, stores)
+    result = repair(h, request())
+    assert result.outcome == Outcome.FAILED
+    assert "not running after start" in result.detail
+    assert stores.counters.repairs == [(SID, "start", False)]
+    assert stores.guard.slots_held == set() and stores.state.acting == set()
+
+
+def test_the_slot_is_released_when_the_engine_raises_unexpectedly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stores = FakeStores()
+    h = make_healer(FakeEngine(), stores)
+
+    def boom(*_: Any) -> RepairResult:
+        raise RuntimeError("worker bug")
+
+    monkeypatch.setattr(repair_mod, "_guarded", boom)
+    with pytest.raises(RuntimeError):
+        repair(h, request())
+    assert stores.guard.slots_held == set() and stores.guard.released == ["slot-1"]
+    assert stores.guard.locked == set()
+
+
+# --- the request record ------------------------------------------------------------------------
+
+
+def test_an_operator_request_is_recorded_before_it_is_queued_and_closed_by_the_repair() -> None:
+    stores = FakeStores()
+    h = make_healer(FakeEngine(running=True), stores)
+    out = enqueue_manual(h, SID, Action.RESTART, "", Source.API)
+    rid = out["task_id"]
+    assert stores.requests.get(rid)["status"] == "queued"
+    [queued] = h.dispatcher.repairs  # type: ignore[attr-defined]
+    assert (queued.request_id, queued.source, queued.condition) == (rid, "api", Condition.MANUAL)
+    assert outcomes(stores) == [("requested", "")]
+
+    result = repair(h, queued)  # the operator asked: it acts on a running service too
+    assert result.outcome == Outcome.ACTED
+    record = stores.requests.get(rid)
+    assert (record["status"], record["outcome"], record["reason"]) == (
+        "done",
+        "acted",
+        result.reason,
+    )
+
+
+def test_finish_repair_closes_the_request_and_keeps_an_operators_pending_marks() -> None:
+    stores = FakeStores()
+    stores.state.pending.add((SID, Condition.EXITED))
+    h = make_healer(FakeEngine(), stores)
+    why = "another repair held the lock throughout"
+    result = RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value, why)
+    finish_repair(h, request(Source.CLI, "r1"), result)
+    assert stores.requests.get("r1")["outcome"] == "skipped"
+    assert stores.requests.get("r1")["detail"] == why
+    # Only the healer's own requests hold a pending mark; an operator's does not clear one.
+    assert stores.state.pending == {(SID, Condition.EXITED)}
+    assert stores.counters.decisions == [(SID, "skipped")]
+
+
+# --- Busy and SlotsFull --------------------------------------------------------------------------
+
+
+def test_a_locked_service_makes_intent_wait_and_a_probe_skip_once() -> None:
+    stores = FakeStores()
+    stores.guard.locked.add(SID)
+    h = make_healer(FakeEngine(), stores)
+    with pytest.raises(Busy) as busy:
+        repair(h, request(Source.ALERT, "r1"))
+    assert busy.value.retry_after > 0
+    assert stores.history.records == [] and stores.requests.get("r1") == {}
+    assert stores.guard.claims == [], "waiting spends no attempt"
+
+    first = repair(h, request())
+    again = repair(h, request())
+    assert first.outcome == again.outcome == Outcome.SKIPPED
+    assert first.reason == SkipReason.IN_FLIGHT.value
+    assert outcomes(stores) == [("skipped", "in_flight")], "a repeated skip is recorded once"
+    assert stores.guard.slots_held == set()
+
+
+def test_full_slots_make_every_source_wait_without_spending_an_attempt() -> None:
+    stores = FakeStores()
+    stores.guard.slots = 0
+    h = make_healer(FakeEngine(), stores)
+    for source in (Source.PROBE, Source.API):
+        with pytest.raises(SlotsFull) as full:
+            repair(h, request(source))
+        assert 0.2 <= full.value.retry_after <= 0.5  # jittered, so retries do not herd
+    assert stores.guard.claims == [] and stores.history.records == []
+    assert stores.guard.locked == set(), "the lock is released while waiting for a slot"
+
+
+# --- skips before the guard --------------------------------------------------------------------
+
+
+def test_pause_stops_the_healer_and_alerts_but_not_an_operator() -> None:
+    stores = FakeStores()
+    stores.flags.paused.add(SID)
+    h = make_healer(FakeEngine(), stores)
+    assert repair(h, request(Source.PROBE)).reason == SkipReason.PAUSED.value
+    assert repair(h, request(Source.ALERT)).reason == SkipReason.PAUSED.value
+    assert repair(h, request(Source.CLI)).outcome == Outcome.ACTED
+
+
+def test_a_probe_request_whose_container_recovered_is_skipped_and_charges_nothing() -> None:
+    stores = FakeStores()
+    h = make_healer(FakeEngine(running=True), stores)
+    result = repair(h, request(Source.EVENT))
+    assert (result.outcome, result.reason) == (Outcome.SKIPPED, SkipReason.RECOVERED.value)
+    assert stores.guard.claims == []
+
+
+def test_a_gone_service_ends_not_found_with_its_request_closed() -> None:
+    stores, engine = FakeStores(), FakeEngine()
+    engine.exists = False
+    h = make_healer(engine, stores)
+    result = repair(h, request(Source.API, "r9"))
+    assert result.reason == SkipReason.NOT_FOUND.value
+    assert stores.requests.get("r9")["outcome"] == "skipped"
+
+
+# --- the restart policy through the guard ------------------------------------------------------
+
+
+def test_cooldown_then_quarantine_after_the_budget() -> None:
+    stores, engine = FakeStores(), FakeEngine(running=False, comes_back=False)
+    h = make_healer(engine, stores, max_restart_attempts=2, restart_cooldown=10)
+    clock = h.clock
+    assert repair(h, request()).outcome == Outcome.FAILED
+    assert repair(h, request()).reason == SkipReason.COOLDOWN.value
+    clock.now += 10  # type: ignore[attr-defined]
+    assert repair(h, request()).outcome == Outcome.FAILED
+    clock.now += 20  # type: ignore[attr-defined]
+    result = repair(h, request())
+    assert (result.outcome, result.attempt) == (Outcome.QUARANTINED, 2)
+    assert "left as they are for inspection" in result.detail
+    assert engine.calls == [("start", CID), ("start", CID)], "quarantine does not act"
