@@ -16,8 +16,15 @@ import redis
 
 from healer.adapters import keys
 from healer.adapters.metrics import HealerCollector
-from healer.adapters.storm import StormStore
-from healer.core.model import Action, Condition, ContainerId, RepairRequest, ServiceId, service_id
+from healer.core.model import (
+    Action,
+    Condition,
+    ContainerId,
+    RepairRequest,
+    ServiceId,
+    Source,
+    service_id,
+)
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
 from healer.engine.repair import repair
@@ -57,8 +64,8 @@ def make_healer(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Healer
 
     yield make
     for h in built:
-        h.redis.close()
-        h.engine.client.close()
+        h.stores.close()
+        h.engine.close()
 
 
 def _started_at(client: docker.DockerClient, cid: str) -> str:
@@ -111,14 +118,16 @@ def test_container_ids_from_another_service_are_refused(
     result = repair(h, req)
     assert (result.outcome, result.reason) == ("skipped", "invalid_target"), result
     assert _started_at(docker_client, db.id) == before, "db must not have been touched"
-    assert h.redis.hget(keys.request(req.request_id), "outcome") == "skipped"
+    assert h.requests.get(req.request_id)["outcome"] == "skipped"
 
 
 def test_the_lock_and_acting_marks_outlive_a_long_stop_start(
     compose_project: ComposeFactory,
     make_healer: Callable[..., Healer],
+    redis_client: redis.Redis,
     test_image: str,
 ) -> None:
+    r = redis_client
     # Two replicas that ignore SIGTERM: each stop waits its whole 3 s grace period, so the
     # repair runs ~6 s against a configured lock TTL of 1 s.
     stubborn = "trap '' TERM; touch /tmp/healthy; while :; do sleep 1; done"
@@ -136,35 +145,36 @@ def test_the_lock_and_acting_marks_outlive_a_long_stop_start(
     )
     worker.start()
     try:
-        wait_until(lambda: h.redis.exists(keys.lock(sid)), timeout=10, message="the repair's lock")
+        wait_until(lambda: r.exists(keys.lock(sid)), timeout=10, message="the repair's lock")
         time.sleep(2.5)  # well past the configured 1 s lock TTL, while the first stop waits
         assert worker.is_alive(), "the repair should still be stopping the first replica"
-        assert h.redis.pttl(keys.lock(sid)) > 1000, "the lock must be stretched to the work"
-        acting = [k for k in h.redis.scan_iter(match=keys.acting(ContainerId("*")))]
-        assert acting and all(h.redis.ttl(k) > 60 for k in acting), "acting TTL from the work"
+        assert r.pttl(keys.lock(sid)) > 1000, "the lock must be stretched to the work"
+        acting = [k for k in r.scan_iter(match=keys.acting(ContainerId("*")))]
+        assert acting and all(r.ttl(k) > 60 for k in acting), "acting TTL from the work"
         # Another repair of the service meanwhile finds it in flight and does nothing.
         other = repair(h, _request(sid, Condition.UNHEALTHY, Action.RESTART, "probe"))
         assert (other.outcome, other.reason) == ("skipped", "in_flight")
     finally:
         worker.join(timeout=60)
     assert done and done[0].outcome == "acted", done
-    assert not h.redis.exists(keys.lock(sid)), "released when done"
+    assert not r.exists(keys.lock(sid)), "released when done"
 
 
 def test_scheduled_disk_cleanup_honours_pause(
     compose_project: ComposeFactory,
     make_healer: Callable[..., Healer],
+    redis_client: redis.Redis,
     test_image: str,
     tmp_path: Path,
 ) -> None:
     project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")))
     # A threshold every disk is above: without the pause, this check would clean.
     h = make_healer(project, disk_threshold=0.0001, disk_path=tmp_path)
-    h.redis.set(keys.PAUSED_ALL, "1")
-    result = check_disk(h, source="probe")
+    h.flags.pause()
+    result = check_disk(h, source=Source.PROBE)
     assert (result.outcome, result.reason, result.removed) == ("skipped", "paused", [])
-    assert any(r.reason == "paused" for r in h.history.query(service="host/disk"))
-    assert not h.redis.exists(keys.lock(ServiceId("host/disk"))), "it never took the lock"
+    assert any(e.reason == "paused" for e in h.history.query(service="host/disk"))
+    assert not redis_client.exists(keys.lock(ServiceId("host/disk"))), "it never took the lock"
 
 
 def _unhealthy(project: ComposeProject, services: list[str]) -> None:
@@ -193,7 +203,7 @@ def test_the_storm_brake_lets_one_unhealthy_repair_through_and_still_starts_cras
     yaml = compose_yaml(*(healthy_service_yaml(test_image, n) for n in [*names, "crashy"]))
     project = compose_project(yaml, wait=True)
     h = make_healer(project, storm_min_services=4, storm_share=0.55, storm_interval=600)
-    StormStore(h.redis).set_managed(6, ttl=600)  # what the reconcile probe writes
+    h.stores.storm.set_managed(6, ttl=600)  # what the reconcile probe writes
     _unhealthy(project, names)
     results = [
         repair(
