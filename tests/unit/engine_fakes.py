@@ -246,6 +246,7 @@ class FakeEngine:
         self.comes_back = comes_back
         self.calls: list[tuple[str, ContainerId]] = []
         self.exists = True
+        self.health: str | None = None
 
     def services(self, sid: ServiceId | None = None) -> dict[ServiceId, ServiceView]:
         if not self.exists:
@@ -257,7 +258,13 @@ class FakeEngine:
 
     def inspect(self, cid: ContainerId) -> dict[str, Any]:
         status = "running" if self.running else "exited"
-        state = {"Status": status, "Running": self.running, "ExitCode": 0 if self.running else 1}
+        state: dict[str, Any] = {
+            "Status": status,
+            "Running": self.running,
+            "ExitCode": 0 if self.running else 1,
+        }
+        if self.health is not None:
+            state["Health"] = {"Status": self.health}
         return {"Id": cid, "Name": "/shop-web-1", "State": state, "Config": {"StopTimeout": 1}}
 
     def start(self, cid: ContainerId) -> None:

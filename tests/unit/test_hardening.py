@@ -17,17 +17,21 @@ from healer.core.model import (
     Condition,
     ContainerId,
     ContainerView,
+    Outcome,
     RepairRequest,
     ServiceId,
     ServiceView,
+    Source,
 )
 from healer.core.scale_labels import parse_scale_labels
 from healer.core.scale_replica_spec import scale_blockers
 from healer.core.storm import StormPolicy, applies, assess
 from healer.core.work import repair_budget, stop_grace
 from healer.engine.gates import targets
+from healer.engine.repair import repair
 from healer.settings import Settings, redact_url
 from healer.supervisor import wait_for_engine
+from tests.unit.engine_fakes import CID, SID, FakeEngine, FakeStores, make_healer
 
 # --- item 2: bad input gets a 4xx naming it ------------------------------------------------
 
@@ -242,3 +246,60 @@ def test_healer_run_waits_for_the_engine_saying_so_once(caplog: pytest.LogCaptur
 
 def test_json_bodies_roundtrip() -> None:
     assert load_json(json.dumps({"a": [1, 2]}).encode()) == {"a": [1, 2]}
+
+
+# --- the repair task's new gates, with fakes at the adapter seams ----------------------------
+
+
+def _req(condition: Condition, action: Action, source: Source, *ids: str) -> RepairRequest:
+    cids = tuple(ContainerId(i) for i in ids)
+    return RepairRequest(SID, condition, action, cids, "test", source, "")
+
+
+def test_a_repair_stretches_its_lock_and_slot_to_its_budget() -> None:
+    stores = FakeStores()
+    h = make_healer(FakeEngine(running=True), stores, lock_ttl=1)
+    assert repair_budget(Action.RESTART, [1], h.settings.verify_timeout) > 1
+    result = repair(h, _req(Condition.MANUAL, Action.RESTART, Source.API))
+    assert result.outcome == Outcome.ACTED
+    budget = repair_budget(Action.RESTART, [1], h.settings.verify_timeout)  # StopTimeout 1
+    assert stores.guard.locks[0].ttl == budget
+    assert list(stores.guard.slot_ttls.values()) == [budget]
+    assert stores.state.acting_marked == [(CID, budget)]
+
+
+def test_a_foreign_container_id_is_never_acted_on() -> None:
+    stores, engine = FakeStores(), FakeEngine(running=True)
+    h = make_healer(engine, stores)
+    result = repair(h, _req(Condition.ALERT, Action.RESTART, Source.ALERT, "f" * 64))
+    assert (result.outcome, result.reason) == (Outcome.SKIPPED, "invalid_target")
+    assert engine.calls == []
+
+
+def test_a_hand_stopped_container_stays_down_for_an_alert_when_respected() -> None:
+    stores, engine = FakeStores(), FakeEngine(running=False)
+    stores.state.hand_stopped.add(CID)
+    h = make_healer(engine, stores, respect_manual_stop=True)
+    result = repair(h, _req(Condition.ALERT, Action.START, Source.ALERT))
+    assert (result.outcome, result.reason) == (Outcome.SKIPPED, "manual_stop")
+    assert engine.calls == []
+    assert repair(h, _req(Condition.MANUAL, Action.START, Source.CLI)).outcome == Outcome.ACTED
+
+
+def test_the_storm_brake_skips_unhealthy_repairs_past_the_trickle_uncharged() -> None:
+    stores, engine = FakeStores(), FakeEngine(running=True)
+    stores.storm.unhealthy = {ServiceId(f"shop/s{i}") for i in range(6)}
+    stores.storm.managed_count = 8
+    stores.storm.trickle_free = False  # the trickle's one was taken by another service
+    h = make_healer(engine, stores)
+    engine.health = "unhealthy"
+    result = repair(h, _req(Condition.UNHEALTHY, Action.RESTART, Source.PROBE))
+    assert (result.outcome, result.reason) == (Outcome.SKIPPED, "storm_brake"), result
+    assert "7 of 8 managed services" in result.detail
+    assert engine.calls == [] and stores.guard.claims == [], "no attempt charged"
+    notes = [r for r in stores.history.records if r.sid == "host"]
+    assert len(notes) == 1 and notes[0].reason == "storm_brake"
+    # An exited container is started at once, brake or not.
+    engine.health, engine.running = None, False
+    exited = repair(h, _req(Condition.EXITED, Action.START, Source.PROBE))
+    assert exited.outcome == Outcome.ACTED
