@@ -361,7 +361,14 @@ def test_host_cleanup_and_scale_up_alerts_become_their_tasks(
         (
             "healer.scale.service",
             scale["task_id"],
-            {"sid": sid, "replicas": -1, "force": False, "source": "alert"},
+            # request_id: the scale task closes the request record with its outcome.
+            {
+                "sid": sid,
+                "replicas": -1,
+                "force": False,
+                "source": "alert",
+                "request_id": scale["task_id"],
+            },
         )
     ]
     requests = [redis_client.hgetall(f"healer:request:{r['task_id']}") for r in (cleanup, scale)]
