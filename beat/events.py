@@ -35,6 +35,7 @@ class EventsWatcher:
         self.state, self.counters, self.telemetry = stores.state, stores.counters, stores.telemetry
         self.boot = stores.boot
         self.stop = threading.Event()
+        self.connected = threading.Event()  # set once a stream is open (heartbeat: ready)
         self.handled = 0
         # Bumped on every connect and disconnect: the heartbeat records the engine as alive
         # only for the connection it saw open, never across a restart it has not noticed.
@@ -72,18 +73,26 @@ class EventsWatcher:
     def run(self, once: bool = False) -> None:
         """Follow the stream until `stop` is set, reconnecting with backoff."""
         delay = 0.5
+        lost = False
         while not self.stop.is_set():
             try:
                 self._follow()
-                delay = 0.5
+                delay, lost = 0.5, False
                 self._engine_lost = True  # the engine ended the stream: it is going away
             except redis.RedisError as exc:
-                log.warning("Redis lost (%s); reconnecting in %.1fs", exc, delay)
+                self.connected.clear()
+                # Said once per outage, not on every retry; the retries are DEBUG.
+                level = logging.DEBUG if lost else logging.WARNING
+                log.log(level, "Redis lost (%s); reconnecting with backoff", exc)
+                lost = True
                 self.stop.wait(delay)
                 delay = min(delay * 2, 2.0)
             except (EngineError, docker.errors.DockerException, OSError) as exc:
                 self._engine_lost = True
-                log.warning("event stream lost (%s); reconnecting in %.1fs", exc, delay)
+                self.connected.clear()
+                level = logging.DEBUG if lost else logging.WARNING
+                log.log(level, "event stream lost (%s); reconnecting with backoff", exc)
+                lost = True
                 self.stop.wait(delay)
                 # Capped low: after an engine restart, containers run out of order until the
                 # watcher is back and the ordered recovery starts.
@@ -101,6 +110,7 @@ class EventsWatcher:
         log.info("following Docker events since %s", since)
         self._generation += 1
         self._connected = True
+        self.connected.set()
         try:
             for raw in stream:
                 if self.stop.is_set():
@@ -110,6 +120,7 @@ class EventsWatcher:
                     self.handle(ev, engine)
         finally:
             self._connected = False
+            self.connected.clear()
             self._generation += 1
             stream.close()
             engine.close()
@@ -151,12 +162,18 @@ class EventsWatcher:
         threading.Thread(target=closer, daemon=True).start()
 
     def heartbeat_loop(self, every: float = 5.0) -> None:
-        while not self.stop.wait(every):
+        """Beat while subscribed to the engine's stream: the first beat says "ready", so
+        tests and operators wait for a positive signal instead of sleeping. Every 5 s, as the
+        boot check reads the engine's clock from these beats."""
+        while not self.stop.is_set():
+            if not self.connected.wait(0.2):
+                continue
             try:
                 self.counters.heartbeat("events", ttl=60)
                 self.engine_alive()
             except (redis.RedisError, EngineError) as exc:
                 log.warning("heartbeat failed: %s", exc)
+            self.stop.wait(every)
 
 
 def main() -> None:

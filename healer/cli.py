@@ -4,17 +4,19 @@ repairs through Celery, so they show in Flower like any other."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import redis
 import typer
 from pydantic import ValidationError
 
-from healer.adapters.docker_engine import EngineError
+from healer.adapters.docker_engine import DockerEngine, EngineError
 from healer.adapters.history import Record
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.redis_conn import ping as redis_ping
@@ -26,6 +28,8 @@ from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import AmbiguousService, UnknownService, recoveries, resolve, status
 from healer.settings import Settings
+
+run_log = logging.getLogger("healer.run")
 
 app = typer.Typer(
     help="Self-healing and autoscaling for Docker Compose stacks.",
@@ -294,9 +298,9 @@ def check() -> None:
         )
     try:
         redis_ping(s.redis_url, timeout=3)
-        typer.echo(f"redis: ok ({s.redis_url})")
+        typer.echo(f"redis: ok ({s.redis_url_redacted})")
     except redis.RedisError as exc:
-        problems.append(f"redis at {s.redis_url}: {exc} — is redis-server running?")
+        problems.append(f"redis at {s.redis_url_redacted}: {exc} — is redis-server running?")
     try:
         from healer.adapters.docker_engine import DockerEngine
 
@@ -307,7 +311,7 @@ def check() -> None:
         for note in actions.label_notes(services):
             typer.secho(f"  note: {note}", fg=typer.colors.YELLOW)
     except EngineError as exc:
-        problems.append(f"docker: {exc} — is dockerd running, is DOCKER_HOST right?")
+        problems.append(f"docker: {exc} (is dockerd running, is DOCKER_HOST right?)")
     broken = actions.plugin_problems()
     if not broken:
         typer.echo(f"strategies: ok ({len(actions.plugin_names())} plugins; healer strategies)")
@@ -339,7 +343,18 @@ def run(
     ] = None,
 ) -> None:
     """Worker + beat + events watcher + API in one foreground process tree (Ctrl-C stops)."""
-    settings()  # invalid settings fail here, with the clear message, not in a child
+    s = settings()  # invalid settings fail here, with the clear message, not in a child
+    # The roles would only crash and restart against an absent engine: wait for it here,
+    # saying so once, before the supervisor starts them.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s healer-run %(message)s")
+    engine = DockerEngine.connect(s.docker_host, s.project_list, s.docker_timeout)
+    try:
+        if not wait_for_engine(engine.ping, lambda: False):
+            return
+    except KeyboardInterrupt:
+        return
+    finally:
+        engine.close()
     # The supervisor only waits on its child: exec a bare interpreter rather than keep this
     # one, with the CLI's imports (Celery, docker, typer) loaded, alive for the whole run.
     argv = [sys.executable, "-m", "healer.supervisor"]
@@ -348,6 +363,37 @@ def run(
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
+
+
+def wait_for_engine(
+    ping: Callable[[], None],
+    stopping: Callable[[], bool],
+    sleep: Callable[[float], None] = time.sleep,
+    max_delay: float = 30.0,
+) -> bool:
+    """Block until the Docker engine answers (True) or we are asked to stop (False).
+
+    Says once, in one line, which engine is unreachable and why, then retries with doubling
+    delays: the roles would only crash and restart against an absent engine."""
+    delay = 1.0
+    said = False
+    while not stopping():
+        try:
+            ping()
+        except EngineError as exc:
+            if not said:  # once: the reason may change wording between tries, not its meaning
+                run_log.warning(
+                    "%s; waiting for it (retrying with backoff up to %.0fs)", exc, max_delay
+                )
+                said = True
+            sleep(delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        if said:
+            run_log.warning("Docker engine is reachable again; starting the roles")
+        return True
+    return False
+
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,20 @@ from healer.core.model import Condition
 # engine in parallel (the adaptive repair limit decides how many actually act). Threads are
 # started only when tasks need them, so an idle worker does not pay for them.
 THREADS_DEFAULT = 128
+
+MIN_TOKEN_LENGTH = 16
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by `***`, safe to print or log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _env(name: str) -> AliasChoices:
@@ -233,11 +248,25 @@ class Settings(BaseSettings):
     cleanup_max_age_days: float = Field(
         7, gt=0, validation_alias=_env("HEALER_CLEANUP_MAX_AGE_DAYS")
     )
+    cleanup_min_age: float = Field(
+        3600,
+        ge=0,
+        validation_alias=_env("HEALER_CLEANUP_MIN_AGE"),
+        description="Seconds a loose (non-compose) container must have been stopped before "
+        "cleanup removes it: an hour leaves time to read its logs after a crash.",
+    )
 
     # --- scaling -----------------------------------------------------------------------
     scaler_interval: float = Field(60, gt=0, validation_alias=_env("SCALER_INTERVAL"))
     min_replicas: int = Field(1, ge=0, validation_alias=_env("MIN_REPLICAS"))
     max_replicas: int = Field(5, ge=1, validation_alias=_env("MAX_REPLICAS"))
+    max_replicas_cap: int = Field(
+        20,
+        ge=1,
+        validation_alias=_env("HEALER_MAX_REPLICAS_CAP"),
+        description="Hard ceiling on any service's replicas: no label, alert or `--force` "
+        "goes past it, so a typo (healer.scale.max=500) cannot exhaust the host.",
+    )
     scale_drain_timeout: float = Field(
         120,
         gt=0,
@@ -250,6 +279,37 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=_env("HEALER_SCALE_START_TIMEOUT"),
         description="Seconds a new replica gets to be running (and healthy, with a healthcheck).",
+    )
+
+    # --- repair-storm brake (unhealthy repairs only) -----------------------------------------
+    storm_share: float = Field(
+        0.55,
+        gt=0,
+        le=1,
+        validation_alias=_env("HEALER_STORM_SHARE"),
+        description="Share of a host's managed services seen unhealthy within the storm "
+        "window that engages the brake (Kubernetes' --unhealthy-zone-threshold is 0.55).",
+    )
+    storm_window: float = Field(
+        120,
+        gt=0,
+        validation_alias=_env("HEALER_STORM_WINDOW"),
+        description="Seconds over which unhealthy services are counted: a few reconciles, so "
+        "a service still unhealthy is counted on every pass.",
+    )
+    storm_min_services: int = Field(
+        4,
+        ge=1,
+        validation_alias=_env("HEALER_STORM_MIN_SERVICES"),
+        description="Fewest unhealthy services that can engage the brake: one sick service "
+        "out of two is an incident, not a storm.",
+    )
+    storm_interval: float = Field(
+        30,
+        gt=0,
+        validation_alias=_env("HEALER_STORM_INTERVAL"),
+        description="While braked, at most one unhealthy-repair per this many seconds per "
+        "host (the trickle); exited and crashed containers are still started at once.",
     )
 
     # --- API, history, notifications -----------------------------------------------------
@@ -270,6 +330,12 @@ class Settings(BaseSettings):
         description="Seconds of history kept; older entries are trimmed by beat.",
     )
     notify_webhook: str | None = Field(None, validation_alias=_env("HEALER_NOTIFY_WEBHOOK"))
+    oplog: Path | None = Field(
+        None,
+        validation_alias=_env("HEALER_OPLOG"),
+        description="File that gets a JSON line when each repair starts and ends acting, "
+        "for offline checks of the guard (the soak test); unset writes nothing.",
+    )
     alert_suppress: float = Field(
         900,
         ge=0,
@@ -331,6 +397,19 @@ class Settings(BaseSettings):
             )
         return v
 
+    @field_validator("api_token")
+    @classmethod
+    def _token_length(cls, v: SecretStr | None) -> SecretStr | None:
+        # An empty value means "unset" (mutating calls answer 403); a short one is guessable.
+        if v is None or not v.get_secret_value():
+            return None
+        if len(v.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"HEALER_API_TOKEN must be at least {MIN_TOKEN_LENGTH} characters "
+                "(e.g. `openssl rand -hex 32`)"
+            )
+        return v
+
     @model_validator(mode="after")
     def _plugin_below_lock(self) -> Settings:
         if self.plugin_timeout is not None and self.plugin_timeout >= self.lock_ttl:
@@ -347,6 +426,11 @@ class Settings(BaseSettings):
                 f"MIN_REPLICAS ({self.min_replicas}) must not exceed MAX_REPLICAS "
                 f"({self.max_replicas})"
             )
+        if self.max_replicas > self.max_replicas_cap:
+            raise ValueError(
+                f"MAX_REPLICAS ({self.max_replicas}) must not exceed HEALER_MAX_REPLICAS_CAP "
+                f"({self.max_replicas_cap})"
+            )
         return self
 
     @property
@@ -360,6 +444,10 @@ class Settings(BaseSettings):
         if self.worker_concurrency is not None:
             return self.worker_concurrency
         return THREADS_DEFAULT if self.worker_pool == "threads" else os.cpu_count() or 1
+
+    @property
+    def redis_url_redacted(self) -> str:
+        return redact_url(self.redis_url)
 
     @property
     def project_list(self) -> tuple[str, ...]:

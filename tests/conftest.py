@@ -41,7 +41,7 @@ from tests.support import (
 from tests.support.healer import HealerFactory, HealerStack
 
 TESTS_DIR = Path(__file__).resolve().parent
-SERVICE_SUITES = ("integration", "e2e")
+SERVICE_SUITES = ("integration", "e2e", "chaos")
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
 
@@ -266,7 +266,7 @@ def healer_stack(redis_url: str, tmp_path: Path) -> Iterator[HealerFactory]:
             "HEALER_PROJECTS": project,
             "WATCHDOG_INTERVAL": "2",
             "RESTART_COOLDOWN": "30",
-            "HEALER_API_TOKEN": "test-token",
+            "HEALER_API_TOKEN": "test-token-0123456789",
             "HEALER_LOG_DIR": str(log_dir),
             "HEALER_VERIFY_TIMEOUT": "10",
             "PYTHONUNBUFFERED": "1",

@@ -12,6 +12,7 @@ from typing import Any
 
 import redis
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import heartbeat_sent, worker_process_init, worker_ready
 
 from healer.adapters.docker_engine import EngineError
@@ -27,6 +28,7 @@ from healer.adapters.queue import (
 from healer.core.model import ContainerId, Outcome, RepairRequest, ServiceId, SkipReason, Source
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
+from healer.engine.manual import close_request
 from healer.engine.probe import probe
 from healer.engine.repair import Busy, RepairResult, SlotsFull, finish_repair, repair
 from workers.app import app, settings
@@ -58,7 +60,11 @@ def healer() -> Healer:
 )
 def probe_all() -> dict[str, Any]:
     h = healer()
-    result = probe(h)
+    try:
+        result = probe(h)
+    except EngineError as exc:
+        return _engine_down("reconcile probe", exc)
+    _engine_back()
     ttl = 3 * settings.watchdog_interval + 30
     # Each reconcile proves both that beat fires the schedule and that a worker runs it.
     h.counters.heartbeat("worker", ttl=ttl)
@@ -81,12 +87,16 @@ def probe_service(
     lag = time.time() - event_time if event_time else None
     if lag is not None:
         h.telemetry.observe("healer_event_lag_seconds", max(lag, 0.0))
-    result = probe(
-        h,
-        ServiceId(sid),
-        source=Source.EVENT if event_time else Source.PROBE,
-        container_id=ContainerId(container_id) if container_id else None,
-    )
+    try:
+        result = probe(
+            h,
+            ServiceId(sid),
+            source=Source.EVENT if event_time else Source.PROBE,
+            container_id=ContainerId(container_id) if container_id else None,
+        )
+    except EngineError as exc:
+        return _engine_down(f"probe of {sid}", exc)
+    _engine_back()
     h.telemetry.observe("healer_probe_duration_seconds", result.duration, "service")
     out = asdict(result)
     out["event_lag"] = lag
@@ -108,6 +118,11 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
         req = RepairRequest.from_kwargs({**kwargs, "request_id": self.request.id})
     try:
         return asdict(repair(h, req))
+    except SoftTimeLimitExceeded:
+        # The soft limit leaves a tenth of the hard one to say so: an acknowledged request
+        # ends with a recorded outcome instead of being killed silently (prefork pool).
+        why = f"the task time limit ({settings.task_time_limit:.0f}s) hit while repairing"
+        return asdict(finish_repair(h, req, RepairResult(Outcome.FAILED, "time_limit", why)))
     except EngineError as exc:
         # The engine failed or timed out (HEALER_DOCKER_TIMEOUT) before the repair could act
         # or record: the acknowledged request still ends with an outcome.
@@ -122,6 +137,25 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
             result = RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value, why)
             return asdict(finish_repair(h, req, result))
         raise self.retry(countdown=busy.retry_after) from busy
+
+
+_engine_error = ""
+
+
+def _engine_down(what: str, exc: EngineError) -> dict[str, Any]:
+    """One log line per distinct engine error, not a traceback per task."""
+    global _engine_error
+    if str(exc) != _engine_error:
+        log.warning("%s skipped: %s (reported once until the engine answers)", what, exc)
+        _engine_error = str(exc)
+    return {"error": str(exc)}
+
+
+def _engine_back() -> None:
+    global _engine_error
+    if _engine_error:
+        log.warning("Docker engine answers again")
+        _engine_error = ""
 
 
 @app.task(name=TRIM_HISTORY, ignore_result=True)
@@ -139,7 +173,23 @@ def check_disk_task() -> dict[str, Any]:
 def cleanup_task(
     source: str = "api", request_id: str = "", dry_run: bool = False
 ) -> dict[str, Any]:
-    result = check_disk(healer(), source=Source(source), dry_run=dry_run)
+    h = healer()
+    try:
+        result = check_disk(h, source=Source(source), dry_run=dry_run)
+    except SoftTimeLimitExceeded:
+        close_request(
+            h, request_id, Outcome.FAILED, "time_limit", "cleanup ran past the time limit"
+        )
+        raise
+    except EngineError as exc:
+        close_request(h, request_id, Outcome.FAILED, "engine_error", str(exc))
+        return {"outcome": Outcome.FAILED.value, "reason": str(exc)}
+    # Every acknowledged request ends in an outcome; "nothing to do" is a skip.
+    outcome = Outcome.SKIPPED if result.outcome == Outcome.OK else result.outcome
+    detail = f"{len(result.removed)} items, {result.bytes_freed} bytes" + (
+        "; errors: " + "; ".join(result.errors[:5]) if result.errors else ""
+    )
+    close_request(h, request_id, outcome, result.reason, detail)
     return asdict(result)
 
 

@@ -11,7 +11,14 @@ from healer.adapters import keys
 
 
 def field(*parts: str) -> str:
+    """Hash field of a counter. Only the service id may contain `|` (compose labels are
+    free text): it comes first, and readers split from the right."""
     return "|".join(parts)
+
+
+def unfield(key: str, parts: int) -> tuple[str, ...]:
+    """Inverse of `field` for a key of `parts` parts whose first part may hold `|`."""
+    return tuple(key.rsplit("|", parts - 1))
 
 
 class Counters:
@@ -34,11 +41,11 @@ class Counters:
 
     def repairs(self) -> dict[tuple[str, ...], int]:
         raw: dict[str, str] = self.r.hgetall(keys.REPAIR_COUNTS)
-        return {tuple(k.split("|")): int(v) for k, v in raw.items()}
+        return {unfield(k, 3): int(v) for k, v in raw.items() if k.count("|") >= 2}
 
     def decisions(self) -> dict[tuple[str, ...], int]:
         raw: dict[str, str] = self.r.hgetall(keys.DECISION_COUNTS)
-        return {tuple(k.split("|")): int(v) for k, v in raw.items()}
+        return {unfield(k, 2): int(v) for k, v in raw.items() if "|" in k}
 
     def last_repairs(self) -> dict[str, float]:
         raw: dict[str, str] = self.r.hgetall(keys.LAST_REPAIR)

@@ -44,8 +44,10 @@ class Lock:
     def release(self) -> bool:
         return bool(self._release(keys=[self.key], args=[self.token]))
 
-    def extend(self) -> bool:
-        return bool(self._extend(keys=[self.key], args=[self.token, self.ttl_ms]))
+    def extend(self, ttl: float | None = None) -> bool:
+        """Reset the TTL (to `ttl` seconds if given) if we still own the lock."""
+        ms = self.ttl_ms if ttl is None else int(ttl * 1000)
+        return bool(self._extend(keys=[self.key], args=[self.token, ms]))
 
 
 @contextmanager
@@ -166,6 +168,10 @@ class Guard:
     def report_action(self, latency: float, ok: bool, now: float, grace: float = math.inf) -> None:
         """One engine action of a repair, for the adaptive limit (call it holding the slot)."""
         self._limiter.observe(latency, ok, now, grace)
+
+    def extend_slot(self, token: str, now: float, ttl: float) -> None:
+        """A long repair keeps its slot for its whole budget (see RepairLimiter.extend)."""
+        self._limiter.extend(token, now, ttl)
 
     def reset(self, sid: ServiceId) -> int:
         return reset(self._r, sid)

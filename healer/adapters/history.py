@@ -95,7 +95,8 @@ class History:
         self, *, service: str | None = None, since: float | None = None, limit: int = 1000
     ) -> list[Record]:
         """Newest first."""
-        min_id = f"{int(since * 1000)}-0" if since else "-"
+        # Stream ids are unsigned milliseconds: anything at or before the epoch is "all".
+        min_id = f"{int(since * 1000)}-0" if since and since > 0 else "-"
         out: list[Record] = []
         last = "+"
         while len(out) < limit:

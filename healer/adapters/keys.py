@@ -15,7 +15,8 @@ HOUR = 3600
 DAY = 86400
 
 
-# Owner-token lock, one repair in flight per service. TTL: Settings.lock_ttl.
+# Owner-token lock, one repair in flight per service. TTL: Settings.lock_ttl, extended to the
+# repair's budget (healer.core.work.repair_budget) before it acts.
 def lock(sid: ServiceId) -> str:
     return f"{PREFIX}lock:{sid}"
 
@@ -80,9 +81,10 @@ def dies(sid: ServiceId) -> str:
 
 
 # Marks the healer's own stop/start so the watcher does not take it for a hand stop.
-# TTL: the lock TTL of the action that sets it (Settings.lock_ttl for a repair, the scale
-# lock for a replica removal): the action cannot outlast its lock, and the action deletes
-# the mark when it ends, so the TTL only matters when a worker dies mid-action.
+# TTL: the lock TTL of the action that sets it (a repair's lock is stretched to the repair's
+# budget, healer.core.work.repair_budget; the scale lock for a replica removal): the action
+# cannot outlast its lock, and the action deletes the mark when it ends, so the TTL only
+# matters when a worker dies mid-action.
 def acting(cid: ContainerId) -> str:
     return f"{PREFIX}acting:{cid}"
 
@@ -346,3 +348,14 @@ BOOT_STATUS_TTL = DAY
 # Hash "duration|project" → seconds of the last recovery, "timeouts|project|service|blocker"
 # → count, "running|project" → 0/1. TTL METRIC_TTL, refreshed on every write.
 BOOT_METRICS = f"{PREFIX}metrics:boot"
+
+# Repair-storm brake (healer.core.storm). Sorted set sid → last time seen unhealthy; TTL the
+# storm window + 60 s, refreshed by every unhealthy repair.
+STORM_UNHEALTHY = f"{PREFIX}storm:unhealthy"
+# Managed services of this host, written by each reconcile. TTL 3 reconcile intervals + 30 s.
+STORM_MANAGED = f"{PREFIX}storm:managed"
+# The one unhealthy-repair allowed per trickle interval while braked. TTL: the interval.
+STORM_TRICKLE = f"{PREFIX}storm:trickle"
+# Present while the brake is engaged (value: why). TTL: the storm window, so it lifts by
+# itself once no service is seen unhealthy any more.
+STORM_BRAKED = f"{PREFIX}storm:braked"

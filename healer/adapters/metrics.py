@@ -160,6 +160,8 @@ class HealerCollector(Collector):
             for kind, name in ratio_names.items()
         }
         for k, v in sorted(self.r.hgetall(keys.RESOURCE_RATIOS).items()):
+            if k.count("|") < 2:
+                continue
             sid, name, kind = k.rsplit("|", 2)
             if kind in ratios:
                 ratios[kind].add_metric([sid, name], float(v))
@@ -174,7 +176,9 @@ class HealerCollector(Collector):
             labels=["service", "container"],
         )
         for k, v in sorted(self.r.hgetall(keys.CONTAINER_EVENTS).items()):
-            kind, sid, name = k.split("|", 2)
+            # "kind|sid|container": the sid may hold `|`, the kind and container name cannot.
+            kind, _, rest = k.partition("|")
+            sid, _, name = rest.rpartition("|")
             (restarts if kind == "restarts" else oom).add_metric([sid, name], float(v))
         yield from (up, healthy, *ratios.values(), restarts, oom)
 
@@ -205,7 +209,18 @@ class HealerCollector(Collector):
         )
         in_flight = GaugeMetricFamily("healer_repairs_in_flight", "Repairs acting right now")
         in_flight.add_metric([], float(self.r.zcount(keys.REPAIR_SLOTS, time.time(), "+inf")))
-        yield from (beats, decisions, depth, online, in_flight, *self._scaling_series())
+        brake = GaugeMetricFamily(
+            "healer_repair_storm_brake",
+            "1 while the repair-storm brake slows unhealthy repairs to a trickle",
+        )
+        brake.add_metric([], 1.0 if self.r.exists(keys.STORM_BRAKED) else 0.0)
+        unhealthy = GaugeMetricFamily(
+            "healer_storm_unhealthy_services",
+            "Services seen unhealthy within the storm window",
+        )
+        unhealthy.add_metric([], float(self.r.zcard(keys.STORM_UNHEALTHY)))
+        yield from (beats, decisions, depth, online, in_flight, brake, unhealthy)
+        yield from self._scaling_series()
 
     def _scaling_series(self) -> Iterator[Metric]:
         events = CounterMetricFamily(

@@ -113,7 +113,13 @@ class CeleryDispatcher:
         """`replicas=-1`: one more than the service runs when the task executes."""
         self.app.send_task(
             SCALE_SERVICE,
-            kwargs={"sid": str(sid), "replicas": replicas, "force": False, "source": source.value},
+            kwargs={
+                "sid": str(sid),
+                "replicas": replicas,
+                "force": False,
+                "source": source.value,
+                "request_id": request_id,
+            },
             task_id=request_id,
             queue=SCALE_QUEUE,
         )

@@ -71,6 +71,14 @@ class RepairLimiter:
     def release(self, token: str) -> None:
         self.r.zrem(keys.REPAIR_SLOTS, token)
 
+    def extend(self, token: str, now: float, ttl: float) -> None:
+        """Push a held slot's expiry to `now + ttl` (XX: a slot that expired stays free), and
+        the key's own TTL past it."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zadd(keys.REPAIR_SLOTS, {token: now + ttl}, xx=True)
+        pipe.pexpire(keys.REPAIR_SLOTS, int(ttl * 1000) + 1000)
+        pipe.execute()
+
     def observe(self, latency: float, ok: bool, now: float, grace: float = math.inf) -> LimitState:
         """Fold one engine action into the limit; call it while still holding the slot."""
         with self.r.pipeline() as pipe:

@@ -23,6 +23,7 @@ from healer.adapters.scale_queue_depth import CeleryQueues
 from healer.adapters.scale_state import ScaleStore
 from healer.adapters.state import StateStore
 from healer.adapters.stats import SustainedStore
+from healer.adapters.storm import StormStore
 from healer.adapters.telemetry import Telemetry
 from healer.core.resources import SustainedRule
 from healer.settings import Settings
@@ -43,6 +44,7 @@ class Stores:
         self.scale = ScaleStore(r)
         self.alerts = AlertMarks(r)
         self.boot = BootStore(r)
+        self.storm = StormStore(r)
 
     @classmethod
     def connect(cls, s: Settings) -> Stores:

@@ -8,7 +8,6 @@ The repair itself goes through the same guard as the healer's own probes (Condit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from healer.adapters.alert_marks import Claim
 from healer.adapters.history import Record
+from healer.api.bodies import json_body, load_json
 from healer.core.alerts import (
     HOST,
     Alert,
@@ -28,9 +28,18 @@ from healer.core.alerts import (
     decide,
     describe_errors,
 )
-from healer.core.model import Action, Condition, Outcome, RepairRequest, ServiceId, Source
+from healer.core.model import (
+    Action,
+    Condition,
+    ContainerId,
+    Outcome,
+    RepairRequest,
+    ServiceId,
+    Source,
+)
 from healer.engine.actions import plugin_names
 from healer.engine.context import Healer
+from healer.engine.manual import send_or_fail
 from healer.engine.status import AmbiguousService, UnknownService, resolve
 
 # Alertmanager batches are small (grouped by alertname and service); 1 MiB is far above any
@@ -64,7 +73,12 @@ def alerts_router(
     intake = AlertIntake(h, suppress)
     router = APIRouter()
 
-    @router.post("/alerts", status_code=202, dependencies=[Depends(authorized)])
+    @router.post(
+        "/alerts",
+        status_code=202,
+        dependencies=[Depends(authorized)],
+        openapi_extra=json_body(Webhook),
+    )
     async def post_alerts(request: Request) -> JSONResponse:
         hook = _parse(await read_capped(request, max_body))
         # Redis and Docker calls block: keep them off the event loop. A RedisError raised
@@ -94,12 +108,11 @@ async def read_capped(request: Request, limit: int) -> bytes:
 
 
 def _parse(raw: bytes) -> Webhook:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(422, f"body is not JSON: {exc}") from exc
+    data = load_json(raw)
     try:
         return Webhook.model_validate(data)
+    except RecursionError as exc:
+        raise HTTPException(422, "body is nested too deeply to be a webhook") from exc
     except ValidationError as exc:
         raise HTTPException(
             422, {"error": "not an Alertmanager webhook v4 body", "problems": describe_errors(exc)}
@@ -179,14 +192,30 @@ class AlertIntake:
         if self.h.flags.is_paused(sid):
             self._record(sid, Outcome.SKIPPED, d, "paused", f"{d.detail}; paused by an operator")
             return _result(d, "skipped", "paused", sid)
+        containers: tuple[ContainerId, ...] = ()
+        if d.container and d.repair_action is not None:
+            # The alert names one container: repair that one, not every replica.
+            cid = self._container(sid, d.container)
+            if cid is None:
+                why = f"{d.detail}; no container {d.container!r} in {sid}"
+                self._record(sid, Outcome.SKIPPED, d, "container_not_found", why)
+                return _result(d, "skipped", "container_not_found", sid)
+            containers = (cid,)
         window = self.marks.claim_window(sid, d.alertname, self.suppress)
         if window is None:
             why = f"{d.detail}; already repaired for this alert within {self.suppress}s"
             self._record(sid, Outcome.SKIPPED, d, "suppressed", why)
             return _result(d, "skipped", "suppressed", sid)
         claimed.append(window)
-        task_id = self._dispatch(sid, d)
+        task_id = self._dispatch(sid, d, containers)
         return _result(d, "queued", "", sid, task_id)
+
+    def _container(self, sid: ServiceId, name: str) -> ContainerId | None:
+        view = self.h.engine.services(sid).get(sid)
+        for c in view.containers if view else ():
+            if name in (c.name, c.id, c.id[:12]):
+                return c.id
+        return None
 
     def _lookup(self, d: AlertDecision, lookups: dict[str, _Lookup]) -> _Lookup:
         # One Docker list call per distinct service name of the batch, not per alert.
@@ -199,15 +228,25 @@ class AlertIntake:
                 lookups[d.service] = _Lookup(None, "ambiguous", str(exc))
         return lookups[d.service]
 
-    def _dispatch(self, sid: ServiceId, d: AlertDecision) -> str:
+    def _dispatch(
+        self, sid: ServiceId, d: AlertDecision, containers: tuple[ContainerId, ...] = ()
+    ) -> str:
         """Record the request, then enqueue it, then log it: the enqueue_manual order, so an
-        acknowledged alert always leaves a trace even if the worker never runs it."""
+        acknowledged alert always leaves a trace even if the worker never runs it. A broker
+        that refuses the task closes the record as failed (EnqueueFailed → 503)."""
         assert d.action is not None
         request_id = self.h.requests.open(sid, d.action, Source.ALERT, alertname=d.alertname)
+        send_or_fail(self.h, request_id, lambda: self._send(sid, d, request_id, containers))
+        self._record(sid, Outcome.REQUESTED, d, "", d.detail, request_id)
+        return request_id
+
+    def _send(
+        self, sid: ServiceId, d: AlertDecision, request_id: str, containers: tuple[ContainerId, ...]
+    ) -> None:
         repair_action = d.repair_action
         if repair_action is not None:
             req = RepairRequest(
-                sid, Condition.ALERT, repair_action, (), d.detail, Source.ALERT, request_id
+                sid, Condition.ALERT, repair_action, containers, d.detail, Source.ALERT, request_id
             )
             self.h.dispatcher.repair(req)
         elif d.action == Action.CLEANUP:
@@ -215,8 +254,6 @@ class AlertIntake:
         else:
             # replicas=-1: one more than the service runs when the task executes.
             self.h.dispatcher.scale(sid, -1, Source.ALERT, request_id)
-        self._record(sid, Outcome.REQUESTED, d, "", d.detail, request_id)
-        return request_id
 
     def _record(
         self,

@@ -9,45 +9,51 @@ import time
 from typing import Annotated, Any
 
 import redis
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api import deps
-from healer.api.alerts import alerts_router
+from healer.api.alerts import alerts_router, read_capped
+from healer.api.bodies import (
+    MAX_REPAIR_BODY,
+    REPAIR_BODY_OPENAPI,
+    history_window,
+    parse_repair_body,
+)
 from healer.core.actions import UnknownAction
-from healer.core.labels import parse_duration
-from healer.core.model import Action, Source
+from healer.core.model import Source
 from healer.engine import actions
 from healer.engine.context import Healer, build
-from healer.engine.manual import enqueue_manual
+from healer.engine.manual import EnqueueFailed, enqueue_manual
 from healer.engine.status import recoveries, status
 from healer.settings import Settings
 
 HealerDep = Annotated[Healer, Depends(deps.healer)]
 
 
-class RepairBody(BaseModel):
-    model_config = {"extra": "forbid"}
-    action: str = Field(Action.RESTART.value, max_length=200)  # checked by actions.check
-    reason: str = Field("", max_length=500)
-
-
 repairs = APIRouter()
 
 
-@repairs.post("/repair/{service:path}", status_code=202, dependencies=[Depends(deps.authorized)])
-def post_repair(h: HealerDep, service: str, body: RepairBody | None = None) -> dict[str, Any]:
-    body = body or RepairBody()
+# The body is read by hand, after `authorized`: FastAPI reads a declared body parameter
+# before it runs dependencies, so a stranger could make it buffer any amount.
+@repairs.post(
+    "/repair/{service:path}",
+    status_code=202,
+    dependencies=[Depends(deps.authorized)],
+    openapi_extra=REPAIR_BODY_OPENAPI,
+)
+async def post_repair(h: HealerDep, service: str, request: Request) -> dict[str, Any]:
+    body = parse_repair_body(await read_capped(request, MAX_REPAIR_BODY))
     try:
         action = actions.check(body.action)
     except UnknownAction as exc:
         raise HTTPException(422, str(exc)) from exc
-    sid = deps.service_id(h, service)
-    return enqueue_manual(h, sid, action, body.reason, Source.API)
+    sid = await run_in_threadpool(deps.service_id, h, service)
+    return await run_in_threadpool(enqueue_manual, h, sid, action, body.reason, Source.API)
 
 
 @repairs.get("/requests/{request_id}")
@@ -72,12 +78,12 @@ def get_status(h: HealerDep) -> dict[str, Any]:
 
 @reads.get("/history")
 def get_history(
-    h: HealerDep, service: str | None = None, since: str = "24h", limit: int = 200
+    h: HealerDep,
+    service: str | None = None,
+    since: str = "24h",
+    limit: int = Query(200, ge=1, le=10_000),
 ) -> dict[str, Any]:
-    try:
-        seconds = parse_duration(since)
-    except ValueError as exc:
-        raise HTTPException(422, f"since={since!r}: {exc}") from exc
+    seconds = history_window(since)
     recs = h.history.query(service=service, since=time.time() - seconds, limit=limit)
     return {"entries": [r.__dict__ for r in recs]}
 
@@ -118,6 +124,10 @@ async def _docker_down(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"Docker engine error: {exc}"}, status_code=503)
 
 
+async def _broker_down(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     h = build(settings, CeleryDispatcher(make_celery(settings)))
@@ -127,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry.register(h.stores.collector())
     app.add_exception_handler(redis.RedisError, _redis_down)
     app.add_exception_handler(EngineError, _docker_down)
+    app.add_exception_handler(EnqueueFailed, _broker_down)
     app.include_router(alerts_router(h, deps.authorized, suppress=settings.alert_suppress))
     for router in (repairs, reads, ops):
         app.include_router(router)

@@ -146,6 +146,7 @@ class AlertDecision:
     act: bool
     reason: str = ""  # an IgnoreReason when not acting
     detail: str = ""  # alertname and summary, for the history
+    container: str = ""  # the `container` label: act on that container only
 
     @property
     def repair_action(self) -> str | None:
@@ -171,6 +172,7 @@ def decide(alert: Alert, plugins: Collection[str] = ()) -> AlertDecision:
         act=reason is None,
         reason=reason.value if reason else "",
         detail=f"{detail} ({why})" if why else detail,
+        container=alert.labels.get("container", "").strip(),
     )
 
 

@@ -53,9 +53,44 @@ def fixed_host_ports(info: dict[str, Any]) -> list[str]:
     return sorted(fixed)
 
 
+# A service whose replicas may share its named volumes and writable bind mounts (a stateless
+# cache, an append-only log folder). Without it, cloning such a service is refused: two
+# Postgres on one data volume corrupt it.
+SHARED_STORAGE_LABEL = "healer.scale.shared_storage"
+
+
+def shared_writable_storage(info: dict[str, Any]) -> list[str]:
+    """Named volumes and bind mounts a replica would share writable with the template.
+
+    Anonymous volumes are per replica and read-only mounts cannot be corrupted by a second
+    writer, so neither counts."""
+    shared = []
+    for m in info.get("Mounts") or []:
+        if not m.get("RW", True):
+            continue
+        kind = m.get("Type")
+        name = str(m.get("Name") or "")
+        if kind == "volume" and not _ANONYMOUS.match(name):
+            shared.append(f"volume {name}:{m.get('Destination')}")
+        elif kind == "bind":
+            shared.append(f"bind {m.get('Source')}:{m.get('Destination')}")
+    return shared
+
+
+def shared_storage_allowed(info: dict[str, Any]) -> bool:
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    return str(labels.get(SHARED_STORAGE_LABEL, "")).strip().lower() == "true"
+
+
 def scale_blockers(info: dict[str, Any], project: str, service: str) -> list[str]:
     """Why this service cannot get more replicas, in words an operator can act on."""
     problems = []
+    shared = shared_writable_storage(info)
+    if shared and not shared_storage_allowed(info):
+        problems.append(
+            f"service mounts storage every replica would share writable ({', '.join(shared)}): "
+            f"set the label {SHARED_STORAGE_LABEL}=true if concurrent writers are safe"
+        )
     if name_separator(str(info.get("Name", "")), project, service) is None:
         problems.append(
             f"service sets container_name ({str(info.get('Name', '')).lstrip('/')}): "

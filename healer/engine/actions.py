@@ -55,6 +55,11 @@ def plugin_names() -> frozenset[str]:
     return _names[1]
 
 
+def is_plugin(action: str) -> bool:
+    """A plugin strategy's action (not a built-in, not `signal:<NAME>`)."""
+    return action not in BUILTIN_ACTIONS and signal_of(action) is None
+
+
 def check(name: str) -> str:
     """The canonical action name, or UnknownAction naming every known one."""
     return normalize(name, plugin_names())

@@ -10,6 +10,7 @@ from typing import Protocol
 from healer.adapters.docker_engine import DockerEngine
 from healer.adapters.history import setup_file_log
 from healer.adapters.notify import Notifier
+from healer.adapters.oplog import OpLog
 from healer.adapters.scale_metrics import CollectorSource
 from healer.adapters.stores import Stores
 from healer.core.model import Condition, ContainerId, RepairRequest, ServiceId, Source
@@ -47,6 +48,7 @@ class Healer:
         self.flags, self.requests, self.guard = st.flags, st.requests, st.guard
         self.telemetry = st.telemetry
         self.notifier = Notifier(self.settings.notify_webhook)
+        self.oplog = OpLog(self.settings.oplog)
         self._resources: ResourceMonitor | None = None
         self._scale_metrics: CollectorSource | None = None
 

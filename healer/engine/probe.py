@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, replace
 
 from healer.adapters.history import Record
+from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerId, ServiceId, Source
 from healer.core.reconcile import Plan, plan
 from healer.core.resources import resource_findings
@@ -41,6 +42,9 @@ def probe(
     p = plan(views, snap, h.defaults, now, source, extra)
     assert p.effects is not None
     h.state.write(p.effects)
+    if sid is None:  # the repair-storm brake's denominator: this host's managed services
+        managed = sum(1 for v in views.values() if not parse_service_labels(v.labels).opted_out)
+        h.stores.storm.set_managed(managed, 3 * h.settings.watchdog_interval + 30)
     _apply(h, p)
     if sid is None and h.settings.boot_recovery:
         # What ran at the last full look is what an engine restart must bring back.

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from healer.adapters.docker_engine import ContainerGone, restart_count_climbing
+from healer.adapters.guard import Lock
 from healer.adapters.history import Record
 from healer.core.backoff import Decision, Verdict
 from healer.core.labels import parse_service_labels
@@ -27,10 +28,14 @@ from healer.core.model import (
     SkipReason,
 )
 from healer.core.policy import still_failing
-from healer.engine import actions, repair_limit
+from healer.core.work import repair_budget, stop_grace
+from healer.engine import actions, gates, repair_limit
 from healer.engine.context import Healer
 
 log = logging.getLogger("healer.repair")
+
+STORM_BRAKE = "storm_brake"
+INVALID_TARGET = "invalid_target"
 
 
 class Busy(Exception):
@@ -69,6 +74,10 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
         return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.OPTED_OUT.value))
     if req.source not in OPERATOR_SOURCES and h.flags.is_paused(req.sid):
         return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.PAUSED.value))
+    chosen = gates.targets(req, view)
+    if chosen.foreign and not chosen.ids:
+        why = f"container(s) {', '.join(chosen.foreign)} are not containers of {req.sid}"
+        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, INVALID_TARGET, why))
     with h.guard.service_lock(req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
@@ -76,19 +85,37 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
             return finish_repair(
                 h, req, RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value), once=True
             )
-        targets = req.container_ids or tuple(c.id for c in view.containers)
         # The slot is taken before the claim, so a repair waiting for one spends no attempt.
         slot = repair_limit.wait_for_slot(h)
         if slot is None:
             raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
+        lease = _Lease(lock, slot)
         try:
-            return _guarded(h, req, labels, targets)
+            return _guarded(h, req, labels, chosen.ids, lease)
         finally:
-            h.guard.release_slot(slot)
+            h.guard.release_slot(lease.token)
+
+
+@dataclass(frozen=True)
+class _Lease:
+    """What a repair holds while it acts; every TTL in it is stretched to the work."""
+
+    lock: Lock
+    token: str
+
+    def stretch(self, h: Healer, seconds: float) -> float:
+        ttl = max(h.settings.lock_ttl, seconds)
+        self.lock.extend(ttl)
+        h.guard.extend_slot(self.token, h.clock(), ttl)
+        return ttl
 
 
 def _guarded(
-    h: Healer, req: RepairRequest, labels: Any, targets: tuple[ContainerId, ...]
+    h: Healer,
+    req: RepairRequest,
+    labels: Any,
+    targets: tuple[ContainerId, ...],
+    lease: _Lease,
 ) -> RepairResult:
     inspected = _inspect_all(h, targets)
     if req.source not in INTENT_SOURCES:
@@ -102,6 +129,13 @@ def _guarded(
                 ),
             )
         inspected = failing
+    stopped = gates.hand_stopped(h, req, inspected)
+    if stopped and stopped >= set(inspected):
+        why = "stopped by hand; HEALER_RESPECT_MANUAL_STOP keeps it down (docker start to undo)"
+        return finish_repair(
+            h, req, RepairResult(Outcome.SKIPPED, SkipReason.MANUAL_STOP.value, why)
+        )
+    inspected = {cid: i for cid, i in inspected.items() if cid not in stopped}
     if not inspected:
         return finish_repair(
             h,
@@ -110,6 +144,10 @@ def _guarded(
                 Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "containers gone before acting"
             ),
         )
+    braked = gates.storm_brake(h, req)
+    if braked:
+        result = RepairResult(Outcome.SKIPPED, STORM_BRAKE, braked)
+        return finish_repair(h, req, result, once=req.source not in INTENT_SOURCES)
     policy = h.defaults.restart_policy(labels, req.condition)
     decision = h.guard.claim(
         req.sid,
@@ -128,7 +166,7 @@ def _guarded(
         req = replace(
             req, action=labels.action(req.condition, decision.episode.attempts, req.action)
         )
-    return _act(h, req, decision, inspected)
+    return _act(h, req, decision, inspected, lease)
 
 
 def _redelivered(
@@ -220,12 +258,36 @@ def _not_acting(
 
 
 def _act(
-    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
+    h: Healer,
+    req: RepairRequest,
+    d: Decision,
+    inspected: dict[ContainerId, dict[str, Any]],
+    lease: _Lease,
 ) -> RepairResult:
-    h.state.mark_acting(inspected, h.settings.lock_ttl)
+    # Every TTL the repair holds is derived from its work: the lock and slot must not expire
+    # while it still acts (another repair or the scaler would act too), and the acting mark
+    # must cover the last stop so the watcher never takes it for a hand stop.
+    graces = (_grace(h, i) for i in inspected.values())
+    budget = repair_budget(req.action, graces, h.settings.verify_timeout)
+    if actions.is_plugin(req.action):
+        budget += h.settings.strategy_time_limit  # the plugin's own limit bounds its work
+    ttl = lease.stretch(h, budget)
+    h.state.mark_acting(inspected, ttl)
+    op = {
+        "sid": req.sid,
+        "condition": req.condition.value,
+        "request": req.request_id,
+        "attempt": d.episode.attempts,
+        "episode": d.episode.started_at,
+    }
+    h.oplog.write("begin", **op, action=str(req.action), budget=ttl, containers=list(inspected))
+    outcome = "error"
     try:
-        return _act_marked(h, req, d, inspected)
+        result = _act_marked(h, req, d, inspected)
+        outcome = str(result.outcome)
+        return result
     finally:
+        h.oplog.write("end", **op, outcome=outcome)
         h.state.clear_acting(inspected)
 
 
@@ -250,6 +312,10 @@ def _act_marked(
             {"service": req.sid, "action": str(req.action)},
         )
     return finish_repair(h, req, result)
+
+
+def _grace(h: Healer, info: dict[str, Any]) -> int:
+    return stop_grace(h.settings.stop_timeout, (info.get("Config") or {}).get("StopTimeout"))
 
 
 def _exit_note(info: dict[str, Any]) -> str:

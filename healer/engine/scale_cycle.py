@@ -52,6 +52,7 @@ __all__ = [
     "ScaleError",
     "ScalerOptions",
     "ServiceResult",
+    "alert_scale_refusal",
     "scale_cycle",
     "scale_to",
 ]
@@ -97,7 +98,12 @@ def _context(
 
 def _config(h: Healer, view: ServiceView) -> ScaleConfig:
     s = h.settings
-    return parse_scale_labels(view.labels, min_replicas=s.min_replicas, max_replicas=s.max_replicas)
+    return parse_scale_labels(
+        view.labels,
+        min_replicas=s.min_replicas,
+        max_replicas=s.max_replicas,
+        cap=s.max_replicas_cap,
+    )
 
 
 # --- the cycle -----------------------------------------------------------------------------
@@ -285,6 +291,11 @@ def scale_to(
         raise ScaleError(f"{sid}: no container of this service exists (is the project up?)")
     cfg = _config(h, view)
     _check_request(view, cfg, replicas, force)
+    if replicas > h.settings.max_replicas_cap:
+        raise ScaleError(
+            f"{replicas} replicas is above HEALER_MAX_REPLICAS_CAP "
+            f"({h.settings.max_replicas_cap}), which not even --force passes"
+        )
     current = len(view.containers)
     if replicas == current:
         return ServiceResult(sid, Outcome.HELD, current, replicas, f"already {current} replicas")
@@ -298,6 +309,23 @@ def scale_to(
     reason = f"requested via {source}" + (" (forced past min/max)" if force else "")
     intent = ScaleIntent(sid, cfg, current, replicas, reason, source=source)
     return record_scale(sc, intent, result, h.clock())
+
+
+def alert_scale_refusal(h: Healer, view: ServiceView | None) -> str:
+    """Why an alert's `scale_up` must not act on this service, or "" when it may: only a
+    service that opted in to autoscaling (healer.scale.* labels) gets replicas from an
+    alert, within its own bounds; an alert cannot know a service is safe to clone."""
+    if view is None:
+        return "no container of this service exists"
+    cfg = _config(h, view)
+    if not cfg.enabled:
+        return (
+            f"{view.sid} has no autoscaling labels (healer.scale.metric or healer.scale.max): "
+            "an alert only scales services that opted in"
+        )
+    if len(view.containers) >= cfg.spec.max_replicas:
+        return f"{view.sid} already runs its maximum of {cfg.spec.max_replicas} replicas"
+    return ""
 
 
 def _check_request(view: ServiceView, cfg: ScaleConfig, n: int, force: bool) -> None:

@@ -242,7 +242,15 @@ def test_repair_request_survives_its_worker_being_killed_mid_task(
         delivered_at = time.monotonic()
         # The restart is under way: Docker sent SIGTERM, which the service ignores.
         rec.wait_for("kill", service, timeout=10)
-        time.sleep(1)
+        # Positive signal: the repair holds the service's lock and is acting right now.
+        wait_until(
+            lambda: (
+                r.exists(f"healer:lock:{project.name}/{service}")
+                and r.zcard("healer:repair_slots") > 0
+            ),
+            timeout=10,
+            message="the repair to be acting",
+        )
         assert r.hget(f"healer:request:{request_id}", "status") == "queued"
 
         if victim == "pool-child":

@@ -109,7 +109,7 @@ def _compose(*args: str, token: bool = True, without: str = "") -> subprocess.Co
     env["DOCKER_GID"] = "999"
     env.update({name: f"test-{name.lower()}" for name in REQUIRED_SECRETS if name != without})
     if token:
-        env["HEALER_API_TOKEN"] = "test-token"
+        env["HEALER_API_TOKEN"] = "test-token-0123456789"
     argv = [_binary(), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
     if "--env-file" not in args:
         argv += ["--env-file", os.devnull]
@@ -479,7 +479,7 @@ def test_alertmanager_webhook_reaches_healer_api() -> None:
     # Written from HEALER_API_TOKEN by scripts/stack.sh: a file secret (a bind mount), the
     # only kind a read-only container accepts.
     assert _config(True)["secrets"][secrets[token_file]]["file"].endswith("/healer_token")
-    assert services["healer-api"]["environment"]["HEALER_API_TOKEN"] == "test-token"
+    assert services["healer-api"]["environment"]["HEALER_API_TOKEN"] == "test-token-0123456789"
 
 
 # --- settings names --------------------------------------------------------------------------

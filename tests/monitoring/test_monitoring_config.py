@@ -41,6 +41,8 @@ HEALER_METRICS = frozenset(
         "service_failure_count",
         "service_last_repair_timestamp",
         "healer_queue_depth",
+        "healer_repair_storm_brake",
+        "healer_storm_unhealthy_services",
         "healer_celery_workers_online",
         "healer_replicas",
         "healer_scale_events_total",

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import redis
 from .waiting import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+HEARTBEAT_EVENTS = "healer:heartbeat:events"  # healer.adapters.keys.heartbeat("events")
 
 
 @dataclass
@@ -84,9 +84,15 @@ class HealerStack:
         return proc
 
     def events(self) -> subprocess.Popen[bytes]:
-        proc = self.start("events", [sys.executable, "-m", "beat.events"])
         r = redis.Redis.from_url(self.env["REDIS_URL"])
-        time.sleep(1.0)  # the watcher subscribes within a few hundred ms
+        r.delete(HEARTBEAT_EVENTS)
+        proc = self.start("events", [sys.executable, "-m", "beat.events"])
+        # The watcher's first heartbeat is written once its event stream is open.
+        wait_until(
+            lambda: r.exists(HEARTBEAT_EVENTS),
+            timeout=30,
+            message="the events watcher's heartbeat:\n" + self.tail(),
+        )
         r.close()
         return proc
 

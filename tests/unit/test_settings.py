@@ -62,7 +62,7 @@ def test_seed_env_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
         "SCALER_INTERVAL": "15",
         "MIN_REPLICAS": "2",
         "MAX_REPLICAS": "9",
-        "HEALER_API_TOKEN": "s3cret",
+        "HEALER_API_TOKEN": "s3cret-s3cret-s3cret",
         "HEALER_API_PORT": "9000",
         "HEALER_LOG_DIR": "/var/log/healer",
         "HEALER_RESET_AFTER": "120",
@@ -81,8 +81,8 @@ def test_seed_env_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.scaler_interval == 15
     assert (s.min_replicas, s.max_replicas) == (2, 9)
     assert s.api_token is not None
-    assert s.api_token.get_secret_value() == "s3cret"
-    assert "s3cret" not in repr(s)
+    assert s.api_token.get_secret_value() == "s3cret-s3cret-s3cret"
+    assert "s3cret-s3cret-s3cret" not in repr(s)
     assert s.api_port == 9000
     assert s.log_dir == Path("/var/log/healer")
     assert (s.reset_after, s.backoff_max) == (120, 900)
