@@ -395,7 +395,6 @@ def wait_for_engine(
     return False
 
 
-
 def main() -> None:
     try:
         app()

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from healer.adapters.counters import field, unfield
 from healer.adapters.docker_engine import DockerEngine, EngineUnreachable, unreachable_reason
 from healer.api.bodies import history_window, load_json, parse_repair_body
+from healer.cli import wait_for_engine
 from healer.core.alerts import Alert, decide
 from healer.core.model import (
     Action,
@@ -29,7 +30,6 @@ from healer.core.storm import StormPolicy, applies, assess
 from healer.core.work import repair_budget, stop_grace
 from healer.engine.gates import targets
 from healer.engine.repair import repair
-from healer.cli import wait_for_engine
 from healer.settings import Settings, redact_url
 from tests.unit.engine_fakes import CID, SID, FakeEngine, FakeStores, make_healer
 
