@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One image for every compose-healer role. There is no ENTRYPOINT: the compose `command:`
 # is the whole argv, so the role is whatever the compose file runs (see docker-compose.yml):
 #
@@ -13,41 +11,45 @@
 # Without a command the image runs `healer run` (all four roles in one container), which is the
 # supervisor's single-host mode and handy for `docker run`.
 #
-# Docker socket: the image runs as the unprivileged user `healer` (uid/gid 10001). The worker,
-# events and api roles talk to /var/run/docker.sock, which is owned by root and the host's
-# `docker` group, whose gid differs between hosts. Give the container that group at run time
-# instead of baking a gid in: `group_add: ["${DOCKER_GID}"]` in compose, `--group-add` with
-# `docker run` (DOCKER_GID=$(stat -c %g /var/run/docker.sock)). Socket access is root-equivalent
-# on the host whatever the user inside is; the non-root user only limits the container itself.
+# Docker access: the image runs as the unprivileged user `healer` (uid/gid 10001). In the
+# compose stack no role gets the socket: each reaches the engine through its socket proxy
+# (DOCKER_HOST=tcp://docker-proxy-...:2375, deploy/socket-proxy/). With `docker run` and the
+# socket instead, add the socket's group (`--group-add $(stat -c %g /var/run/docker.sock)`);
+# socket access is root-equivalent on the host whatever the user inside is.
 
-ARG PYTHON_IMAGE=python:3.11-slim
+# Built by scripts/stack.sh (deploy/images/build.sh) without a registry or PyPI:
+#   BASE_IMAGE  Debian bookworm with python3 and python3-venv (deploy/images/base.Dockerfile,
+#               made from debootstrap)
+#   .wheelhouse every dependency as a wheel, built on the host with `pip wheel`; nothing is
+#               downloaded here (--no-index), so it builds behind a TLS-intercepting proxy or
+#               air-gapped too.
+ARG BASE_IMAGE=compose-healer/debian:bookworm
 
 # --- build: a virtualenv with the package and its dependencies ------------------------------
-FROM ${PYTHON_IMAGE} AS build
+FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INDEX=1 \
+    PIP_FIND_LINKS=/wheels \
     PATH=/opt/venv/bin:$PATH
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone with empty package stubs, so a source edit
-# does not re-download them. Flower is a dev extra of the package; the image ships it so the
-# same image runs the Flower service.
-COPY pyproject.toml ./
-RUN mkdir -p healer workers beat \
-    && touch healer/__init__.py workers/__init__.py beat/__init__.py \
-    && pip install . "flower>=2.0" \
-    && pip uninstall -y compose-healer
+# Dependencies first, from the wheelhouse alone, so a source edit reuses this layer. Flower is
+# a dev extra of the package; the image ships it so the same image runs the Flower service.
+COPY .wheelhouse /wheels
+RUN pip install /wheels/*.whl
 
 # Then the package itself (non-editable: the runtime stage has no /src).
+COPY pyproject.toml ./
 COPY healer ./healer
 COPY workers ./workers
 COPY beat ./beat
 RUN pip install --no-deps . \
-    && python -c "import workers.app, beat.events, healer.api.app"
+    && python -c "import workers.app, beat.events, healer.api.app, flower"
 
 # --- runtime: the virtualenv, an unprivileged user, the healthcheck -------------------------
-FROM ${PYTHON_IMAGE} AS runtime
+FROM ${BASE_IMAGE} AS runtime
 ARG HEALER_UID=10001
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -64,7 +66,8 @@ RUN groupadd --system --gid "${HEALER_UID}" healer \
     && chown healer:healer /app /var/log/healer
 
 COPY --from=build /opt/venv /opt/venv
-COPY --chmod=0755 deploy/healthcheck.py /usr/local/bin/healer-healthcheck
+COPY deploy/healthcheck.py /usr/local/bin/healer-healthcheck
+RUN chmod 0755 /usr/local/bin/healer-healthcheck
 
 WORKDIR /app
 USER healer

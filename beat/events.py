@@ -19,7 +19,9 @@ import redis
 from healer.adapters.docker_engine import DockerEngine, EngineError
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.stores import Stores
+from healer.core.boot_detect import engine_time
 from healer.core.events import ContainerEvent, parse_event
+from healer.engine.boot_check import restarted_projects
 from healer.settings import Settings
 
 log = logging.getLogger("healer.events")
@@ -34,8 +36,18 @@ class EventsWatcher:
         stores = Stores.connect(settings)
         self.host = stores.host
         self.state, self.counters, self.telemetry = stores.state, stores.counters, stores.telemetry
+        self.boot = stores.boot
         self.stop = threading.Event()
+        self.connected = threading.Event()  # set once a stream is open (heartbeat: ready)
         self.handled = 0
+        # Bumped on every connect and disconnect: the heartbeat records the engine as alive
+        # only for the connection it saw open, never across a restart it has not noticed.
+        self._generation = 0
+        self._connected = False
+        # Look for an engine restart on the first connect (the healer may start after a host
+        # reboot) and after losing the engine, never after a Redis hiccup: a lone container
+        # that crashed meanwhile would look like a restart of a one-container engine.
+        self._engine_lost = True
 
     def handle(self, ev: ContainerEvent, engine: DockerEngine) -> None:
         """`engine`: the one whose stream delivered the event (it knows the managed projects)."""
@@ -64,24 +76,44 @@ class EventsWatcher:
     def run(self, once: bool = False) -> None:
         """Follow the stream until `stop` is set, reconnecting with backoff."""
         delay = 0.5
+        lost = False
         while not self.stop.is_set():
             try:
                 self._follow()
-                delay = 0.5
-            except (EngineError, docker.errors.DockerException, redis.RedisError, OSError) as exc:
-                log.warning("event stream lost (%s); reconnecting in %.1fs", exc, delay)
+                delay, lost = 0.5, False
+                self._engine_lost = True  # the engine ended the stream: it is going away
+            except redis.RedisError as exc:
+                self.connected.clear()
+                # Said once per outage, not on every retry; the retries are DEBUG.
+                level = logging.DEBUG if lost else logging.WARNING
+                log.log(level, "Redis lost (%s); reconnecting with backoff", exc)
+                lost = True
                 self.stop.wait(delay)
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, 2.0)
+            except (EngineError, docker.errors.DockerException, OSError) as exc:
+                self._engine_lost = True
+                self.connected.clear()
+                level = logging.DEBUG if lost else logging.WARNING
+                log.log(level, "event stream lost (%s); reconnecting with backoff", exc)
+                lost = True
+                self.stop.wait(delay)
+                # Capped low: after an engine restart, containers run out of order until the
+                # watcher is back and the ordered recovery starts.
+                delay = min(delay * 2, 2.0)
             if once:
                 return
 
     def _follow(self) -> None:
         # A fresh engine per stream: a reconnect after an engine restart starts clean.
         engine = DockerEngine.connect(self.settings.docker_host, self.settings.project_list)
+        self._check_boot(engine)
         since = self._cursor()
         stream = engine.events(since)
         self._close_on_stop(stream)
         log.info("following Docker events of host %s since %s", self.host, since)
+        self._generation += 1
+        self._connected = True
+        self.connected.set()
         try:
             for raw in stream:
                 if self.stop.is_set():
@@ -90,8 +122,37 @@ class EventsWatcher:
                 if ev is not None:
                     self.handle(ev, engine)
         finally:
+            self._connected = False
+            self.connected.clear()
+            self._generation += 1
             stream.close()
             engine.close()
+
+    def _check_boot(self, engine: DockerEngine) -> None:
+        """Before following (and replaying what was missed): did the engine restart?"""
+        if not self.settings.boot_recovery or not self._engine_lost:
+            return
+        restarted_projects(
+            engine,
+            self.boot,
+            self.settings.boot_deadline + 60,
+            lambda project: self.dispatcher.boot(project, "engine restart"),
+        )
+        self._engine_lost = False
+
+    def engine_alive(self) -> None:
+        """Record the engine's clock while the stream is open: the restart check compares
+        container start and stop times with the last of these."""
+        generation = self._generation
+        if not self._connected or not self.settings.boot_recovery:
+            return
+        engine = DockerEngine.connect(self.settings.docker_host, self.settings.project_list)
+        try:
+            now = engine_time(engine.system_time())
+        finally:
+            engine.close()
+        if self._connected and self._generation == generation:
+            self.boot.engine_alive(now)
 
     def _cursor(self) -> Any:
         return self.state.events_cursor(time.time())
@@ -103,15 +164,21 @@ class EventsWatcher:
 
         threading.Thread(target=closer, daemon=True).start()
 
-    def heartbeat_loop(self) -> None:
-        interval = self.settings.heartbeat_interval
-        while True:
+    def heartbeat_loop(self, every: float | None = None) -> None:
+        """Beat while subscribed to the engine's stream: the first beat says "ready", so
+        tests and operators wait for a positive signal instead of sleeping. Every
+        HEALER_HEARTBEAT_INTERVAL, at most 5 s, as the boot check reads the engine's clock
+        from these beats."""
+        interval = every if every is not None else min(5.0, self.settings.heartbeat_interval)
+        while not self.stop.is_set():
+            if not self.connected.wait(0.2):
+                continue
             try:
                 self.counters.heartbeat("events", ttl=max(60, 3 * interval))
-            except redis.RedisError as exc:
+                self.engine_alive()
+            except (redis.RedisError, EngineError) as exc:
                 log.warning("heartbeat failed: %s", exc)
-            if self.stop.wait(interval):
-                return
+            self.stop.wait(interval)
 
 
 def main() -> None:

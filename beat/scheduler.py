@@ -8,28 +8,57 @@ beat has it meanwhile) with the schedule reinstalled.
 Only the beat holding the RedBeat lock sends anything, so the fan-out happens once per due
 entry for the whole cluster: one task per live host (by heartbeat), on that host's queue. A
 host that is down gets none; its queue does not pile up reconciles it would run on return.
+
+Every tick also runs the between-cycles scale check (healer.adapters.scale_trigger) for each
+live host in the beat's scope: only the beat holding the lock ticks, so the check runs once
+however many beats stand by, and a cycle it asks for goes to the service's host's queue.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import redis
+from celery import Celery
 from redbeat import RedBeatScheduler
 
 from healer.adapters.hosts import HostRegistry
-from healer.adapters.queue import HOST_TASKS
+from healer.adapters.queue import HOST_TASKS, SCALE_TRIGGERED
 from healer.adapters.redis_conn import connect
+from healer.adapters.scale_queue_depth import CeleryQueues
+from healer.adapters.scale_state import ScaleStore
+from healer.adapters.scale_trigger import ScaleTrigger
 from healer.core.hosts import in_scope
-from healer.core.model import HostId
-from healer.core.queues import host_queue
+from healer.core.model import HostId, ServiceId
+from healer.core.queues import SCALE_QUEUE, host_queue
 
 log = logging.getLogger("healer.beat")
+
+CHECK_EVERY = 1.0  # seconds between two scale checks (a check is three Redis round trips)
+
+
+def _make_trigger(app: Celery, host: HostId) -> ScaleTrigger:
+    """The check of one host's queue-scaled services; a cycle goes to that host's queue."""
+    r = connect(app.conf.broker_url)
+    queues = CeleryQueues(r, app)
+
+    def send(sid: ServiceId) -> None:
+        app.send_task(
+            SCALE_TRIGGERED,
+            kwargs={"sid": sid, "host": host},
+            queue=host_queue(SCALE_QUEUE, host),
+            ignore_result=True,
+        )
+
+    return ScaleTrigger(ScaleStore(r, host), queues.backlog, send)
 
 
 class ResilientScheduler(RedBeatScheduler):  # type: ignore[misc]
     _registry: HostRegistry | None = None
+    _triggers: dict[HostId, ScaleTrigger] | None = None
+    _checked_at = 0.0
 
     def apply_async(
         self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any
@@ -49,24 +78,43 @@ class ResilientScheduler(RedBeatScheduler):  # type: ignore[misc]
             )
         return result
 
-    def live_hosts(self) -> list[HostId]:
+    def live_hosts(self, *, quiet: bool = False) -> list[HostId]:
         if self._registry is None:
             url = self.app.conf.redbeat_redis_url or self.app.conf.broker_url
             self._registry = HostRegistry(connect(url), self.app.conf.healer_host_down_after)
         patterns = tuple(self.app.conf.healer_beat_hosts or ())
         hosts = [h for h in self._registry.live() if in_scope(h, patterns)]
-        if not hosts:
+        if not hosts and not quiet:
             log.warning("beat: no live host in %s; nothing to fan out", patterns or "the cluster")
         return hosts
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         try:
-            return float(super().tick(*args, **kwargs))
+            delay = float(super().tick(*args, **kwargs))
         except redis.exceptions.LockError:
             return self._reacquire()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("beat: Redis unavailable (%s); retrying", exc)
             return 1.0
+        self._check_scale()
+        return delay
+
+    def _check_scale(self) -> None:
+        """The between-cycles scale check of every live host in scope, at most once a second,
+        by the beat that ticks."""
+        now = time.monotonic()
+        if now - self._checked_at < CHECK_EVERY:
+            return
+        self._checked_at = now
+        try:
+            if self._triggers is None:
+                self._triggers = {}
+            for host in self.live_hosts(quiet=True):
+                if host not in self._triggers:
+                    self._triggers[host] = _make_trigger(self.app, host)
+                self._triggers[host].check()
+        except redis.RedisError as exc:
+            log.warning("beat: scale check skipped (%s)", exc)
 
     def _reacquire(self) -> float:
         try:

@@ -4,23 +4,28 @@ repairs through Celery, so they show in Flower like any other."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 import time
 import uuid
 from collections import Counter
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import redis
 import typer
 from pydantic import ValidationError
 
-from healer.adapters.docker_engine import EngineError
+from healer.adapters.docker_engine import DockerEngine, EngineError
 from healer.adapters.history import Record
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.redis_conn import ping as redis_ping
+from healer.core.actions import UnknownAction
 from healer.core.hosts import ServiceRef
 from healer.core.labels import parse_duration
-from healer.core.model import REPAIR_ACTIONS, Action, HostId, Outcome, Source
+from healer.core.model import Action, HostId, Outcome, Source
+from healer.engine import actions
 from healer.engine.context import Healer, build
 from healer.engine.manual import enqueue_manual
 from healer.engine.status import (
@@ -28,11 +33,14 @@ from healer.engine.status import (
     HostDown,
     UnknownService,
     hosts,
+    recoveries,
     require_live,
     resolve,
     status,
 )
 from healer.settings import Settings
+
+run_log = logging.getLogger("healer.run")
 
 app = typer.Typer(
     help="Self-healing and autoscaling for Docker Compose stacks.",
@@ -77,9 +85,12 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     h = healer()
     data = status(h)
     host_data = hosts(h)
+    boots = recoveries(h)
     if as_json:
-        typer.echo(json.dumps({"services": data, "hosts": host_data}, indent=2, default=str))
+        payload = {"services": data, "hosts": host_data, "recoveries": boots}
+        typer.echo(json.dumps(payload, indent=2, default=str))
         return
+    _print_recoveries(boots)
     if h.flags.paused_all():
         typer.secho("healer is PAUSED for every service (healer resume)", fg=typer.colors.YELLOW)
     for name, info in host_data.items():
@@ -116,21 +127,43 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             typer.secho(f"    ! {p}", fg=typer.colors.YELLOW)
 
 
+def _print_recoveries(boots: dict[str, dict[str, Any]]) -> None:
+    """Recoveries after an engine restart: the running ones in full, the last ones briefly."""
+    for project, b in boots.items():
+        if b.get("state") != "running":
+            typer.echo(f"last ordered recovery of {project}: {b['state']} in {b['elapsed']}s")
+            continue
+        started = ", ".join(b.get("started") or []) or "-"
+        typer.secho(
+            f"RECOVERING {project} after an engine restart ({b['elapsed']}s so far); "
+            f"started: {started}",
+            fg=typer.colors.YELLOW,
+        )
+        for sid, w in (b.get("waiting") or {}).items():
+            typer.echo(f"    {sid} waits for {w['for']} ({w['condition']}) since {w['seconds']}s")
+        for sid in b.get("held") or []:
+            typer.echo(f"    {sid} held down until its dependencies are ready")
+
+
 @app.command()
 def repair(
     service: str,
-    action: Annotated[Action, typer.Option(help="restart | start | stop_start")] = Action.RESTART,
+    action: Annotated[
+        str,
+        typer.Option(help="restart | start | stop_start | recreate | signal:NAME | a plugin's"),
+    ] = Action.RESTART.value,
     wait: Annotated[bool, typer.Option(help="Wait for the outcome and print it.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120,
 ) -> None:
     """Repair SERVICE now, through the same guard (lock, cooldown) as automatic repairs."""
-    if action not in REPAIR_ACTIONS:
-        known = ", ".join(REPAIR_ACTIONS)
-        raise fail(f"--action {action.value} is not an ad-hoc repair ({known})")
+    try:
+        action = actions.check(action)
+    except UnknownAction as exc:
+        raise fail(f"--action: {exc}", 2) from exc
     h = healer()
     ref = service_arg(h, service, live=True)
     out = enqueue_manual(h, ref, action, "requested via cli", Source.CLI)
-    typer.echo(f"queued {action.value} of {ref} as task {out['task_id']}")
+    typer.echo(f"queued {action} of {ref} as task {out['task_id']}")
     if not wait:
         return
     deadline = time.monotonic() + timeout
@@ -320,26 +353,49 @@ def check() -> None:
         )
     try:
         redis_ping(s.redis_url, timeout=3)
-        typer.echo(f"redis: ok ({s.redis_url})")
+        typer.echo(f"redis: ok ({s.redis_url_redacted})")
     except redis.RedisError as exc:
-        problems.append(f"redis at {s.redis_url}: {exc} — is redis-server running?")
+        problems.append(f"redis at {s.redis_url_redacted}: {exc} — is redis-server running?")
     try:
         from healer.adapters.docker_engine import DockerEngine
 
         engine = DockerEngine.connect(s.docker_host, s.project_list)
         engine.ping()
-        n = len(engine.services())
-        typer.echo(f"docker: ok ({n} managed services)")
+        services = engine.services()
+        typer.echo(f"docker: ok ({len(services)} managed services)")
+        for note in actions.label_notes(services):
+            typer.secho(f"  note: {note}", fg=typer.colors.YELLOW)
     except EngineError as exc:
-        problems.append(f"docker: {exc} — is dockerd running, is DOCKER_HOST right?")
+        problems.append(f"docker: {exc} (is dockerd running, is DOCKER_HOST right?)")
+    broken = actions.plugin_problems()
+    if not broken:
+        typer.echo(f"strategies: ok ({len(actions.plugin_names())} plugins; healer strategies)")
+    problems += broken
     for p in problems:
         typer.secho(f"FAIL {p}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1 if problems else 0)
 
 
 @app.command()
+def strategies(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Repair actions: the built-ins and every installed plugin, with where each comes from."""
+    rows = actions.catalog()
+    if as_json:
+        typer.echo(json.dumps([r.__dict__ for r in rows], indent=2))
+    else:
+        for r in rows:
+            line = f"{r.name:24} {r.origin}"
+            if r.error:
+                typer.secho(f"{line}\n{'':24} BROKEN: {r.error}", fg=typer.colors.RED)
+            else:
+                typer.echo(f"{line}\n{'':24} {r.description}")
+
+
+@app.command()
 def run(
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Tasks run at once (HEALER_WORKER_CONCURRENCY).")
+    ] = None,
     agent: Annotated[
         bool,
         typer.Option(
@@ -349,11 +405,30 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Worker + beat + events watcher + API in one foreground process tree (Ctrl-C stops)."""
-    from healer.supervisor import run_all
-
-    s = settings()
-    raise typer.Exit(run_all(s, workers, agent=agent))
+    """Worker + beat + events watcher + API in one foreground process tree (Ctrl-C stops);
+    with --agent only the worker and the events watcher of this host (HEALER_HOST)."""
+    s = settings()  # invalid settings fail here, with the clear message, not in a child
+    # The roles would only crash and restart against an absent engine: wait for it here,
+    # saying so once, before the supervisor starts them.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s healer-run %(message)s")
+    engine = DockerEngine.connect(s.docker_host, s.project_list, s.docker_timeout)
+    try:
+        if not wait_for_engine(engine.ping, lambda: False):
+            return
+    except KeyboardInterrupt:
+        return
+    finally:
+        engine.close()
+    # The supervisor only waits on its child: exec a bare interpreter rather than keep this
+    # one, with the CLI's imports (Celery, docker, typer) loaded, alive for the whole run.
+    argv = [sys.executable, "-m", "healer.supervisor", "--host", s.host]
+    if workers:
+        argv += ["--workers", str(workers)]
+    if agent:
+        argv.append("--agent")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 @app.command("hosts")
@@ -382,6 +457,36 @@ def hosts_cmd(
             f"{name:24} {info['status']:10} last heartbeat {info['heartbeat_age']:.0f}s ago "
             f"(engine {engine})"
         )
+
+
+def wait_for_engine(
+    ping: Callable[[], None],
+    stopping: Callable[[], bool],
+    sleep: Callable[[float], None] = time.sleep,
+    max_delay: float = 30.0,
+) -> bool:
+    """Block until the Docker engine answers (True) or we are asked to stop (False).
+
+    Says once, in one line, which engine is unreachable and why, then retries with doubling
+    delays: the roles would only crash and restart against an absent engine."""
+    delay = 1.0
+    said = False
+    while not stopping():
+        try:
+            ping()
+        except EngineError as exc:
+            if not said:  # once: the reason may change wording between tries, not its meaning
+                run_log.warning(
+                    "%s; waiting for it (retrying with backoff up to %.0fs)", exc, max_delay
+                )
+                said = True
+            sleep(delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        if said:
+            run_log.warning("Docker engine is reachable again; starting the roles")
+        return True
+    return False
 
 
 def main() -> None:

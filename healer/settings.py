@@ -6,14 +6,36 @@ Names without the `HEALER_` prefix are the seed's and are part of the contract
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from healer.core.hosts import down_after, validate_host
 from healer.core.model import Condition, HostId
+
+# Threads a worker runs by default: enough for a mass failure of 100 services to reach the
+# engine in parallel (the adaptive repair limit decides how many actually act). Threads are
+# started only when tasks need them, so an idle worker does not pay for them.
+THREADS_DEFAULT = 128
+
+MIN_TOKEN_LENGTH = 16
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by `***`, safe to print or log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _env(name: str) -> AliasChoices:
@@ -128,12 +150,64 @@ class Settings(BaseSettings):
         validation_alias=_env("HEALER_VERIFY_TIMEOUT"),
         description="Seconds to wait for a repaired container to be running again.",
     )
+    plugin_timeout: float | None = Field(
+        None,
+        gt=0,
+        validation_alias=_env("HEALER_PLUGIN_TIMEOUT"),
+        description="Seconds a plugin strategy may run before it is killed and the repair "
+        "recorded as failed; below HEALER_LOCK_TTL so the lock outlives it. Unset: half "
+        "the lock TTL (60 s by default).",
+    )
+    post_repair_webhook: str | None = Field(
+        None,
+        validation_alias=_env("HEALER_POST_REPAIR_WEBHOOK"),
+        description="URL that gets a JSON POST with the outcome of every repair that acted, "
+        "failed or quarantined (docker-autoheal's post-restart script, as a webhook).",
+    )
     repair_concurrency: int = Field(
-        8,
+        128,
         ge=1,
         validation_alias=_env("HEALER_REPAIR_CONCURRENCY"),
-        description="Repairs in flight at once across all services, so a mass failure "
-        "does not stampede the engine.",
+        description="Most repairs acting on the engine at once across all workers: the cap "
+        "of the adaptive limit (or the fixed limit with HEALER_REPAIR_ADAPTIVE=false).",
+    )
+    repair_adaptive: bool = Field(
+        True,
+        validation_alias=_env("HEALER_REPAIR_ADAPTIVE"),
+        description="Follow the engine's latency (AIMD, starting at the cap) so a mass "
+        "failure gets the engine's parallel speed without overloading it; false: always the "
+        "cap.",
+    )
+
+    # --- ordered recovery after an engine restart ----------------------------------------
+    boot_recovery: bool = Field(
+        True,
+        validation_alias=_env("HEALER_BOOT_RECOVERY"),
+        description="After an engine restart, bring every managed project back in the order "
+        "its depends_on declares.",
+    )
+    boot_timeout: float = Field(
+        300,
+        gt=0,
+        validation_alias=_env("HEALER_BOOT_TIMEOUT"),
+        description="Seconds a service waits for its dependencies' conditions during a "
+        "recovery (label healer.boot.timeout overrides it); compose's own wait has no limit, "
+        "five minutes covers a database replaying its journal.",
+    )
+    boot_deadline: float = Field(
+        900,
+        gt=0,
+        validation_alias=_env("HEALER_BOOT_DEADLINE"),
+        description="Seconds one recovery may take in all before it stops and hands the "
+        "project back to the reconcile; longer than a chain of timeouts would need.",
+    )
+    boot_poll_interval: float = Field(
+        0.5,
+        gt=0,
+        le=10,
+        validation_alias=_env("HEALER_BOOT_POLL_INTERVAL"),
+        description="Seconds between two observations of a recovering project: a healthcheck "
+        "runs every few seconds at best, so half a second adds little delay and few calls.",
     )
 
     # --- resources and disk (docs/architecture.md, "What it does") ----------------------
@@ -197,11 +271,25 @@ class Settings(BaseSettings):
     cleanup_max_age_days: float = Field(
         7, gt=0, validation_alias=_env("HEALER_CLEANUP_MAX_AGE_DAYS")
     )
+    cleanup_min_age: float = Field(
+        3600,
+        ge=0,
+        validation_alias=_env("HEALER_CLEANUP_MIN_AGE"),
+        description="Seconds a loose (non-compose) container must have been stopped before "
+        "cleanup removes it: an hour leaves time to read its logs after a crash.",
+    )
 
     # --- scaling -----------------------------------------------------------------------
     scaler_interval: float = Field(60, gt=0, validation_alias=_env("SCALER_INTERVAL"))
     min_replicas: int = Field(1, ge=0, validation_alias=_env("MIN_REPLICAS"))
     max_replicas: int = Field(5, ge=1, validation_alias=_env("MAX_REPLICAS"))
+    max_replicas_cap: int = Field(
+        20,
+        ge=1,
+        validation_alias=_env("HEALER_MAX_REPLICAS_CAP"),
+        description="Hard ceiling on any service's replicas: no label, alert or `--force` "
+        "goes past it, so a typo (healer.scale.max=500) cannot exhaust the host.",
+    )
     scale_drain_timeout: float = Field(
         120,
         gt=0,
@@ -214,6 +302,37 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=_env("HEALER_SCALE_START_TIMEOUT"),
         description="Seconds a new replica gets to be running (and healthy, with a healthcheck).",
+    )
+
+    # --- repair-storm brake (unhealthy repairs only) -----------------------------------------
+    storm_share: float = Field(
+        0.55,
+        gt=0,
+        le=1,
+        validation_alias=_env("HEALER_STORM_SHARE"),
+        description="Share of a host's managed services seen unhealthy within the storm "
+        "window that engages the brake (Kubernetes' --unhealthy-zone-threshold is 0.55).",
+    )
+    storm_window: float = Field(
+        120,
+        gt=0,
+        validation_alias=_env("HEALER_STORM_WINDOW"),
+        description="Seconds over which unhealthy services are counted: a few reconciles, so "
+        "a service still unhealthy is counted on every pass.",
+    )
+    storm_min_services: int = Field(
+        4,
+        ge=1,
+        validation_alias=_env("HEALER_STORM_MIN_SERVICES"),
+        description="Fewest unhealthy services that can engage the brake: one sick service "
+        "out of two is an incident, not a storm.",
+    )
+    storm_interval: float = Field(
+        30,
+        gt=0,
+        validation_alias=_env("HEALER_STORM_INTERVAL"),
+        description="While braked, at most one unhealthy-repair per this many seconds per "
+        "host (the trickle); exited and crashed containers are still started at once.",
     )
 
     # --- API, history, notifications -----------------------------------------------------
@@ -234,6 +353,12 @@ class Settings(BaseSettings):
         description="Seconds of history kept; older entries are trimmed by beat.",
     )
     notify_webhook: str | None = Field(None, validation_alias=_env("HEALER_NOTIFY_WEBHOOK"))
+    oplog: Path | None = Field(
+        None,
+        validation_alias=_env("HEALER_OPLOG"),
+        description="File that gets a JSON line when each repair starts and ends acting, "
+        "for offline checks of the guard (the soak test); unset writes nothing.",
+    )
     alert_suppress: float = Field(
         900,
         ge=0,
@@ -243,12 +368,34 @@ class Settings(BaseSettings):
     )
 
     # --- celery ------------------------------------------------------------------------
-    worker_concurrency: int = Field(4, ge=1, validation_alias=_env("HEALER_WORKER_CONCURRENCY"))
+    worker_pool: Literal["threads", "prefork"] = Field(
+        "threads",
+        validation_alias=_env("HEALER_WORKER_POOL"),
+        description="Celery pool. Repairs and probes wait on Docker and Redis, so threads "
+        "serve them in one process (no time limits: every engine call has its own timeout); "
+        "prefork forks one process per slot and enforces HEALER_TASK_TIME_LIMIT by killing it.",
+    )
+    worker_concurrency: int | None = Field(
+        None,
+        ge=1,
+        validation_alias=_env("HEALER_WORKER_CONCURRENCY"),
+        description="Tasks one worker runs at once; unset: 128 threads, or one process per "
+        "CPU with prefork. Threads are cheap, and a hung Docker call then holds one of many.",
+    )
+    docker_timeout: float = Field(
+        60,
+        gt=0,
+        validation_alias=_env("HEALER_DOCKER_TIMEOUT"),
+        description="Seconds any Docker API call may take (plus the stop grace of a stop or "
+        "restart) before it fails; bounds a repair on a hung engine, as the threads pool has "
+        "no task time limit.",
+    )
     task_time_limit: float = Field(
         300,
         gt=0,
         validation_alias=_env("HEALER_TASK_TIME_LIMIT"),
-        description="Hard limit per task; must stay below the broker visibility timeout.",
+        description="Hard limit per task (prefork pool only: threads cannot be killed); must "
+        "stay below the broker visibility timeout.",
     )
     visibility_timeout: float = Field(
         3600,
@@ -278,12 +425,39 @@ class Settings(BaseSettings):
             )
         return v
 
+    @field_validator("api_token")
+    @classmethod
+    def _token_length(cls, v: SecretStr | None) -> SecretStr | None:
+        # An empty value means "unset" (mutating calls answer 403); a short one is guessable.
+        if v is None or not v.get_secret_value():
+            return None
+        if len(v.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"HEALER_API_TOKEN must be at least {MIN_TOKEN_LENGTH} characters "
+                "(e.g. `openssl rand -hex 32`)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _plugin_below_lock(self) -> Settings:
+        if self.plugin_timeout is not None and self.plugin_timeout >= self.lock_ttl:
+            raise ValueError(
+                f"HEALER_PLUGIN_TIMEOUT ({self.plugin_timeout}) must be below HEALER_LOCK_TTL "
+                f"({self.lock_ttl}): a repair lock must outlive the plugin it guards"
+            )
+        return self
+
     @model_validator(mode="after")
     def _replica_bounds(self) -> Settings:
         if self.min_replicas > self.max_replicas:
             raise ValueError(
                 f"MIN_REPLICAS ({self.min_replicas}) must not exceed MAX_REPLICAS "
                 f"({self.max_replicas})"
+            )
+        if self.max_replicas > self.max_replicas_cap:
+            raise ValueError(
+                f"MAX_REPLICAS ({self.max_replicas}) must not exceed HEALER_MAX_REPLICAS_CAP "
+                f"({self.max_replicas_cap})"
             )
         return self
 
@@ -298,6 +472,22 @@ class Settings(BaseSettings):
     @property
     def beat_host_patterns(self) -> tuple[str, ...]:
         return tuple(p for p in self.beat_hosts.split(",") if p)
+
+    @property
+    def strategy_time_limit(self) -> float:
+        """Seconds a plugin strategy may run (HEALER_PLUGIN_TIMEOUT or half the lock TTL)."""
+        return self.plugin_timeout if self.plugin_timeout is not None else self.lock_ttl / 2
+
+    @property
+    def concurrency(self) -> int:
+        """Tasks one worker runs at once (HEALER_WORKER_CONCURRENCY or the pool's default)."""
+        if self.worker_concurrency is not None:
+            return self.worker_concurrency
+        return THREADS_DEFAULT if self.worker_pool == "threads" else os.cpu_count() or 1
+
+    @property
+    def redis_url_redacted(self) -> str:
+        return redact_url(self.redis_url)
 
     @property
     def project_list(self) -> tuple[str, ...]:

@@ -1,16 +1,25 @@
-"""`healer run`: every role as a child process, restarted if it dies, all stopped on Ctrl-C.
+"""`healer run`: the healer for one host as one supervised process, restarted if it dies,
+stopped on Ctrl-C.
 
-For a single host without the compose deployment; each child is the same command the
-compose file runs, so behaviour does not differ between the two ways of running.
-`healer run --agent` runs only this host's roles (worker and events watcher) to join a
-cluster whose beat and API run elsewhere.
+The child is the compose deployment's worker command plus `--embed beat,events,api`: the
+worker runs beat, the events watcher and the API as threads (workers/embedded.py) with the
+same code the compose roles run as containers. Repairs run on Celery's threads pool, so a
+hung Docker call holds one thread of many (and ends at HEALER_DOCKER_TIMEOUT), not the host.
+`healer run --agent` embeds only the events watcher: a worker and a watcher for this host
+(HEALER_HOST) that join a cluster whose beat and API run elsewhere.
 
-Children die with the supervisor even when it is killed outright (SIGKILL): a host whose
+This module is the parent of that tree and stays small: it imports only the standard
+library (no Celery, FastAPI, pydantic or docker), so it costs a bare interpreter. Settings
+are validated by `healer run` before it execs into `python -m healer.supervisor`, and read
+again by the child.
+
+The child dies with the supervisor even when it is killed outright (SIGKILL): a host whose
 agent is gone must stop heartbeating, or the cluster would not see it as host_down.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import logging
 import os
@@ -20,10 +29,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from healer.core.queues import QUEUES
-from healer.settings import Settings
+from healer.core.queues import QUEUES, host_queues
 
 log = logging.getLogger("healer.run")
+
+EMBEDDED = "beat,events,api"
+# An agent serves its host only: the cluster's one beat and its API run elsewhere.
+AGENT_EMBEDDED = "events"
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -50,67 +63,42 @@ def _die_with_parent() -> None:
         pass
 
 
-PR_SET_PDEATHSIG = 1
-AGENT_ROLES = ("worker", "events")
-
-
-def commands(s: Settings, workers: int | None, agent: bool = False) -> list[Child]:
-    children = _all_commands(s, workers)
-    return [c for c in children if c.name in AGENT_ROLES] if agent else children
-
-
-def _all_commands(s: Settings, workers: int | None) -> list[Child]:
-    py = sys.executable
-    concurrency = str(workers or s.worker_concurrency)
-    return [
-        Child(
-            "worker",
-            [
-                py,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "-E",
-                "--loglevel",
-                "INFO",
-                "-Q",
-                ",".join(QUEUES),
-                "-c",
-                concurrency,
-                "-n",
-                f"healer-{s.host}-{os.getpid()}@%h",
-                # Gossip would have every worker of the cluster receive every other worker's
-                # event heartbeat (traffic growing with hosts squared); mingle asks all of them
-                # at start. The healer uses neither.
-                "--without-gossip",
-                "--without-mingle",
-            ],
-        ),
-        Child("beat", [py, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"]),
-        Child("events", [py, "-m", "beat.events"]),
-        Child(
-            "api",
-            [
-                py,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "healer.api.app:create_app",
-                "--host",
-                s.api_host,
-                "--port",
-                str(s.api_port),
-            ],
-        ),
+def commands(workers: int | None = None, host: str = "", agent: bool = False) -> list[Child]:
+    """The supervised children; `workers` overrides HEALER_WORKER_CONCURRENCY, `host` is
+    HEALER_HOST as `healer run` validated it (the worker adds its host's queues anyway)."""
+    queues = (*QUEUES, *host_queues(host)) if host else QUEUES
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "worker",
+        "-E",
+        "--loglevel",
+        "INFO",
+        "-Q",
+        ",".join(queues),
+        "-n",
+        f"healer-{host + '-' if host else ''}{os.getpid()}@%h",
+        # Gossip would have every worker of the cluster receive every other worker's event
+        # heartbeat (traffic growing with hosts squared); mingle asks all of them at start.
+        # The healer uses neither.
+        "--without-gossip",
+        "--without-mingle",
+        "--embed",
+        AGENT_EMBEDDED if agent else EMBEDDED,
     ]
+    if workers:
+        argv += ["-c", str(workers)]
+    return [Child("worker", argv)]
 
 
-def run_all(s: Settings, workers: int | None = None, agent: bool = False) -> int:
+def run_all(workers: int | None = None, host: str = "", agent: bool = False) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s healer-run %(message)s")
-    children = commands(s, workers, agent)
-    log.info("host %s: running %s", s.host, ", ".join(c.name for c in children))
+    children = commands(workers, host, agent)
+    roles = AGENT_EMBEDDED if agent else EMBEDDED
+    log.info("host %s: running the worker with %s", host or "(this machine)", roles)
     stopping = False
 
     def on_signal(signum: int, _: object) -> None:
@@ -160,3 +148,18 @@ def _stop_all(children: list[Child], grace: float = 15.0) -> None:
             c.proc.kill()
             c.proc.wait()
     log.info("all roles stopped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m healer.supervisor")
+    parser.add_argument("--workers", type=int, default=None, help="tasks run at once")
+    parser.add_argument("--host", default="", help="HEALER_HOST (validated by healer run)")
+    parser.add_argument(
+        "--agent", action="store_true", help="only this host's worker and events watcher"
+    )
+    args = parser.parse_args(argv)
+    sys.exit(run_all(args.workers, host=args.host, agent=args.agent))
+
+
+if __name__ == "__main__":
+    main()

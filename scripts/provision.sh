@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Make this Debian bookworm machine ready to run and test compose-healer, as root:
 #   1. Debian packages: redis-server, docker.io, busybox-static, prometheus (promtool),
-#      prometheus-alertmanager (amtool) - only what is missing;
+#      prometheus-alertmanager (amtool), haproxy (the socket proxy's tests), debootstrap
+#      (scripts/stack.sh builds the stack's base image) - only what is missing;
 #   2. Redis on 127.0.0.1:6379, started if it does not answer;
 #   3. the Docker engine, started in the background if it does not answer;
-#   4. the project and its dev tools: pip install -e '.[dev]';
-#   5. the test image (tests/image/build.sh).
+#   4. the project and its dev tools: pip install -e '.[dev]', and the example repair
+#      strategy plugin the tests use: pip install -e tests/plugins/example_strategy;
+#   5. the test image (tests/image/build.sh);
+#   6. the compose stack's images (deploy/images/build.sh --demo: a debootstrap base, a
+#      wheelhouse, Debian packages; cached, so only changed inputs rebuild), kept for
+#      tests/e2e/test_stack.py like the test image.
 # Safe to run again: each step checks first and does nothing when all is in place.
 #
-# Options: --no-test-image (skip step 5; scripts/run.sh uses it).
+# Options: --no-test-image (skip steps 5 and 6; scripts/run.sh uses it).
 # Env: PYTHON (interpreter, default python3), HEALER_STATE_DIR (logs and pid files,
 #      default /var/tmp/compose-healer), HEALER_DOCKERD_TIMEOUT (seconds, default 60),
-#      HEALER_SKIP_INTEGRATION=1 (skip steps 2, 3 and 5: unit tests need none of them).
+#      HEALER_SKIP_INTEGRATION=1 (skip steps 2, 3, 5 and 6: unit tests need none of them).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,7 +38,7 @@ mkdir -p "$state_dir"
 
 # --- 1. Debian packages --------------------------------------------------------------------
 
-packages=(redis-server docker.io busybox-static prometheus prometheus-alertmanager)
+packages=(redis-server docker.io busybox-static prometheus prometheus-alertmanager haproxy debootstrap)
 
 installed() {
   [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
@@ -174,6 +179,29 @@ pip_install() {
   log "python: installed"
 }
 
+# The example strategy plugin (tests/plugins/example_strategy) exposes entry points in the
+# group compose_healer.strategies; the plugin tests need it installed like a user's plugin.
+plugin_dir=tests/plugins/example_strategy
+plugin_dist=compose-healer-example-strategy
+
+plugin_install() {
+  local stamp=$state_dir/plugin.stamp want
+  want="$(sha256sum "$plugin_dir/pyproject.toml" | cut -d' ' -f1) $repo_root $(command -v "$python")"
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]] &&
+    (cd / && "$python" -c "import importlib.metadata as m; m.distribution('$plugin_dist')") 2>/dev/null; then
+    log "python: example strategy plugin installed"
+    return
+  fi
+  log "python: pip install -e $plugin_dir"
+  local stdlib extra=()
+  stdlib=$("$python" -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')
+  [[ -f $stdlib/EXTERNALLY-MANAGED ]] && extra+=(--break-system-packages)
+  "$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "${extra[@]}" -e "$plugin_dir" || die "pip install -e $plugin_dir failed"
+  echo "$want" >"$stamp"
+  log "python: example strategy plugin installed"
+}
+
 # --- 5. test image -------------------------------------------------------------------------
 
 build_image() {
@@ -182,14 +210,26 @@ build_image() {
   log "$out"
 }
 
+build_stack_images() {
+  local start=$SECONDS
+  bash deploy/images/build.sh --demo 2>&1 | sed 's/^/[provision] /' ||
+    die "stack images failed to build (deploy/images/build.sh)"
+  log "stack images: ready ($((SECONDS - start))s)"
+}
+
 install_packages
 if [[ ${HEALER_SKIP_INTEGRATION:-} == 1 ]]; then
   log "HEALER_SKIP_INTEGRATION=1: not starting redis or docker, not building the test image"
   pip_install
+  plugin_install
 else
   start_redis
   start_dockerd
   pip_install
-  if ((build_test_image)); then build_image; fi
+  plugin_install
+  if ((build_test_image)); then
+    build_image
+    build_stack_images
+  fi
 fi
 log "done"

@@ -31,6 +31,7 @@ from tests.support import (
     ComposeProject,
     EventRecorder,
     EventsFactory,
+    PrivateEngine,
     ensure_test_image,
     redis_test_url,
     skip_integration,
@@ -40,7 +41,7 @@ from tests.support import (
 from tests.support.healer import HealerFactory, HealerStack
 
 TESTS_DIR = Path(__file__).resolve().parent
-SERVICE_SUITES = ("integration", "e2e")
+SERVICE_SUITES = ("integration", "e2e", "chaos")
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
 
@@ -232,6 +233,22 @@ def docker_events(
             print(f"--- docker events of {recorder.project} ---\n{recorder.describe()}")
 
 
+@pytest.fixture
+def private_engine(test_image: str) -> Iterator[PrivateEngine]:
+    """A second dockerd of the test's own (see tests/support/dockerd.py), with the test image
+    loaded: restart it, stop it, point a healer at ``engine.url``. Never the host's engine.
+    Torn down whole at the end: containers, daemon, shims, mounts, folders."""
+    engine = PrivateEngine()
+    try:
+        engine.start()
+        engine.load_image(test_image)
+        yield engine
+    finally:
+        problems = engine.close()
+        if problems:
+            pytest.fail(f"private engine teardown: {problems}", pytrace=False)
+
+
 # --- the healer's own roles ------------------------------------------------------------
 
 
@@ -249,7 +266,7 @@ def healer_stack(redis_url: str, tmp_path: Path) -> Iterator[HealerFactory]:
             "HEALER_PROJECTS": project,
             "WATCHDOG_INTERVAL": "2",
             "RESTART_COOLDOWN": "30",
-            "HEALER_API_TOKEN": "test-token",
+            "HEALER_API_TOKEN": "test-token-0123456789",
             "HEALER_LOG_DIR": str(log_dir),
             "HEALER_VERIFY_TIMEOUT": "10",
             "PYTHONUNBUFFERED": "1",

@@ -10,6 +10,7 @@ app = make_celery(settings)
 
 # Imported for their side effect of registering the tasks (and the worker's host wiring).
 from beat import schedule  # noqa: E402
-from workers import host_agent, scale_tasks, tasks  # noqa: E402, F401
+from workers import boot_tasks, embedded, host_agent, scale_tasks, tasks  # noqa: E402, F401
 
 schedule.install(app, settings)
+embedded.install(app)

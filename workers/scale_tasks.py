@@ -8,12 +8,23 @@ from typing import Any
 
 import redis
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 
-from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE
+from healer.adapters.docker_engine import EngineError
+from healer.adapters.history import Record
+from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE, SCALE_TRIGGERED
 from healer.adapters.scale_queue_depth import CeleryQueues
 from healer.core.model import Outcome, ServiceId, Source
 from healer.core.queues import SCALE_QUEUE
-from healer.engine.scale_cycle import ScaleError, ScalerOptions, scale_cycle, scale_to
+from healer.engine.context import Healer
+from healer.engine.manual import close_request
+from healer.engine.scale_cycle import (
+    ScaleError,
+    ScalerOptions,
+    alert_scale_refusal,
+    scale_cycle,
+    scale_to,
+)
 from workers.app import app, settings
 from workers.tasks import elsewhere, healer
 
@@ -44,29 +55,96 @@ def scale_cycle_task(self: Task, host: str = "") -> dict[str, Any]:
     return asdict(result)
 
 
+@app.task(
+    bind=True,
+    name=SCALE_TRIGGERED,
+    ignore_result=True,
+    autoretry_for=(redis.ConnectionError,),
+    retry_backoff=True,
+    max_retries=3,
+    # A cycle later than one interval is superseded by the scheduled one.
+    expires=settings.scaler_interval,
+)
+def scale_triggered_task(self: Task, sid: str, host: str = "") -> dict[str, Any]:
+    """A scale cycle of one service whose queue crossed its target between cycles; the
+    service is `host`'s, and only that host's agent scales it."""
+    if (away := elsewhere(self, host, SCALE_QUEUE, {"sid": sid})) is not None:
+        return away
+    h = healer()
+    result = scale_cycle(
+        h,
+        queues=_queues(),
+        options=ScalerOptions.from_settings(settings),
+        self_host=socket.gethostname(),
+        only=ServiceId(sid),
+    )
+    return asdict(result)
+
+
 @app.task(bind=True, name=SCALE_SERVICE, autoretry_for=(redis.ConnectionError,), retry_backoff=True)
 def scale_service_task(
-    self: Task, sid: str, replicas: int, force: bool = False, source: str = "api", host: str = ""
+    self: Task,
+    sid: str,
+    replicas: int,
+    force: bool = False,
+    source: str = "api",
+    request_id: str = "",
+    host: str = "",
 ) -> dict[str, Any]:
-    kwargs = {"sid": sid, "replicas": replicas, "force": force, "source": source}
+    kwargs = {
+        "sid": sid,
+        "replicas": replicas,
+        "force": force,
+        "source": source,
+        "request_id": request_id,
+    }
     if (away := elsewhere(self, host, SCALE_QUEUE, kwargs)) is not None:
         return away
-    if int(replicas) < 0:
+    h = healer()
+    try:
+        out = _scale(h, ServiceId(sid), int(replicas), bool(force), Source(source))
+    except SoftTimeLimitExceeded:
+        out = {"sid": sid, "outcome": Outcome.FAILED, "reason": "time_limit"}
+    except EngineError as exc:
+        out = {"sid": sid, "outcome": Outcome.FAILED, "reason": "engine_error", "detail": str(exc)}
+    # Every acknowledged request ends in an outcome, a refusal included.
+    outcome = {Outcome.SCALED: Outcome.ACTED, Outcome.HELD: Outcome.SKIPPED}.get(
+        out["outcome"], out["outcome"]
+    )
+    if outcome == Outcome.REFUSED:
+        outcome = Outcome.SKIPPED
+    close_request(h, request_id, outcome, str(out.get("reason", "")), str(out.get("detail", "")))
+    return out
+
+
+def _scale(h: Healer, sid: ServiceId, replicas: int, force: bool, source: Source) -> dict[str, Any]:
+    view = h.engine.services(sid).get(sid)
+    if source == Source.ALERT:
+        refusal = alert_scale_refusal(h, view)
+        if refusal:
+            rec = Record(sid, Outcome.SKIPPED, "scale", reason="not_autoscaled", detail=refusal)
+            h.history.record(rec)
+            return {
+                "sid": sid,
+                "outcome": Outcome.REFUSED,
+                "reason": "not_autoscaled",
+                "detail": refusal,
+            }
+    if replicas < 0:
         # An alert asks for "more": one replica above what runs now.
-        view = healer().engine.services(ServiceId(sid)).get(ServiceId(sid))
         replicas = (len(view.containers) if view else 0) + 1
     try:
         result = scale_to(
-            healer(),
-            ServiceId(sid),
-            int(replicas),
-            bool(force),
-            source=Source(source),
+            h,
+            sid,
+            replicas,
+            force,
+            source=source,
             queues=_queues(),
             options=ScalerOptions.from_settings(settings),
             self_host=socket.gethostname(),
         )
     except ScaleError as exc:
         # A refusal is an answer, not a failure to retry: return it for the caller to show.
-        return {"sid": sid, "outcome": Outcome.REFUSED, "reason": str(exc)}
+        return {"sid": sid, "outcome": Outcome.REFUSED, "reason": "refused", "detail": str(exc)}
     return asdict(result)

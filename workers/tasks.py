@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import asdict
 from typing import Any
 
 import redis
 from celery import Task
-from celery.signals import heartbeat_sent, worker_process_init
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import heartbeat_sent, worker_process_init, worker_ready
 
+from healer.adapters.docker_engine import EngineError
 from healer.adapters.queue import (
     CHECK_DISK,
     PROBE_ALL,
@@ -34,6 +37,7 @@ from healer.core.model import (
 from healer.core.queues import PROBE_QUEUE, REPAIR_QUEUE, host_queue
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
+from healer.engine.manual import close_request
 from healer.engine.probe import probe, reconcile
 from healer.engine.repair import Busy, RepairResult, SlotsFull, finish_repair, repair
 from workers.app import app, settings
@@ -42,15 +46,18 @@ log = logging.getLogger("healer.tasks")
 
 _healer: Healer | None = None
 _pid = 0
+_building = threading.Lock()
 
 
 def healer() -> Healer:
-    """One Healer per worker process, built after fork so no socket is shared."""
+    """One Healer per worker process, built after fork so no socket is shared; the threads
+    of a threads pool share it (redis-py and the docker SDK pool their connections)."""
     global _healer, _pid
-    if _healer is None or _pid != os.getpid():
-        _healer = build(settings, CeleryDispatcher(app, settings.host_id))
-        _pid = os.getpid()
-    return _healer
+    with _building:
+        if _healer is None or _pid != os.getpid():
+            _healer = build(settings, CeleryDispatcher(app, settings.host_id))
+            _pid = os.getpid()
+        return _healer
 
 
 def elsewhere(task: Task, host: str, queue: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
@@ -80,7 +87,12 @@ def elsewhere(task: Task, host: str, queue: str, kwargs: dict[str, Any]) -> dict
 def probe_all(self: Task, host: str = "") -> dict[str, Any]:
     if (away := elsewhere(self, host, PROBE_QUEUE, {})) is not None:
         return away
-    return asdict(reconcile(healer()))
+    try:
+        result = reconcile(healer())
+    except EngineError as exc:
+        return _engine_down("reconcile probe", exc)
+    _engine_back()
+    return asdict(result)
 
 
 @app.task(
@@ -106,12 +118,16 @@ def probe_service(
     lag = time.time() - event_time if event_time else None
     if lag is not None:
         h.telemetry.observe("healer_event_lag_seconds", max(lag, 0.0))
-    result = probe(
-        h,
-        ServiceId(sid),
-        source=Source.EVENT if event_time else Source.PROBE,
-        container_id=ContainerId(container_id) if container_id else None,
-    )
+    try:
+        result = probe(
+            h,
+            ServiceId(sid),
+            source=Source.EVENT if event_time else Source.PROBE,
+            container_id=ContainerId(container_id) if container_id else None,
+        )
+    except EngineError as exc:
+        return _engine_down(f"probe of {sid}", exc)
+    _engine_back()
     h.telemetry.observe("healer_probe_duration_seconds", result.duration, "service")
     out = asdict(result)
     out["event_lag"] = lag
@@ -135,6 +151,15 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
         req = RepairRequest.from_kwargs({**kwargs, "request_id": self.request.id})
     try:
         return asdict(repair(h, req))
+    except SoftTimeLimitExceeded:
+        # The soft limit leaves a tenth of the hard one to say so: an acknowledged request
+        # ends with a recorded outcome instead of being killed silently (prefork pool).
+        why = f"the task time limit ({settings.task_time_limit:.0f}s) hit while repairing"
+        return asdict(finish_repair(h, req, RepairResult(Outcome.FAILED, "time_limit", why)))
+    except EngineError as exc:
+        # The engine failed or timed out (HEALER_DOCKER_TIMEOUT) before the repair could act
+        # or record: the acknowledged request still ends with an outcome.
+        return asdict(finish_repair(h, req, RepairResult(Outcome.FAILED, "engine_error", str(exc))))
     except SlotsFull as full:
         raise self.retry(countdown=full.retry_after, max_retries=None) from full
     except Busy as busy:
@@ -145,6 +170,25 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
             result = RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value, why)
             return asdict(finish_repair(h, req, result))
         raise self.retry(countdown=busy.retry_after) from busy
+
+
+_engine_error = ""
+
+
+def _engine_down(what: str, exc: EngineError) -> dict[str, Any]:
+    """One log line per distinct engine error, not a traceback per task."""
+    global _engine_error
+    if str(exc) != _engine_error:
+        log.warning("%s skipped: %s (reported once until the engine answers)", what, exc)
+        _engine_error = str(exc)
+    return {"error": str(exc)}
+
+
+def _engine_back() -> None:
+    global _engine_error
+    if _engine_error:
+        log.warning("Docker engine answers again")
+        _engine_error = ""
 
 
 @app.task(name=TRIM_HISTORY, ignore_result=True)
@@ -167,7 +211,23 @@ def cleanup_task(
     kwargs = {"source": source, "request_id": request_id, "dry_run": dry_run}
     if (away := elsewhere(self, host, REPAIR_QUEUE, kwargs)) is not None:
         return away
-    result = check_disk(healer(), source=Source(source), dry_run=dry_run)
+    h = healer()
+    try:
+        result = check_disk(h, source=Source(source), dry_run=dry_run)
+    except SoftTimeLimitExceeded:
+        close_request(
+            h, request_id, Outcome.FAILED, "time_limit", "cleanup ran past the time limit"
+        )
+        raise
+    except EngineError as exc:
+        close_request(h, request_id, Outcome.FAILED, "engine_error", str(exc))
+        return {"outcome": Outcome.FAILED.value, "reason": str(exc)}
+    # Every acknowledged request ends in an outcome; "nothing to do" is a skip.
+    outcome = Outcome.SKIPPED if result.outcome == Outcome.OK else result.outcome
+    detail = f"{len(result.removed)} items, {result.bytes_freed} bytes" + (
+        "; errors: " + "; ".join(result.errors[:5]) if result.errors else ""
+    )
+    close_request(h, request_id, outcome, result.reason, detail)
     return asdict(result)
 
 
@@ -178,6 +238,13 @@ def _worker_alive(sender: Any = None, **_: Any) -> None:
         healer().telemetry.worker_alive(f"{socket.gethostname()}:{os.getpid()}", time.time())
     except redis.RedisError as exc:
         log.warning("worker heartbeat not recorded: %s", exc)
+
+
+@worker_ready.connect
+def _warm_up_threads(**_: Any) -> None:
+    """A threads pool has no child processes: warm up once the worker itself is ready."""
+    if settings.worker_pool == "threads":
+        _warm_up()
 
 
 @worker_process_init.connect

@@ -1,4 +1,4 @@
-"""demo-web: a tiny HTTP service for the compose-healer demo (stdlib only, python:3.11-slim).
+"""demo-web: a tiny HTTP service for the compose-healer demo (stdlib only, any python3).
 
   GET  /         hello (answers 5xx at the error rate set below)
   GET  /health   200, or 503 when made unhealthy or when its database is unreachable

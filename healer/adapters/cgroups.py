@@ -97,8 +97,8 @@ def read_cgroup(
     """One sample from the cgroup files (net_errors is filled in by the caller)."""
     cpu_text = files.cpu_usage.read_text()
     cpu_ns = res.parse_cpu_stat_v2(cpu_text) if files.v2 else res.parse_int(cpu_text)
-    inactive_key = "inactive_file" if files.v2 else "total_inactive_file"
-    inactive = res.parse_flat_keyed(files.mem_stat.read_text(), inactive_key) or 0
+    mem_stat = res.parse_memory_stat(files.mem_stat.read_text())
+    mem_usage = res.parse_int(files.mem_usage.read_text())
     cpuset = read_optional(files.cpuset)
     return ResourceSample(
         container_id=cid,
@@ -107,7 +107,7 @@ def read_cgroup(
         cpu_limit_cores=res.cpu_limit(
             _quota(files), res.parse_cpuset(cpuset) if cpuset else None, host_cpus
         ),
-        mem_usage_bytes=res.working_set(res.parse_int(files.mem_usage.read_text()), inactive),
+        mem_usage_bytes=res.memory_working_set(mem_usage, mem_stat),
         mem_limit_bytes=res.mem_limit(res.parse_memory_max(files.mem_limit.read_text()), host_mem),
         net_errors=None,
     )

@@ -20,7 +20,15 @@ T = TypeVar("T")
 
 
 def field(*parts: str) -> str:
+    """Hash field of a counter. Only the service id may contain `|` (compose labels are
+    free text): it comes right after the host, and readers split the host off the left and
+    the rest from the right."""
     return "|".join(parts)
+
+
+def unfield(key: str, parts: int) -> tuple[str, ...]:
+    """Inverse of `field` for a key of `parts` parts whose first part may hold `|`."""
+    return tuple(key.rsplit("|", parts - 1))
 
 
 class Counters:
@@ -70,11 +78,14 @@ class Counters:
 
 
 def _by_parts(raw: dict[str, str], n: int, cast: Callable[[str], T]) -> dict[tuple[str, ...], T]:
-    # Fields from before hosts (one part fewer) belong to no known host: they are dropped,
-    # which Prometheus reads as a counter reset at the upgrade.
+    # The host (no `|` in it) comes first, then the service id (which may hold `|`), then
+    # the fixed parts: split the host off the left and the rest from the right. Fields from
+    # before hosts (one part fewer) belong to no known host: they are dropped, which
+    # Prometheus reads as a counter reset at the upgrade.
     out: dict[tuple[str, ...], T] = {}
     for k, v in raw.items():
-        parts = tuple(k.split("|"))
-        if len(parts) == n:
-            out[parts] = cast(v)
+        if k.count("|") < n - 1:
+            continue
+        host, _, rest = k.partition("|")
+        out[(host, *unfield(rest, n - 1))] = cast(v)
     return out

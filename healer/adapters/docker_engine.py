@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 
 import docker
 import docker.errors
+import requests
 
 from healer.core.compose_labels import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
@@ -28,6 +29,34 @@ class EngineError(Exception):
 
 class ContainerGone(EngineError):
     pass
+
+
+class EngineUnreachable(EngineError):
+    """No engine answers at the configured address; the message is one line naming it."""
+
+
+def engine_address(docker_host: str | None) -> str:
+    return docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """The root cause of a failed connection in a few words, not urllib3's retry chain."""
+    text = str(exc)
+    for needle, reason in (
+        ("FileNotFoundError", "no socket at that path"),
+        ("No such file or directory", "no socket at that path"),
+        ("Connection refused", "connection refused"),
+        ("Permission denied", "permission denied on the socket"),
+        ("timed out", "timed out"),
+        ("RemoteDisconnected", "it closed the connection without answering"),
+        ("Connection reset", "it closed the connection without answering"),
+        ("Connection aborted", "it closed the connection without answering"),
+        ("Name or service not known", "unknown host name"),
+        ("Temporary failure in name resolution", "host name does not resolve"),
+    ):
+        if needle in text:
+            return reason
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class ListEntry(TypedDict, total=False):
@@ -103,11 +132,18 @@ def restart_count_climbing(inspect: dict[str, Any]) -> bool:
     return policy.get("Name", "no") not in ("", "no") and int(inspect.get("RestartCount", 0)) > 0
 
 
-def docker_client(docker_host: str | None) -> docker.DockerClient:
-    """from_env honours DOCKER_TLS_VERIFY/DOCKER_CERT_PATH; DOCKER_HOST from settings wins."""
-    if not docker_host:
-        return docker.from_env()
-    return docker.from_env(environment={**os.environ, "DOCKER_HOST": docker_host})
+# Connections kept per client: a threads worker runs many repairs at once, and the SDK's
+# default of 10 would open and drop a connection for every call beyond that.
+POOL_SIZE = 128
+
+
+def docker_client(
+    docker_host: str | None, timeout: float = 60.0, pool_size: int = POOL_SIZE
+) -> docker.DockerClient:
+    """from_env honours DOCKER_TLS_VERIFY/DOCKER_CERT_PATH; DOCKER_HOST from settings wins.
+    `timeout` bounds every call (the SDK adds the stop grace to stop and restart)."""
+    env = {**os.environ, "DOCKER_HOST": docker_host} if docker_host else None
+    return docker.from_env(environment=env, timeout=int(timeout), max_pool_size=pool_size)
 
 
 def call_engine(fn: Callable[[], Any]) -> Any:
@@ -120,23 +156,66 @@ def call_engine(fn: Callable[[], Any]) -> Any:
         raise EngineError(str(exc), exc.status_code) from exc
     except docker.errors.DockerException as exc:
         raise EngineError(str(exc)) from exc
+    except requests.exceptions.ConnectionError as exc:
+        # The engine went away after the client connected (restart, socket gone).
+        raise EngineUnreachable(f"Docker engine unreachable: {unreachable_reason(exc)}") from exc
+    except OSError as exc:  # requests' other errors, a read timeout on a hung engine among them
+        raise EngineError(f"{type(exc).__name__}: {exc}") from exc
 
 
 class DockerEngine:
-    def __init__(self, client: docker.DockerClient, projects: tuple[str, ...] = ()) -> None:
-        self.client = client
+    def __init__(
+        self,
+        client: docker.DockerClient | None,
+        projects: tuple[str, ...] = (),
+        *,
+        docker_host: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self._client = client
+        self.docker_host = docker_host
+        self.timeout = timeout
         self.projects = frozenset(projects)
         self.api_calls = 0  # for benchmarks: how many engine round trips a cycle costs
 
     @classmethod
-    def connect(cls, docker_host: str | None, projects: tuple[str, ...] = ()) -> DockerEngine:
-        return cls(docker_client(docker_host), projects)
+    def connect(
+        cls, docker_host: str | None, projects: tuple[str, ...] = (), timeout: float = 60.0
+    ) -> DockerEngine:
+        """Connects on first use, so a process started while the engine is away comes up
+        (API answers 503, tasks fail with one line) and works once the engine is back.
+        `timeout` bounds every call, connecting included: a hung engine fails as an
+        EngineError like any other call."""
+        return cls(None, projects, docker_host=docker_host, timeout=timeout)
+
+    @property
+    def address(self) -> str:
+        return engine_address(self.docker_host)
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                # The client asks the engine for its API version at once.
+                self._client = docker_client(self.docker_host, self.timeout)
+            except docker.errors.DockerException as exc:
+                raise EngineUnreachable(
+                    f"Docker engine at {self.address} is unreachable: {unreachable_reason(exc)}"
+                ) from exc
+            except OSError as exc:  # a read timeout on a hung engine
+                raise EngineError(
+                    f"Docker engine at {self.address}: {type(exc).__name__}: {exc}"
+                ) from exc
+        return self._client
 
     def ping(self) -> None:
+        client = self.client
         try:
-            self.client.ping()
+            client.ping()
         except Exception as exc:  # the SDK raises several unrelated types here
-            raise EngineError(f"Docker engine not reachable: {exc}") from exc
+            raise EngineUnreachable(
+                f"Docker engine at {self.address} is unreachable: {unreachable_reason(exc)}"
+            ) from exc
 
     def services(
         self, sid: ServiceId | None = None, *, project: str | None = None
@@ -172,6 +251,10 @@ class DockerEngine:
         )
         return {**services, sid: replace(view, containers=containers)}
 
+    def system_time(self) -> str:
+        """The engine's own clock (``/info`` SystemTime): container times are on it."""
+        return str(self._call(lambda: self.client.info()).get("SystemTime", ""))
+
     def manages(self, project: str) -> bool:
         return not self.projects or project in self.projects
 
@@ -182,7 +265,8 @@ class DockerEngine:
         return self._call(lambda: self.client.events(decode=True, since=since, filters=filters))
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def inspect(self, cid: ContainerId) -> dict[str, Any]:
         return dict(self._call(lambda: self.client.api.inspect_container(cid)))
@@ -193,8 +277,13 @@ class DockerEngine:
     def start(self, cid: ContainerId) -> None:
         self._call(lambda: self.client.api.start(cid))
 
-    def stop(self, cid: ContainerId, timeout: int) -> None:
+    def stop(self, cid: ContainerId, timeout: int | None) -> None:
+        """``timeout`` None: the container's own stop grace period."""
         self._call(lambda: self.client.api.stop(cid, timeout=timeout))
+
+    def kill(self, cid: ContainerId, signal: str) -> None:
+        """POST /containers/{id}/kill?signal=…: delivered to the main process, no exec."""
+        self._call(lambda: self.client.api.kill(cid, signal=signal))
 
     def wait_running(self, cid: ContainerId, timeout: float) -> dict[str, Any]:
         """Poll until the container runs (or the deadline); returns the last inspect."""

@@ -6,6 +6,7 @@ atomic with WATCH/MULTI so any number of workers, beats and retries agree on one
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -13,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 import redis
 
 from healer.adapters import keys
+from healer.adapters.repair_limit import RepairLimiter
 from healer.core.backoff import Decision, Episode, RestartPolicy, Verdict, decide
 from healer.core.model import Condition, HostId, ServiceId
 
@@ -25,38 +27,6 @@ _EXTEND = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
-
-
-# A counting semaphore: members are owner tokens scored by their expiry, so a slot held by a
-# dead worker frees itself; the key's own TTL outlives the newest slot.
-_SLOT_ACQUIRE = """
-redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[1])
-if redis.call('zcard', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('zadd', KEYS[1], ARGV[3], ARGV[4])
-  redis.call('pexpire', KEYS[1], ARGV[5])
-  return 1
-end
-return 0
-"""
-
-
-class Slots:
-    """At most `limit` repairs act at once across all workers (no stampede on the engine)."""
-
-    def __init__(self, r: redis.Redis, key: str, limit: int, ttl: float) -> None:
-        self._r = r
-        self.key = key
-        self.limit = limit
-        self.ttl = ttl
-        self._acquire = r.register_script(_SLOT_ACQUIRE)
-
-    def acquire(self, now: float) -> str | None:
-        token = secrets.token_hex(8)
-        args = [now, self.limit, now + self.ttl, token, int(self.ttl * 1000)]
-        return token if self._acquire(keys=[self.key], args=args) else None
-
-    def release(self, token: str) -> None:
-        self._r.zrem(self.key, token)
 
 
 class Lock:
@@ -74,8 +44,10 @@ class Lock:
     def release(self) -> bool:
         return bool(self._release(keys=[self.key], args=[self.token]))
 
-    def extend(self) -> bool:
-        return bool(self._extend(keys=[self.key], args=[self.token, self.ttl_ms]))
+    def extend(self, ttl: float | None = None) -> bool:
+        """Reset the TTL (to `ttl` seconds if given) if we still own the lock."""
+        ms = self.ttl_ms if ttl is None else int(ttl * 1000)
+        return bool(self._extend(keys=[self.key], args=[self.token, ms]))
 
 
 @contextmanager
@@ -161,12 +133,12 @@ def reset(r: redis.Redis, host: HostId, sid: ServiceId) -> int:
 
 class Guard:
     """The guard as the engine sees it: one object per Redis and host, no client handed out.
-    Locks, episodes and repair slots are the host's own (keys.lock(host, …))."""
+    Locks, episodes and repair slots (the limiter's) are the host's own (keys.lock(host, …))."""
 
-    def __init__(self, r: redis.Redis, slot_limit: int, slot_ttl: float, host: HostId) -> None:
+    def __init__(self, r: redis.Redis, limiter: RepairLimiter) -> None:
         self._r = r
-        self.host = host
-        self._slots = Slots(r, keys.repair_slots(host), slot_limit, slot_ttl)
+        self.host = limiter.host
+        self._limiter = limiter
 
     def service_lock(self, sid: ServiceId, ttl: float) -> AbstractContextManager[Lock | None]:
         """The held lock, or None when another action on this service is in flight."""
@@ -191,11 +163,20 @@ class Guard:
         )
 
     def take_slot(self, now: float) -> str | None:
-        """A repair slot's owner token, or None when every slot is in use."""
-        return self._slots.acquire(now)
+        """A repair slot's owner token, or None when the adaptive limit's slots are in use."""
+        slot = self._limiter.acquire(now)
+        return slot.token if slot is not None else None
 
     def release_slot(self, token: str) -> None:
-        self._slots.release(token)
+        self._limiter.release(token)
+
+    def report_action(self, latency: float, ok: bool, now: float, grace: float = math.inf) -> None:
+        """One engine action of a repair, for the adaptive limit (call it holding the slot)."""
+        self._limiter.observe(latency, ok, now, grace)
+
+    def extend_slot(self, token: str, now: float, ttl: float) -> None:
+        """A long repair keeps its slot for its whole budget (see RepairLimiter.extend)."""
+        self._limiter.extend(token, now, ttl)
 
     def reset(self, sid: ServiceId) -> int:
         return reset(self._r, self.host, sid)

@@ -108,7 +108,8 @@ class History:
     ) -> list[Record]:
         """Newest first. `service` is any service id (`service`, `project/service` or
         `host/project/service`); `host` keeps one host's entries."""
-        min_id = f"{int(since * 1000)}-0" if since else "-"
+        # Stream ids are unsigned milliseconds: anything at or before the epoch is "all".
+        min_id = f"{int(since * 1000)}-0" if since and since > 0 else "-"
         out: list[Record] = []
         last = "+"
         while len(out) < limit:

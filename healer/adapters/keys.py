@@ -28,7 +28,8 @@ HOUR = 3600
 DAY = 86400
 
 
-# Owner-token lock, one repair in flight per service. TTL: Settings.lock_ttl.
+# Owner-token lock, one repair in flight per service. TTL: Settings.lock_ttl, extended to the
+# repair's budget (healer.core.work.repair_budget) before it acts.
 def lock(host: HostId, sid: ServiceId) -> str:
     return f"{PREFIX}lock:{_on(host, sid)}"
 
@@ -97,9 +98,10 @@ def dies(host: HostId, sid: ServiceId) -> str:
 
 
 # Marks the healer's own stop/start so the watcher does not take it for a hand stop.
-# TTL: the lock TTL of the action that sets it (Settings.lock_ttl for a repair, the scale
-# lock for a replica removal): the action cannot outlast its lock, and the action deletes
-# the mark when it ends, so the TTL only matters when a worker dies mid-action.
+# TTL: the lock TTL of the action that sets it (a repair's lock is stretched to the repair's
+# budget, healer.core.work.repair_budget; the scale lock for a replica removal): the action
+# cannot outlast its lock, and the action deletes the mark when it ends, so the TTL only
+# matters when a worker dies mid-action.
 def acting(host: HostId, cid: ContainerId) -> str:
     return f"{PREFIX}acting:{_on(host, cid)}"
 
@@ -120,9 +122,18 @@ def pending(host: HostId, sid: ServiceId, condition: Condition) -> str:
     return f"{PREFIX}pending:{_on(host, sid)}:{condition.value}"
 
 
-# Repair slots in use (sorted set of owner tokens by expiry). TTL: Settings.lock_ttl.
+# Repair slots in use on a host (sorted set of owner tokens by expiry): the concurrency is
+# the host's engine's. TTL: Settings.lock_ttl.
 def repair_slots(host: HostId) -> str:
     return f"{PREFIX}repair_slots:{host}"
+
+
+# The adaptive repair concurrency limit of a host's engine (hash of
+# healer.core.concurrency.LimitState). TTL: repair_limit.LIMIT_TTL, refreshed by every
+# repair: after an hour without one the next mass failure starts from the initial limit
+# again, since the engine may have changed.
+def repair_limit(host: HostId) -> str:
+    return f"{PREFIX}repair_limit:{host}"
 
 
 # A delayed re-probe is scheduled for this service. TTL: the wait itself.
@@ -241,6 +252,35 @@ def scale_status_ttl(scaler_interval: float) -> int:
     return max(300, int(3 * scaler_interval))
 
 
+# JSON list of [timestamp, replicas added] of the autoscaler's own scale-ups: the scale-up
+# rate limit counts those of the last period. TTL SCALE_UPS_TTL, rewritten with each
+# scale-up; far longer than any period, and an expired list only means the next scale-up may
+# double again.
+def scale_ups(host: HostId, sid: ServiceId) -> str:
+    return f"{PREFIX}scale:ups:{_on(host, sid)}"
+
+
+SCALE_UPS_TTL = HOUR
+
+
+# Hash sid → JSON of a queue-scaled service's Watch (healer.core.scale_trigger): what the
+# beat's between-cycles check compares the backlog with. Rewritten whole by every full cycle,
+# so services no longer queue-scaled drop out. TTL scale_status_ttl, as the status.
+# One per host, like the status.
+def scale_watch(host: HostId) -> str:
+    return f"{PREFIX}scale:watch:{host}"
+
+
+# Marker of a scale cycle asked for by the check (SET NX): one per service per
+# SCALE_TRIGGER_HOLD seconds, however many ticks see the backlog before the cycle has acted.
+# TTL SCALE_TRIGGER_HOLD.
+def scale_trigger(host: HostId, sid: ServiceId) -> str:
+    return f"{PREFIX}scale:trigger:{_on(host, sid)}"
+
+
+SCALE_TRIGGER_HOLD = 5
+
+
 # --- sustained resource use ---------------------------------------------------------------
 
 RESOURCE_PREFIX = f"{PREFIX}res:"
@@ -336,3 +376,85 @@ def host_info(host: HostId) -> str:
 # TTL HOST_FORGET_AFTER, replaced by every reconcile.
 def host_services(host: HostId) -> str:
     return f"{PREFIX}host:{host}:services"
+
+
+# --- ordered recovery after an engine restart (healer.engine.boot) ---------------------------
+
+
+# Hash container id → JSON {sid}: the containers meant to run (seen running, not stopped by
+# hand, not removed). TTL BOOT_INTENT_TTL, refreshed by every reconcile: it must outlive the
+# longest outage after which a restart should still be recovered in order (a host switched
+# off for the weekend), and lets the record of a project that no longer exists go by itself.
+# One engine restarts at a time: every boot key belongs to the host whose engine it is.
+def intent(host: HostId, project: str) -> str:
+    return f"{PREFIX}boot:intent:{_on(host, project)}"
+
+
+def intent_pattern(host: HostId) -> str:
+    return f"{PREFIX}boot:intent:{host}/*"
+
+
+BOOT_INTENT_TTL = 30 * DAY
+
+
+# Engine time (its /info SystemTime) when the events watcher last saw the engine answer.
+# TTL BOOT_INTENT_TTL, like the intent it is compared with.
+def engine_alive(host: HostId) -> str:
+    return f"{PREFIX}boot:engine_alive:{host}"
+
+
+# Set while a recovery of the project is detected or running; the reconcile leaves the
+# project to it. TTL Settings.boot_deadline + 60 s when the restart is found (the worker may
+# still be starting after a reboot), then Settings.lock_ttl + 60 s refreshed by every poll of
+# the recovery: a recovery whose worker died frees the project within a lock lifetime.
+def booting(host: HostId, project: str) -> str:
+    return f"{PREFIX}boot:booting:{_on(host, project)}"
+
+
+# Owner-token lock: one recovery per project. TTL Settings.lock_ttl, extended every poll.
+def boot_lock(host: HostId, project: str) -> str:
+    return f"{PREFIX}boot:lock:{_on(host, project)}"
+
+
+# JSON of the running (or last) recovery of a project, for `healer status`. TTL: the deadline
+# while it runs, BOOT_STATUS_TTL once it ended (the last one stays visible for a day).
+def boot_status(host: HostId, project: str) -> str:
+    return f"{PREFIX}boot:status:{_on(host, project)}"
+
+
+# Set of the host's projects with a status; TTL BOOT_STATUS_TTL.
+def boot_statuses(host: HostId) -> str:
+    return f"{PREFIX}boot:statuses:{host}"
+
+
+BOOT_STATUS_TTL = DAY
+
+# Hash "duration|host|project" → seconds of the last recovery,
+# "timeouts|host|project|service|blocker" → count, "running|host|project" → 0/1. TTL
+# METRIC_TTL, refreshed on every write.
+BOOT_METRICS = f"{PREFIX}metrics:boot"
+
+
+# Repair-storm brake (healer.core.storm), one per host: a storm is one engine's services
+# failing together, and another host's healthy services must not dilute (or its storm
+# brake) this host's repairs.
+# Sorted set sid → last time seen unhealthy; TTL the storm window + 60 s, refreshed by every
+# unhealthy repair.
+def storm_unhealthy(host: HostId) -> str:
+    return f"{PREFIX}storm:unhealthy:{host}"
+
+
+# Managed services of this host, written by each reconcile. TTL 3 reconcile intervals + 30 s.
+def storm_managed(host: HostId) -> str:
+    return f"{PREFIX}storm:managed:{host}"
+
+
+# The one unhealthy-repair allowed per trickle interval while braked. TTL: the interval.
+def storm_trickle(host: HostId) -> str:
+    return f"{PREFIX}storm:trickle:{host}"
+
+
+# Present while the brake is engaged (value: why). TTL: the storm window, so it lifts by
+# itself once no service is seen unhealthy any more.
+def storm_braked(host: HostId) -> str:
+    return f"{PREFIX}storm:braked:{host}"

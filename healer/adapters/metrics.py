@@ -22,6 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from healer.adapters import keys
+from healer.adapters.boot_store import boot_series
 from healer.adapters.counters import Counters
 from healer.adapters.hosts import HostRegistry
 from healer.adapters.state import read_snapshots
@@ -89,6 +90,7 @@ class HealerCollector(Collector):
         yield from self._container_series(snaps, hosts)
         yield from self._healer_series(hosts)
         yield from self._histograms()
+        yield from boot_series(self.r)
 
     def _host_series(self, states: dict[HostId, HostStatus]) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -202,6 +204,8 @@ class HealerCollector(Collector):
             pipe.hgetall(keys.resource_ratios(host))
         for host, fields in zip(hosts, pipe.execute(), strict=True):
             for k, v in sorted(fields.items()):
+                if k.count("|") < 2:
+                    continue
                 sid, name, kind = k.rsplit("|", 2)
                 if kind in ratios:
                     ratios[kind].add_metric([sid, name, host], float(v))
@@ -216,9 +220,12 @@ class HealerCollector(Collector):
             labels=labels,
         )
         for k, v in sorted(self.r.hgetall(keys.CONTAINER_EVENTS).items()):
-            parts = k.split("|", 3)
-            if len(parts) == 4:  # fields from before hosts are dropped
-                kind, host, sid, name = parts
+            # "kind|host|sid|container": the sid may hold `|`; the kind, host and container
+            # name cannot. Fields from before hosts have no sid left here and are dropped.
+            kind, _, rest = k.partition("|")
+            host, _, rest = rest.partition("|")
+            sid, _, name = rest.rpartition("|")
+            if sid:
                 (restarts if kind == "restarts" else oom).add_metric([sid, name, host], float(v))
         yield from (up, healthy, *ratios.values(), restarts, oom)
 
@@ -253,12 +260,28 @@ class HealerCollector(Collector):
         in_flight = GaugeMetricFamily(
             "healer_repairs_in_flight", "Repairs acting right now", labels=["host"]
         )
+        brake = GaugeMetricFamily(
+            "healer_repair_storm_brake",
+            "1 while the repair-storm brake slows unhealthy repairs to a trickle",
+            labels=["host"],
+        )
+        unhealthy = GaugeMetricFamily(
+            "healer_storm_unhealthy_services",
+            "Services seen unhealthy within the storm window",
+            labels=["host"],
+        )
         pipe = self.r.pipeline(transaction=False)
         for host in hosts:
             pipe.zcount(keys.repair_slots(host), now, "+inf")
-        for host, n in zip(hosts, pipe.execute(), strict=True):
+            pipe.exists(keys.storm_braked(host))
+            pipe.zcard(keys.storm_unhealthy(host))
+        answers = pipe.execute()
+        for i, host in enumerate(hosts):
+            n, braked, seen = answers[3 * i : 3 * i + 3]
             in_flight.add_metric([host], float(n))
-        yield from (online, in_flight, *self._scaling_series(hosts))
+            brake.add_metric([host], 1.0 if braked else 0.0)
+            unhealthy.add_metric([host], float(seen))
+        yield from (online, in_flight, brake, unhealthy, *self._scaling_series(hosts))
 
     def _queue_depth(self, hosts: list[HostId]) -> Metric:
         """`queue` is the kind (healer.repair, …) so dashboards read the same with one host

@@ -50,3 +50,13 @@ class Notifier:
         except httpx.HTTPError as exc:
             log.error("notification webhook failed: %s", exc)
             return False
+
+
+def post_outcome(url: str, payload: dict[str, object], timeout: float = 5.0) -> bool:
+    """The post-repair hook: the outcome as JSON to `url`, best effort like notifications."""
+    try:
+        httpx.post(url, json=payload, timeout=timeout).raise_for_status()
+        return True
+    except httpx.HTTPError as exc:
+        log.error("post-repair webhook %s failed: %s", url, exc)
+        return False

@@ -29,8 +29,10 @@ REPAIR_SERVICE = "healer.repair.service"
 TRIM_HISTORY = "healer.probe.trim_history"
 CHECK_DISK = "healer.probe.disk"
 REPAIR_CLEANUP = "healer.repair.cleanup"
+REPAIR_BOOT = "healer.repair.boot"
 SCALE_CYCLE = "healer.scale.cycle"
 SCALE_SERVICE = "healer.scale.service"
+SCALE_TRIGGERED = "healer.scale.triggered"
 
 # Scheduled work that is per host: the active beat sends each to every live host's own
 # queue of this kind (beat.scheduler); the rest of the schedule is cluster-wide.
@@ -69,7 +71,8 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
             "healer.scale.*": {"queue": SCALE_QUEUE},
             "healer.probe.*": {"queue": PROBE_QUEUE},
         },
-        worker_concurrency=settings.worker_concurrency,
+        worker_pool=settings.worker_pool,
+        worker_concurrency=settings.concurrency,
         # The beat entry point (beat.schedule.install) names its scheduler; RedBeat's
         # settings live here with the broker's.
         redbeat_redis_url=settings.redis_url,
@@ -78,7 +81,9 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
         redbeat_key_prefix=keys.redbeat_prefix(settings.beat_host_patterns),
         # Only the beat holding this lock schedules; a second beat waits as a hot standby.
         redbeat_lock_timeout=max(30, int(settings.watchdog_interval * 5)),
-        beat_max_loop_interval=min(5.0, settings.watchdog_interval),
+        # Beat also runs the between-cycles scale check on every tick (beat.scheduler):
+        # ticking every second lets a queue burst start a scale-up within about a second.
+        beat_max_loop_interval=min(1.0, settings.watchdog_interval),
     )
     return app
 
@@ -153,7 +158,7 @@ class CeleryDispatcher:
         kwargs = {"sid": str(sid), "replicas": replicas, "force": force, "source": source.value}
         self.app.send_task(
             SCALE_SERVICE,
-            kwargs={**kwargs, "host": host},
+            kwargs={**kwargs, "host": host, "request_id": request_id},
             task_id=request_id,
             queue=host_queue(SCALE_QUEUE, host),
         )
@@ -178,4 +183,15 @@ class CeleryDispatcher:
             kwargs["container_id"] = container_id
         self.app.send_task(
             PROBE_SERVICE, kwargs=kwargs, queue=host_queue(PROBE_QUEUE, host), ignore_result=True
+        )
+
+    def boot(self, project: str, reason: str, host: HostId | None = None) -> None:
+        """One ordered recovery of ``project`` on `host`'s engine (this process's by
+        default); its task id says which, in Flower."""
+        host = host or self.host
+        self.app.send_task(
+            REPAIR_BOOT,
+            kwargs={"project": project, "reason": reason, "host": host},
+            task_id=f"boot-{host}-{project}-{uuid.uuid4().hex[:8]}",
+            queue=host_queue(REPAIR_QUEUE, host),
         )

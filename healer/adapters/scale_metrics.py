@@ -1,56 +1,31 @@
-"""CPU and memory utilisation of containers, as fractions of their limit, from one-shot
-Docker stats. The scaler's default metric source; a shared resource collector can replace it
-(anything with the `MetricSource` signature).
+"""The scaler's CPU and memory metric: the probe's sampler (cgroup files, the stats API only
+for containers whose cgroup it cannot read) and the one set of resource maths in
+healer.core.resources, averaged over a service's running containers.
 
-The ratios are pure functions of the stats and inspect payloads (healer.core.docker_ratios).
+CPU is a rate, so it needs a base sample per container: the previous one this source took,
+else the one the reconcile probe stored in Redis (`base`), so a fresh worker's first cycle
+already has CPU. Without either, CPU is None and the scaler holds (no scaling on a guess).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-import docker
-import docker.errors
-
-from healer.core.docker_ratios import cpu_ratio, memory_ratio
 from healer.core.model import ContainerId, ContainerView
 from healer.core.resources import ResourceSample, ratios
 from healer.core.scale_policy import Metric
 
+# Base samples older than this are dropped: a rate over an hour says little about now, and
+# containers long gone must not pile up in a long-lived worker.
+MAX_BASE_AGE = 3600.0
 
-class DockerStats:
-    """`metric_source` for the scaler: the mean ratio over the running containers."""
-
-    def __init__(self, client: docker.DockerClient, parallel: int = 8) -> None:
-        self.api = client.api
-        self.parallel = parallel
-
-    def __call__(self, metric: Metric, containers: Sequence[ContainerView]) -> float | None:
-        running = [c.id for c in containers if c.state == "running"]
-        if not running:
-            return None
-        # stream=False makes the engine take two samples (about a second): in parallel, one
-        # service costs one second whatever its replica count.
-        with ThreadPoolExecutor(max_workers=min(self.parallel, len(running))) as pool:
-            ratios = list(pool.map(lambda cid: self._ratio(metric, cid), running))
-        values = [r for r in ratios if r is not None]
-        return sum(values) / len(values) if values else None
-
-    def _ratio(self, metric: Metric, cid: ContainerId) -> float | None:
-        try:
-            stats = self.api.stats(cid, stream=False)
-            if metric == "memory":
-                return memory_ratio(stats)
-            host = self.api.inspect_container(cid).get("HostConfig") or {}
-        except docker.errors.DockerException:
-            return None  # gone or unreachable: one missing sample, not a failed cycle
-        return cpu_ratio(stats, host)
+BaseSamples = Callable[[Sequence[ContainerId]], dict[ContainerId, ResourceSample]]
 
 
 class Collector(Protocol):
-    """The shared resource collector (healer.adapters.stats.StatsCollector)."""
+    """The probe's resource sampler (healer.adapters.stats.StatsCollector)."""
 
     def collect(
         self, containers: Iterable[tuple[ContainerId, int | None]]
@@ -58,26 +33,36 @@ class Collector(Protocol):
 
 
 class CollectorSource:
-    """`metric_source` backed by the shared collector (cgroup files, cheaper than the stats
-    API). CPU is a rate, so each container's previous sample is kept between cycles; a new
-    process has none, and its first cycle sees memory only (cpu None: no scaling on a guess).
-    Give it its own collector instance: collectors cache per probed set."""
+    """`metric_source` of the scaler: the mean ratio to the limit over running containers."""
 
-    def __init__(self, collector: Collector) -> None:
+    def __init__(self, collector: Collector, base: BaseSamples | None = None) -> None:
         self.collector = collector
+        self.base = base
         self.previous: dict[ContainerId, ResourceSample] = {}
+        self._lock = threading.Lock()  # threads of one worker share the source
 
     def __call__(self, metric: Metric, containers: Sequence[ContainerView]) -> float | None:
         running = [(c.id, None) for c in containers if c.state == "running"]
         samples = self.collector.collect(running)
-        values = [self._value(metric, cid, s) for cid, s in samples.items()]
-        self.previous.update(samples)
-        if samples:  # containers long gone would otherwise pile up in a long-lived worker
-            newest = max(s.at for s in samples.values())
-            self.previous = {c: s for c, s in self.previous.items() if s.at > newest - 3600}
+        with self._lock:
+            bases = dict(self.previous)
+        if metric == "cpu" and self.base is not None:
+            missing = [cid for cid in samples if cid not in bases]
+            bases.update(self.base(missing) if missing else {})
+        values = [_value(metric, bases.get(cid), s) for cid, s in samples.items()]
+        self._remember(samples)
         known = [v for v in values if v is not None]
         return sum(known) / len(known) if known else None
 
-    def _value(self, metric: Metric, cid: ContainerId, sample: ResourceSample) -> float | None:
-        r = ratios(self.previous.get(cid), sample)
-        return r.mem if metric == "memory" else r.cpu
+    def _remember(self, samples: dict[ContainerId, ResourceSample]) -> None:
+        if not samples:
+            return
+        newest = max(s.at for s in samples.values())
+        with self._lock:
+            self.previous.update(samples)
+            self.previous = {c: s for c, s in self.previous.items() if s.at > newest - MAX_BASE_AGE}
+
+
+def _value(metric: Metric, base: ResourceSample | None, sample: ResourceSample) -> float | None:
+    r = ratios(base, sample)
+    return r.mem if metric == "memory" else r.cpu

@@ -125,33 +125,14 @@ class Replicas:
         sep = name_separator(str(template.get("Name", "")), project, service) or "-"
         name = compose_name(project, service, number, sep)
         body, more_networks = create_body(template, number, name, service, image)
-        cid = ContainerId(_call(lambda: self.api.create_container_from_config(body, name))["Id"])
+        cid = create_container(self.api, body, name, more_networks)
         try:
-            for net, ep in more_networks.items():
-                self._connect(cid, net, ep)
             _call(lambda: self.api.start(cid))
         except EngineError:
             # A replica that never started would count as capacity; do not leave it behind.
-            self._discard(cid)
+            discard(self.api, cid)
             raise
         return name, cid
-
-    def _connect(self, cid: ContainerId, net: str, ep: dict[str, Any]) -> None:
-        _call(
-            lambda: self.api.connect_container_to_network(
-                cid,
-                net,
-                aliases=ep.get("Aliases"),
-                links=ep.get("Links"),
-                driver_opt=ep.get("DriverOpts"),
-            )
-        )
-
-    def _discard(self, cid: ContainerId) -> None:
-        try:
-            self._remove(cid)
-        except EngineError as exc:
-            log.warning("could not remove replica %s that failed to start: %s", cid[:12], exc)
 
     def _wait_ready(self, created: Sequence[tuple[str, ContainerId]]) -> list[str]:
         deadline = time.monotonic() + self.start_timeout
@@ -235,8 +216,53 @@ class Replicas:
         return name, ""
 
     def _remove(self, cid: ContainerId) -> None:
-        # v=False: never volumes. force: a restart policy or a repair may have started it again.
-        _call(lambda: self.api.remove_container(cid, v=False, force=True))
+        remove_container(self.api, cid)
+
+
+# --- the engine side of replica_spec, shared with recreate ------------------------------
+
+
+def create_container(
+    api: Any, body: dict[str, Any], name: str, more_networks: Mapping[str, dict[str, Any]]
+) -> ContainerId:
+    """Create from a replica_spec body and connect its other networks (not started). Nothing
+    is left behind when a step fails."""
+    cid = ContainerId(_call(lambda: api.create_container_from_config(body, name))["Id"])
+    try:
+        for net, ep in more_networks.items():
+            _connect(api, cid, net, ep)
+    except EngineError:
+        discard(api, cid)
+        raise
+    return cid
+
+
+def _connect(api: Any, cid: ContainerId, net: str, ep: dict[str, Any]) -> None:
+    ipam = ep.get("IPAMConfig") or {}
+    _call(
+        lambda: api.connect_container_to_network(
+            cid,
+            net,
+            aliases=ep.get("Aliases"),
+            links=ep.get("Links"),
+            driver_opt=ep.get("DriverOpts"),
+            ipv4_address=ipam.get("IPv4Address") or None,
+            ipv6_address=ipam.get("IPv6Address") or None,
+        )
+    )
+
+
+def remove_container(api: Any, cid: ContainerId) -> None:
+    # v=False: never volumes. force: a restart policy or a repair may have started it again.
+    _call(lambda: api.remove_container(cid, v=False, force=True))
+
+
+def discard(api: Any, cid: ContainerId) -> None:
+    """Remove a container that never served; a failure here is only logged."""
+    try:
+        remove_container(api, cid)
+    except EngineError as exc:
+        log.warning("could not remove container %s that failed to start: %s", cid[:12], exc)
 
 
 def _name(info: dict[str, Any]) -> str:

@@ -13,10 +13,12 @@ import redis
 
 from healer.adapters import keys
 from healer.core.model import HostId, ServiceId
-from healer.core.scale_policy import History
+from healer.core.scale_policy import History, ScaleUps
+from healer.core.scale_trigger import Watch
 
-# Keys and TTLs: keys.scale_history, keys.scale_last, keys.scale_status, and the two series
-# the Prometheus side reads, keys.SCALE_EVENTS and keys.replicas (rewritten with the status).
+# Keys and TTLs: keys.scale_history, keys.scale_last, keys.scale_status, keys.scale_ups,
+# keys.scale_watch, keys.scale_trigger, and the two series the Prometheus side reads,
+# keys.SCALE_EVENTS and keys.replicas (rewritten with the status).
 # Each host scales its own services: every key but the event counter is the host's.
 REPLICA_KINDS = ("current", "desired", "min", "max")
 
@@ -31,6 +33,18 @@ class ScaleStore:
             [keys.scale_history(self.host, sid), keys.scale_last(self.host, sid)]
         )
         return _history(raw_history), float(raw_last) if raw_last else None
+
+    def scale_ups(self, sid: ServiceId, now: float) -> ScaleUps:
+        """The autoscaler's scale-ups of the last keys.SCALE_UPS_TTL seconds."""
+        return tuple(
+            e
+            for e in _history(self.r.get(keys.scale_ups(self.host, sid)))
+            if e[0] > now - keys.SCALE_UPS_TTL
+        )
+
+    def record_scale_up(self, sid: ServiceId, added: int, at: float) -> None:
+        kept = [[t, n] for t, n in self.scale_ups(sid, at)] + [[at, added]]
+        self.r.set(keys.scale_ups(self.host, sid), json.dumps(kept), ex=keys.SCALE_UPS_TTL)
 
     def save_history(self, sid: ServiceId, history: History, window: float) -> None:
         payload = json.dumps([[t, n] for t, n in history])
@@ -62,6 +76,48 @@ class ScaleStore:
             pipe.hset(replicas, mapping=gauges)
             pipe.expire(replicas, ttl)
         pipe.execute()
+
+    def update_status(self, sid: ServiceId, status: Mapping[str, Any], interval: float) -> None:
+        """Replace one service's status and gauges (a cycle of that service alone)."""
+        ttl = keys.scale_status_ttl(interval)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(keys.scale_status(self.host), sid, json.dumps(status))
+        pipe.expire(keys.scale_status(self.host), ttl)
+        gauges = {f"{sid}|{k}": status[k] for k in REPLICA_KINDS if isinstance(status.get(k), int)}
+        if gauges:
+            pipe.hset(keys.replicas(self.host), mapping=gauges)
+            pipe.expire(keys.replicas(self.host), ttl)
+        pipe.execute()
+
+    def write_watches(
+        self, watches: Mapping[ServiceId, Watch], interval: float, *, whole: bool = True
+    ) -> None:
+        """Store what the trigger checks; `whole` replaces every entry (a full cycle)."""
+        pipe = self.r.pipeline(transaction=True)
+        if whole:
+            pipe.delete(keys.scale_watch(self.host))
+        if watches:
+            mapping = {s: json.dumps(w.to_json()) for s, w in watches.items()}
+            pipe.hset(keys.scale_watch(self.host), mapping=mapping)
+            pipe.expire(keys.scale_watch(self.host), keys.scale_status_ttl(interval))
+        pipe.execute()
+
+    def watches(self) -> dict[ServiceId, Watch]:
+        raw: dict[str, str] = self.r.hgetall(keys.scale_watch(self.host))
+        out: dict[ServiceId, Watch] = {}
+        for sid, text in raw.items():
+            try:
+                watch = Watch.from_json(sid, json.loads(text))
+            except ValueError:
+                watch = None
+            if watch is not None:
+                out[watch.sid] = watch
+        return out
+
+    def claim_trigger(self, sid: ServiceId) -> bool:
+        return bool(
+            self.r.set(keys.scale_trigger(self.host, sid), "1", nx=True, ex=keys.SCALE_TRIGGER_HOLD)
+        )
 
     def status(self) -> dict[str, dict[str, Any]]:
         raw: dict[str, str] = self.r.hgetall(keys.scale_status(self.host))

@@ -146,6 +146,16 @@ class StateStore:
             pipe.set(keys.acting(self.host, cid), "1", px=max(1, int(ttl * 1000)))
         pipe.execute()
 
+    def manual_stops(self, cids: Iterable[ContainerId]) -> set[ContainerId]:
+        """Which of these containers were stopped by hand (seen by the events watcher)."""
+        ids = list(cids)
+        if not ids:
+            return set()
+        pipe = self.r.pipeline(transaction=False)
+        for cid in ids:
+            pipe.exists(keys.manual_stop(self.host, cid))
+        return {cid for cid, hit in zip(ids, pipe.execute(), strict=True) if hit}
+
     def clear_acting(self, cids: Iterable[ContainerId]) -> None:
         names = [keys.acting(self.host, c) for c in cids]
         if names:

@@ -120,12 +120,14 @@ class StatsCollector:
         return samples
 
     def _forget(self, asked: set[ContainerId], now: float) -> None:
-        self._last_asked.update(dict.fromkeys(asked, now))
-        idle = {c for c, at in self._last_asked.items() if now - at > CACHE_IDLE}
-        for cid in idle:
-            del self._last_asked[cid]
-            self._files.pop(cid, None)
-            self._quotas.pop(cid, None)
+        # Under the lock: the probe and the scaler may share one collector across threads.
+        with self._lock:
+            self._last_asked.update(dict.fromkeys(asked, now))
+            idle = {c for c, at in self._last_asked.items() if now - at > CACHE_IDLE}
+            for cid in idle:
+                del self._last_asked[cid]
+                self._files.pop(cid, None)
+                self._quotas.pop(cid, None)
 
     # --- cgroup files ----------------------------------------------------------------------
 

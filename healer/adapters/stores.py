@@ -2,7 +2,8 @@
 talk to these small stores; the client itself never leaves the adapters.
 
 The stores are bound to one Docker host (Settings.host, this process's): guard, state,
-flags, counters and telemetry read and write that host's keys. `on(host)` gives the same
+flags, counters, telemetry, the repair limit, the storm brake and boot recovery read and
+write that host's keys. `on(host)` gives the same
 stores for another host, for the API and CLI acting on a service of any host."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from celery import Celery
 
 from healer.adapters import keys
 from healer.adapters.alert_marks import AlertMarks
+from healer.adapters.boot_store import BootStore
 from healer.adapters.control import ControlFlags
 from healer.adapters.counters import Counters
 from healer.adapters.guard import Guard
@@ -21,11 +23,13 @@ from healer.adapters.history import History
 from healer.adapters.hosts import HostRegistry
 from healer.adapters.metrics import HealerCollector
 from healer.adapters.redis_conn import connect
+from healer.adapters.repair_limit import RepairLimiter, policy_from
 from healer.adapters.requests import RequestStore
 from healer.adapters.scale_queue_depth import CeleryQueues
 from healer.adapters.scale_state import ScaleStore
 from healer.adapters.state import StateStore, read_snapshots
 from healer.adapters.stats import SustainedStore
+from healer.adapters.storm import StormStore
 from healer.adapters.telemetry import Telemetry
 from healer.core.model import HostId
 from healer.core.resources import SustainedRule
@@ -44,11 +48,14 @@ class Stores:
         self.counters = Counters(r, self.host)
         self.flags = ControlFlags(r, self.host)
         self.requests = RequestStore(r)
-        self.guard = Guard(r, s.repair_concurrency, s.lock_ttl, self.host)
+        limiter = RepairLimiter(r, policy_from(s), s.lock_ttl, self.host)
+        self.guard = Guard(r, limiter)
         self.telemetry = Telemetry(r, self.host)
         self.scale = ScaleStore(r, self.host)
         self.alerts = AlertMarks(r)
         self.hosts = HostRegistry(r, s.host_down_after)
+        self.boot = BootStore(r, self.host)
+        self.storm = StormStore(r, self.host)
 
     def on(self, host: HostId) -> Stores:
         """The same stores, bound to another host (same client)."""

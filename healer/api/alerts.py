@@ -8,7 +8,6 @@ The repair itself goes through the same guard as the healer's own probes (Condit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from healer.adapters.alert_marks import Claim
 from healer.adapters.history import Record
+from healer.api.bodies import json_body, load_json
 from healer.core.alerts import (
     HOST,
     Alert,
@@ -35,8 +35,19 @@ from healer.core.hosts import (
     host_of_alert,
     resolve_service,
 )
-from healer.core.model import Action, Condition, HostId, Outcome, RepairRequest, ServiceId, Source
+from healer.core.model import (
+    Action,
+    Condition,
+    ContainerId,
+    HostId,
+    Outcome,
+    RepairRequest,
+    ServiceId,
+    Source,
+)
+from healer.engine.actions import plugin_names
 from healer.engine.context import Healer
+from healer.engine.manual import send_or_fail
 from healer.engine.status import HostDown, catalogue, require_live
 
 # Alertmanager batches are small (grouped by alertname and service); 1 MiB is far above any
@@ -71,7 +82,12 @@ def alerts_router(
     intake = AlertIntake(h, suppress)
     router = APIRouter()
 
-    @router.post("/alerts", status_code=202, dependencies=[Depends(authorized)])
+    @router.post(
+        "/alerts",
+        status_code=202,
+        dependencies=[Depends(authorized)],
+        openapi_extra=json_body(Webhook),
+    )
     async def post_alerts(request: Request) -> JSONResponse:
         hook = _parse(await read_capped(request, max_body))
         # Redis and Docker calls block: keep them off the event loop. A RedisError raised
@@ -101,12 +117,11 @@ async def read_capped(request: Request, limit: int) -> bytes:
 
 
 def _parse(raw: bytes) -> Webhook:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(422, f"body is not JSON: {exc}") from exc
+    data = load_json(raw)
     try:
         return Webhook.model_validate(data)
+    except RecursionError as exc:
+        raise HTTPException(422, "body is nested too deeply to be a webhook") from exc
     except ValidationError as exc:
         raise HTTPException(
             422, {"error": "not an Alertmanager webhook v4 body", "problems": describe_errors(exc)}
@@ -145,10 +160,11 @@ class AlertIntake:
 
     def handle(self, hook: Webhook) -> list[AlertResult]:
         batch = _Batch()
-        return [self._one(alert, batch) for alert in hook.alerts]
+        plugins = plugin_names()  # an alert's action label may name a plugin strategy
+        return [self._one(alert, batch, plugins) for alert in hook.alerts]
 
-    def _one(self, alert: Alert, batch: _Batch) -> AlertResult:
-        d = decide(alert)
+    def _one(self, alert: Alert, batch: _Batch, plugins: frozenset[str]) -> AlertResult:
+        d = decide(alert, plugins)
         seen, first_outcome = self.marks.claim_delivery(
             alert.dedupe_key, alert.status == "resolved"
         )
@@ -180,14 +196,41 @@ class AlertIntake:
         if self.h.stores.on(ref.host).flags.is_paused(ref.sid):
             self._record(ref, Outcome.SKIPPED, d, "paused", f"{d.detail}; paused by an operator")
             return _result(d, "skipped", "paused", ref)
+        containers: tuple[ContainerId, ...] = ()
+        if d.container and d.repair_action is not None:
+            # The alert names one container: repair that one, not every replica.
+            cid = self._container(ref, d.container)
+            if cid is None:
+                why = f"{d.detail}; no container {d.container!r} in {ref}"
+                self._record(ref, Outcome.SKIPPED, d, "container_not_found", why)
+                return _result(d, "skipped", "container_not_found", ref)
+            containers = (cid,)
         window = self.marks.claim_window(ref.qualified, d.alertname, self.suppress)
         if window is None:
             why = f"{d.detail}; already repaired for this alert within {self.suppress}s"
             self._record(ref, Outcome.SKIPPED, d, "suppressed", why)
             return _result(d, "skipped", "suppressed", ref)
         claimed.append(window)
-        task_id = self._dispatch(ref, d)
+        task_id = self._dispatch(ref, d, containers)
         return _result(d, "queued", "", ref, task_id)
+
+    def _container(self, ref: ServiceRef, name: str) -> ContainerId | None:
+        """The alert's container (name, id or short id) among the service's. This host's
+        engine is asked directly; another host's engine is its agent's, so its last probe's
+        snapshot answers (with the short id, which the repair accepts)."""
+        if ref.host == self.h.host:
+            view = self.h.engine.services(ref.sid).get(ref.sid)
+            for c in view.containers if view else ():
+                if name in (c.name, c.id, c.id[:12]):
+                    return c.id
+            return None
+        snap = self.h.stores.snapshots(ref.host).get(str(ref.sid)) or {}
+        listed = snap.get("containers")
+        for c in listed if isinstance(listed, list) else ():
+            short = str(c.get("id", ""))
+            if short and (name in (c.get("name"), short) or name.startswith(short)):
+                return ContainerId(short)
+        return None
 
     def _lookup(self, d: AlertDecision, batch: _Batch) -> _Lookup:
         # One catalogue read (one Docker list call) per batch, one lookup per distinct target.
@@ -215,21 +258,35 @@ class AlertIntake:
             return _Lookup(None, "host_down", str(exc))
         return _Lookup(ref)
 
-    def _dispatch(self, ref: ServiceRef, d: AlertDecision) -> str:
+    def _dispatch(
+        self, ref: ServiceRef, d: AlertDecision, containers: tuple[ContainerId, ...] = ()
+    ) -> str:
         """Record the request, then enqueue it on the service's host, then log it: the
         enqueue_manual order, so an acknowledged alert always leaves a trace even if the
-        worker never runs it."""
+        worker never runs it. A broker that refuses the task closes the record as failed
+        (EnqueueFailed → 503)."""
         assert d.action is not None
         request_id = self.h.requests.open(
             ref.sid, d.action, Source.ALERT, alertname=d.alertname, host=ref.host
         )
+        send_or_fail(self.h, request_id, lambda: self._send(ref, d, request_id, containers))
+        self._record(ref, Outcome.REQUESTED, d, "", d.detail, request_id)
+        return request_id
+
+    def _send(
+        self,
+        ref: ServiceRef,
+        d: AlertDecision,
+        request_id: str,
+        containers: tuple[ContainerId, ...],
+    ) -> None:
         repair_action = d.repair_action
         if repair_action is not None:
             req = RepairRequest(
                 ref.sid,
                 Condition.ALERT,
                 repair_action,
-                (),
+                containers,
                 d.detail,
                 Source.ALERT,
                 request_id,
@@ -241,8 +298,6 @@ class AlertIntake:
         else:
             # replicas=-1: one more than the service runs when the task executes.
             self.h.dispatcher.scale(ref.sid, -1, Source.ALERT, request_id, host=ref.host)
-        self._record(ref, Outcome.REQUESTED, d, "", d.detail, request_id)
-        return request_id
 
     def _record(
         self,
@@ -259,7 +314,7 @@ class AlertIntake:
                 sid=str(ref.sid) if ref else str(target),
                 outcome=outcome,
                 condition=Condition.ALERT.value,
-                action=d.action.value if d.action else "",
+                action=str(d.action or ""),
                 reason=reason,
                 detail=detail or d.detail,
                 source=Source.ALERT,

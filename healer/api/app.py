@@ -9,43 +9,53 @@ import time
 from typing import Annotated, Any
 
 import redis
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api import deps
-from healer.api.alerts import alerts_router
-from healer.core.labels import parse_duration
-from healer.core.model import REPAIR_ACTIONS, Action, Source
+from healer.api.alerts import alerts_router, read_capped
+from healer.api.bodies import (
+    MAX_REPAIR_BODY,
+    REPAIR_BODY_OPENAPI,
+    history_window,
+    parse_repair_body,
+)
+from healer.core.actions import UnknownAction
+from healer.core.model import Source
+from healer.engine import actions
 from healer.engine.context import Healer, build
-from healer.engine.manual import enqueue_manual
-from healer.engine.status import hosts, status
+from healer.engine.manual import EnqueueFailed, enqueue_manual
+from healer.engine.status import hosts, recoveries, status
 from healer.settings import Settings
 
 HealerDep = Annotated[Healer, Depends(deps.healer)]
 
 
-class RepairBody(BaseModel):
-    model_config = {"extra": "forbid"}
-    action: Action = Action.RESTART
-    reason: str = Field("", max_length=500)
-
-
 repairs = APIRouter()
 
 
-@repairs.post("/repair/{service:path}", status_code=202, dependencies=[Depends(deps.authorized)])
-def post_repair(h: HealerDep, service: str, body: RepairBody | None = None) -> dict[str, Any]:
-    body = body or RepairBody()
-    if body.action not in REPAIR_ACTIONS:
-        raise HTTPException(422, f"action must be one of {[a.value for a in REPAIR_ACTIONS]}")
+# The body is read by hand, after `authorized`: FastAPI reads a declared body parameter
+# before it runs dependencies, so a stranger could make it buffer any amount.
+@repairs.post(
+    "/repair/{service:path}",
+    status_code=202,
+    dependencies=[Depends(deps.authorized)],
+    openapi_extra=REPAIR_BODY_OPENAPI,
+)
+async def post_repair(h: HealerDep, service: str, request: Request) -> dict[str, Any]:
+    body = parse_repair_body(await read_capped(request, MAX_REPAIR_BODY))
+    try:
+        action = actions.check(body.action)
+    except UnknownAction as exc:
+        raise HTTPException(422, str(exc)) from exc
     # `service`, `project/service` or `host/project/service`: the repair runs on the worker
     # of the service's host (its own queue), never on another host's engine.
-    ref = deps.service_ref(h, service)
-    return enqueue_manual(h, ref, body.action, body.reason, Source.API)
+    ref = await run_in_threadpool(deps.service_ref, h, service)
+    return await run_in_threadpool(enqueue_manual, h, ref, action, body.reason, Source.API)
 
 
 @repairs.get("/requests/{request_id}")
@@ -61,7 +71,12 @@ reads = APIRouter()
 
 @reads.get("/status")
 def get_status(h: HealerDep) -> dict[str, Any]:
-    return {"services": status(h), "hosts": hosts(h), "paused_all": h.flags.paused_all()}
+    return {
+        "services": status(h),
+        "hosts": hosts(h),
+        "paused_all": h.flags.paused_all(),
+        "recoveries": recoveries(h),
+    }
 
 
 @reads.get("/history")
@@ -69,13 +84,10 @@ def get_history(
     h: HealerDep,
     service: str | None = None,
     since: str = "24h",
-    limit: int = 200,
+    limit: int = Query(200, ge=1, le=10_000),
     host: str | None = None,
 ) -> dict[str, Any]:
-    try:
-        seconds = parse_duration(since)
-    except ValueError as exc:
-        raise HTTPException(422, f"since={since!r}: {exc}") from exc
+    seconds = history_window(since)
     recs = h.history.query(service=service, since=time.time() - seconds, limit=limit, host=host)
     return {"entries": [r.__dict__ for r in recs]}
 
@@ -116,6 +128,10 @@ async def _docker_down(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"Docker engine error: {exc}"}, status_code=503)
 
 
+async def _broker_down(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     h = build(settings, CeleryDispatcher(make_celery(settings), settings.host_id))
@@ -125,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry.register(h.stores.collector())
     app.add_exception_handler(redis.RedisError, _redis_down)
     app.add_exception_handler(EngineError, _docker_down)
+    app.add_exception_handler(EnqueueFailed, _broker_down)
     app.include_router(alerts_router(h, deps.authorized, suppress=settings.alert_suppress))
     for router in (repairs, reads, ops):
         app.include_router(router)

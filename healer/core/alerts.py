@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from healer.core.model import REPAIR_ACTIONS, Action
+from healer.core.actions import UnknownAction, normalize
+from healer.core.model import Action
 
 # The alert rules label disk alerts with this pseudo-service: the cleanup is host-wide.
 HOST = "host"
@@ -23,9 +25,9 @@ HOST = "host"
 AUTO_REPAIR_LABEL = "auto_repair"
 
 
-# What an alert's `action` label may ask for (monitoring/README.md), in the order error
-# messages list them.
-ALERT_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START, Action.CLEANUP, Action.SCALE_UP)
+# What an alert's `action` label may ask for (monitoring/README.md) besides the repair
+# actions (healer.core.actions: built-ins, signal:<NAME>, installed plugin strategies).
+TASK_ACTIONS = (Action.CLEANUP, Action.SCALE_UP)
 
 # Used when an auto_repair alert has no `action` label; mirrors the shipped rules so an
 # operator's own rule with a familiar name does the expected thing.
@@ -140,21 +142,24 @@ class AlertDecision:
     fingerprint: str
     starts_at: str
     service: str  # the `service` label as written ("web" or "project/web"), "" if none
-    action: Action | None
+    action: str | None  # an Action, `signal:<NAME>` or a plugin's name (healer.core.actions)
     act: bool
     reason: str = ""  # an IgnoreReason when not acting
     detail: str = ""  # alertname and summary, for the history
     host_labels: tuple[tuple[str, str], ...] = ()  # `host` / `instance`, to route the repair
+    container: str = ""  # the `container` label: act on that container only
 
     @property
-    def repair_action(self) -> Action | None:
-        return self.action if self.action in REPAIR_ACTIONS else None
+    def repair_action(self) -> str | None:
+        """The repair task's action; None for cleanup and scale_up (tasks of their own)."""
+        return None if self.action in (None, *TASK_ACTIONS) else self.action
 
 
-def decide(alert: Alert) -> AlertDecision:
+def decide(alert: Alert, plugins: Collection[str] = ()) -> AlertDecision:
     """What the labels ask for, before any lookup: resolved alerts and alerts for humans
-    never act; an `action` label wins over the alertname's default."""
-    action, problem = _action(alert)
+    never act; an `action` label wins over the alertname's default. `plugins` are the
+    installed strategies' names, accepted like the built-in repair actions."""
+    action, problem = _action(alert, plugins)
     service = alert.labels.get("service", "").strip()
     reason, why = _ignore_reason(alert, service, action, problem)
     summary = alert.annotations.get("summary", "")
@@ -169,11 +174,12 @@ def decide(alert: Alert) -> AlertDecision:
         reason=reason.value if reason else "",
         detail=f"{detail} ({why})" if why else detail,
         host_labels=tuple((k, alert.labels[k]) for k in ("host", "instance") if k in alert.labels),
+        container=alert.labels.get("container", "").strip(),
     )
 
 
 def _ignore_reason(
-    alert: Alert, service: str, action: Action | None, problem: str
+    alert: Alert, service: str, action: str | None, problem: str
 ) -> tuple[IgnoreReason | None, str]:
     if alert.status == "resolved":
         return IgnoreReason.RESOLVED, ""
@@ -189,21 +195,23 @@ def _ignore_reason(
     return None, ""
 
 
-def _action(alert: Alert) -> tuple[Action | None, str]:
+def _action(alert: Alert, plugins: Collection[str]) -> tuple[str | None, str]:
     label = alert.labels.get("action", "").strip()
     if label:
         # An explicit but unknown action is a typo to surface, not a cue to guess.
-        if label in ALERT_ACTIONS:
+        if label in TASK_ACTIONS:
             return Action(label), ""
-        allowed = ", ".join(a.value for a in ALERT_ACTIONS)
-        return None, f"action {label!r} is not one of {allowed}"
+        try:
+            return normalize(label, plugins), ""
+        except UnknownAction as exc:
+            return None, f"{exc}, " + ", ".join(TASK_ACTIONS)
     default = DEFAULT_ACTIONS.get(alert.alertname)
     if default is None:
         return None, f"no `action` label and no default action for {alert.alertname!r}"
     return default, ""
 
 
-def _target_problem(service: str, action: Action) -> str:
+def _target_problem(service: str, action: str) -> str:
     if action == Action.CLEANUP and service != HOST:
         return f"cleanup is host-wide: label the alert service={HOST!r}"
     if service == HOST and action != Action.CLEANUP:

@@ -39,6 +39,9 @@ class Verdict(enum.StrEnum):
     WAIT = "wait"
     QUARANTINE = "quarantine"
     QUARANTINED = "quarantined"
+    # This request already claimed its slot: an earlier delivery was lost mid-repair. It may
+    # have acted already (the worker may even have restarted itself), so it must not act again.
+    REDELIVERED = "redelivered"
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,14 @@ def required_wait(policy: RestartPolicy, attempts_done: int) -> float:
 def decide(policy: RestartPolicy, episode: Episode, now: float, request_id: str = "") -> Decision:
     """Whether a repair may act now, and the episode state that acting would leave."""
     if request_id and request_id == episode.last_request:
-        # The same request retried after a lost worker: its slot is already claimed.
-        return Decision(Verdict.ACT, episode, reason="redelivered request, slot already held")
+        # The same request retried after a lost worker: its slot is already claimed, and the
+        # lost delivery may have acted. Acting again would make a worker that restarts its own
+        # container do so forever (each restart redelivers the request): at most once.
+        return Decision(
+            Verdict.REDELIVERED,
+            episode,
+            reason="redelivered request: its slot was claimed by a delivery that was lost",
+        )
     if episode.quarantined and policy.quarantines:
         return Decision(Verdict.QUARANTINED, episode, reason="quarantined until reset")
     if policy.quarantines and episode.attempts >= policy.max_attempts:

@@ -248,6 +248,12 @@ class DependencyGraph:
         """Whether ``service`` declared ``restart: true`` on ``dependency``."""
         return any(e.service == service and e.on == dependency and e.restart for e in self.edges)
 
+    def is_one_shot(self, service: str) -> bool:
+        """Some service waits for ``service`` with ``service_completed_successfully``."""
+        return any(
+            e.on == service and e.condition == "service_completed_successfully" for e in self.edges
+        )
+
     def shares_network_with(self, service: str) -> ServiceId | None:
         """The service whose network namespace ``service`` runs in, if any."""
         return next((owner for s, owner in self.network_shares if s == service), None)

@@ -5,8 +5,10 @@ A bad value never raises: it is reported in `problems` and the default stays in 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from healer.core.actions import UnknownAction, escalate, normalize, valid_plugin_name
 from healer.core.model import Condition
 
 OPT_OUT_LABEL = "auto_repair"
@@ -17,6 +19,7 @@ _PREFIX = "healer."
 class ConditionOverride:
     cooldown: float | None = None
     max_attempts: int | None = None
+    actions: tuple[str, ...] = ()  # escalation: attempt k uses the k-th, the last repeats
 
 
 @dataclass(frozen=True)
@@ -33,19 +36,28 @@ class ServiceLabels:
         o = self.overrides.get(condition)
         return default if o is None or o.max_attempts is None else o.max_attempts
 
+    def action(self, condition: Condition, attempt: int, default: str) -> str:
+        """The action of attempt `attempt` (1-based) of an episode of `condition`."""
+        o = self.overrides.get(condition)
+        return escalate(o.actions if o else (), attempt, default)
+
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-def parse_service_labels(labels: dict[str, str]) -> ServiceLabels:
+def parse_service_labels(
+    labels: dict[str, str], plugins: Collection[str] | None = None
+) -> ServiceLabels:
+    """`plugins`: the installed plugin strategies, when the caller knows them; without it a
+    plugin name in `healer.<condition>.actions` is only checked for its form."""
     problems: list[str] = []
     opted_out = _parse_opt_out(labels.get(OPT_OUT_LABEL), problems)
     raw: dict[Condition, dict[str, object]] = {}
     for key, value in labels.items():
-        if not key.startswith(_PREFIX) or key.startswith(_PREFIX + "scale."):
+        if not key.startswith(_PREFIX) or key.startswith((_PREFIX + "scale.", _PREFIX + "boot.")):
             continue
-        _parse_condition_label(key, value, raw, problems)
+        _parse_condition_label(key, value, raw, problems, plugins)
     overrides = {c: ConditionOverride(**kw) for c, kw in raw.items()}  # type: ignore[arg-type]
     return ServiceLabels(opted_out=opted_out, overrides=overrides, problems=tuple(problems))
 
@@ -62,7 +74,11 @@ def _parse_opt_out(value: str | None, problems: list[str]) -> bool:
 
 
 def _parse_condition_label(
-    key: str, value: str, raw: dict[Condition, dict[str, object]], problems: list[str]
+    key: str,
+    value: str,
+    raw: dict[Condition, dict[str, object]],
+    problems: list[str],
+    plugins: Collection[str] | None,
 ) -> None:
     parts = key[len(_PREFIX) :].split(".")
     if len(parts) != 2:
@@ -79,8 +95,12 @@ def _parse_condition_label(
         parsed: object = _parse_number(key, value, problems, integer=False)
     elif setting == "max_attempts":
         parsed = _parse_number(key, value, problems, integer=True)
+    elif setting == "actions":
+        parsed = _parse_actions(key, value, condition, problems, plugins)
     else:
-        problems.append(f"label {key}: unknown setting {setting!r} (cooldown, max_attempts)")
+        problems.append(
+            f"label {key}: unknown setting {setting!r} (cooldown, max_attempts, actions)"
+        )
         return
     if parsed is not None:
         raw.setdefault(condition, {})[setting] = parsed
@@ -97,6 +117,44 @@ def _parse_number(key: str, value: str, problems: list[str], *, integer: bool) -
         problems.append(f"label {key}={value!r} must be {'≥ 1' if integer else '≥ 0'}")
         return None
     return number
+
+
+# Repairs of these conditions do what was asked (operator, alert) or are host-wide (disk).
+_FIXED_ACTION = {Condition.MANUAL, Condition.ALERT, Condition.DISK}
+
+
+def _parse_actions(
+    key: str,
+    value: str,
+    condition: Condition,
+    problems: list[str],
+    plugins: Collection[str] | None,
+) -> tuple[str, ...] | None:
+    if condition in _FIXED_ACTION:
+        problems.append(
+            f"label {key}: {condition.value} repairs use the action they ask for; ignored"
+        )
+        return None
+    names = [n.strip() for n in value.split(",")]
+    if not value.strip() or not all(names):
+        problems.append(f"label {key}={value!r} is not a comma list of actions; default used")
+        return None
+    try:
+        return tuple(_action_name(n, plugins) for n in names)
+    except UnknownAction as exc:
+        problems.append(f"label {key}: {exc}; default used")
+        return None
+
+
+def _action_name(name: str, plugins: Collection[str] | None) -> str:
+    if plugins is not None:
+        return normalize(name, plugins)
+    try:
+        return normalize(name, ())
+    except UnknownAction:
+        if valid_plugin_name(name):  # not even the form of a plugin's name
+            raise
+        return name
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

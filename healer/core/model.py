@@ -55,9 +55,9 @@ class Action(enum.StrEnum):
     SCALE_UP = "scale_up"
 
 
-# The container repairs the guarded repair task carries out on request (HTTP, CLI, alerts),
-# in the order error messages list them.
-REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START)
+# The built-in container repairs the guarded repair task carries out, in the order error
+# messages list them; `signal:<NAME>` and plugin strategies come on top (healer.core.actions).
+REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START, Action.RECREATE)
 
 
 class Source(enum.StrEnum):
@@ -69,6 +69,7 @@ class Source(enum.StrEnum):
     API = "api"
     CLI = "cli"
     ALERT = "alert"
+    BOOT = "boot"  # the ordered recovery after an engine restart
 
 
 # Sources that carry an operator's or an alert's intent: they act even when Docker thinks
@@ -97,6 +98,9 @@ class Outcome(enum.StrEnum):
     OK = "ok"  # a disk check found nothing to do
     DRY_RUN = "dry_run"  # a cleanup that only listed what it would remove
     REFUSED = "refused"  # a scale request that cannot be carried out (ScaleError)
+    BOOT = "boot"  # an ordered recovery after an engine restart ended, every service settled
+    BOOT_TIMEOUT = "boot_timeout"  # during one, a dependency did not get ready in time
+    INCOMPLETE = "incomplete"  # one gave up (its deadline, or the engine went away again)
 
 
 class SkipReason(enum.StrEnum):
@@ -110,6 +114,8 @@ class SkipReason(enum.StrEnum):
     IN_FLIGHT = "in_flight"
     NOT_FOUND = "not_found"
     WAITING_DEPENDENCY = "waiting_dependency"
+    BOOT_RECOVERY = "boot_recovery"  # an ordered recovery after an engine restart owns it
+    COMPLETED = "completed"  # a one-shot others wait for exited 0: done, not down
 
 
 class HealthStatus(enum.StrEnum):
@@ -170,7 +176,7 @@ class RepairRequest:
 
     sid: ServiceId
     condition: Condition
-    action: Action
+    action: str  # an Action, `signal:<NAME>` or a plugin's name (healer.core.actions)
     container_ids: tuple[ContainerId, ...] = ()
     detail: str = ""
     source: Source = Source.PROBE
@@ -181,7 +187,7 @@ class RepairRequest:
         kwargs: dict[str, object] = {
             "sid": str(self.sid),
             "condition": self.condition.value,
-            "action": self.action.value,
+            "action": str(self.action),
             "container_ids": list(self.container_ids),
             "detail": self.detail,
             "source": str(self.source),
@@ -200,10 +206,16 @@ class RepairRequest:
         return cls(
             sid=ServiceId(str(kw["sid"])),
             condition=Condition(str(kw["condition"])),
-            action=Action(str(kw["action"])),
+            action=_action(str(kw["action"])),
             container_ids=tuple(ContainerId(str(i)) for i in ids),
             detail=str(kw.get("detail", "")),
             source=Source(str(kw.get("source", Source.PROBE))),
             request_id=str(kw.get("request_id", "")),
             host=str(kw.get("host", "") or ""),
         )
+
+
+def _action(name: str) -> str:
+    """A built-in as its Action member; other names (signal:…, plugins) are checked by the
+    repair task, which knows the installed plugins."""
+    return Action(name) if name in Action._value2member_map_ else name

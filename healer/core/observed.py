@@ -21,6 +21,10 @@ class Snapshot:
     healthy_since: Mapping[ServiceId, float] = field(default_factory=dict)
     episodes: Mapping[tuple[ServiceId, Condition], Episode] = field(default_factory=dict)
     was_down: frozenset[ServiceId] = frozenset()
+    booting: frozenset[str] = frozenset()  # projects an ordered recovery is bringing back
+
+    def is_booting(self, sid: ServiceId) -> bool:
+        return sid.partition("/")[0] in self.booting
 
     def is_paused(self, sid: ServiceId) -> bool:
         return self.paused_all or sid in self.paused

@@ -133,8 +133,21 @@ def dependency_view(views: dict[ServiceId, ServiceView]) -> Dependencies:
     }
     names = {key: sid for sid, v in views.items() for c in v.containers for key in (c.id, c.name)}
     graph = DependencyGraph.from_labels(labels, modes, names)
-    down = frozenset(sid for sid, v in views.items() if is_down(v))
+    down = frozenset(
+        sid for sid, v in views.items() if is_down(v) and not completed_one_shot(v, graph)
+    )
     return Dependencies(graph, down)
+
+
+def completed_one_shot(view: ServiceView, graph: DependencyGraph) -> bool:
+    """A service others wait for with ``service_completed_successfully`` (a migration, an
+    init job) whose containers all exited 0: it did its job; starting it again is not a
+    repair, and it blocks nobody."""
+    return (
+        graph.is_one_shot(view.sid)
+        and bool(view.containers)
+        and all(c.state in ("exited", "dead") and c.exit_code == 0 for c in view.containers)
+    )
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,10 @@ class _Cycle:
         """One finding: skipped (with why), held for a dependency or a backoff, or a request."""
         sid = view.sid
         skip = _skip_reason(view, f, labels, self.snap, self.ctx)
+        if skip is None and f.condition == Condition.EXITED:
+            skip = SkipReason.COMPLETED.value if completed_one_shot(view, self.deps.graph) else None
+        if skip is None and self.snap.is_booting(sid):
+            skip = SkipReason.BOOT_RECOVERY.value
         if skip is not None:
             self._skip(f, sid, skip, f.detail)
             return
@@ -211,6 +228,10 @@ class _Cycle:
         for it (`restart: true`) and those living in its network namespace."""
         snap, deps, effects = self.snap, self.deps, self.effects
         for sid in views:
+            if snap.is_booting(sid):
+                # The recovery orders this project; what was down before it is its business.
+                effects.down_cleared.extend([sid] if sid in snap.was_down else [])
+                continue
             if sid in deps.down:
                 if sid not in snap.was_down:
                     effects.down_seen.append(sid)

@@ -172,7 +172,9 @@ def resource_findings(
 
 
 def cpu_limit(quota_cores: float | None, cpuset_cpus: int | None, host_cpus: float) -> float:
-    """What 100 % means for a container: the tightest of quota, cpuset and the host."""
+    """What 100 % means for a container: the tightest of quota, cpuset and the host. A quota
+    of 4 cores on a cpuset of 2 CPUs can use 2; a quota of 0.5 on the same cpuset, half of
+    one. Neither is a "precedence": each is a ceiling, and the lowest one binds."""
     limits = [host_cpus] + [x for x in (quota_cores, cpuset_cpus) if x]
     return float(min(limits))
 
@@ -184,6 +186,26 @@ def mem_limit(limit: int | None, host_mem: int) -> int:
 def working_set(usage: int, inactive_file: int) -> int:
     """`docker stats` subtracts reclaimable page cache; usage alone counts logs being read."""
     return usage - inactive_file if inactive_file < usage else usage
+
+
+# memory.stat keys of the reclaimable cache, in order: cgroup v1's hierarchical total (its
+# plain `inactive_file` leaves out child groups), then v2's (which has only this one).
+INACTIVE_FILE_KEYS = ("total_inactive_file", "inactive_file")
+
+
+def reclaimable_cache(stat: Mapping[str, Any], usage: int) -> int:
+    """The inactive file cache to subtract from `usage`, by docker CLI's rule (the stats
+    command's calculateMemUsageUnixNoCache): the first of INACTIVE_FILE_KEYS present and below
+    usage, else nothing. The same rule for memory.stat files and the stats API's `stats`."""
+    for key in INACTIVE_FILE_KEYS:
+        value = stat.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < usage:
+            return value
+    return 0
+
+
+def memory_working_set(usage: int, stat: Mapping[str, Any]) -> int:
+    return working_set(usage, reclaimable_cache(stat, usage))
 
 
 # --- parsers of cgroup and /proc files ---------------------------------------------------
@@ -200,6 +222,12 @@ def parse_flat_keyed(text: str, key: str) -> int | None:
         if name == key:
             return int(value)
     return None
+
+
+def parse_memory_stat(text: str) -> dict[str, int]:
+    """The INACTIVE_FILE_KEYS lines of memory.stat (v1 or v2)."""
+    found = {k: parse_flat_keyed(text, k) for k in INACTIVE_FILE_KEYS}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def parse_cpu_stat_v2(text: str) -> int:
@@ -266,8 +294,7 @@ def sample_from_stats(
     that comes from inspect (`quota_from_host_config`)."""
     cpu = payload.get("cpu_stats") or {}
     mem = payload.get("memory_stats") or {}
-    stats = mem.get("stats") or {}
-    inactive = stats.get("total_inactive_file", stats.get("inactive_file", 0))
+    usage = int(mem.get("usage", 0))
     online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or [1])
     # No `networks` key means no interface but loopback (network_mode none/host): 0 errors.
     errors = sum(
@@ -280,14 +307,17 @@ def sample_from_stats(
         at=at,
         cpu_usage_ns=int((cpu.get("cpu_usage") or {}).get("total_usage", 0)),
         cpu_limit_cores=cpu_limit(quota_cores, None, float(online)),
-        mem_usage_bytes=working_set(int(mem.get("usage", 0)), int(inactive)),
+        mem_usage_bytes=memory_working_set(usage, mem.get("stats") or {}),
         mem_limit_bytes=int(mem.get("limit", 0)),
         net_errors=errors,
     )
 
 
 def quota_from_host_config(host_config: Mapping[str, Any]) -> float | None:
-    """Cores allowed by `cpus:` (NanoCpus) or cpu_quota/cpu_period, or by `cpuset:`."""
+    """Cores allowed by `cpus:` (NanoCpus) or cpu_quota/cpu_period, and by `cpuset:`: the
+    tighter of the two (`cpu_limit`), None when neither is set. The engine refuses NanoCpus
+    together with CpuQuota; should a payload carry both, NanoCpus (what `--cpus` set) counts.
+    A CpuPeriod of 0 is the kernel's default period, 100 ms."""
     nano = int(host_config.get("NanoCpus") or 0)
     quota, period = int(host_config.get("CpuQuota") or 0), int(host_config.get("CpuPeriod") or 0)
     cores = nano / 1e9 if nano > 0 else (quota / (period or 100000) if quota > 0 else None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from healer.core.labels import parse_duration
@@ -38,6 +38,7 @@ KNOWN = (
     "window",
     "cooldown",
     "drain",
+    "shared_storage",  # read by replica_spec: replicas may share writable mounts
 )
 
 
@@ -62,12 +63,17 @@ def wants_autoscaling(labels: Mapping[str, str]) -> bool:
 
 
 def parse_scale_labels(
-    labels: Mapping[str, str], *, min_replicas: int = 1, max_replicas: int = 5
+    labels: Mapping[str, str],
+    *,
+    min_replicas: int = 1,
+    max_replicas: int = 5,
+    cap: int | None = None,
 ) -> ScaleConfig:
     """Parse the labels; `min_replicas`/`max_replicas` are the env defaults (MIN/MAX_REPLICAS)."""
     problems: list[str] = []
     try:
-        return _parse(labels, min_replicas, max_replicas, problems)
+        config = _parse(labels, min_replicas, max_replicas, problems)
+        return config if cap is None else _capped(config, cap)
     except Exception as exc:  # a parser bug must not take a scaler cycle down
         problems.append(f"scale labels could not be parsed ({exc!r}); autoscaling off")
         return ScaleConfig(False, ScaleSpec(), problems=tuple(problems))
@@ -113,6 +119,20 @@ def _int(name: str, value: str, problems: list[str]) -> int | None:
     except ValueError:
         problems.append(f"{_label(name, value)} is not a whole number; default used")
         return None
+
+
+def _capped(config: ScaleConfig, cap: int) -> ScaleConfig:
+    """HEALER_MAX_REPLICAS_CAP wins over every label: bounds above it are lowered to it."""
+    spec = config.spec
+    if spec.max_replicas <= cap:
+        return config
+    problem = (
+        f"healer.scale.max ({spec.max_replicas}) is above HEALER_MAX_REPLICAS_CAP ({cap}); "
+        f"capped at {cap}"
+    )
+    lo = min(spec.min_replicas, cap)
+    new_spec = replace(spec, min_replicas=lo, max_replicas=cap)
+    return replace(config, spec=new_spec, problems=(*config.problems, problem))
 
 
 def _bounds(

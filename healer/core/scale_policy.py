@@ -15,9 +15,14 @@ Behaviour follows the Kubernetes HorizontalPodAutoscaler:
 * scale-down goes only to the highest recommendation seen during ``stabilization_window_s``, and
   only once the recorded history covers that whole window (a restarted healer with no history
   therefore never scales down straight away).
-* scale-up is limited to ``max(ceil(current * scale_up_factor), current + scale_up_step)``.
-* after a scale event, ``cooldown_s`` blocks further changes, except bringing the count back
-  inside ``[min_replicas, max_replicas]``, which always happens, metric or not.
+* scale-up never waits on a past event; it is only rate-limited, per ``scale_up_period_s``,
+  to ``max(ceil(start * scale_up_factor), start + scale_up_step)`` where ``start`` is the count
+  before the autoscaler's own scale-ups of the period (``scale_ups``), as HPA's default
+  policy (double, or +4, per 15 s). A manual scale is not one of them, so it never slows a
+  later autoscale-up.
+* after a scale event, ``cooldown_s`` holds scale-down (new replicas first show up in the
+  metric); bringing the count back inside ``[min_replicas, max_replicas]`` always happens,
+  metric or not.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ Metric = Literal["cpu", "memory", "queue"]
 Direction = Literal["up", "down", "none"]
 History = tuple[tuple[float, int], ...]
 """Recent raw recommendations as ``(timestamp, replicas)``, oldest first."""
+ScaleUps = tuple[tuple[float, int], ...]
+"""The autoscaler's own recent scale-ups as ``(timestamp, replicas added)``."""
 
 METRICS: tuple[Metric, ...] = ("cpu", "memory", "queue")
 # ceil() of a product that should be an integer (3 * 0.6 / 0.4) can land a hair above it.
@@ -58,7 +65,9 @@ class ScaleSpec:
     # HPA's default scale-up policy: double, or add 4, whichever is more.
     scale_up_factor: float = 2.0
     scale_up_step: int = 4
-    # About one scaler interval: lets new replicas start and show up in the metric.
+    scale_up_period_s: float = 15.0
+    # About one scaler interval: new replicas start and show up in the metric before a
+    # scale-down is considered. Scale-up never waits on it.
     cooldown_s: float = 60.0
 
     def __post_init__(self) -> None:
@@ -79,7 +88,13 @@ def _is_real(value: object) -> bool:
 
 def _spec_problems(spec: ScaleSpec) -> list[str]:
     problems = _replica_problems(spec) + _metric_problems(spec)
-    floats = ("tolerance", "stabilization_window_s", "scale_up_stabilization_s", "cooldown_s")
+    floats = (
+        "tolerance",
+        "stabilization_window_s",
+        "scale_up_stabilization_s",
+        "scale_up_period_s",
+        "cooldown_s",
+    )
     for name in floats:
         value = getattr(spec, name)
         if not _is_real(value) or value < 0:
@@ -228,20 +243,37 @@ def _up_limit(spec: ScaleSpec, history: History, now: float, raw: int) -> int:
     return min([raw, *(r for t, r in history if t > cutoff)])
 
 
-def max_scale_up(spec: ScaleSpec, current: int) -> int:
-    """Most replicas one scale-up may reach from ``current``."""
-    return max(_ceil(current * spec.scale_up_factor), current + spec.scale_up_step)
+def max_scale_up(spec: ScaleSpec, current: int, scale_ups: ScaleUps = (), now: float = 0.0) -> int:
+    """Most replicas a scale-up may reach now: double, or + step, from the count at the start
+    of the period (before the autoscaler's scale-ups within it), as HPA computes it."""
+    start = max(0, current - added_in_period(spec, scale_ups, now))
+    return max(_ceil(start * spec.scale_up_factor), start + spec.scale_up_step)
+
+
+def added_in_period(spec: ScaleSpec, scale_ups: ScaleUps, now: float) -> int:
+    """Replicas the autoscaler added in the last ``scale_up_period_s`` (an event exactly one
+    period old has left it, as in HPA)."""
+    cutoff = now - spec.scale_up_period_s
+    return sum(n for t, n in scale_ups if cutoff < t <= now)
 
 
 def _stabilise(
-    spec: ScaleSpec, current: int, raw: int, history: History, now: float
+    spec: ScaleSpec,
+    current: int,
+    raw: int,
+    history: History,
+    now: float,
+    scale_ups: ScaleUps,
+    cooldown: str,
 ) -> tuple[int, str]:
     up = _up_limit(spec, history, now, raw)
     if current < up:
-        limit = max_scale_up(spec, current)
+        limit = max(current, max_scale_up(spec, current, scale_ups, now))
         if up > limit:
             return limit, f"scale-up rate-limited to {limit} (from {up})"
         return up, ""
+    if cooldown and raw < current:
+        return current, cooldown
     down = _down_limit(spec, history, now, raw)
     window = f"{spec.stabilization_window_s:g}s"
     if down is None:
@@ -263,10 +295,13 @@ def clamp(spec: ScaleSpec, replicas: int) -> tuple[int, str]:
 
 
 def _cooldown_note(spec: ScaleSpec, last_scale_at: float | None, now: float) -> str:
-    """Why a change is blocked by the cooldown, or "" when it is not."""
+    """Why a scale-down is held by the cooldown, or "" when it is not."""
     if last_scale_at is None or now - last_scale_at >= spec.cooldown_s:
         return ""
-    return f"cooldown: last scale {now - last_scale_at:g}s ago < {spec.cooldown_s:g}s"
+    return (
+        f"scale-down held by cooldown: last scale {now - last_scale_at:g}s ago "
+        f"< {spec.cooldown_s:g}s"
+    )
 
 
 def scale_decision(
@@ -284,8 +319,12 @@ def decide(
     history: History,
     last_scale_at: float | None,
     now: float,
+    scale_ups: ScaleUps = (),
 ) -> ScaleDecision:
-    """What replica count the service should have now, and the history to keep."""
+    """What replica count the service should have now, and the history to keep.
+
+    ``last_scale_at`` is the last replica change of any source (it holds scale-down only);
+    ``scale_ups`` the autoscaler's own recent scale-ups (they rate-limit scale-up)."""
     current = observation.replicas
     raw, why = recommend(spec, observation)
     kept = prune_history(spec, history, now)
@@ -293,10 +332,8 @@ def decide(
     target = current
     if raw is None:
         notes = [why, "no scaling without a metric"]
-    elif cooldown:
-        notes = [f"{why}, raw recommendation {raw}", cooldown]
     else:
-        target, note = _stabilise(spec, current, raw, kept, now)
+        target, note = _stabilise(spec, current, raw, kept, now, scale_ups, cooldown)
         notes = [f"{why}, raw recommendation {raw}", note]
     desired, note = clamp(spec, target)
     # A second decision at the same instant replaces the first.

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from healer.adapters.docker_engine import DockerEngine
 from healer.adapters.history import setup_file_log
 from healer.adapters.notify import Notifier
+from healer.adapters.oplog import OpLog
+from healer.adapters.scale_metrics import CollectorSource
 from healer.adapters.stores import Stores
-from healer.core.model import Condition, HostId, RepairRequest, ServiceId, Source
+from healer.core.model import Condition, ContainerId, HostId, RepairRequest, ServiceId, Source
 from healer.core.reconcile import PolicyDefaults
+from healer.core.resources import ResourceSample
 from healer.engine.resources import ResourceMonitor
 from healer.settings import Settings
 
@@ -57,7 +60,9 @@ class Healer:
         self.flags, self.requests, self.guard = st.flags, st.requests, st.guard
         self.telemetry = st.telemetry
         self.notifier = Notifier(self.settings.notify_webhook)
+        self.oplog = OpLog(self.settings.oplog)
         self._resources: ResourceMonitor | None = None
+        self._scale_metrics: CollectorSource | None = None
 
     @property
     def resources(self) -> ResourceMonitor:
@@ -65,6 +70,19 @@ class Healer:
         if self._resources is None:
             self._resources = ResourceMonitor(self.settings, self.engine.client, self.stores)
         return self._resources
+
+    @property
+    def scale_metrics(self) -> CollectorSource:
+        """The scaler's CPU/memory source: the probe's sampler and its stored samples."""
+        if self._scale_metrics is None:
+            store = self.resources.store
+
+            def base(cids: Sequence[ContainerId]) -> dict[ContainerId, ResourceSample]:
+                states = store.read(list(cids))
+                return {c: st.prev for c, st in states.items() if st.prev is not None}
+
+            self._scale_metrics = CollectorSource(self.resources.collector, base)
+        return self._scale_metrics
 
     @property
     def defaults(self) -> PolicyDefaults:
@@ -85,6 +103,8 @@ def build(settings: Settings, dispatcher: Dispatcher) -> Healer:
     return Healer(
         settings=settings,
         stores=Stores.connect(settings),
-        engine=DockerEngine.connect(settings.docker_host, settings.project_list),
+        engine=DockerEngine.connect(
+            settings.docker_host, settings.project_list, settings.docker_timeout
+        ),
         dispatcher=dispatcher,
     )

@@ -15,7 +15,15 @@ from healer.adapters.cleanup import (
 from healer.adapters.history import Record
 from healer.core.backoff import RestartPolicy, Verdict
 from healer.core.cleanup_rules import CleanupPlan
-from healer.core.model import INTENT_SOURCES, Condition, Outcome, ServiceId, Source
+from healer.core.model import (
+    INTENT_SOURCES,
+    OPERATOR_SOURCES,
+    Condition,
+    Outcome,
+    ServiceId,
+    SkipReason,
+    Source,
+)
 from healer.engine.context import Healer
 
 DISK_SID = ServiceId("host/disk")
@@ -43,6 +51,12 @@ def check_disk(h: Healer, source: Source = Source.PROBE, dry_run: bool = False) 
     h.telemetry.disk_usage(path, ratio, h.settings.disk_interval)
     if source not in INTENT_SOURCES and ratio < h.settings.disk_threshold:
         return DiskResult(Outcome.OK, path, ratio, f"{ratio:.0%} used, below the threshold")
+    # `healer pause` is the operator's "leave it alone": the scheduled cleanup and an alert's
+    # honour it (the operator's own `healer cleanup` does not need to).
+    if source not in OPERATOR_SOURCES and not dry_run and h.flags.paused_all():
+        why = "paused by an operator (healer pause)"
+        skipped = DiskResult(Outcome.SKIPPED, path, ratio, SkipReason.PAUSED.value)
+        return _record(h, skipped, source, why)
     if dry_run:
         report = apply_cleanup(h.engine.client, _plan(h), dry_run=True)
         return DiskResult(
@@ -81,11 +95,17 @@ def _guarded(h: Healer, path: str, ratio: float, source: Source) -> DiskResult:
 
 
 def _plan(h: Healer) -> CleanupPlan:
-    return plan_cleanup(h.engine.client, h.settings.log_dir_list, h.settings.cleanup_max_age_days)
+    s = h.settings
+    return plan_cleanup(
+        h.engine.client,
+        s.log_dir_list,
+        s.cleanup_max_age_days,
+        min_container_age=s.cleanup_min_age,
+    )
 
 
-def _record(h: Healer, r: DiskResult, source: Source) -> DiskResult:
-    detail = f"freed {r.bytes_freed} bytes: " + ", ".join(r.removed[:20])
+def _record(h: Healer, r: DiskResult, source: Source, why: str = "") -> DiskResult:
+    detail = why or f"freed {r.bytes_freed} bytes: " + ", ".join(r.removed[:20])
     if r.errors:
         detail += "; errors: " + "; ".join(r.errors[:5])
     rec = Record(
@@ -94,7 +114,7 @@ def _record(h: Healer, r: DiskResult, source: Source) -> DiskResult:
         condition="disk",
         action="cleanup",
         reason=r.reason,
-        detail=detail if r.outcome != Outcome.SKIPPED else "",
+        detail=detail if r.outcome != Outcome.SKIPPED or why else "",
         source=source,
     )
     # A check every HEALER_DISK_INTERVAL would repeat the same skip: record it once.

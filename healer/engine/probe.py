@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from healer.adapters.history import Record
+from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerId, ServiceId, Source
 from healer.core.reconcile import Plan, plan
 from healer.core.resources import resource_findings
@@ -33,16 +34,24 @@ def probe(
     now = h.clock()
     views = h.engine.services() if sid is None else h.engine.project_fresh(sid, container_id)
     snap = h.state.read(views.values(), now)
+    # A project an ordered recovery is bringing back after an engine restart is left to it.
+    snap = replace(snap, booting=h.stores.boot.booting(s.partition("/")[0] for s in views))
     # Resource use is sampled on the reconcile path only: an event says a state changed,
     # while "above 90 % for 5 minutes" needs regular samples.
     extra = resource_findings(views, h.resources.cycle(views)) if sid is None else []
     p = plan(views, snap, h.defaults, now, source, extra)
     assert p.effects is not None
     h.state.write(p.effects)
+    if sid is None:  # the repair-storm brake's denominator: this host's managed services
+        managed = sum(1 for v in views.values() if not parse_service_labels(v.labels).opted_out)
+        h.stores.storm.set_managed(managed, 3 * h.settings.watchdog_interval + 30)
     _apply(h, p)
     if sid is None:
         # The host's catalogue: how the API resolves and routes ids for every host.
         h.hosts.publish_services(h.host, views.keys())
+    if sid is None and h.settings.boot_recovery:
+        # What ran at the last full look is what an engine restart must bring back.
+        h.stores.boot.remember(views.values())
     containers = sum(len(v.containers) for v in views.values())
     return ProbeResult(len(views), containers, len(p.requests), time.perf_counter() - started)
 

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from healer.adapters.docker_engine import ContainerGone, EngineError, restart_count_climbing
+from healer.adapters.docker_engine import ContainerGone, restart_count_climbing
+from healer.adapters.guard import Lock
 from healer.adapters.history import Record
 from healer.core.backoff import Decision, Verdict
 from healer.core.labels import parse_service_labels
 from healer.core.model import (
     INTENT_SOURCES,
     OPERATOR_SOURCES,
-    Action,
     Condition,
     ContainerId,
     Outcome,
@@ -26,9 +28,14 @@ from healer.core.model import (
     SkipReason,
 )
 from healer.core.policy import still_failing
+from healer.core.work import repair_budget, stop_grace
+from healer.engine import actions, gates, repair_limit
 from healer.engine.context import Healer
 
 log = logging.getLogger("healer.repair")
+
+STORM_BRAKE = "storm_brake"
+INVALID_TARGET = "invalid_target"
 
 
 class Busy(Exception):
@@ -62,11 +69,15 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
                 Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "no container of this service exists"
             ),
         )
-    labels = parse_service_labels(view.labels)
+    labels = parse_service_labels(view.labels, actions.plugin_names())
     if labels.opted_out:
         return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.OPTED_OUT.value))
     if req.source not in OPERATOR_SOURCES and h.flags.is_paused(req.sid):
         return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.PAUSED.value))
+    chosen = gates.targets(req, view)
+    if chosen.foreign and not chosen.ids:
+        why = f"container(s) {', '.join(chosen.foreign)} are not containers of {req.sid}"
+        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, INVALID_TARGET, why))
     with h.guard.service_lock(req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
@@ -74,17 +85,37 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
             return finish_repair(
                 h, req, RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value), once=True
             )
-        targets = req.container_ids or tuple(c.id for c in view.containers)
         # The slot is taken before the claim, so a repair waiting for one spends no attempt.
-        token = _take_slot(h)
+        slot = repair_limit.wait_for_slot(h)
+        if slot is None:
+            raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
+        lease = _Lease(lock, slot)
         try:
-            return _guarded(h, req, labels, targets)
+            return _guarded(h, req, labels, chosen.ids, lease)
         finally:
-            h.guard.release_slot(token)
+            h.guard.release_slot(lease.token)
+
+
+@dataclass(frozen=True)
+class _Lease:
+    """What a repair holds while it acts; every TTL in it is stretched to the work."""
+
+    lock: Lock
+    token: str
+
+    def stretch(self, h: Healer, seconds: float) -> float:
+        ttl = max(h.settings.lock_ttl, seconds)
+        self.lock.extend(ttl)
+        h.guard.extend_slot(self.token, h.clock(), ttl)
+        return ttl
 
 
 def _guarded(
-    h: Healer, req: RepairRequest, labels: Any, targets: tuple[ContainerId, ...]
+    h: Healer,
+    req: RepairRequest,
+    labels: Any,
+    targets: tuple[ContainerId, ...],
+    lease: _Lease,
 ) -> RepairResult:
     inspected = _inspect_all(h, targets)
     if req.source not in INTENT_SOURCES:
@@ -98,6 +129,13 @@ def _guarded(
                 ),
             )
         inspected = failing
+    stopped = gates.hand_stopped(h, req, inspected)
+    if stopped and stopped >= set(inspected):
+        why = "stopped by hand; HEALER_RESPECT_MANUAL_STOP keeps it down (docker start to undo)"
+        return finish_repair(
+            h, req, RepairResult(Outcome.SKIPPED, SkipReason.MANUAL_STOP.value, why)
+        )
+    inspected = {cid: i for cid, i in inspected.items() if cid not in stopped}
     if not inspected:
         return finish_repair(
             h,
@@ -106,6 +144,10 @@ def _guarded(
                 Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "containers gone before acting"
             ),
         )
+    braked = gates.storm_brake(h, req)
+    if braked:
+        result = RepairResult(Outcome.SKIPPED, STORM_BRAKE, braked)
+        return finish_repair(h, req, result, once=req.source not in INTENT_SOURCES)
     policy = h.defaults.restart_policy(labels, req.condition)
     decision = h.guard.claim(
         req.sid,
@@ -115,16 +157,55 @@ def _guarded(
         request_id=req.request_id,
         ttl=h.settings.quarantine_ttl,
     )
+    if decision.verdict == Verdict.REDELIVERED:
+        return _redelivered(h, req, decision, inspected)
     if decision.verdict != Verdict.ACT:
         return _not_acting(h, req, decision, inspected)
-    return _act(h, req, decision, inspected)
+    if req.source not in INTENT_SOURCES:
+        # Escalation (healer.<condition>.actions): attempt k uses the k-th action.
+        req = replace(
+            req, action=labels.action(req.condition, decision.episode.attempts, req.action)
+        )
+    return _act(h, req, decision, inspected, lease)
 
 
-def _take_slot(h: Healer) -> str:
-    token = h.guard.take_slot(h.clock())
-    if token is None:
-        raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
-    return token
+def _redelivered(
+    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
+) -> RepairResult:
+    """End a request whose first delivery was lost mid-repair, without acting again.
+
+    The lost delivery may have been the worker that restarted its own container; acting again
+    would restart it again, forever. A container (re)started since the slot was claimed shows
+    the action took effect; one still stopping gets the verify timeout to come back.
+    """
+    claimed = d.episode.last_repair_at or 0.0
+    deadline = time.monotonic() + h.settings.verify_timeout
+    note = "the delivery that claimed this repair was lost; not repeated (at most once)"
+    while True:
+        now = _inspect_all(h, tuple(inspected))
+        # 1 s of slack: the engine's clock stamps StartedAt, the worker's stamps the claim.
+        if len(now) == len(inspected) and all(
+            (i.get("State") or {}).get("Running") and _started_at(i) >= claimed - 1.0
+            for i in now.values()
+        ):
+            detail = f"{note}; its action took effect: started since the claim"
+            return finish_repair(
+                h, req, RepairResult(Outcome.ACTED, d.reason, detail, d.episode.attempts)
+            )
+        if time.monotonic() >= deadline:
+            detail = f"{note}; it did not take effect, a later probe requests a new repair"
+            return finish_repair(
+                h, req, RepairResult(Outcome.FAILED, d.reason, detail, d.episode.attempts)
+            )
+        time.sleep(0.2)
+
+
+def _started_at(info: dict[str, Any]) -> float:
+    value = str((info.get("State") or {}).get("StartedAt") or "")
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _failing(h: Healer, condition: Condition, info: dict[str, Any]) -> bool:
@@ -177,36 +258,49 @@ def _not_acting(
 
 
 def _act(
-    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
+    h: Healer,
+    req: RepairRequest,
+    d: Decision,
+    inspected: dict[ContainerId, dict[str, Any]],
+    lease: _Lease,
 ) -> RepairResult:
-    h.state.mark_acting(inspected, h.settings.lock_ttl)
+    # Every TTL the repair holds is derived from its work: the lock and slot must not expire
+    # while it still acts (another repair or the scaler would act too), and the acting mark
+    # must cover the last stop so the watcher never takes it for a hand stop.
+    graces = (_grace(h, i) for i in inspected.values())
+    budget = repair_budget(req.action, graces, h.settings.verify_timeout)
+    if actions.is_plugin(req.action):
+        budget += h.settings.strategy_time_limit  # the plugin's own limit bounds its work
+    ttl = lease.stretch(h, budget)
+    h.state.mark_acting(inspected, ttl)
+    op = {
+        "sid": req.sid,
+        "condition": req.condition.value,
+        "request": req.request_id,
+        "attempt": d.episode.attempts,
+        "episode": d.episode.started_at,
+    }
+    h.oplog.write("begin", **op, action=str(req.action), budget=ttl, containers=list(inspected))
+    outcome = "error"
     try:
-        return _act_marked(h, req, d, inspected)
+        result = _act_marked(h, req, d, inspected)
+        outcome = str(result.outcome)
+        return result
     finally:
+        h.oplog.write("end", **op, outcome=outcome)
         h.state.clear_acting(inspected)
 
 
 def _act_marked(
     h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
 ) -> RepairResult:
-    errors: list[str] = []
     notes = [_exit_note(i) for i in inspected.values()]
-    for cid, info in inspected.items():
-        try:
-            _do(h, req.action, cid, info)
-            after = h.engine.wait_running(cid, h.settings.verify_timeout)
-            if not (after.get("State") or {}).get("Running"):
-                errors.append(f"{_name(info)} not running after {req.action.value}")
-        except EngineError as exc:
-            errors.append(f"{_name(info)}: {exc}")
+    done = actions.perform(h, req, inspected, d.episode.attempts)
+    errors = done.errors
     ok = not errors
     for _ in inspected:
-        h.counters.repair(req.sid, req.action.value, ok)
-    detail = (
-        "; ".join(n for n in notes if n)
-        + ("; " if any(notes) and errors else "")
-        + "; ".join(errors)
-    )
+        h.counters.repair(req.sid, str(req.action), ok)
+    detail = "; ".join(n for n in [*notes, *done.notes, *errors] if n)
     result = RepairResult(
         Outcome.ACTED if ok else Outcome.FAILED, d.reason, detail, d.episode.attempts
     )
@@ -215,29 +309,13 @@ def _act_marked(
             "warning",
             f"repair of {h.host}/{req.sid} failed",
             detail,
-            {"service": req.sid, "host": h.host, "action": req.action.value},
+            {"service": req.sid, "host": h.host, "action": str(req.action)},
         )
     return finish_repair(h, req, result)
 
 
-def _do(h: Healer, action: Action, cid: ContainerId, info: dict[str, Any]) -> None:
-    timeout = h.settings.stop_timeout
-    if timeout is None:
-        configured = (info.get("Config") or {}).get("StopTimeout")
-        timeout = int(configured) if configured is not None else 10
-    state = info.get("State") or {}
-    if action == Action.START:
-        h.engine.start(cid)
-    elif action == Action.STOP_START:
-        h.engine.stop(cid, timeout)
-        h.engine.start(cid)
-    elif action == Action.RESTART and not state.get("Running"):
-        # Restarting a stopped container is a start; say so instead of failing.
-        h.engine.start(cid)
-    elif action == Action.RESTART:
-        h.engine.restart(cid, timeout)
-    else:
-        raise EngineError(f"action {action.value} is not supported by the repair task yet")
+def _grace(h: Healer, info: dict[str, Any]) -> int:
+    return stop_grace(h.settings.stop_timeout, (info.get("Config") or {}).get("StopTimeout"))
 
 
 def _exit_note(info: dict[str, Any]) -> str:
@@ -260,7 +338,7 @@ def finish_repair(
         sid=req.sid,
         outcome=result.outcome,
         condition=req.condition.value,
-        action=req.action.value,
+        action=str(req.action),
         reason=result.reason,
         detail=result.detail or req.detail,
         source=req.source,
@@ -278,6 +356,7 @@ def finish_repair(
         h.state.clear_pending(req.sid, req.condition)
     if req.request_id:
         h.requests.close(req.request_id, result.outcome, result.reason, result.detail)
+    actions.post_repair(h, req, result.outcome, result.reason, result.detail, result.attempt)
     log.info(
         "%s/%s %s %s: %s %s",
         h.host,

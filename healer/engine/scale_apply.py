@@ -169,6 +169,8 @@ def record_scale(
     direction = "up" if result.added or i.desired > i.current else "down"
     if result.added or result.removed:
         sc.store.mark_scaled(i.sid, direction, now)
+    if result.added and i.source == Source.SCALER:  # an operator's scale-up: no rate limit
+        sc.store.record_scale_up(i.sid, len(result.added), now)
     outcome = Outcome.SCALED if result.ok else Outcome.FAILED
     detail = "; ".join(x for x in (i.facts, result.describe()) if x)
     sc.h.history.record(

@@ -3,15 +3,18 @@ scale_apply) → record. Also `scale_to`, the operator's `healer scale SERVICE N
 
 Every autoscaling module is named `scale_*`, one per layer concern, in reading order:
   core/scale_labels.py        labels → ScaleConfig (bad values reported, defaults kept)
-  core/scale_policy.py        decide(): HPA-style target, tolerance, stabilisation, cooldown
-  adapters/scale_metrics.py   cpu/memory of a service (Docker stats or the cgroup collector)
+  core/scale_policy.py        decide(): HPA-style target, tolerance, rate limit, stabilisation
+  core/scale_trigger.py       between cycles: has a queue's backlog crossed its target?
+  adapters/scale_metrics.py   cpu/memory of a service (the probe's cgroup sampler)
   adapters/scale_queue_depth.py  Celery backlog + in-flight tasks; worker drain
   engine/scale_cycle.py       this module: the cycle and `scale_to`
   engine/scale_apply.py       under the service's lock: add or drain-and-remove replicas
   adapters/scale_replicas.py  clone/start/stop/remove containers (core/scale_replica_spec.py
                               builds the create body)
-  adapters/scale_state.py     recommendation history, last scale time, status, scale events
-  workers/scale_tasks.py      the Celery tasks healer.scale.cycle / healer.scale.service
+  adapters/scale_state.py     recommendation history, last scale time, scale-ups, status,
+                              watches for the trigger, scale events
+  adapters/scale_trigger.py   the between-cycles check beat runs every tick
+  workers/scale_tasks.py      the Celery tasks healer.scale.cycle / .service / .triggered
 docs/architecture.md ("Autoscaling") tells the same story in prose.
 """
 
@@ -25,13 +28,13 @@ from typing import Any
 
 from healer.adapters.history import Record
 from healer.adapters.queue import make_celery
-from healer.adapters.scale_metrics import DockerStats
 from healer.adapters.scale_replicas import ScaleBlocked
 from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerView, HostId, Outcome, ServiceId, ServiceView, Source
 from healer.core.queues import QUEUES, host_queue
 from healer.core.scale_labels import ScaleConfig, parse_scale_labels
 from healer.core.scale_policy import Metric, Observation, ScaleDecision, decide
+from healer.core.scale_trigger import Watch
 from healer.engine.context import Healer
 from healer.engine.scale_apply import (
     QueueSource,
@@ -50,6 +53,7 @@ __all__ = [
     "ScaleError",
     "ScalerOptions",
     "ServiceResult",
+    "alert_scale_refusal",
     "scale_cycle",
     "scale_to",
 ]
@@ -103,7 +107,12 @@ def _context(
 
 def _config(h: Healer, view: ServiceView) -> ScaleConfig:
     s = h.settings
-    return parse_scale_labels(view.labels, min_replicas=s.min_replicas, max_replicas=s.max_replicas)
+    return parse_scale_labels(
+        view.labels,
+        min_replicas=s.min_replicas,
+        max_replicas=s.max_replicas,
+        cap=s.max_replicas_cap,
+    )
 
 
 # --- the cycle -----------------------------------------------------------------------------
@@ -117,14 +126,16 @@ def scale_cycle(
     queues: QueueSource | None = None,
     options: ScalerOptions | None = None,
     self_host: str | None = None,
+    only: ServiceId | None = None,
 ) -> CycleResult:
-    """One autoscaler pass over every managed service; `now` is the decision clock."""
+    """One autoscaler pass over every managed service (or `only` that one, when the trigger
+    asked for it); `now` is the decision clock."""
     sc = _context(h, queues, options, self_host)
-    source = metric_source or DockerStats(h.engine.client)
+    source = metric_source or h.scale_metrics
     at = h.clock() if now is None else now
     plans: list[_Plan] = []
     held: list[ServiceResult] = []
-    for view in h.engine.services().values():
+    for view in h.engine.services(only).values():
         cfg = _config(h, view)
         if not cfg.enabled:
             continue
@@ -134,8 +145,23 @@ def scale_cycle(
             continue
         plans.append(_plan(sc, source, view, cfg, at))
     results = held + _apply_all(sc, plans, at)
-    sc.store.write_status({p.view.sid: _status(p, at) for p in plans}, sc.options.interval)
+    interval = sc.options.interval
+    watches = {p.view.sid: w for p in plans if (w := _watch(p)) is not None}
+    if only is None:
+        sc.store.write_status({p.view.sid: _status(p, at) for p in plans}, interval)
+    for p in plans if only is not None else ():
+        sc.store.update_status(p.view.sid, _status(p, at), interval)
+    sc.store.write_watches(watches, interval, whole=only is None)
     return CycleResult(tuple(results))
+
+
+def _watch(p: _Plan) -> Watch | None:
+    """What the between-cycles trigger needs of a queue-scaled service."""
+    spec = p.cfg.spec
+    if spec.metric != "queue" or spec.target is None or not p.cfg.queues:
+        return None
+    replicas = p.decision.desired
+    return Watch(p.view.sid, p.cfg.queues, spec.target, replicas, spec.max_replicas, spec.tolerance)
 
 
 def _skip_reason(h: Healer, view: ServiceView) -> str:
@@ -158,7 +184,8 @@ def _plan(
 ) -> _Plan:
     observation, facts, warnings = _observe(sc, source, view, cfg)
     history, last = sc.store.load(view.sid)
-    decision = decide(cfg.spec, observation, history, last, now)
+    ups = sc.store.scale_ups(view.sid, now)
+    decision = decide(cfg.spec, observation, history, last, now, ups)
     sc.store.save_history(view.sid, decision.history, cfg.spec.stabilization_window_s)
     if cfg.problems:  # reported once per dedupe period, not every cycle
         detail = "; ".join(cfg.problems)
@@ -273,6 +300,11 @@ def scale_to(
         raise ScaleError(f"{sid}: no container of this service exists (is the project up?)")
     cfg = _config(h, view)
     _check_request(view, cfg, replicas, force)
+    if replicas > h.settings.max_replicas_cap:
+        raise ScaleError(
+            f"{replicas} replicas is above HEALER_MAX_REPLICAS_CAP "
+            f"({h.settings.max_replicas_cap}), which not even --force passes"
+        )
     current = len(view.containers)
     if replicas == current:
         return ServiceResult(sid, Outcome.HELD, current, replicas, f"already {current} replicas")
@@ -286,6 +318,23 @@ def scale_to(
     reason = f"requested via {source}" + (" (forced past min/max)" if force else "")
     intent = ScaleIntent(sid, cfg, current, replicas, reason, source=source)
     return record_scale(sc, intent, result, h.clock())
+
+
+def alert_scale_refusal(h: Healer, view: ServiceView | None) -> str:
+    """Why an alert's `scale_up` must not act on this service, or "" when it may: only a
+    service that opted in to autoscaling (healer.scale.* labels) gets replicas from an
+    alert, within its own bounds; an alert cannot know a service is safe to clone."""
+    if view is None:
+        return "no container of this service exists"
+    cfg = _config(h, view)
+    if not cfg.enabled:
+        return (
+            f"{view.sid} has no autoscaling labels (healer.scale.metric or healer.scale.max): "
+            "an alert only scales services that opted in"
+        )
+    if len(view.containers) >= cfg.spec.max_replicas:
+        return f"{view.sid} already runs its maximum of {cfg.spec.max_replicas} replicas"
+    return ""
 
 
 def _check_request(view: ServiceView, cfg: ScaleConfig, n: int, force: bool) -> None:

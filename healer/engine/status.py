@@ -129,3 +129,15 @@ def _local(h: Healer) -> dict[str, dict[str, object]]:
         if sid in out:
             out[sid]["scale"] = decision
     return out
+
+
+def recoveries(h: Healer) -> dict[str, dict[str, Any]]:
+    """Ordered recoveries after an engine restart, on every known host: the running ones and
+    the last of each project (kept a day). Keyed by project with one host, else by
+    `host/project`; each names its host."""
+    known = sorted({h.host, *h.hosts.states()})
+    out: dict[str, dict[str, Any]] = {}
+    for host in known:
+        for project, st in h.stores.on(host).boot.statuses().items():
+            out[project if len(known) == 1 else f"{host}/{project}"] = {**st, "host": host}
+    return out

@@ -12,7 +12,6 @@ import contextlib
 import json
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -36,7 +35,7 @@ from tests.support import (
 )
 from tests.support.healer import HealerFactory, HealerStack
 
-AUTH = {"Authorization": "Bearer test-token"}
+AUTH = {"Authorization": "Bearer test-token-0123456789"}
 T1 = "2024-05-01T10:00:00.000000001Z"
 T2 = "2024-05-01T10:20:00Z"
 
@@ -51,7 +50,7 @@ def alerts_app(stack: HealerStack | None = None, **settings: Any) -> FastAPI:
         Settings(
             redis_url=env.get("REDIS_URL", settings.pop("redis_url", "")),
             projects=env.get("HEALER_PROJECTS", "none"),
-            api_token="test-token",
+            api_token="test-token-0123456789",
             log_dir=stack.log_dir if stack else settings.pop("log_dir"),
             **settings,
         )
@@ -184,7 +183,15 @@ def test_alert_repairs_a_healthy_service_once_per_firing(
         other = only(post(url, alert("web", alertname="ContainerUnhealthy")))
         assert other["decision"] == "queued"
         assert wait_done(url, other["task_id"])["outcome"] == "acted"
-        time.sleep(1.0)  # anything wrongly enqueued before it would have run by now
+        # Positive signal: the repair queue drained and no task is in flight (acks are late,
+        # so a running task stays in kombu's `unacked` hash): anything wrongly enqueued ran.
+        broker = redis.Redis.from_url(stack.env["REDIS_URL"])
+        wait_until(
+            lambda: broker.llen("healer.repair") == 0 and broker.hlen("unacked") == 0,
+            timeout=30,
+            message="the repair queue to drain",
+        )
+        broker.close()
         assert len(rec.events("restart", "web")) == 2, rec.describe()
 
         history = alert_history(url, "web")
@@ -356,7 +363,15 @@ def test_host_cleanup_and_scale_up_alerts_become_their_tasks(
         (
             "healer.scale.service",
             scale["task_id"],
-            {"sid": sid, "replicas": -1, "force": False, "source": "alert", "host": host},
+            # request_id: the scale task closes the request record with its outcome.
+            {
+                "sid": sid,
+                "replicas": -1,
+                "force": False,
+                "source": "alert",
+                "host": host,
+                "request_id": scale["task_id"],
+            },
         )
     ]
     requests = [redis_client.hgetall(f"healer:request:{r['task_id']}") for r in (cleanup, scale)]

@@ -211,7 +211,9 @@ def test_scale_to_respects_bounds_unless_forced_and_clones_volumes_as_compose_do
     celery_app: Celery,
 ) -> None:
     extra = "volumes:\n  - data:/data\n  - /scratch\nstop_grace_period: 2s\nmem_limit: 64m"
-    service = healthy_service_yaml(test_image, "web", extra, labels={"healer.scale.max": "2"})
+    # Replicas share the named volume only because the label says that is safe.
+    labels = {"healer.scale.max": "2", "healer.scale.shared_storage": "true"}
+    service = healthy_service_yaml(test_image, "web", extra, labels=labels)
     project = compose_project(compose_yaml(service, top_level="volumes:\n  data: {}"))
     h = make_healer(project)
     sid = service_id(project.name, "web")
@@ -372,5 +374,31 @@ def test_a_draining_worker_finishes_its_task_before_its_container_goes(
 
     # It stopped consuming: a new task stays in the queue although the worker is idle.
     celery_app.send_task("drain.slow", args=[0, "late"], queue=q)
-    time.sleep(2)
+    # Positive signal: the worker is alive and answers, idle, with the task waiting.
+    wait_until(
+        lambda: (celery_app.control.inspect([node], timeout=1.0).active() or {}).get(node) == [],
+        timeout=20,
+        message="the drained worker to report itself idle",
+    )
     assert queues.backlog([q])[q] == 1 and not redis_client.get("late:started")
+
+
+def test_a_service_sharing_a_writable_named_volume_is_never_cloned(
+    compose_project: ComposeFactory,
+    test_image: str,
+    make_healer: Callable[[ComposeProject], Healer],
+    celery_app: Celery,
+) -> None:
+    # A database on its data volume: a second replica would corrupt it. Not even --force.
+    extra = "volumes:\n  - pgdata:/var/lib/data"
+    service = healthy_service_yaml(test_image, "db", extra, labels={"healer.scale.max": "3"})
+    project = compose_project(compose_yaml(service, top_level="volumes:\n  pgdata: {}"))
+    h = make_healer(project)
+    sid = service_id(project.name, "db")
+    queues = h.stores.celery_queues(celery_app, inspect_timeout=0.3)
+    for force in (False, True):
+        with pytest.raises(ScaleError, match=r"healer\.scale\.shared_storage=true"):
+            scale_to(h, sid, 2, force, queues=queues, options=OPTIONS)
+    assert len(project.containers("db")) == 1
+    with pytest.raises(ScaleError, match="HEALER_MAX_REPLICAS_CAP"):
+        scale_to(h, sid, h.settings.max_replicas_cap + 1, True, queues=queues, options=OPTIONS)

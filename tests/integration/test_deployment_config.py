@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 import pytest
 import yaml
 
@@ -37,7 +38,7 @@ SOCKET = "/var/run/docker.sock"
 API_PORT = 8000
 FLOWER_PORT = 5555
 # Set in the compose file for a healer role but not a Settings field, each with the reason.
-NOT_SETTINGS: dict[str, str] = {}
+NOT_SETTINGS: dict[str, str] = {"FLOWER_BASIC_AUTH": "Flower's own login setting"}
 # Settings the compose file deliberately does not pass, each with the reason.
 NOT_PASSED = {
     "HEALER_API_HOST": "healer-api's command fixes --host 0.0.0.0",
@@ -46,10 +47,41 @@ NOT_PASSED = {
 # Variables only docker-compose.yml reads (interpolation), documented in .env.example.
 COMPOSE_ONLY = {
     "DOCKER_GID",
+    "DOCKER_SOCKET",
     "PUBLISH_ADDR",
-    "HEALER_IMAGE",
+    "REDIS_PASSWORD",
+    "ALERTMANAGER_PASSWORD",
+    "FLOWER_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
     "POSTGRES_PASSWORD",
+    "HEALER_WORKER_DOCKER_HOST",
+    "HEALER_READONLY_DOCKER_HOST",
+    "HEALER_SECRETS_DIR",
+    "REDIS_EXPORTER_ADDR",
+    "HEALER_IMAGE",
+    "HEALER_BASE_IMAGE",
+    "REDIS_IMAGE",
+    "PROMETHEUS_IMAGE",
+    "ALERTMANAGER_IMAGE",
+    "SOCKET_PROXY_IMAGE",
+    "REDIS_EXPORTER_IMAGE",
+    "POSTGRES_IMAGE",
+    "POSTGRES_EXPORTER_IMAGE",
+    "GRAFANA_IMAGE",
+}
+# Secrets every `docker compose` run needs (scripts/stack.sh writes them into .env).
+REQUIRED_SECRETS = (
+    "REDIS_PASSWORD",
+    "FLOWER_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+    "POSTGRES_PASSWORD",
+)
+PROXIES = {"docker-proxy-readonly": "readonly", "docker-proxy-worker": "worker"}
+# The proxy (and its network) each Docker-using role reaches the engine through.
+DOCKER_ROLES = {
+    "healer-worker": "docker-proxy-worker",
+    "healer-events": "docker-proxy-readonly",
+    "healer-api": "docker-proxy-readonly",
 }
 
 
@@ -71,12 +103,13 @@ def _binary() -> str:
     return found
 
 
-def _compose(*args: str, token: bool = True) -> subprocess.CompletedProcess[str]:
+def _compose(*args: str, token: bool = True, without: str = "") -> subprocess.CompletedProcess[str]:
     # A clean environment: nothing from the developer's shell or a local .env leaks in.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     env["DOCKER_GID"] = "999"
+    env.update({name: f"test-{name.lower()}" for name in REQUIRED_SECRETS if name != without})
     if token:
-        env["HEALER_API_TOKEN"] = "test-token"
+        env["HEALER_API_TOKEN"] = "test-token-0123456789"
     argv = [_binary(), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
     if "--env-file" not in args:
         argv += ["--env-file", os.devnull]
@@ -87,7 +120,8 @@ def _compose(*args: str, token: bool = True) -> subprocess.CompletedProcess[str]
 
 @cache
 def _config(demo: bool) -> dict[str, Any]:
-    profile = ["--profile", "demo"] if demo else []
+    # Grafana is a profile too: scripts/stack.sh enables it where its image exists.
+    profile = ["--profile", "demo", "--profile", "grafana"] if demo else []
     result = _compose(*profile, "config", "--format", "json")
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = json.loads(result.stdout)
@@ -134,6 +168,21 @@ def test_token_is_required() -> None:
     assert "HEALER_API_TOKEN" in result.stderr
 
 
+@pytest.mark.parametrize("name", REQUIRED_SECRETS)
+def test_every_password_is_required_without_a_default(name: str) -> None:
+    result = _compose(
+        "--profile", "demo", "--profile", "grafana", "config", "--quiet", without=name
+    )
+    assert result.returncode != 0
+    assert name in result.stderr
+    assert "change-me" not in COMPOSE_FILE.read_text()
+
+
+def test_grafana_only_with_its_profile() -> None:
+    assert "grafana" not in _services(demo=False)
+    assert "grafana" in _services(demo=True)
+
+
 def test_demo_services_only_with_the_profile() -> None:
     demo = {"demo-web", "demo-load", "postgres", "postgres-exporter"}
     assert not demo & set(_services(demo=False))
@@ -143,34 +192,43 @@ def test_demo_services_only_with_the_profile() -> None:
 # --- commands match the code -------------------------------------------------------------------
 
 
-def _supervisor_argv(role: str) -> list[str]:
-    """`healer run`'s argv for a role, without `python -m` (the image runs the scripts)."""
-    child = next(c for c in commands(Settings(), workers=None) if c.name == role)
+def _supervisor_argv() -> list[str]:
+    """`healer run`'s worker argv, without `python -m` (the image runs the scripts)."""
+    (child,) = commands(workers=None)
     argv = child.argv[1:]
     return argv[1:] if argv[0] == "-m" else argv
 
 
 def test_worker_command_matches_the_code() -> None:
     cmd = _services()["healer-worker"]["command"]
-    assert cmd[:4] == _supervisor_argv("worker")[:4] == ["celery", "-A", "workers.app", "worker"]
+    assert cmd[:4] == _supervisor_argv()[:4] == ["celery", "-A", "workers.app", "worker"]
     assert "-E" in cmd, "task events must be on for Flower"
-    assert _option(cmd, "-Q") == ",".join(QUEUES) == _option(_supervisor_argv("worker"), "-Q")
+    assert _option(cmd, "-Q") == ",".join(QUEUES) == _option(_supervisor_argv(), "-Q")
     assert importlib.import_module("workers.app").app.main == "healer"
+
+
+def test_healer_run_embeds_the_other_roles_with_their_compose_code() -> None:
+    """`healer run` runs beat, events and the API as threads of its worker; each embedded
+    role is the code its compose service runs."""
+    assert _option(_supervisor_argv(), "--embed") == "beat,events,api"
+    app = importlib.import_module("workers.app").app
+    assert app.conf.beat_scheduler == "beat.scheduler:ResilientScheduler"
+    embedded = importlib.import_module("workers.embedded")
+    assert embedded.parse_roles("beat,events,api") == ("beat", "events", "api")
+    with pytest.raises(click.BadParameter):
+        embedded.parse_roles("beat,flower")
 
 
 def test_beat_and_events_commands_match_the_code() -> None:
     services = _services()
-    assert services["healer-beat"]["command"][:4] == _supervisor_argv("beat")[:4]
     assert services["healer-beat"]["command"][:4] == ["celery", "-A", "workers.app", "beat"]
     assert services["healer-events"]["command"] == ["python", "-m", "beat.events"]
-    assert _supervisor_argv("events") == ["beat.events"]
     assert callable(importlib.import_module("beat.events").main)
 
 
 def test_api_command_matches_the_code() -> None:
     cmd = _services()["healer-api"]["command"]
     assert cmd[:3] == ["uvicorn", "--factory", "healer.api.app:create_app"]
-    assert cmd[:3] == _supervisor_argv("api")[:3]
     assert _option(cmd, "--host") == "0.0.0.0"
     assert int(_option(cmd, "--port")) == API_PORT
     module, _, attr = cmd[2].partition(":")
@@ -193,9 +251,9 @@ def test_healthchecks_name_their_role() -> None:
         "healer-api": "api",
         "flower": "flower",
     }
+    roles["healer-beat"] = "beat"  # `up --wait` refuses a disabled check
     for service, role in roles.items():
         assert services[service]["healthcheck"]["test"] == ["CMD", "healer-healthcheck", role]
-    assert services["healer-beat"]["healthcheck"].get("disable") is True
 
 
 def test_healthcheck_script_recognises_every_role_command() -> None:
@@ -229,15 +287,90 @@ def _mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {v["target"]: v for v in service.get("volumes", [])}
 
 
-def test_docker_socket_where_needed_only() -> None:
+def test_only_the_socket_proxies_get_the_docker_socket() -> None:
     services = _services()
-    for name in ("healer-worker", "healer-events", "healer-api"):
-        mount = _mounts(services[name]).get(SOCKET)
+    for name, level in PROXIES.items():
+        proxy = services[name]
+        mount = _mounts(proxy).get(SOCKET)
         assert mount is not None and mount["source"] == SOCKET, name
-        assert services[name].get("group_add") == ["999"], f"{name}: socket group from DOCKER_GID"
+        assert proxy.get("group_add") == ["999"], f"{name}: socket group from DOCKER_GID"
+        assert proxy["user"] == "65534:65534", name
+        configs = [a for a in proxy["command"] if a.endswith(".cfg")]
+        assert [Path(c).name for c in configs] == ["common.cfg", f"{level}.cfg"], name
+        for c in configs:
+            assert (ROOT / "deploy" / "socket-proxy" / Path(c).name).is_file(), c
+        assert proxy["networks"].keys() == {f"docker-{level}"}, name
+        assert _config(True)["networks"][f"docker-{level}"]["internal"] is True
     for name, service in services.items():
-        if name not in ("healer-worker", "healer-events", "healer-api"):
+        if name not in PROXIES:
             assert SOCKET not in _mounts(service), f"{name} must not get the Docker socket"
+            assert not service.get("group_add"), name
+
+
+def test_each_docker_role_reaches_only_its_own_proxy() -> None:
+    services = _services()
+    for name, proxy in DOCKER_ROLES.items():
+        env = services[name]["environment"]
+        assert env["DOCKER_HOST"] == f"tcp://{proxy}:2375", name
+        assert f"docker-{PROXIES[proxy]}" in services[name]["networks"], name
+        assert services[name]["depends_on"][proxy]["condition"] == "service_healthy", name
+    for name, service in services.items():
+        joined = set(service.get("networks") or {})
+        allowed = {f"docker-{PROXIES[p]}" for r, p in DOCKER_ROLES.items() if r == name}
+        allowed |= {f"docker-{lvl}" for p, lvl in PROXIES.items() if p == name}
+        assert joined & {"docker-readonly", "docker-worker"} <= allowed, name
+
+
+def test_every_container_is_hardened_where_its_role_allows() -> None:
+    for name, service in _services(demo=True).items():
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert not service.get("privileged"), name
+        if name != "grafana":  # writes plugins and caches outside its volume
+            assert service["read_only"] is True, name
+
+
+def test_published_ports_default_to_localhost() -> None:
+    published = {}
+    for name, service in _services(demo=True).items():
+        for port in service.get("ports", []):
+            assert port["host_ip"] == "127.0.0.1", (name, port)
+            published[int(port["published"])] = name
+    assert published == {
+        8000: "healer-api",
+        5555: "flower",
+        9090: "prometheus",
+        9093: "alertmanager",
+        3000: "grafana",
+        8080: "demo-web",
+    }
+
+
+def test_redis_flower_and_alertmanager_need_credentials() -> None:
+    services = _services()
+    redis = services["redis"]
+    assert "--requirepass" in " ".join(redis["command"])
+    assert redis["environment"]["REDIS_PASSWORD"] == "test-redis_password"
+    for name in HEALER_SERVICES:
+        url = urlsplit(services[name]["environment"]["REDIS_URL"])
+        assert url.password == "test-redis_password" and url.hostname == "redis", name
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "admin:test-flower_password"
+    am = services["alertmanager"]
+    web_config = _option(am["command"], "--web.config.file")
+    secrets = {s["target"]: s["source"] for s in am["secrets"]}
+    assert secrets[web_config] == "alertmanager_web"
+    prom = yaml.safe_load((ROOT / "monitoring/prometheus/prometheus.yml").read_text())
+    for target in (prom["alerting"]["alertmanagers"][0], _job(prom, "alertmanager")):
+        auth = target["basic_auth"]
+        prom_secrets = {s["target"]: s["source"] for s in services["prometheus"]["secrets"]}
+        assert prom_secrets[auth["password_file"]] == "alertmanager_password"
+    for name in ("healer_token", "alertmanager_password", "alertmanager_web"):
+        assert _config(True)["secrets"][name]["file"].startswith(str(ROOT / "deploy/secrets"))
+
+
+def _job(prom: dict[str, Any], name: str) -> dict[str, Any]:
+    job: dict[str, Any] = next(j for j in prom["scrape_configs"] if j["job_name"] == name)
+    return job
 
 
 def test_worker_mounts_and_labels() -> None:
@@ -269,7 +402,7 @@ def test_logs_volume_matches_log_dir() -> None:
 def test_redis_is_opted_out_and_persistent() -> None:
     redis = _services()["redis"]
     assert redis["labels"]["auto_repair"] == "false"
-    assert "--appendonly" in redis["command"]
+    assert "--appendonly yes" in " ".join(redis["command"])
     assert redis["healthcheck"]["test"]
 
 
@@ -343,8 +476,10 @@ def test_alertmanager_webhook_reaches_healer_api() -> None:
     services = _services()
     secrets = {s["target"]: s["source"] for s in services["alertmanager"]["secrets"]}
     assert token_file in secrets
-    assert _config(True)["secrets"][secrets[token_file]]["environment"] == "HEALER_API_TOKEN"
-    assert services["healer-api"]["environment"]["HEALER_API_TOKEN"] == "test-token"
+    # Written from HEALER_API_TOKEN by scripts/stack.sh: a file secret (a bind mount), the
+    # only kind a read-only container accepts.
+    assert _config(True)["secrets"][secrets[token_file]]["file"].endswith("/healer_token")
+    assert services["healer-api"]["environment"]["HEALER_API_TOKEN"] == "test-token-0123456789"
 
 
 # --- settings names --------------------------------------------------------------------------
@@ -433,8 +568,11 @@ def test_dockerfile_stages() -> None:
         for word, rest in instr
         if word == "ARG" and "=" in rest
     }
-    assert args["PYTHON_IMAGE"] == "python:3.11-slim"
-    assert all(f.startswith("${PYTHON_IMAGE}") for f in froms)
+    # A local Debian base (scripts/stack.sh builds it), no registry image.
+    assert args["BASE_IMAGE"] == "compose-healer/debian:bookworm"
+    assert all(f.startswith("${BASE_IMAGE}") for f in froms)
+    # No `# syntax=` line: it makes BuildKit fetch a frontend image from a registry.
+    assert "syntax=" not in DOCKERFILE.read_text().splitlines()[0]
     copies_from = [rest for word, rest in instr if word == "COPY" and "--from=" in rest]
     assert any(stages[0] in c for c in copies_from), "runtime copies the build stage's venv"
 
@@ -442,7 +580,10 @@ def test_dockerfile_stages() -> None:
 def test_dockerfile_installs_the_package_and_runs_unprivileged() -> None:
     instr = _dockerfile_instructions()
     runs = " ".join(rest for word, rest in instr if word == "RUN")
-    assert "pip install --no-deps ." in runs and "pip install ." in runs
+    # Everything from the host-built wheelhouse, never from an index.
+    assert "pip install /wheels/*.whl" in runs and "pip install --no-deps ." in runs
+    env = " ".join(r for w, r in instr if w == "ENV")
+    assert "PIP_NO_INDEX=1" in env and "PIP_FIND_LINKS=/wheels" in env
     assert "flower" in runs
     copied = [rest.split()[-2] for word, rest in instr if word == "COPY" and "--from" not in rest]
     for package in ("healer", "workers", "beat", "pyproject.toml"):
@@ -468,7 +609,9 @@ def test_external_redis_override_renders() -> None:
     services = json.loads(result.stdout)["services"]
     assert "redis" not in services
     for name in HEALER_SERVICES:
-        assert not services[name].get("depends_on"), name
+        assert "redis" not in (services[name].get("depends_on") or {}), name
+    for name, proxy in DOCKER_ROLES.items():
+        assert proxy in services[name]["depends_on"], name
 
 
 def _agent_config(**env: str) -> subprocess.CompletedProcess[str]:
@@ -483,15 +626,24 @@ def test_agent_compose_file_runs_only_this_hosts_roles() -> None:
     result = _agent_config(**env)
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
-    assert set(services) == {"healer-worker", "healer-events"}
+    assert set(services) == {"healer-worker", "healer-events", *PROXIES}
     main = _services()
-    assert services["healer-worker"]["command"] == main["healer-worker"]["command"]
-    assert services["healer-events"]["command"] == main["healer-events"]["command"]
-    for name in services:
+    for name in ("healer-worker", "healer-events"):
+        assert services[name]["command"] == main[name]["command"], name
         environment = services[name]["environment"]
         assert environment["HEALER_HOST"] == "b" and environment["REDIS_URL"] == env["REDIS_URL"]
         for key in environment:
             assert key in _aliases(), f"{name}: {key} is not a Settings field"
+        # The same least privilege as the full stack: the engine only through its own proxy.
+        proxy = DOCKER_ROLES[name]
+        assert environment["DOCKER_HOST"] == f"tcp://{proxy}:2375", name
+        assert services[name]["depends_on"][proxy]["condition"] == "service_healthy", name
+        assert SOCKET not in _mounts(services[name]), name
+        assert services[name]["healthcheck"]["test"] == main[name]["healthcheck"]["test"], name
+    for name in PROXIES:
+        assert services[name]["command"] == main[name]["command"], name
+    for name, service in services.items():
+        assert service["cap_drop"] == ["ALL"] and service["read_only"] is True, name
     # Without the cluster's Redis or this host's name, compose refuses to start the agent.
     for missing in ("REDIS_URL", "HEALER_HOST"):
         partial = {k: v for k, v in env.items() if k != missing}

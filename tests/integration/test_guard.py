@@ -9,7 +9,9 @@ import time
 import redis
 
 from healer.adapters import guard, keys
+from healer.adapters.repair_limit import RepairLimiter
 from healer.core.backoff import RestartPolicy, Verdict
+from healer.core.concurrency import LimitPolicy
 from healer.core.model import Condition, HostId, ServiceId
 
 HOST = HostId("node-a")
@@ -49,7 +51,7 @@ def test_concurrent_claims_let_exactly_one_repair_act(redis_client: redis.Redis)
     assert 0 < redis_client.ttl(keys.episode(HOST, SID, Condition.UNHEALTHY)) <= 60
 
 
-def test_a_redelivered_request_reuses_its_slot_but_a_new_one_waits(
+def test_a_redelivered_request_is_told_so_and_a_new_one_waits(
     redis_client: redis.Redis,
 ) -> None:
     now = time.time()
@@ -62,19 +64,25 @@ def test_a_redelivered_request_reuses_its_slot_but_a_new_one_waits(
     other = guard.claim(
         redis_client, HOST, SID, Condition.EXITED, POLICY, now + 1, request_id="r2", ttl=60
     )
-    assert (first.verdict, again.verdict, other.verdict) == (Verdict.ACT, Verdict.ACT, Verdict.WAIT)
+    assert (first.verdict, again.verdict, other.verdict) == (
+        Verdict.ACT,
+        Verdict.REDELIVERED,
+        Verdict.WAIT,
+    )
     assert guard.read_episode(redis_client, HOST, SID, Condition.EXITED).attempts == 1
 
 
 def test_repair_slots_cap_concurrency_and_free_themselves(redis_client: redis.Redis) -> None:
-    slots = guard.Slots(redis_client, keys.repair_slots(HOST), limit=2, ttl=0.5)
+    # A fixed limit of 2 (HEALER_REPAIR_ADAPTIVE=false); the adaptive one: test_repair_limit.
+    fixed = LimitPolicy(cap=2, floor=2, initial=2)
+    slots = guard.Guard(redis_client, RepairLimiter(redis_client, fixed, slot_ttl=0.5, host=HOST))
     now = time.time()
-    a, b = slots.acquire(now), slots.acquire(now)
-    assert a and b and slots.acquire(now) is None
-    slots.release(a)
-    assert slots.acquire(now) is not None
+    a, b = slots.take_slot(now), slots.take_slot(now)
+    assert a and b and slots.take_slot(now) is None
+    slots.release_slot(a)
+    assert slots.take_slot(now) is not None
     # a holder that died frees its slot once the slot's TTL has passed
-    assert slots.acquire(now + 1) is not None
+    assert slots.take_slot(now + 1) is not None
     assert redis_client.pttl(keys.repair_slots(HOST)) > 0
 
 

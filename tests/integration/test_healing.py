@@ -208,7 +208,9 @@ def test_concurrent_adhoc_repairs_restart_exactly_once(
 
     def post(_: int) -> httpx.Response:
         return httpx.post(
-            f"{url}/repair/web", headers={"Authorization": "Bearer test-token"}, timeout=10
+            f"{url}/repair/web",
+            headers={"Authorization": "Bearer test-token-0123456789"},
+            timeout=10,
         )
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -237,7 +239,7 @@ def test_api_contract(
     project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")), wait=True)
     stack = healer_stack(project.name)
     url = stack.api()
-    auth = {"Authorization": "Bearer test-token"}
+    auth = {"Authorization": "Bearer test-token-0123456789"}
     assert httpx.post(f"{url}/repair/web").status_code == 401
     assert (
         httpx.post(f"{url}/repair/web", headers={"Authorization": "Bearer nope"}).status_code == 401

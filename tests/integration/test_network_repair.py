@@ -45,6 +45,7 @@ from tests.support import (
     wait_until,
 )
 from tests.support.healer import HealerFactory, HealerStack
+from tests.support.waiting import wait_for_reconciles
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 HOST_PROC = Path("/proc")
@@ -190,7 +191,14 @@ def test_climbing_network_errors_restart_the_container_once_after_the_window(
         timeout=20,
         message="the healer's samples never carried the mirrored counters:\n" + stack.tail(),
     )
-    time.sleep(1.5)  # at least one more steady cycle: a zero rate is no breach
+    # At least one more steady cycle (a newer sample): a zero rate is no breach.
+    steady_at = float((_prev_sample(redis_client, flaky.id) or {})["at"])
+    wait_until(
+        lambda: float((_prev_sample(redis_client, flaky.id) or {}).get("at", 0)) > steady_at,
+        timeout=20,
+        message="a newer steady sample",
+    )
+    wait_for_reconciles(stack.env["REDIS_URL"], 1)
     assert not rec.events("restart", "net"), rec.describe()
 
     climbing_ns = int(proc_mirror.climb() * 1e9)
@@ -221,7 +229,14 @@ def test_climbing_network_errors_restart_the_container_once_after_the_window(
         timeout=10,
         message="no sample of the restarted container without network counters",
     )
-    time.sleep(4)
+    # Positive signal: samples newer than a whole window after the restart were taken.
+    after_window = restart["time_ns"] / 1e9 + WINDOW + 1
+    wait_until(
+        lambda: float((_prev_sample(redis_client, flaky.id) or {}).get("at", 0)) > after_window,
+        timeout=WINDOW + 20,
+        message="samples a window after the restart",
+    )
+    wait_for_reconciles(stack.env["REDIS_URL"], 1)
     assert len(rec.events("restart", "net")) == 1, rec.describe()
     history = _network_history(stack, "net")
     assert [e["outcome"] for e in history] == ["acted"], history

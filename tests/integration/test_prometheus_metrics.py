@@ -30,7 +30,7 @@ from tests.support import (
 )
 from tests.support.healer import HealerFactory
 
-AUTH = {"Authorization": "Bearer test-token"}
+AUTH = {"Authorization": "Bearer test-token-0123456789"}
 RULES = REPO_ROOT / "monitoring" / "prometheus" / "alerts"
 T = TypeVar("T")
 

@@ -34,6 +34,7 @@ from tests.support import (
     wait_until,
 )
 from tests.support.healer import HealerFactory, HealerStack
+from tests.support.waiting import wait_for_reconciles
 
 MiB = 2**20
 DAY = 86400
@@ -120,7 +121,8 @@ def test_memory_hog_is_restarted_after_its_window_and_the_restart_frees_it(
     # The restart fixed it: a fresh tmpfs, memory far below the threshold, no second restart.
     after = cgroups.collect(target)[ContainerId(hog.id)]
     assert ratios(None, after).mem < 0.5
-    time.sleep(3)
+    # Positive signal: more reconciles (each samples memory) than the 2 s window needs.
+    wait_for_reconciles(stack.env["REDIS_URL"], 4)
     assert len(rec.events("restart", "hog")) == 1, rec.describe()
     assert len(_acted(stack, "hog", "memory")) == 1
 
@@ -159,6 +161,7 @@ def test_cpu_spinner_is_restarted_after_its_window_and_then_idles(
     second = collector.collect(target)[ContainerId(spinner.id)]
     cpu = ratios(first, second).cpu
     assert cpu is not None and cpu < 0.3, f"still spinning after the restart: {cpu:.0%}"
+    wait_for_reconciles(stack.env["REDIS_URL"], 4)  # more than the 3 s window of samples
     assert len(rec.events("restart", "spin")) == 1, rec.describe()
     assert len(_acted(stack, "spin", "cpu")) == 1
 

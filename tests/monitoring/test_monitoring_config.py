@@ -40,7 +40,7 @@ MONITORING = REPO_ROOT / "monitoring"
 PROMETHEUS_DIR = MONITORING / "prometheus"
 PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 RULE_FILES = sorted((PROMETHEUS_DIR / "alerts").glob("*.yml"))
-RULE_TESTS = PROMETHEUS_DIR / "tests" / "auto_repair_test.yml"
+RULE_TESTS = sorted((PROMETHEUS_DIR / "tests").glob("*_test.yml"))
 ALERTMANAGER_CONFIG = MONITORING / "alertmanager" / "alertmanager.yml"
 GRAFANA = MONITORING / "grafana"
 README = MONITORING / "README.md"
@@ -53,6 +53,8 @@ HEALER_METRICS = frozenset(
         "service_failure_count",
         "service_last_repair_timestamp",
         "healer_queue_depth",
+        "healer_repair_storm_brake",
+        "healer_storm_unhealthy_services",
         "healer_celery_workers_online",
         "healer_replicas",
         "healer_scale_events_total",
@@ -73,6 +75,9 @@ HEALER_METRICS = frozenset(
         "healer_disk_used_ratio",
         "healer_host_up",
         "healer_host_last_heartbeat_timestamp_seconds",
+        "healer_boot_recovery_duration_seconds",
+        "healer_boot_recovery_in_progress",
+        "healer_boot_dependency_timeouts_total",
     }
 )
 HEALER_HISTOGRAMS = ("healer_probe_duration_seconds", "healer_event_lag_seconds")
@@ -184,7 +189,7 @@ def test_alert_rules_are_valid() -> None:
 
 
 def test_alert_rule_unit_tests_pass() -> None:
-    result = _run(_tool("promtool", "prometheus"), "test", "rules", RULE_TESTS)
+    result = _run(_tool("promtool", "prometheus"), "test", "rules", *RULE_TESTS)
     assert "SUCCESS" in result.stdout
 
 
@@ -306,7 +311,8 @@ def test_alert_reads_only_known_metrics(name: str) -> None:
 def test_every_alert_has_a_promtool_unit_test() -> None:
     tested = {
         case["alertname"]
-        for group in _yaml(RULE_TESTS)["tests"]
+        for path in RULE_TESTS
+        for group in _yaml(path)["tests"]
         for case in group.get("alert_rule_test", [])
         if case.get("exp_alerts")
     }

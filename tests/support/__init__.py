@@ -12,7 +12,8 @@ from .compose import (
     healthy_service_yaml,
     unique_project_name,
 )
-from .events import EventRecorder, EventsFactory, RecordedEvent
+from .dockerd import PrivateEngine
+from .events import EventRecorder, EventsFactory, FollowingEventRecorder, RecordedEvent
 from .image import ensure_test_image, image_tag
 from .services import SKIP_ENV, redis_test_url, skip_integration, unreachable_services
 from .waiting import free_port, wait_until
@@ -27,6 +28,8 @@ __all__ = [
     "ComposeProject",
     "EventRecorder",
     "EventsFactory",
+    "FollowingEventRecorder",
+    "PrivateEngine",
     "RecordedEvent",
     "compose_binary",
     "compose_yaml",

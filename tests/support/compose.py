@@ -180,6 +180,7 @@ def healthy_service_yaml(
     labels: Mapping[str, str] | None = None,
     interval: str = "1s",
     retries: int = 1,
+    timeout: str = "1s",
 ) -> str:
     """The YAML block of one standard test service, to sit under ``services:``.
 
@@ -193,7 +194,7 @@ def healthy_service_yaml(
     - ``network_mode``: ``none`` (default) or ``host`` for a service tests talk to on
       127.0.0.1; anything else must respect the tests' network rule.
     - ``labels``: service labels, e.g. ``{"auto_repair": "false"}``.
-    - ``interval``/``retries``: the healthcheck's.
+    - ``interval``/``retries``/``timeout``: the healthcheck's.
 
     The service has ``init: true`` (so SIGTERM stops it at once and restarts take well
     under a second) and a tmpfs ``/tmp`` (so the health file never outlives a container).
@@ -209,7 +210,7 @@ def healthy_service_yaml(
         "    healthcheck:",
         '      test: ["CMD", "test", "-f", "/tmp/healthy"]',
         f"      interval: {interval}",
-        "      timeout: 1s",
+        f"      timeout: {timeout}",
         f"      retries: {retries}",
     ]
     if labels:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol, TypedDict
 
 import docker
@@ -146,3 +147,88 @@ class EventsFactory(Protocol):
     def __call__(
         self, project: str | ComposeProject, *, include_exec: bool = False
     ) -> EventRecorder: ...
+
+
+class FollowingEventRecorder(EventRecorder):
+    """An :class:`EventRecorder` that follows one engine across its restarts.
+
+    When the stream ends (the engine stopped), it reconnects as soon as the engine answers
+    again, asking for everything since the last event it saw, so the containers the engine
+    starts while it restores (before its API answers) are recorded too. Events seen twice
+    across a reconnect are kept once.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], docker.DockerClient],
+        project: str,
+        *,
+        include_exec: bool = False,
+    ) -> None:
+        self.project = project
+        self.started_ns = time.time_ns()
+        self._include_exec = include_exec
+        self._events: list[RecordedEvent] = []
+        self._seen: set[tuple[int, str, str]] = set()
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+        self._stopping = False
+        self._connect = connect
+        self._filters = {"type": "container", "label": f"{PROJECT_LABEL}={project}"}
+        self.reconnects = 0
+        client = connect()
+        self._client = client
+        self._stream = client.events(decode=True, filters=self._filters)
+        self._thread = threading.Thread(
+            target=self._follow, name=f"docker-events-{project}", daemon=True
+        )
+        self._thread.start()
+
+    def _follow(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(Exception):  # the engine went away mid-stream
+                for raw in self._stream:
+                    self._add(raw)
+            if self._stopping:
+                break
+            self._reopen()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _reopen(self) -> None:
+        since = (self._events[-1]["time_ns"] if self._events else self.started_ns) / 1e9
+        with contextlib.suppress(Exception):
+            self._client.close()
+        while not self._stopping:
+            client = None
+            try:
+                client = self._connect()
+                self._stream = client.events(decode=True, filters=self._filters, since=since)
+            except Exception:  # engine still down: docker, requests and socket errors alike
+                if client is not None:
+                    client.close()
+                time.sleep(0.05)
+                continue
+            self._client = client
+            self.reconnects += 1
+            return
+
+    def _add(self, raw: dict[str, Any]) -> None:
+        key = (
+            int(raw.get("timeNano") or 0),
+            str((raw.get("Actor") or {}).get("ID") or raw.get("id") or ""),
+            str(raw.get("Action") or raw.get("status") or ""),
+        )
+        with self._cond:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        super()._add(raw)
+
+    def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(Exception):
+            self._stream.close()
+        with contextlib.suppress(Exception):
+            self._client.close()
+        self._thread.join(timeout=5)

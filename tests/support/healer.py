@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +43,8 @@ class HealerStack:
         self.procs[role] = proc
         return proc
 
-    def worker(self, name: str = "w1", concurrency: int = 4) -> subprocess.Popen[bytes]:
+    def worker(self, name: str = "w1", concurrency: int | None = 4) -> subprocess.Popen[bytes]:
+        """`concurrency` None: HEALER_WORKER_CONCURRENCY or the pool's default decides."""
         proc = self.start(
             f"worker-{name}",
             [
@@ -58,8 +59,7 @@ class HealerStack:
                 "INFO",
                 "-Q",
                 "healer.probe,healer.repair,healer.scale",
-                "-c",
-                str(concurrency),
+                *(["-c", str(concurrency)] if concurrency else []),
                 "-n",
                 f"{name}-{os.getpid()}@%h",
                 "--without-mingle",
@@ -84,9 +84,17 @@ class HealerStack:
         return proc
 
     def events(self) -> subprocess.Popen[bytes]:
-        proc = self.start("events", [sys.executable, "-m", "beat.events"])
         r = redis.Redis.from_url(self.env["REDIS_URL"])
-        time.sleep(1.0)  # the watcher subscribes within a few hundred ms
+        # keys.heartbeat("events", host): the host is HEALER_HOST, by default the hostname.
+        beat = f"healer:heartbeat:events:{self.env.get('HEALER_HOST') or socket.gethostname()}"
+        r.delete(beat)
+        proc = self.start("events", [sys.executable, "-m", "beat.events"])
+        # The watcher's first heartbeat is written once its event stream is open.
+        wait_until(
+            lambda: r.exists(beat),
+            timeout=30,
+            message="the events watcher's heartbeat:\n" + self.tail(),
+        )
         r.close()
         return proc
 

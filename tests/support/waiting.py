@@ -50,3 +50,27 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_for_reconciles(redis_url: str, count: int = 2, timeout: float = 60.0) -> None:
+    """Wait until `count` reconcile probes have finished from now on: the positive signal a
+    test needs before asserting that a reconcile did NOT act (each `healer.probe.all` writes
+    the worker heartbeat when it is done)."""
+    import redis  # local: the helpers above need no Redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    start = time.time()
+    seen: set[str] = set()
+
+    def more() -> bool:
+        # keys.heartbeat("worker", host) of every host: a test stack serves one.
+        for key in client.scan_iter(match="healer:heartbeat:worker:*"):
+            value = client.get(key)
+            if value is not None and float(value) > start:
+                seen.add(value)
+        return len(seen) >= count
+
+    try:
+        wait_until(more, timeout=timeout, interval=0.05, message=f"{count} reconcile probes")
+    finally:
+        client.close()

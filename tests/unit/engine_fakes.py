@@ -7,6 +7,7 @@ contracts, not their implementation: the guard's claim runs the real pure `backo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,47 @@ SID = ServiceId("shop/web")
 CID = ContainerId("c" * 64)
 
 
+class FakeLock:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+
+    def extend(self, ttl: float | None = None) -> bool:
+        self.ttl = self.ttl if ttl is None else ttl
+        return True
+
+
+class FakeStorm:
+    """The storm brake's state: no storm unless a test sets `unhealthy`."""
+
+    def __init__(self) -> None:
+        self.unhealthy: set[ServiceId] = set()
+        self.managed_count: int | None = 100
+        self.braked_why: str | None = None
+        self.trickle_free = True
+
+    def observe_unhealthy(self, sid: ServiceId, now: float, window: float) -> int:
+        self.unhealthy.add(sid)
+        return len(self.unhealthy)
+
+    def managed(self) -> int | None:
+        return self.managed_count
+
+    def set_managed(self, count: int, ttl: float) -> None:
+        self.managed_count = count
+
+    def take_trickle(self, interval: float) -> bool:
+        free, self.trickle_free = self.trickle_free, False
+        return free
+
+    def set_braked(self, detail: str, ttl: float) -> bool:
+        fresh = self.braked_why is None
+        self.braked_why = detail
+        return fresh
+
+    def release(self) -> None:
+        self.braked_why = None
+
+
 class FakeGuard:
     def __init__(self, slots: int = 8) -> None:
         self.locked: set[ServiceId] = set()  # held by "another worker"
@@ -37,16 +79,21 @@ class FakeGuard:
         self.released: list[str] = []
         self.episodes: dict[tuple[ServiceId, Condition], Episode] = {}
         self.claims: list[Decision] = []
+        self.reports: list[tuple[bool, float, int]] = []
+        self.locks: list[FakeLock] = []
+        self.slot_ttls: dict[str, float] = {}
         self._n = 0
 
     @contextmanager
-    def service_lock(self, sid: ServiceId, ttl: float) -> Iterator[object | None]:
+    def service_lock(self, sid: ServiceId, ttl: float) -> Iterator[FakeLock | None]:
         if sid in self.locked:
             yield None
             return
         self.locked.add(sid)
+        lock = FakeLock(ttl)
+        self.locks.append(lock)
         try:
-            yield object()
+            yield lock
         finally:
             self.locked.discard(sid)
 
@@ -74,9 +121,16 @@ class FakeGuard:
         self.slots_held.add(token)
         return token
 
+    def extend_slot(self, token: str, now: float, ttl: float) -> None:
+        self.slot_ttls[token] = ttl
+
     def release_slot(self, token: str) -> None:
         self.slots_held.discard(token)
         self.released.append(token)
+
+    def report_action(self, latency: float, ok: bool, now: float, grace: float = math.inf) -> None:
+        """Engine actions reported to the adaptive limit, with the slots held meanwhile."""
+        self.reports.append((ok, grace, len(self.slots_held)))
 
 
 class FakeState:
@@ -85,6 +139,7 @@ class FakeState:
         self.acting_marked: list[tuple[ContainerId, float]] = []
         self.pending: set[tuple[ServiceId, Condition]] = set()
         self.reprobes: set[ServiceId] = set()
+        self.hand_stopped: set[ContainerId] = set()
 
     def mark_acting(self, cids: Iterable[ContainerId], ttl: float) -> None:
         for cid in cids:
@@ -93,6 +148,9 @@ class FakeState:
 
     def clear_acting(self, cids: Iterable[ContainerId]) -> None:
         self.acting.difference_update(cids)
+
+    def manual_stops(self, cids: Iterable[ContainerId]) -> set[ContainerId]:
+        return set(cids) & self.hand_stopped
 
     def claim_pending(
         self, wanted: Sequence[tuple[ServiceId, Condition]], ttl: float
@@ -185,6 +243,7 @@ class FakeStores:
     telemetry: object = None
     host: str = "node-a"  # the host the stores are bound to (Settings.host in production)
     hosts: object = None  # the host registry; these tests never read it
+    storm: FakeStorm = field(default_factory=FakeStorm)
 
 
 class FakeEngine:
@@ -195,6 +254,7 @@ class FakeEngine:
         self.comes_back = comes_back
         self.calls: list[tuple[str, ContainerId]] = []
         self.exists = True
+        self.health: str | None = None
 
     def services(self, sid: ServiceId | None = None) -> dict[ServiceId, ServiceView]:
         if not self.exists:
@@ -206,7 +266,13 @@ class FakeEngine:
 
     def inspect(self, cid: ContainerId) -> dict[str, Any]:
         status = "running" if self.running else "exited"
-        state = {"Status": status, "Running": self.running, "ExitCode": 0 if self.running else 1}
+        state: dict[str, Any] = {
+            "Status": status,
+            "Running": self.running,
+            "ExitCode": 0 if self.running else 1,
+        }
+        if self.health is not None:
+            state["Health"] = {"Status": self.health}
         return {"Id": cid, "Name": "/shop-web-1", "State": state, "Config": {"StopTimeout": 1}}
 
     def start(self, cid: ContainerId) -> None:

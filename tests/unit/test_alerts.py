@@ -226,3 +226,18 @@ def test_decide_never_raises_and_only_firing_auto_repair_acts(
         assert d.service and d.action is not None
     else:
         assert d.reason in set(IgnoreReason)
+
+
+@pytest.mark.parametrize(
+    ("label", "repair"),
+    [("recreate", "recreate"), ("signal:hup", "signal:HUP"), ("example-exec", "example-exec")],
+)
+def test_action_label_takes_every_repair_action(label: str, repair: str) -> None:
+    d = decide(one(alert(action=label)), plugins=frozenset({"example-exec"}))
+    assert d.act and d.action == repair and d.repair_action == repair
+
+
+def test_plugin_action_unknown_without_the_plugin_lists_known_ones() -> None:
+    d = decide(one(alert(action="example-exec")))
+    assert d.reason == IgnoreReason.UNKNOWN_ACTION
+    assert "'example-exec'" in d.detail and "recreate" in d.detail and "signal:<NAME>" in d.detail

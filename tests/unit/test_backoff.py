@@ -164,11 +164,13 @@ def test_zero_cooldown_acts_on_every_failure_until_the_budget_is_spent() -> None
 # --- redelivery and operator repairs -----------------------------------------------------------
 
 
-def test_redelivered_request_acts_without_spending_another_attempt() -> None:
+def test_redelivered_request_never_acts_again_nor_spends_an_attempt() -> None:
     first = decide(SEED, Episode(), T0, "req-1")
     again = decide(SEED, first.episode, T0 + 1, "req-1")  # inside the cooldown
-    assert again.verdict == Verdict.ACT
-    assert again.episode == first.episode
+    assert again.verdict == Verdict.REDELIVERED
+    later = decide(SEED, first.episode, T0 + 10_000, "req-1")  # long after it
+    assert later.verdict == Verdict.REDELIVERED
+    assert again.episode == first.episode == later.episode
     assert again.episode.attempts == 1
     other = decide(SEED, first.episode, T0 + 1, "req-2")
     assert other.verdict == Verdict.WAIT
@@ -181,7 +183,7 @@ def test_redelivered_last_slot_is_not_quarantined() -> None:
         assert d.verdict == Verdict.ACT
         e = d.episode
     assert e.attempts == 3
-    assert decide(SEED, e, T0 + 901, "req-2").verdict == Verdict.ACT
+    assert decide(SEED, e, T0 + 901, "req-2").verdict == Verdict.REDELIVERED
     assert decide(SEED, e, T0 + 901, "req-3").verdict == Verdict.QUARANTINE
 
 

@@ -204,3 +204,34 @@ def test_cooldown_then_quarantine_after_the_budget() -> None:
     assert (result.outcome, result.attempt) == (Outcome.QUARANTINED, 2)
     assert "left as they are for inspection" in result.detail
     assert engine.calls == [("start", CID), ("start", CID)], "quarantine does not act"
+
+
+# --- the adaptive limit hears of every engine action ---------------------------------------
+
+
+class FailingEngine(FakeEngine):
+    def start(self, cid: Any) -> None:
+        from healer.adapters.docker_engine import EngineError
+
+        raise EngineError("engine timed out", None)
+
+
+def test_each_engine_action_is_reported_while_the_slot_is_held() -> None:
+    stores = FakeStores()
+    h = make_healer(FakeEngine(running=False), stores)
+    repair(h, request())
+    assert stores.guard.reports == [(True, float("inf"), 1)], "a start has no stop grace"
+    stores = FakeStores()
+    restart = RepairRequest(SID, Condition.MANUAL, Action.RESTART, (CID,), "", Source.API, "r1")
+    repair(make_healer(FakeEngine(running=True), stores), restart)
+    # The container's own stop grace (StopTimeout 1 s): a restart that used it all waited on
+    # the container, and the limit ignores it.
+    assert [(ok, grace) for ok, grace, _ in stores.guard.reports] == [(True, 1)]
+
+
+def test_an_engine_failure_is_reported_as_such_and_recorded() -> None:
+    stores = FakeStores()
+    result = repair(make_healer(FailingEngine(running=False), stores), request())
+    assert result.outcome == Outcome.FAILED
+    assert stores.guard.reports == [(False, float("inf"), 1)]
+    assert stores.guard.slots_held == set()

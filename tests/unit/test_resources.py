@@ -99,6 +99,66 @@ def test_working_set_subtracts_inactive_file_cache_like_docker_stats() -> None:
     assert res.working_set(100, 200) == 100
 
 
+# --- one set of rules for cgroup files and the stats API ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stat", "usage", "cache"),
+    [
+        # cgroup v1 has both: the hierarchical total counts, the group's own does not.
+        ({"total_inactive_file": 30, "inactive_file": 10}, 100, 30),
+        ({"inactive_file": 10}, 100, 10),  # cgroup v2
+        # docker CLI: a total at or above usage is skipped, then v2's key is tried.
+        ({"total_inactive_file": 150, "inactive_file": 10}, 100, 10),
+        ({"inactive_file": 100}, 100, 0),  # never below zero, never the whole usage
+        ({}, 100, 0),
+        ({"inactive_file": -5}, 100, 0),
+    ],
+)
+def test_inactive_file_precedence(stat: dict[str, int], usage: int, cache: int) -> None:
+    assert res.reclaimable_cache(stat, usage) == cache
+    assert res.memory_working_set(usage, stat) == usage - cache
+
+
+def test_memory_stat_file_and_stats_api_give_the_same_working_set() -> None:
+    v1 = "cache 500\ninactive_file 100\ntotal_cache 900\ntotal_inactive_file 300\n"
+    from_file = res.memory_working_set(1000, res.parse_memory_stat(v1))
+    stats = {"inactive_file": 100, "total_inactive_file": 300}
+    payload = {"memory_stats": {"usage": 1000, "limit": 4000, "stats": stats}}
+    from_api = res.sample_from_stats(CID, 1.0, payload, None).mem_usage_bytes
+    assert from_file == from_api == 700
+    v2 = "anon 10\ninactive_file 250\n"
+    assert res.memory_working_set(1000, res.parse_memory_stat(v2)) == 750
+
+
+@pytest.mark.parametrize(
+    ("host_config", "host_cpus", "limit"),
+    [
+        ({"NanoCpus": 4_000_000_000, "CpusetCpus": "0-1"}, 8.0, 2.0),  # cpuset binds
+        ({"NanoCpus": 500_000_000, "CpusetCpus": "0-1"}, 8.0, 0.5),  # quota binds
+        ({"CpuQuota": 300_000, "CpuPeriod": 100_000, "CpusetCpus": "0-3"}, 8.0, 3.0),
+        ({"CpuQuota": 300_000, "CpuPeriod": 100_000}, 2.0, 2.0),  # the host binds
+        ({"CpusetCpus": "0,2-3"}, 8.0, 3.0),
+        ({}, 8.0, 8.0),
+        # The engine refuses both; should a payload carry them, --cpus (NanoCpus) counts.
+        ({"NanoCpus": 1_000_000_000, "CpuQuota": 300_000, "CpuPeriod": 100_000}, 8.0, 1.0),
+    ],
+)
+def test_cpu_limit_precedence_is_the_tightest_ceiling(
+    host_config: dict[str, object], host_cpus: float, limit: float
+) -> None:
+    """The stats API path (quota from inspect) and the cgroup path (cpu.max or
+    cfs_quota/period, cpuset file) reach the same limit through `cpu_limit`."""
+    api = res.cpu_limit(res.quota_from_host_config(host_config), None, host_cpus)
+    nano = int(host_config.get("NanoCpus") or 0)  # type: ignore[call-overload]
+    quota = int(host_config.get("CpuQuota") or 0)  # type: ignore[call-overload]
+    cores = nano / 1e9 if nano else (quota / 100_000 if quota else None)
+    cpuset = res.parse_cpuset(str(host_config.get("CpusetCpus") or ""))
+    cpu_max = f"{int(cores * 100_000)} 100000" if cores else "max 100000"
+    from_files = res.cpu_limit(res.parse_cpu_max(cpu_max), cpuset, host_cpus)
+    assert api == from_files == limit
+
+
 # --- the stats API payload -----------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from healer.core.scale_policy import (
     History,
     Observation,
     ScaleSpec,
+    added_in_period,
     decide,
     max_scale_up,
     prune_history,
@@ -139,14 +140,37 @@ def test_missing_history_blocks_scale_down_with_reason() -> None:
     assert "does not cover" in decision.reason
 
 
-def test_cooldown_blocks_change_but_not_clamping() -> None:
-    spec = ScaleSpec(min_replicas=2, max_replicas=5, target=0.5, cooldown_s=60)
-    held = decide(spec, Observation(3, 0.9), (), NOW - 10, NOW)
-    assert (held.desired, held.raw) == (3, 6)
-    assert "cooldown" in held.reason
-    assert held.history[-1] == (NOW, 6)  # still recorded for stabilisation
-    assert decide(spec, Observation(9, 0.9), (), NOW - 10, NOW).desired == 5
+def test_cooldown_holds_scale_down_but_never_scale_up_or_clamping() -> None:
+    spec = ScaleSpec(min_replicas=2, max_replicas=8, target=0.5, cooldown_s=60)
+    up = decide(spec, Observation(3, 0.9), (), NOW - 10, NOW)
+    assert (up.desired, up.raw) == (6, 6), "a scale 10 s ago must not delay scale-up"
+    covered = ((NOW - 400, 2),)  # a full window of 2: only the cooldown can hold it
+    down = decide(spec, Observation(3, 0.2), covered, NOW - 10, NOW)
+    assert (down.desired, down.raw) == (3, 2)
+    assert "cooldown" in down.reason
+    assert down.history[-1] == (NOW, 2)  # still recorded for stabilisation
+    assert decide(spec, Observation(3, 0.2), covered, NOW - 61, NOW).desired == 2
+    assert decide(spec, Observation(9, 0.9), (), NOW - 10, NOW).desired == 8
     assert decide(spec, Observation(0, None), (), NOW - 10, NOW).desired == 2
+
+
+def test_scale_up_rate_limit_counts_the_autoscalers_own_scale_ups_in_the_period() -> None:
+    spec = ScaleSpec(min_replicas=1, max_replicas=100, metric="queue", target=1)
+    # Went 1 -> 5 six seconds ago: the period started at 1, so 5 is already the limit.
+    held = decide(spec, Observation(5, 1000), (), NOW - 6, NOW, scale_ups=((NOW - 6, 4),))
+    assert held.desired == 5
+    assert "rate-limited" in held.reason
+    # One period later the count at its start is 5: double it, or + 4.
+    later = NOW + 9
+    assert decide(spec, Observation(5, 1000), (), NOW - 6, later, ((NOW - 6, 4),)).desired == 10
+    assert added_in_period(spec, ((NOW - 15, 3), (NOW - 14, 2), (NOW + 1, 7)), NOW) == 2
+
+
+def test_a_manual_scale_never_slows_the_next_autoscale_up() -> None:
+    """`healer scale web 2` just before a burst: the burst still gets max(2x, +4) at once."""
+    spec = ScaleSpec(min_replicas=1, max_replicas=4, metric="queue", target=10)
+    decision = decide(spec, Observation(2, 100), (), last_scale_at=NOW - 1, now=NOW)
+    assert decision.desired == 4
 
 
 def test_missing_metric_holds_and_is_explained() -> None:
@@ -333,12 +357,17 @@ def test_missing_metric_never_scales_except_into_bounds(
 
 @PROPS
 @given(specs(), replicas, values, histories, st.floats(0, 59))
-def test_cooldown_only_clamps(
+def test_cooldown_never_holds_scale_up(
     spec: ScaleSpec, current: int, value: float, history: History, since: float
 ) -> None:
+    """A scale event `since` seconds ago changes nothing about a scale-up, and during the
+    cooldown the count never goes below its clamp into bounds."""
     spec = replace(spec, cooldown_s=60)
-    decision = decide(spec, Observation(current, value), history, NOW - since, NOW)
-    assert decision.desired == min(max(current, spec.min_replicas), spec.max_replicas)
+    recent = decide(spec, Observation(current, value), history, NOW - since, NOW)
+    never = decide(spec, Observation(current, value), history, None, NOW)
+    if never.direction == "up":
+        assert recent.desired == never.desired
+    assert recent.desired >= min(max(current, spec.min_replicas), spec.max_replicas)
 
 
 @PROPS

@@ -1,5 +1,6 @@
 """Pure pieces of the autoscaler's adapters: replica create bodies from an inspect payload,
-kombu's priority list names, inspect-reply counting and the stats ratios."""
+kombu's priority list names, inspect-reply counting and the scaler's resource ratios (the
+resource maths itself is healer.core.resources, shared with the probe)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from healer.adapters.scale_metrics import CollectorSource
 from healer.adapters.scale_queue_depth import count_tasks, priority_keys
-from healer.core.docker_ratios import cpu_limit, cpu_ratio, memory_ratio
+from healer.core import resources as res
 from healer.core.model import ContainerId, ContainerView
 from healer.core.resources import ResourceSample
 from healer.core.scale_replica_spec import (
@@ -188,37 +189,42 @@ def test_count_tasks_filters_by_queue() -> None:
 # --- stats ratios ----------------------------------------------------------------------
 
 
-def stats(total: int, pre_total: int, system: int, pre_system: int, cpus: int = 4) -> dict:  # type: ignore[type-arg]
+def stats(total: int, cpus: int = 4) -> dict:  # type: ignore[type-arg]
+    """A one_shot stats API payload (no precpu_stats: the rate is between two samples)."""
     return {
-        "cpu_stats": {
-            "cpu_usage": {"total_usage": total},
-            "system_cpu_usage": system,
-            "online_cpus": cpus,
-        },
-        "precpu_stats": {"cpu_usage": {"total_usage": pre_total}, "system_cpu_usage": pre_system},
+        "cpu_stats": {"cpu_usage": {"total_usage": total}, "online_cpus": cpus},
         "memory_stats": {"usage": 60, "limit": 100, "stats": {"inactive_file": 10}},
     }
 
 
+def api_cpu_ratio(host_config: dict[str, Any]) -> float | None:
+    """0.5 s of CPU over 1 s of wall time between two stats API samples, as the scaler's
+    fallback source computes it: the quota from inspect, the rest from the payload."""
+    quota = res.quota_from_host_config(host_config)
+    before = res.sample_from_stats(ContainerId(CID), 10.0, stats(1_000_000_000), quota)
+    after = res.sample_from_stats(ContainerId(CID), 11.0, stats(1_500_000_000), quota)
+    return res.ratios(before, after).cpu
+
+
 def test_cpu_ratio_against_the_limit() -> None:
-    # 0.5 s of CPU over 1 s of wall time on 4 cpus (system delta counts all cpus): half a core.
-    s = stats(1_500, 1_000, 4_000, 0)
-    assert cpu_ratio(s, {"NanoCpus": 500_000_000}) == 1.0  # half a core of a half-core limit
-    assert cpu_ratio(s, {}) == 0.125  # no limit: the host's 4 cores
-    assert cpu_ratio(s, {"CpuQuota": 100_000, "CpuPeriod": 100_000}) == 0.5
-    assert cpu_limit({"CpusetCpus": "0-1,3"}, 8) == 3
+    assert api_cpu_ratio({"NanoCpus": 500_000_000}) == 1.0  # half a core of a half-core limit
+    assert api_cpu_ratio({}) == 0.125  # no limit: the host's 4 cores
+    assert api_cpu_ratio({"CpuQuota": 100_000, "CpuPeriod": 100_000}) == 0.5
+    assert res.quota_from_host_config({"CpusetCpus": "0-1,3"}) == 3
+    assert res.cpu_limit(None, 3, 8) == 3
 
 
 def test_cpu_ratio_needs_two_samples() -> None:
-    s = stats(1_500, 1_000, 4_000, 0)
-    del s["precpu_stats"]["system_cpu_usage"]
-    assert cpu_ratio(s, {}) is None
-    assert cpu_ratio(stats(1, 1, 5, 5), {}) is None
+    only = res.sample_from_stats(ContainerId(CID), 10.0, stats(1_500), None)
+    assert res.ratios(None, only).cpu is None
+    assert res.ratios(only, only).cpu is None  # no time between them
 
 
 def test_memory_ratio_excludes_reclaimable_cache() -> None:
-    assert memory_ratio(stats(0, 0, 0, 0)) == 0.5
-    assert memory_ratio({"memory_stats": {}}) is None
+    sample = res.sample_from_stats(ContainerId(CID), 10.0, stats(0), None)
+    assert res.ratios(None, sample).mem == 0.5
+    empty = res.sample_from_stats(ContainerId(CID), 10.0, {"memory_stats": {}}, None)
+    assert res.ratios(None, empty).mem == 0.0  # no limit reported: nothing to compare with
 
 
 def test_collector_source_needs_two_samples_for_cpu() -> None:
@@ -241,3 +247,26 @@ def test_collector_source_needs_two_samples_for_cpu() -> None:
     assert source("cpu", [view]) is None  # no base sample yet
     assert source("cpu", [view]) == 0.5  # 0.25 cores over 10 s of a 0.5-core limit
     assert source("memory", [ContainerView(cid, "x", "p", "s", 2, "exited", None, 0)]) is None
+
+
+def test_collector_source_takes_the_probes_stored_sample_as_its_first_base() -> None:
+    cid = ContainerId("c1")
+    stored = ResourceSample(cid, 90.0, 0, 0.5, 30, 100, None)
+    now = ResourceSample(cid, 100.0, 2_500_000_000, 0.5, 50, 100, None)
+    asked: list[list[ContainerId]] = []
+
+    class Fake:
+        def collect(
+            self, containers: Iterable[tuple[ContainerId, int | None]]
+        ) -> dict[ContainerId, ResourceSample]:
+            return {cid: now}
+
+    def base(cids: Any) -> dict[ContainerId, ResourceSample]:
+        asked.append(list(cids))
+        return {cid: stored}
+
+    view = ContainerView(cid, "p-s-1", "p", "s", 1, "running", None, None)
+    source = CollectorSource(Fake(), base)
+    assert source("cpu", [view]) == 0.5  # 0.25 cores over 10 s, a first cycle included
+    assert source("memory", [view]) == 0.5
+    assert asked == [[cid]], "memory needs no base; cpu asks Redis once, then keeps its own"

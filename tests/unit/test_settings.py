@@ -62,7 +62,7 @@ def test_seed_env_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
         "SCALER_INTERVAL": "15",
         "MIN_REPLICAS": "2",
         "MAX_REPLICAS": "9",
-        "HEALER_API_TOKEN": "s3cret",
+        "HEALER_API_TOKEN": "s3cret-s3cret-s3cret",
         "HEALER_API_PORT": "9000",
         "HEALER_LOG_DIR": "/var/log/healer",
         "HEALER_RESET_AFTER": "120",
@@ -81,8 +81,8 @@ def test_seed_env_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.scaler_interval == 15
     assert (s.min_replicas, s.max_replicas) == (2, 9)
     assert s.api_token is not None
-    assert s.api_token.get_secret_value() == "s3cret"
-    assert "s3cret" not in repr(s)
+    assert s.api_token.get_secret_value() == "s3cret-s3cret-s3cret"
+    assert "s3cret-s3cret-s3cret" not in repr(s)
     assert s.api_port == 9000
     assert s.log_dir == Path("/var/log/healer")
     assert (s.reset_after, s.backoff_max) == (120, 900)
@@ -226,3 +226,16 @@ def test_every_condition_has_defaults() -> None:
         cooldown, attempts = s.condition_defaults(c)
         assert cooldown >= 0
         assert attempts >= 1
+
+
+def test_plugin_timeout_defaults_to_half_the_lock_ttl_and_stays_below_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().strategy_time_limit == 60
+    monkeypatch.setenv("HEALER_LOCK_TTL", "12")
+    assert Settings().strategy_time_limit == 6
+    monkeypatch.setenv("HEALER_PLUGIN_TIMEOUT", "12")
+    with pytest.raises(ValidationError, match=r"HEALER_PLUGIN_TIMEOUT.*HEALER_LOCK_TTL"):
+        Settings()
+    monkeypatch.setenv("HEALER_PLUGIN_TIMEOUT", "5")
+    assert Settings().strategy_time_limit == 5

@@ -1,0 +1,158 @@
+"""Issue 10 regressions at the HTTP API: the token before the body, a 4xx for every bad input,
+503 (and a failed request record) when the broker refuses, /metrics whatever the service id.
+
+The app is the real one from create_app() on the tests' Redis db; the size tests speak raw
+HTTP to a real uvicorn server so "the body was never read" is observable.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from kombu.exceptions import OperationalError
+
+from healer.adapters import keys
+from healer.adapters.counters import Counters
+from healer.api.app import create_app
+from healer.core.model import HostId
+from healer.settings import Settings
+from tests.integration.test_alerts_api import AUTH, alert, serve, webhook
+from tests.support import ComposeFactory, compose_yaml, healthy_service_yaml
+
+TOKEN = AUTH["Authorization"].split()[1]
+
+
+@pytest.fixture
+def app(redis_url: str, tmp_path: Path) -> Iterator[FastAPI]:
+    yield create_app(
+        Settings(redis_url=redis_url, projects="none", api_token=TOKEN, log_dir=tmp_path)
+    )
+
+
+def _raw_post(url: str, path: str, declared: int, sent: bytes, headers: str = "") -> bytes:
+    """Declare `declared` bytes, send only `sent`, and read what the server answers."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {declared}\r\n{headers}\r\n"
+        )
+        sock.sendall(head.encode() + sent)
+        return sock.recv(65536)
+
+
+def test_an_unauthenticated_huge_repair_body_is_refused_before_it_is_read(app: FastAPI) -> None:
+    with serve(app) as url:
+        started = time.monotonic()
+        # 50 MiB declared, 1 KiB sent: the answer must come without the rest of the body.
+        answer = _raw_post(url, "/repair/web", 50 << 20, b"{" + b" " * 1023)
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        assert time.monotonic() - started < 5
+        # With the token, a body over the cap is 413, again without reading it.
+        auth = f"Authorization: Bearer {TOKEN}\r\n"
+        answer = _raw_post(url, "/repair/web", 50 << 20, b"{", auth)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_bad_input_is_a_4xx_naming_the_problem(app: FastAPI) -> None:
+    client = TestClient(app, raise_server_exceptions=False)
+    r = client.get("/history", params={"since": "1e308"})
+    assert r.status_code == 422 and "since" in r.text
+    assert client.get("/history", params={"limit": "0"}).status_code == 422
+    nested = b'{"version": "4", "alerts": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    r = client.post("/alerts", content=nested, headers=AUTH)
+    assert r.status_code == 422 and "nested" in r.text
+    r = client.post("/repair/web", content=b"[" * 20_000 + b"]" * 20_000, headers=AUTH)
+    assert r.status_code == 422
+    r = client.post("/repair/web", json={"action": "explode"}, headers=AUTH)
+    assert r.status_code == 422 and "action" in r.text
+
+
+def test_metrics_survive_a_pipe_in_a_service_id(app: FastAPI, redis_client: redis.Redis) -> None:
+    counters = Counters(redis_client, HostId("node-a"))
+    counters.repair("odd/we|b", "restart", True)
+    counters.decision("odd/we|b", "acted")
+    redis_client.hset(
+        "healer:metrics:container_events", "restarts|node-a|odd/we|b|odd-web-1", 2
+    )  # what the events watcher writes
+    r = TestClient(app).get("/metrics")
+    assert r.status_code == 200, r.text
+    labels = 'action="restart",host="node-a",service="odd/we|b",success="true"'
+    assert f"repair_attempts_total{{{labels}}} 1.0" in r.text
+    assert 'healer_decisions_total{host="node-a",outcome="acted",service="odd/we|b"} 1.0' in r.text
+    assert (
+        'healer_container_restart_count{container="odd-web-1",host="node-a",service="odd/we|b"}'
+        in r.text
+    )
+
+
+def _requests(r: redis.Redis) -> list[dict[str, Any]]:
+    return [r.hgetall(k) for k in r.scan_iter(match=keys.request("*"))]
+
+
+def _broken_broker(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: Any, **__: Any) -> None:
+        raise OperationalError("Error 111 connecting to broker:6379. Connection refused.")
+
+    # The dispatcher's Celery app is the alerts router's sender too.
+    monkeypatch.setattr(app.state.healer.dispatcher.app, "send_task", refuse)
+
+
+def test_a_broker_failure_is_503_and_the_request_is_marked_failed(
+    redis_url: str,
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    compose_project: ComposeFactory,
+    test_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")))
+    settings = Settings(
+        redis_url=redis_url, projects=project.name, api_token=TOKEN, log_dir=tmp_path
+    )
+    app = create_app(settings)
+    _broken_broker(app, monkeypatch)
+    client = TestClient(app, raise_server_exceptions=False)
+
+    r = client.post("/repair/web", headers=AUTH)
+    assert r.status_code == 503 and "broker" in r.text, r.text
+    records = _requests(redis_client)
+    assert len(records) == 1
+    assert (records[0]["status"], records[0]["outcome"]) == ("done", "failed")
+    assert records[0]["reason"] == "broker_unavailable"
+
+    cleanup = alert("host", alertname="DiskSpaceLow", fingerprint="disk1", action="cleanup")
+    r = client.post("/alerts", content=json.dumps(webhook(cleanup)), headers=AUTH)
+    assert r.status_code == 503, r.text
+    failed = [x for x in _requests(redis_client) if x.get("action") == "cleanup"]
+    assert len(failed) == 1 and failed[0]["outcome"] == "failed"
+    # Not acknowledged, so Alertmanager's retry must be handled, not collapsed as a duplicate.
+    monkeypatch.undo()
+    assert not redis_client.keys("healer:alert:seen:*")
+
+
+def test_the_api_starts_and_answers_503_while_the_engine_is_away(
+    redis_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        redis_url=redis_url,
+        docker_host="unix:///nonexistent/healer-test.sock",
+        api_token=TOKEN,
+        log_dir=tmp_path,
+    )
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    r = client.get("/healthz")
+    assert r.status_code == 503 and "unreachable" in r.json()["docker"]
+    r = client.post("/repair/web", headers=AUTH)
+    assert r.status_code == 503 and "healer-test.sock" in r.text
+    assert httpx.codes.is_success(client.get("/history").status_code)

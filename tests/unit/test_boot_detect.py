@@ -1,0 +1,181 @@
+"""Engine restart detection, inspect translation, and how the reconcile leaves a recovering
+project (and completed one-shots) alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from healer.core.boot_detect import (
+    ContainerTimes,
+    engine_time,
+    restarted_containers,
+    service_state,
+)
+from healer.core.model import (
+    Condition,
+    ContainerId,
+    ContainerView,
+    ServiceId,
+    ServiceView,
+    SkipReason,
+)
+from healer.core.observed import Snapshot
+from healer.core.reconcile import PolicyDefaults, dependency_view, plan
+
+A, B, C = ContainerId("a" * 64), ContainerId("b" * 64), ContainerId("c" * 64)
+ALIVE = 1000.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-29T12:42:31.35812238Z", 1795956151.35812238),
+        ("2026-11-29T12:42:31Z", 1795956151.0),
+        ("2026-11-29T13:42:31.5+01:00", 1795956151.5),
+        ("0001-01-01T00:00:00Z", 0.0),
+        ("", 0.0),
+        (None, 0.0),
+    ],
+)
+def test_engine_time(text: str | None, expected: float) -> None:
+    assert engine_time(text) == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_restart_stopped_or_started_every_container_meant_to_run() -> None:
+    times = {
+        A: ContainerTimes(True, ALIVE + 5, ALIVE + 2),  # restart policy: started again
+        B: ContainerTimes(False, ALIVE - 500, ALIVE + 2),  # restart "no": stopped by it
+        C: ContainerTimes(False, ALIVE - 900, ALIVE - 800),  # down before: says nothing
+    }
+    assert restarted_containers([A, B, C], times, ALIVE) == {A, B}
+
+
+def test_one_container_still_running_since_before_means_no_restart() -> None:
+    """A crash while the stream reconnected, or an engine with live-restore."""
+    times = {
+        A: ContainerTimes(True, ALIVE + 5, ALIVE + 2),
+        B: ContainerTimes(True, ALIVE - 500, 0.0),
+    }
+    assert restarted_containers([A, B], times, ALIVE) == frozenset()
+
+
+def test_nothing_changed_or_nothing_known_is_no_restart() -> None:
+    assert restarted_containers([A], {A: ContainerTimes(True, ALIVE - 5, 0)}, ALIVE) == set()
+    assert restarted_containers([A], {}, ALIVE) == set()  # removed since
+    assert restarted_containers([], {}, ALIVE) == set()
+
+
+def _inspect(
+    running: bool,
+    started: str,
+    finished: str = "0001-01-01T00:00:00Z",
+    code: int = 0,
+    health: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "Running": running,
+        "StartedAt": started,
+        "FinishedAt": finished,
+        "ExitCode": code,
+    }
+    if health is not None:
+        state["Health"] = health
+    return {"State": state}
+
+
+def test_service_state_from_inspect_finds_when_health_first_passed() -> None:
+    log = [
+        {"Start": "2026-01-01T00:00:01Z", "End": "2026-01-01T00:00:01.1Z", "ExitCode": 1},
+        {"Start": "2026-01-01T00:00:02Z", "End": "2026-01-01T00:00:02.1Z", "ExitCode": 0},
+        {"Start": "2026-01-01T00:00:03Z", "End": "2026-01-01T00:00:03.1Z", "ExitCode": 0},
+    ]
+    info = _inspect(True, "2026-01-01T00:00:00Z", health={"Status": "healthy", "Log": log})
+    s = service_state(ServiceId("p/db"), [info])
+    assert s.good and s.has_healthcheck
+    assert s.healthy_at == engine_time("2026-01-01T00:00:02.1Z")
+    starting = _inspect(True, "2026-01-01T00:00:00Z", health={"Status": "starting", "Log": []})
+    assert not service_state(ServiceId("p/db"), [starting]).healthy
+
+
+def test_service_state_of_a_one_shot() -> None:
+    done = _inspect(False, "2026-01-01T00:00:00Z", "2026-01-01T00:00:04Z", 0)
+    failed = _inspect(False, "2026-01-01T00:00:00Z", "2026-01-01T00:00:04Z", 3)
+    assert service_state(ServiceId("p/m"), [done]).completed
+    s = service_state(ServiceId("p/m"), [done, failed])
+    assert not s.completed and s.exit_codes == (0, 3)
+    assert s.finished_at == engine_time("2026-01-01T00:00:04Z")
+
+
+# --- the reconcile while a project recovers --------------------------------------------
+
+DEFAULTS = PolicyDefaults(
+    reset_after=600,
+    backoff_max=3600,
+    restarting_grace=60,
+    crashloop_restarts=5,
+    respect_manual_stop=False,
+    episode_ttl=86400,
+    condition_defaults={c: (300.0, 3) for c in Condition},
+)
+DB, MIGRATE, APP = ServiceId("p/db"), ServiceId("p/migrate"), ServiceId("p/app")
+DEPENDS = {
+    APP: "db:service_healthy:true,migrate:service_completed_successfully:false",
+    MIGRATE: "db:service_healthy:false",
+}
+
+
+def _view(sid: ServiceId, state: str, code: int | None = None) -> ServiceView:
+    project, service = sid.split("/")
+    labels = {"com.docker.compose.depends_on": DEPENDS.get(sid, "")}
+    c = ContainerView(
+        id=ContainerId(service.ljust(64, "0")),
+        name=f"{project}-{service}-1",
+        project=project,
+        service=service,
+        number=1,
+        state=state,
+        health="healthy" if state == "running" else None,
+        exit_code=code,
+        labels=labels,
+    )
+    return ServiceView(sid, (c,), labels)
+
+
+def test_a_recovering_project_is_left_to_the_recovery() -> None:
+    views = {
+        DB: _view(DB, "running"),
+        MIGRATE: _view(MIGRATE, "exited", 0),
+        APP: _view(APP, "exited", 137),  # held down by the recovery on purpose
+    }
+    snap = Snapshot(booting=frozenset({"p"}), was_down=frozenset({DB}))
+    p = plan(views, snap, DEFAULTS, 1000.0)
+    assert p.requests == []
+    skipped = {(n.sid, n.reason) for n in p.notes if n.outcome == "skipped"}
+    assert skipped == {
+        (APP, SkipReason.BOOT_RECOVERY.value),
+        (MIGRATE, SkipReason.COMPLETED.value),
+    }
+    assert p.effects is not None
+    # db having been down before the recovery must not bounce app once it is over.
+    assert p.effects.down_cleared == [DB]
+    # Without the flag, app is started (its dependencies are fine).
+    after = plan(views, replace(snap, booting=frozenset(), was_down=frozenset()), DEFAULTS, 1000.0)
+    assert [(r.sid, r.condition) for r in after.requests] == [(APP, Condition.EXITED)]
+
+
+def test_a_completed_one_shot_is_neither_down_nor_repaired() -> None:
+    views = {
+        DB: _view(DB, "running"),
+        MIGRATE: _view(MIGRATE, "exited", 0),
+        APP: _view(APP, "exited", 1),
+    }
+    assert dependency_view(views).down == {APP}
+    p = plan(views, Snapshot(), DEFAULTS, 1000.0)
+    assert [r.sid for r in p.requests] == [APP], "app is not held back by a finished migrate"
+    assert (MIGRATE, SkipReason.COMPLETED.value) in [(n.sid, n.reason) for n in p.notes]
+    failed = {**views, MIGRATE: _view(MIGRATE, "exited", 2)}
+    assert MIGRATE in dependency_view(failed).down
+    assert [r.sid for r in plan(failed, Snapshot(), DEFAULTS, 1000.0).requests] == [MIGRATE]
