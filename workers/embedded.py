@@ -57,7 +57,10 @@ class Role:
 
 def beat_role(app: Celery) -> Role:
     # max_interval 1 s: the thread notices a stop within a second (Celery's own choice).
-    service = EmbeddedService(app, thread=True)
+    # Celery's Service defaults to PersistentScheduler (a file in the cwd, no lock); only the
+    # `beat` command passes app.conf.beat_scheduler, so name it here: RedBeat's lock keeps a
+    # second `healer run` (or a compose beat) from scheduling twice.
+    service = EmbeddedService(app, thread=True, scheduler_cls=app.conf.beat_scheduler)
     return Role("beat", service.service.start, lambda: service.service.stop())
 
 

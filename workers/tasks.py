@@ -163,9 +163,13 @@ def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
     except SlotsFull as full:
         raise self.retry(countdown=full.retry_after, max_retries=None) from full
     except Busy as busy:
-        # An acknowledged request waits for the repair in flight, up to a lock lifetime,
-        # then ends with a recorded outcome rather than vanishing.
-        if self.request.retries * busy.retry_after >= settings.lock_ttl:
+        # An acknowledged request waits for the repair in flight: at least a lock lifetime,
+        # and as long as the holder's lease runs (it is stretched to its work; a dead
+        # worker's lease runs out by itself, then this request acts). It ends with a recorded
+        # outcome rather than vanishing; HEALER_BACKOFF_MAX, the longest the healer ever
+        # defers a repair, bounds the wait whatever holds the lock.
+        waited = self.request.retries * busy.retry_after
+        if waited >= settings.backoff_max or (waited >= settings.lock_ttl and busy.held_for <= 0):
             why = "another repair held the lock throughout"
             result = RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value, why)
             return asdict(finish_repair(h, req, result))

@@ -144,6 +144,10 @@ class Guard:
         """The held lock, or None when another action on this service is in flight."""
         return service_lock(self._r, self.host, sid, ttl)
 
+    def lock_left(self, sid: ServiceId) -> float:
+        """Seconds left of the service lock's lease (0 when it is free)."""
+        return max(0.0, float(self._r.pttl(keys.lock(self.host, sid))) / 1000)
+
     def action_lock(self, sid: ServiceId, ttl: float) -> Lock:
         """The same per-service lock, unheld, for callers that wait for it (scaling)."""
         return Lock(self._r, keys.lock(self.host, sid), ttl)

@@ -7,10 +7,12 @@ from collections.abc import Iterable
 
 from healer.core.model import Action
 
-# Engine round trips (inspect, the call itself) on a loaded host; generous on purpose.
-PER_CONTAINER_SLACK = 15.0
+# Engine round trips (inspect, the call itself) beyond the stop grace and the verify wait,
+# which already bound the slow parts. Kept small: the lease of a worker that died mid-repair
+# blocks every other repair of the service until it runs out.
+PER_CONTAINER_SLACK = 5.0
 # Recording the outcome after the last container (history, counters, request record).
-FINISH_SLACK = 30.0
+FINISH_SLACK = 5.0
 DEFAULT_STOP_GRACE = 10
 
 

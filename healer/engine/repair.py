@@ -39,11 +39,15 @@ INVALID_TARGET = "invalid_target"
 
 
 class Busy(Exception):
-    """Another repair of this service holds the lock; retry after `retry_after` seconds."""
+    """Another repair of this service holds the lock; retry after `retry_after` seconds.
 
-    def __init__(self, retry_after: float) -> None:
+    `held_for` is what is left of the holder's lease (its lock is stretched to its work, so it
+    may outlive HEALER_LOCK_TTL): a waiting request keeps waiting while a lease runs."""
+
+    def __init__(self, retry_after: float, held_for: float = 0.0) -> None:
         super().__init__(f"repair in flight, retry in {retry_after}s")
         self.retry_after = retry_after
+        self.held_for = held_for
 
 
 class SlotsFull(Busy):
@@ -81,7 +85,7 @@ def repair(h: Healer, req: RepairRequest) -> RepairResult:
     with h.guard.service_lock(req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
-                raise Busy(1.0)
+                raise Busy(1.0, h.guard.lock_left(req.sid))
             return finish_repair(
                 h, req, RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value), once=True
             )

@@ -15,7 +15,6 @@ import pytest
 
 from tests.support import ComposeProject, free_port, unique_project_name
 from tests.support.healer import ROOT, HealerStack
-from tests.support.private_engine import PrivateEngine
 from tests.support.redis_server import RedisServer
 
 
@@ -25,19 +24,6 @@ def own_redis() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.close()
-
-
-@pytest.fixture
-def private_engine(test_image: str) -> Iterator[PrivateEngine]:
-    engine = PrivateEngine()
-    try:
-        engine.start()
-        engine.load_image(test_image)
-        yield engine
-    finally:
-        problems = engine.close()
-        if problems:
-            print("private engine clean-up:", problems)
 
 
 StackFactory = Callable[..., HealerStack]

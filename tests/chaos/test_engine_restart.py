@@ -28,7 +28,7 @@ from tests.support import (
     healthy_service_yaml,
     wait_until,
 )
-from tests.support.private_engine import PrivateEngine
+from tests.support.dockerd import PrivateEngine
 
 SERVICES = ("web", "db")
 TOKEN = AUTH["Authorization"].split()[1]

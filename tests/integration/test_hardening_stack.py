@@ -99,7 +99,9 @@ def test_the_task_time_limit_still_records_an_outcome(
         test_image, "web", "stop_grace_period: 30s", command=stubborn
     ).replace("    init: true\n", "")
     project = compose_project(compose_yaml(service), wait=True)
-    stack = healer_stack(project.name, HEALER_TASK_TIME_LIMIT="4")
+    # Celery enforces task time limits in the prefork pool only (the threads pool bounds each
+    # Docker call with HEALER_DOCKER_TIMEOUT instead), so this runs a prefork worker.
+    stack = healer_stack(project.name, HEALER_TASK_TIME_LIMIT="4", HEALER_WORKER_POOL="prefork")
     stack.worker()
     out = stack.cli(
         "repair", "web", "--action", "stop_start", "--wait", "--timeout", "40", check=False

@@ -173,8 +173,9 @@ def test_the_worker_level_makes_the_healers_calls_only(
     engine.start(cid)
     assert engine.inspect(cid)["State"]["Running"]
     # signal:<NAME> goes through the kill API; recreate renames the new container into place.
-    assert w.status("POST", f"/containers/{target}/kill?signal=SIGHUP") == 204
-    assert engine.inspect(cid)["State"]["Running"]  # init (PID 1) survives a HUP
+    # SIGWINCH: init forwards it and sleep ignores it, so the container keeps running.
+    assert w.status("POST", f"/containers/{target}/kill?signal=SIGWINCH") == 204
+    assert engine.inspect(cid)["State"]["Running"]
     renamed = f"proxy-renamed-{uuid.uuid4().hex[:8]}"
     assert w.status("POST", f"/containers/{target}/rename?name={renamed}") == 204
     assert engine.inspect(cid)["Name"] == f"/{renamed}"

@@ -22,7 +22,7 @@ from tests.support import (
 )
 from tests.support.healer import HealerFactory, HealerStack
 
-AUTH = {"Authorization": "Bearer test-token"}
+AUTH = {"Authorization": "Bearer test-token-0123456789"}  # as tests/conftest.py sets it
 
 
 def _history(stack: HealerStack, service: str) -> list[dict[str, Any]]:

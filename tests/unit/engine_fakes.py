@@ -8,7 +8,7 @@ contracts, not their implementation: the guard's claim runs the real pure `backo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,7 +82,11 @@ class FakeGuard:
         self.reports: list[tuple[bool, float, int]] = []
         self.locks: list[FakeLock] = []
         self.slot_ttls: dict[str, float] = {}
+        self.lease_left: Callable[[], float] = lambda: 0.0  # the holder's lease (lock_left)
         self._n = 0
+
+    def lock_left(self, sid: ServiceId) -> float:
+        return self.lease_left() if sid in self.locked else 0.0
 
     @contextmanager
     def service_lock(self, sid: ServiceId, ttl: float) -> Iterator[FakeLock | None]:

@@ -79,6 +79,28 @@ def test_a_lock_held_throughout_ends_in_a_recorded_skip_after_a_lock_lifetime() 
 
 
 @pytest.mark.usefixtures("worker_healer")
+def test_a_lease_stretched_past_the_lock_ttl_is_waited_out_then_the_request_acts() -> None:
+    # A dead worker's repair stretched its lease to its work (longer than HEALER_LOCK_TTL):
+    # the redelivered request must wait it out and act, not give up after a lock lifetime.
+    stores = FakeStores()
+    stores.guard.locked.add(SID)
+    h = make_healer(FakeEngine(running=True), stores, lock_ttl=5)
+    original = stores.guard.service_lock
+    calls = {"n": 0}
+    stores.guard.lease_left = lambda: max(0.0, 12.0 - calls["n"])
+
+    def lease_runs_out(sid: ServiceId, ttl: float):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 12:
+            stores.guard.locked.discard(SID)  # the lease ran out
+        return original(sid, ttl)
+
+    stores.guard.service_lock = lease_runs_out  # type: ignore[method-assign]
+    out = run_task(h, api_request("r4"))
+    assert out["outcome"] == "acted" and calls["n"] == 12
+
+
+@pytest.mark.usefixtures("worker_healer")
 def test_a_busy_lock_that_frees_lets_the_retry_act() -> None:
     stores = FakeStores()
     stores.guard.locked.add(SID)
