@@ -38,7 +38,7 @@ from tests.support import (
 from tests.support.dockerd import PrivateEngine
 from tests.support.healer import HealerFactory, HealerStack
 
-AUTH = {"Authorization": "Bearer test-token"}
+AUTH = {"Authorization": "Bearer test-token-0123456789"}
 HEARTBEAT = 1.0  # HEALER_HEARTBEAT_INTERVAL: host_down after 2 × 1 s + 1 s
 DOWN_AFTER = 2 * HEARTBEAT + HEARTBEAT
 
