@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from healer.adapters import keys  # noqa: E402
+from healer.core.model import HostId  # noqa: E402
 from tests.support import (  # noqa: E402
     ComposeProject,
     compose_yaml,
@@ -149,7 +152,8 @@ def wait_ready(env: Mapping[str, str], api: str, log: Path) -> None:
 
     def roles_up() -> bool:
         # The reconcile probe writes the worker and beat heartbeats; events writes its own.
-        names = ("healer:heartbeat:worker", "healer:heartbeat:beat", "healer:heartbeat:events")
+        host = HostId(env["HEALER_HOST"])
+        names = [keys.heartbeat(role, host) for role in ("worker", "beat", "events")]
         return all(r.exists(n) for n in names)
 
     def tail() -> str:
@@ -223,6 +227,7 @@ def main() -> None:
         "HEALER_API_TOKEN": "footprint-benchmark",
         "HEALER_LOG_DIR": str(tmp / "logs"),
         "WATCHDOG_INTERVAL": "5",
+        "HEALER_HOST": socket.gethostname(),
     }
     try:
         project.up(wait=True)
