@@ -18,6 +18,7 @@ import redis
 
 from healer.adapters import keys
 from healer.api.app import create_app
+from healer.core.model import HostId
 from healer.settings import Settings
 from tests.chaos.conftest import StackFactory, project_on
 from tests.integration.test_alerts_api import AUTH, alert, only, post, serve, wait_done
@@ -66,6 +67,7 @@ def test_an_engine_restart_is_healed_once_and_the_watcher_reconnects(
     stack.events()
     stack.beat()
     r = redis.Redis.from_url(redis_url, decode_responses=True)
+    host = HostId(Settings(redis_url=redis_url).host)  # HEALER_HOST, by default the hostname
 
     private_engine.restart()
     project.client = private_engine.client  # the old client's pooled sockets died
@@ -73,9 +75,9 @@ def test_an_engine_restart_is_healed_once_and_the_watcher_reconnects(
     try:
         first = [rec.wait_for("start", s, timeout=90)[0] for s in SERVICES]
         # The watcher is back: its heartbeat is written only while subscribed.
-        r.delete(keys.heartbeat("events"))
+        r.delete(keys.heartbeat("events", host))
         wait_until(
-            lambda: r.exists(keys.heartbeat("events")),
+            lambda: r.exists(keys.heartbeat("events", host)),
             timeout=60,
             message="the events watcher to reconnect:\n" + stack.tail(),
         )
@@ -87,9 +89,9 @@ def test_an_engine_restart_is_healed_once_and_the_watcher_reconnects(
         web.kill()
         rec.wait_for("start", "web", count=2, timeout=15)
         # Positive signal of later reconciles, then: nothing was acted on twice.
-        seen = float(r.get(keys.heartbeat("worker")) or 0)
+        seen = float(r.get(keys.heartbeat("worker", host)) or 0)
         wait_until(
-            lambda: float(r.get(keys.heartbeat("worker")) or 0) > seen,
+            lambda: float(r.get(keys.heartbeat("worker", host)) or 0) > seen,
             timeout=60,
             message="a reconcile after the repairs",
         )

@@ -91,7 +91,14 @@ def test_a_request_lost_before_acting_is_not_acted_by_its_redelivery(
     policy = h.defaults.restart_policy(parse_service_labels({}), req.condition)
     # The first delivery claimed the slot and died before its restart reached the engine.
     claimed = guard.claim(
-        redis_client, req.sid, req.condition, policy, h.clock(), request_id="req-lost", ttl=600
+        redis_client,
+        h.host,
+        req.sid,
+        req.condition,
+        policy,
+        h.clock(),
+        request_id="req-lost",
+        ttl=600,
     )
     assert claimed.verdict == Verdict.ACT
     again = repair(h, req)
