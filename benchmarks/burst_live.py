@@ -275,6 +275,8 @@ def main() -> None:
         help="the commit before scale-up stopped waiting on the cooldown",
     )
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    ap.add_argument("--no-baseline", action="store_true", help="measure this version only")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the healers' logs; print where")
     args = ap.parse_args()
     client = docker.from_env()
     image, _ = ensure_test_image(client)
@@ -290,11 +292,13 @@ def main() -> None:
         bench.compose_scale(2)
         start = bench.compose_scale(4)
         bench.compose_scale(1)
+        now = Version("now (default settings)", ROOT)
+        if args.no_baseline:
+            print(f"{now.label}:", flush=True)
+            measure(bench, now, args.repeats)
+            return
         with baseline_checkout(args.baseline_rev) as old:
-            versions = [
-                Version(f"baseline ({args.baseline_rev})", old),
-                Version("now (default settings)", ROOT),
-            ]
+            versions = [Version(f"baseline ({args.baseline_rev})", old), now]
             for v in versions:
                 print(f"{v.label}:", flush=True)
                 measure(bench, v, args.repeats)
@@ -302,7 +306,10 @@ def main() -> None:
     finally:
         bench.purge()
         project.down()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep_logs:
+            print(f"logs: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ of the workers themselves over Celery's remote control, with a bounded timeout.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class QueueDepth:
     reserved: int = 0
     active: int = 0
     warnings: tuple[str, ...] = field(default=())
+    # False when the workers were not asked: the backlog alone already filled the ceiling.
+    inspected: bool = True
 
     @property
     def in_flight(self) -> int:
@@ -110,14 +113,21 @@ class CeleryQueues:
             warnings=_reserved_warning(reserved),
         )
 
-    def measure(self, queues: Sequence[str]) -> QueueDepth:
+    def measure(self, queues: Sequence[str], enough: float = math.inf) -> QueueDepth:
+        """Backlog and tasks in flight. With a backlog of at least `enough` (the load that
+        already asks for the service's max replicas) the workers are not inspected: tasks in
+        flight could only add to it, and each inspect broadcast waits its whole timeout for
+        replies, which is most of a cycle's time when a burst needs capacity now."""
         per_queue = self.backlog(queues)
+        backlog = sum(per_queue.values())
+        if backlog >= enough:
+            return QueueDepth(backlog=backlog, per_queue=per_queue, inspected=False)
         try:
             load = self.worker_load(queues)
         except Exception as exc:  # control needs the broker too; the backlog alone still counts
             load = WorkerLoad(warnings=(f"could not inspect workers: {exc}",))
         return QueueDepth(
-            backlog=sum(per_queue.values()),
+            backlog=backlog,
             per_queue=per_queue,
             reserved=load.reserved,
             active=load.active,

@@ -185,6 +185,15 @@ def _describe(spec: ScaleSpec, obs: Observation, value: float) -> str:
     return f"{spec.metric} {value:.3f} per replica"
 
 
+def ceiling_load(spec: ScaleSpec) -> float:
+    """The queue load from which `recommend` asks for max replicas or more, whatever else is
+    counted (infinite for the other metrics): tasks in flight on top of a backlog this large
+    cannot change the decision, so they need not be measured."""
+    if spec.metric != "queue" or spec.target is None:
+        return math.inf
+    return spec.target * spec.max_replicas
+
+
 def recommend(spec: ScaleSpec, obs: Observation) -> tuple[int | None, str]:
     """The raw recommendation (None when the metric is missing) and why."""
     value = obs.usable_value

@@ -31,7 +31,7 @@ log = logging.getLogger("healer.scaler")
 class QueueSource(Protocol):
     """Celery queue depth and worker drain (healer.adapters.scale_queue_depth.CeleryQueues)."""
 
-    def measure(self, queues: Sequence[str]) -> QueueDepth: ...
+    def measure(self, queues: Sequence[str], enough: float = ...) -> QueueDepth: ...
 
     def drain(
         self, hosts: Mapping[str, str], queues: Sequence[str], timeout: float

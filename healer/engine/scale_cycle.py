@@ -33,7 +33,7 @@ from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerView, HostId, Outcome, ServiceId, ServiceView, Source
 from healer.core.queues import QUEUES, host_queue
 from healer.core.scale_labels import ScaleConfig, parse_scale_labels
-from healer.core.scale_policy import Metric, Observation, ScaleDecision, decide
+from healer.core.scale_policy import Metric, Observation, ScaleDecision, ceiling_load, decide
 from healer.core.scale_trigger import Watch
 from healer.engine.context import Healer
 from healer.engine.scale_apply import (
@@ -207,11 +207,11 @@ def _observe(
         return Observation(n, value), {metric: value}, ()
     if not cfg.queues or sc.queues is None:
         return Observation(n, None), {"queues": {}}, ("no queues to measure",)
-    depth = sc.queues.measure(with_host_queues(cfg.queues, sc.h.host))
+    depth = sc.queues.measure(with_host_queues(cfg.queues, sc.h.host), ceiling_load(cfg.spec))
     facts = {
         "backlog": depth.backlog,
-        "reserved": depth.reserved,
-        "active": depth.active,
+        "reserved": depth.reserved if depth.inspected else None,
+        "active": depth.active if depth.inspected else None,
         "queues": depth.per_queue,
     }
     return Observation(n, float(depth.backlog), depth.in_flight), facts, depth.warnings
@@ -254,10 +254,10 @@ def _apply(sc: ScaleContext, p: _Plan, now: float) -> ServiceResult:
 
 def _facts_text(metric: Metric, facts: Mapping[str, Any]) -> str:
     if metric == "queue":
-        return (
-            f"backlog {facts.get('backlog')} (per queue {facts.get('queues')}), "
-            f"reserved {facts.get('reserved')}, active {facts.get('active')}"
-        )
+        backlog = f"backlog {facts.get('backlog')} (per queue {facts.get('queues')})"
+        if facts.get("reserved") is None:
+            return f"{backlog}, in flight not counted (the backlog alone asks for max replicas)"
+        return f"{backlog}, reserved {facts.get('reserved')}, active {facts.get('active')}"
     value = facts.get(metric)
     return f"{metric} {value:.3f} of limit" if isinstance(value, float) else f"{metric} unknown"
 

@@ -176,6 +176,35 @@ def test_queue_burst_scales_up_at_once_and_down_only_after_the_window(
         assert key == keys.HISTORY or redis_client.ttl(key) > 0, f"{key} has no TTL"
 
 
+def test_a_backlog_that_fills_the_ceiling_is_measured_without_asking_the_workers(
+    compose_project: ComposeFactory,
+    test_image: str,
+    make_healer: Callable[[ComposeProject], Healer],
+    celery_app: Celery,
+) -> None:
+    # Each inspect broadcast waits its whole timeout for replies; below the ceiling the
+    # workers are asked (reserved + active), at or above it they are not.
+    q = unique_queue()
+    project = compose_project(queue_service(test_image, q), "scale")
+    h = make_healer(project)
+    queues = h.stores.celery_queues(celery_app, inspect_timeout=1.5)
+    push(celery_app, q, 40)
+
+    started = time.monotonic()
+    below = queues.measure([q], enough=41)
+    asked = time.monotonic() - started
+    started = time.monotonic()
+    at = queues.measure([q], enough=40)
+    skipped = time.monotonic() - started
+
+    assert below.inspected and below.backlog == 40 and asked >= 1.5
+    assert not at.inspected and at.backlog == 40 and skipped < 0.5, skipped
+    result = scale_cycle(h, T0, queues=queues, options=OPTIONS)
+    assert [(s.outcome, s.desired) for s in result.services] == [("scaled", 4)]
+    scaled = [r for r in h.history.query() if r.outcome == "scaled"]
+    assert "in flight not counted" in scaled[0].detail, scaled[0].detail
+
+
 def test_bounds_hold_under_absurd_metrics(
     compose_project: ComposeFactory,
     test_image: str,

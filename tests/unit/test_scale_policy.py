@@ -16,9 +16,11 @@ from healer.core.scale_policy import (
     Observation,
     ScaleSpec,
     added_in_period,
+    ceiling_load,
     decide,
     max_scale_up,
     prune_history,
+    recommend,
 )
 
 NOW = 10_000.0
@@ -380,3 +382,36 @@ def test_new_history_is_sorted_bounded_and_ends_with_this_recommendation(
     assert decision.history[-1] == (NOW, decision.raw)
     horizon = max(spec.stabilization_window_s, spec.scale_up_stabilization_s)
     assert sum(t <= NOW - horizon for t, _ in decision.history[:-1]) <= 1
+
+
+# --- the load past which tasks in flight need not be measured -------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    target=st.integers(1, 50),
+    lo=st.integers(0, 3),
+    hi=st.integers(1, 12),
+    current=st.integers(0, 20),
+    extra=st.integers(0, 500),
+    in_flight=st.integers(0, 500),
+)
+def test_past_the_ceiling_load_tasks_in_flight_never_change_the_capped_recommendation(
+    target: int, lo: int, hi: int, current: int, extra: int, in_flight: int
+) -> None:
+    spec = ScaleSpec(min_replicas=min(lo, hi), max_replicas=hi, metric="queue", target=target)
+    backlog = ceiling_load(spec) + extra
+    running = min(current, hi)  # as the scaler runs it: never above max
+
+    def capped(flight: int) -> int:
+        raw, _ = recommend(spec, Observation(running, float(backlog), flight))
+        assert raw is not None
+        return min(raw, spec.max_replicas)
+
+    assert capped(0) == capped(in_flight) == spec.max_replicas
+
+
+def test_the_ceiling_load_is_only_for_queues_with_a_target() -> None:
+    assert ceiling_load(ScaleSpec(max_replicas=4, metric="queue", target=10)) == 40
+    assert ceiling_load(ScaleSpec(max_replicas=4, metric="cpu", target=0.6)) == math.inf
+    assert ceiling_load(ScaleSpec(max_replicas=4, metric="cpu")) == math.inf
