@@ -10,6 +10,11 @@ same engine state), measured right after the path with the healer stopped; then 
 reconcile/event. `previous` is the event path with the defaults before the adaptive repair
 limit (8 prefork processes, a fixed cap of 8). Creates a compose project of N services from
 the busybox test image per path and removes it (and the healer processes) at the end.
+
+Every service of the project fails, so with the defaults the repair-storm brake would engage
+(it reads "most of a host unhealthy at once" as an overloaded engine and trickles repairs,
+README "The repair-storm brake"); the paths run with it off (HEALER_STORM_MIN_SERVICES above
+N) to measure the repair path itself. `--storm-brake` keeps the default brake.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ def run_path(
     events: bool,
     interval: str,
     extra: dict[str, str] | None = None,
+    brake: bool = False,
 ) -> tuple[list[float], list[float]]:
     """(event → restart latencies, the engine's own parallel restart of the same containers)"""
     redis.Redis.from_url(redis_url).flushdb()
@@ -82,6 +88,7 @@ def run_path(
             "WATCHDOG_INTERVAL": interval,
             "HEALER_LOG_DIR": str(tmp / "logs"),
             "PYTHONUNBUFFERED": "1",
+            **({} if brake else {"HEALER_STORM_MIN_SERVICES": str(n + 1)}),
             **(extra or {}),
         },
         log_dir=tmp,
@@ -166,6 +173,9 @@ def main() -> None:
         default="event,reconcile",
         help="comma list of: event, reconcile, previous (event path, previous defaults)",
     )
+    ap.add_argument(
+        "--storm-brake", action="store_true", help="keep the repair-storm brake (default: off)"
+    )
     args = ap.parse_args()
     client = docker.from_env()
     image, _ = ensure_test_image(client)
@@ -173,14 +183,16 @@ def main() -> None:
     for n in (int(x) for x in args.containers.split(",")):
         runs: dict[str, tuple[list[float], list[float]]] = {}
         if "event" in paths:
-            runs["event path"] = run_path(client, image, n, args.redis_url, True, "60")
+            runs["event path"] = run_path(
+                client, image, n, args.redis_url, True, "60", brake=args.storm_brake
+            )
         if "previous" in paths:
             runs["event, previous defaults"] = run_path(
-                client, image, n, args.redis_url, True, "60", PREVIOUS
+                client, image, n, args.redis_url, True, "60", PREVIOUS, brake=args.storm_brake
             )
         if "reconcile" in paths:
             runs[f"reconcile only ({args.interval}s)"] = run_path(
-                client, image, n, args.redis_url, False, args.interval
+                client, image, n, args.redis_url, False, args.interval, brake=args.storm_brake
             )
         print(f"--- {n} containers failing at once (load average {os.getloadavg()[0]:.1f})")
         for label, (lat, floor) in runs.items():

@@ -156,12 +156,16 @@ def repair(
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 120,
 ) -> None:
     """Repair SERVICE now, through the same guard (lock, cooldown) as automatic repairs."""
+    h = healer()
     try:
-        action = actions.check(action)
+        action = actions.check_in_cluster(h, action)
     except UnknownAction as exc:
         raise fail(f"--action: {exc}", 2) from exc
-    h = healer()
     ref = service_arg(h, service, live=True)
+    try:
+        actions.check_on_host(h, ref.host, action)
+    except UnknownAction as exc:
+        raise fail(f"--action: {exc}", 2) from exc
     out = enqueue_manual(h, ref, action, "requested via cli", Source.CLI)
     typer.echo(f"queued {action} of {ref} as task {out['task_id']}")
     if not wait:

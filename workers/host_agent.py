@@ -15,6 +15,7 @@ from healer.adapters.docker_engine import docker_client
 from healer.adapters.hosts import HostRegistry
 from healer.adapters.redis_conn import connect
 from healer.core.queues import host_queues
+from healer.engine.actions import STRATEGIES_FIELD, published_strategies
 from workers.app import settings
 
 log = logging.getLogger("healer.host")
@@ -51,11 +52,21 @@ def _stop_heartbeat(**_: Any) -> None:
 def _beat(registry: HostRegistry, info: dict[str, str]) -> None:
     while True:
         try:
-            registry.heartbeat(settings.host_id, info)
+            registry.heartbeat(settings.host_id, {**info, **_strategies()})
         except redis.RedisError as exc:
             log.warning("host heartbeat not recorded: %s", exc)
         if _stop.wait(settings.heartbeat_interval):
             return
+
+
+def _strategies() -> dict[str, str]:
+    """Published each heartbeat, so a plugin installed later shows within one or two: the
+    API checks a requested strategy against the host that will run it."""
+    try:
+        return {STRATEGIES_FIELD: published_strategies()}
+    except Exception as exc:  # unreadable package metadata must not stop the heartbeat
+        log.warning("installed strategies not published: %s", exc)
+        return {}
 
 
 def _engine() -> dict[str, str]:

@@ -20,13 +20,23 @@ log = logging.getLogger("healer.oplog")
 
 
 class OpLog:
-    def __init__(self, path: Path | None) -> None:
+    """`host` is the healer host the lines are about (HEALER_HOST): two agents on one machine
+    share a hostname, so the machine's name goes in its own field."""
+
+    def __init__(self, path: Path | None, host: str = "") -> None:
         self.path = path
+        self.host = host or socket.gethostname()
 
     def write(self, event: str, **fields: Any) -> None:
         if self.path is None:
             return
-        line = {"event": event, "t": time.time(), "pid": os.getpid(), "host": socket.gethostname()}
+        line = {
+            "event": event,
+            "t": time.time(),
+            "pid": os.getpid(),
+            "host": self.host,
+            "machine": socket.gethostname(),
+        }
         line.update(fields)
         data = (json.dumps(line, default=str) + "\n").encode()
         try:

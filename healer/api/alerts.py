@@ -20,10 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from healer.adapters.alert_marks import Claim
 from healer.adapters.history import Record
 from healer.api.bodies import json_body, load_json
+from healer.core.actions import UnknownAction
 from healer.core.alerts import (
     HOST,
     Alert,
     AlertDecision,
+    IgnoreReason,
     Webhook,
     decide,
     describe_errors,
@@ -45,7 +47,7 @@ from healer.core.model import (
     ServiceId,
     Source,
 )
-from healer.engine.actions import plugin_names
+from healer.engine.actions import check_on_host, cluster_strategies
 from healer.engine.context import Healer
 from healer.engine.manual import send_or_fail
 from healer.engine.status import HostDown, catalogue, require_live
@@ -160,7 +162,9 @@ class AlertIntake:
 
     def handle(self, hook: Webhook) -> list[AlertResult]:
         batch = _Batch()
-        plugins = plugin_names()  # an alert's action label may name a plugin strategy
+        # An alert's action label may name a plugin strategy of any host; the service's own
+        # host is asked once the service is found.
+        plugins = cluster_strategies(self.h)
         return [self._one(alert, batch, plugins) for alert in hook.alerts]
 
     def _one(self, alert: Alert, batch: _Batch, plugins: frozenset[str]) -> AlertResult:
@@ -196,6 +200,13 @@ class AlertIntake:
         if self.h.stores.on(ref.host).flags.is_paused(ref.sid):
             self._record(ref, Outcome.SKIPPED, d, "paused", f"{d.detail}; paused by an operator")
             return _result(d, "skipped", "paused", ref)
+        if d.repair_action is not None:
+            try:
+                check_on_host(self.h, ref.host, d.repair_action)
+            except UnknownAction as exc:
+                why = IgnoreReason.UNKNOWN_ACTION
+                self._record(ref, Outcome.SKIPPED, d, why, f"{d.detail}; {exc}")
+                return _result(d, "skipped", why, ref)
         containers: tuple[ContainerId, ...] = ()
         if d.container and d.repair_action is not None:
             # The alert names one container: repair that one, not every replica.

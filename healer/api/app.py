@@ -49,12 +49,16 @@ repairs = APIRouter()
 async def post_repair(h: HealerDep, service: str, request: Request) -> dict[str, Any]:
     body = parse_repair_body(await read_capped(request, MAX_REPAIR_BODY))
     try:
-        action = actions.check(body.action)
+        action = await run_in_threadpool(actions.check_in_cluster, h, body.action)
     except UnknownAction as exc:
         raise HTTPException(422, str(exc)) from exc
     # `service`, `project/service` or `host/project/service`: the repair runs on the worker
     # of the service's host (its own queue), never on another host's engine.
     ref = await run_in_threadpool(deps.service_ref, h, service)
+    try:
+        await run_in_threadpool(actions.check_on_host, h, ref.host, action)
+    except UnknownAction as exc:
+        raise HTTPException(422, str(exc)) from exc
     return await run_in_threadpool(enqueue_manual, h, ref, action, body.reason, Source.API)
 
 

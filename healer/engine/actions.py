@@ -27,7 +27,14 @@ from healer.core.actions import (
     signal_of,
 )
 from healer.core.labels import parse_service_labels
-from healer.core.model import Action, ContainerId, RepairRequest, ServiceId, ServiceView
+from healer.core.model import (
+    Action,
+    ContainerId,
+    HostId,
+    RepairRequest,
+    ServiceId,
+    ServiceView,
+)
 from healer.engine import repair_limit
 from healer.engine.context import Healer
 
@@ -63,6 +70,49 @@ def is_plugin(action: str) -> bool:
 def check(name: str) -> str:
     """The canonical action name, or UnknownAction naming every known one."""
     return normalize(name, plugin_names())
+
+
+# The host registry's info field where each agent publishes its strategies (workers/host_agent).
+STRATEGIES_FIELD = "strategies"
+
+
+def published_strategies() -> str:
+    """What an agent publishes with its heartbeat: its installed plugin names."""
+    return ",".join(sorted(plugin_names()))
+
+
+def cluster_strategies(h: Healer) -> frozenset[str]:
+    """Plugin names installed here or published by any known host's agent: an action may
+    name a strategy that only the service's host has."""
+    names = set(plugin_names())
+    for host in h.hosts.heartbeats():
+        published = h.hosts.info(host).get(STRATEGIES_FIELD) or ""
+        names.update(name for name in published.split(",") if name)
+    return frozenset(names)
+
+
+def check_in_cluster(h: Healer, name: str) -> str:
+    """The canonical action name if some host can run it, or UnknownAction naming the
+    known ones; `check_on_host` then asks the service's own host. Built-ins, signals and
+    local plugins need no Redis read."""
+    try:
+        return normalize(name, plugin_names())
+    except UnknownAction:
+        return normalize(name, cluster_strategies(h))
+
+
+def check_on_host(h: Healer, host: HostId, action: str) -> None:
+    """Raise UnknownAction when `action` is a plugin strategy the host's agent lacks: the
+    repair runs there, not where the API or CLI happens to run. A host that publishes no
+    list (an agent from before this check) is not second-guessed; its repair reports it."""
+    if not is_plugin(action):
+        return
+    published = h.hosts.info(host).get(STRATEGIES_FIELD)
+    if published is None:
+        return
+    there = frozenset(name for name in published.split(",") if name)
+    if action not in there:
+        raise UnknownAction(action, there, f"not installed on host {host!r}")
 
 
 def perform(

@@ -60,7 +60,7 @@ class Healer:
         self.flags, self.requests, self.guard = st.flags, st.requests, st.guard
         self.telemetry = st.telemetry
         self.notifier = Notifier(self.settings.notify_webhook)
-        self.oplog = OpLog(self.settings.oplog)
+        self.oplog = OpLog(self.settings.oplog, self.settings.host)
         self._resources: ResourceMonitor | None = None
         self._scale_metrics: CollectorSource | None = None
 
