@@ -457,9 +457,11 @@ def hosts_cmd(
         typer.echo("no host has sent a heartbeat (is a worker running? healer run --agent)")
     for name, info in data.items():
         engine = info.get("engine_name", "?")
+        strategies = info.get("strategies")
+        plugins = "" if strategies is None else f", strategies: {strategies or 'none'}"
         typer.echo(
             f"{name:24} {info['status']:10} last heartbeat {info['heartbeat_age']:.0f}s ago "
-            f"(engine {engine})"
+            f"(engine {engine}{plugins})"
         )
 
 
