@@ -399,6 +399,8 @@ def _the_host_shows_everywhere(c: Cluster) -> None:
     assert out["services"][c.qb]["host"] == c.host_b and out["hosts"][c.host_b]["status"] == "up"
     # Each agent publishes its strategies (the API checks a plugin against the service's host).
     assert "example-exec" in out["hosts"][c.host_b]["strategies"].split(","), out["hosts"]
+    listed = c.stack_a.cli("hosts").stdout
+    assert re.search(rf"{re.escape(c.host_b)}\s+up .*strategies: .*example-exec", listed), listed
     text = c.stack_a.cli("status").stdout
     assert re.search(rf"{re.escape(c.host_b)}\s+{re.escape(c.qb)}", text), text
     report = c.stack_a.cli("report").stdout
