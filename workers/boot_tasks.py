@@ -5,21 +5,19 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-import redis
 from celery import Task
 
 from healer.adapters.queue import REPAIR_BOOT
 from healer.core.queues import REPAIR_QUEUE
 from healer.engine.boot import recover
-from workers.app import app, settings
+from workers.app import RETRY_ON_REDIS_LOSS, app, settings
 from workers.tasks import elsewhere, healer
 
 
 @app.task(
     bind=True,
     name=REPAIR_BOOT,
-    autoretry_for=(redis.ConnectionError,),
-    retry_backoff=True,
+    **RETRY_ON_REDIS_LOSS,
     max_retries=5,
     # Acked when it starts: a recovery redelivered an hour later (the visibility timeout)
     # would act on a stale picture. If its worker dies, the project's `booting` flag

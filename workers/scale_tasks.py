@@ -6,7 +6,6 @@ import socket
 from dataclasses import asdict
 from typing import Any
 
-import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -25,7 +24,7 @@ from healer.engine.scale_cycle import (
     scale_cycle,
     scale_to,
 )
-from workers.app import app, settings
+from workers.app import RETRY_ON_REDIS_LOSS, app, settings
 from workers.tasks import elsewhere, healer
 
 
@@ -38,8 +37,7 @@ def _queues() -> CeleryQueues:
     bind=True,
     name=SCALE_CYCLE,
     ignore_result=True,
-    autoretry_for=(redis.ConnectionError,),
-    retry_backoff=True,
+    **RETRY_ON_REDIS_LOSS,
     max_retries=3,
 )
 def scale_cycle_task(self: Task, host: str = "") -> dict[str, Any]:
@@ -59,8 +57,7 @@ def scale_cycle_task(self: Task, host: str = "") -> dict[str, Any]:
     bind=True,
     name=SCALE_TRIGGERED,
     ignore_result=True,
-    autoretry_for=(redis.ConnectionError,),
-    retry_backoff=True,
+    **RETRY_ON_REDIS_LOSS,
     max_retries=3,
     # A cycle later than one interval is superseded by the scheduled one.
     expires=settings.scaler_interval,
@@ -81,7 +78,7 @@ def scale_triggered_task(self: Task, sid: str, host: str = "") -> dict[str, Any]
     return asdict(result)
 
 
-@app.task(bind=True, name=SCALE_SERVICE, autoretry_for=(redis.ConnectionError,), retry_backoff=True)
+@app.task(bind=True, name=SCALE_SERVICE, **RETRY_ON_REDIS_LOSS)
 def scale_service_task(
     self: Task,
     sid: str,

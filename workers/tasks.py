@@ -40,7 +40,7 @@ from healer.engine.disk import check_disk
 from healer.engine.manual import close_request
 from healer.engine.probe import probe, reconcile
 from healer.engine.repair import Busy, RepairResult, SlotsFull, finish_repair, repair
-from workers.app import app, settings
+from workers.app import RETRY_ON_REDIS_LOSS, app, settings
 
 log = logging.getLogger("healer.tasks")
 
@@ -80,8 +80,7 @@ def elsewhere(task: Task, host: str, queue: str, kwargs: dict[str, Any]) -> dict
     bind=True,
     name=PROBE_ALL,
     ignore_result=True,
-    autoretry_for=(redis.ConnectionError,),
-    retry_backoff=True,
+    **RETRY_ON_REDIS_LOSS,
     max_retries=3,
 )
 def probe_all(self: Task, host: str = "") -> dict[str, Any]:
@@ -99,8 +98,7 @@ def probe_all(self: Task, host: str = "") -> dict[str, Any]:
     bind=True,
     name=PROBE_SERVICE,
     ignore_result=True,
-    autoretry_for=(redis.ConnectionError,),
-    retry_backoff=True,
+    **RETRY_ON_REDIS_LOSS,
     max_retries=3,
 )
 def probe_service(
@@ -139,8 +137,7 @@ def probe_service(
     bind=True,
     name=REPAIR_SERVICE,
     max_retries=None,
-    autoretry_for=(redis.ConnectionError,),
-    retry_backoff=True,
+    **RETRY_ON_REDIS_LOSS,
 )
 def repair_service(self: Task, **kwargs: Any) -> dict[str, Any]:
     if (away := elsewhere(self, str(kwargs.get("host") or ""), REPAIR_QUEUE, kwargs)) is not None:

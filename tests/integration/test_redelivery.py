@@ -7,12 +7,14 @@ restart itself again (and again).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import redis
 from docker.models.containers import Container
 
-from healer.adapters import guard, keys
+from healer.adapters import keys
 from healer.core.backoff import Verdict
 from healer.core.labels import parse_service_labels
 from healer.core.model import Action, Condition, RepairRequest, ServiceId, service_id
@@ -21,6 +23,7 @@ from healer.engine.repair import repair
 from healer.settings import Settings
 from tests.support import (
     ComposeFactory,
+    ComposeProject,
     EventRecorder,
     EventsFactory,
     compose_yaml,
@@ -48,17 +51,29 @@ def _request(project: str, request_id: str) -> RepairRequest:
     return RepairRequest(sid, Condition.MANUAL, Action.RESTART, (), "test", "api", request_id)
 
 
-def test_a_redelivered_request_does_not_act_again(
+@dataclass
+class Web:
+    """A running `web` service, the engine's events of it, and a healer on both."""
+
+    project: ComposeProject
+    rec: EventRecorder
+    h: context.Healer
+
+
+@pytest.fixture
+def web(
     compose_project: ComposeFactory,
     docker_events: EventsFactory,
     redis_url: str,
-    redis_client: redis.Redis,
     test_image: str,
     tmp_path: Path,
-) -> None:
+) -> Web:
     project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")), wait=True)
-    rec = docker_events(project.name)
-    h = _healer(redis_url, project.name, tmp_path)
+    return Web(project, docker_events(project.name), _healer(redis_url, project.name, tmp_path))
+
+
+def test_a_redelivered_request_does_not_act_again(web: Web) -> None:
+    project, rec, h = web.project, web.rec, web.h
     first = repair(h, _request(project.name, "req-1"))
     assert first.outcome == "acted", first
     rec.wait_for("restart", "web", timeout=30)
@@ -77,28 +92,14 @@ def test_a_redelivered_request_does_not_act_again(
 
 
 def test_a_request_lost_before_acting_is_not_acted_by_its_redelivery(
-    compose_project: ComposeFactory,
-    docker_events: EventsFactory,
-    redis_url: str,
-    redis_client: redis.Redis,
-    test_image: str,
-    tmp_path: Path,
+    web: Web, redis_client: redis.Redis
 ) -> None:
-    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")), wait=True)
-    rec = docker_events(project.name)
-    h = _healer(redis_url, project.name, tmp_path)
+    project, rec, h = web.project, web.rec, web.h
     req = _request(project.name, "req-lost")
     policy = h.defaults.restart_policy(parse_service_labels({}), req.condition)
     # The first delivery claimed the slot and died before its restart reached the engine.
-    claimed = guard.claim(
-        redis_client,
-        h.host,
-        req.sid,
-        req.condition,
-        policy,
-        h.clock(),
-        request_id="req-lost",
-        ttl=600,
+    claimed = h.guard.claim(
+        req.sid, req.condition, policy, h.clock(), request_id="req-lost", ttl=600
     )
     assert claimed.verdict == Verdict.ACT
     again = repair(h, req)
