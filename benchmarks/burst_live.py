@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -56,6 +55,7 @@ from tests.support import (  # noqa: E402
     unique_project_name,
     wait_until,
 )
+from tests.support.healer import HealerStack  # noqa: E402
 
 BURST = 100
 MAX = 4
@@ -143,71 +143,47 @@ def baseline_checkout(rev: str) -> Iterator[Path]:
         shutil.rmtree(where.parent, ignore_errors=True)
 
 
-class HealerRun:
-    """`python -m healer run` of one version's source tree, in its own session."""
+def start_healer(bench: Bench, version: Version) -> HealerStack:
+    """`python -m healer run` of one version's source tree (tests.support's HealerStack runs
+    and stops it), once its API answers."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HEALER_")},
+        "PYTHONPATH": str(version.root),
+        "REDIS_URL": bench.redis_url,
+        "HEALER_PROJECTS": bench.project.name,
+        "HEALER_API_TOKEN": TOKEN,
+        "HEALER_API_PORT": str(port),
+        "HEALER_LOG_DIR": str(bench.tmp / "logs"),
+        "HEALER_HOST": socket.gethostname(),
+        "SCALER_INTERVAL": f"{bench.interval:g}",
+    }
+    stack = HealerStack(env=env, log_dir=bench.tmp, root=version.root)
+    proc = stack.start(
+        f"healer-{version.label.split()[0]}", [sys.executable, "-m", "healer", "run"]
+    )
 
-    def __init__(self, bench: Bench, version: Version) -> None:
-        self.root = version.root
-        self.port = free_port()
-        self.log = bench.tmp / f"healer-{version.label.split()[0]}.out"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("HEALER_")},
-            "PYTHONPATH": str(self.root),
-            "REDIS_URL": bench.redis_url,
-            "HEALER_PROJECTS": bench.project.name,
-            "HEALER_API_TOKEN": TOKEN,
-            "HEALER_API_PORT": str(self.port),
-            "HEALER_LOG_DIR": str(bench.tmp / "logs"),
-            "HEALER_HOST": socket.gethostname(),
-            "SCALER_INTERVAL": f"{bench.interval:g}",
-        }
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "healer", "run"],
-                cwd=self.root,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+    def api_up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"healer run exited {proc.returncode}\n{stack.tail()}")
         try:
-            wait_until(self._api_up, timeout=120, message="the API to answer /healthz")
-        except AssertionError as exc:
-            self.stop()
-            raise AssertionError(f"{exc}\n{self.tail()}") from exc
-
-    def _api_up(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"healer run exited {self.proc.returncode}\n{self.tail()}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success
         except httpx.HTTPError:
             return False
 
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
-
-    def scale(self, sid: str, n: int) -> None:
-        argv = [sys.executable, "-m", "healer", "scale", sid, str(n), "--force"]
-        done = subprocess.run(argv, cwd=self.root, env=self.env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise AssertionError(f"healer scale {sid} {n}: {done.stdout}{done.stderr}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+    try:
+        wait_until(api_up, timeout=120, message="the API to answer /healthz")
+    except AssertionError as exc:
+        stack.stop_all()
+        raise AssertionError(f"{exc}\n{stack.tail()}") from exc
+    return stack
 
 
 def measure(bench: Bench, version: Version, repeats: int) -> None:
     redis.Redis.from_url(bench.redis_url).flushdb()
     bench.purge()
     bench.compose_scale(1)
-    healer = HealerRun(bench, version)
+    healer = start_healer(bench, version)
     # A burst meets a healer that has been running: its scaler has seen the service already.
     time.sleep(2 * bench.interval + 1)
     try:
@@ -218,16 +194,18 @@ def measure(bench: Bench, version: Version, repeats: int) -> None:
             version.no_event.append(burst(bench, lambda: None))
             print(f"  no scale event before: {version.no_event[-1]:5.1f} s", flush=True)
             reset(bench, healer)
-            version.after_manual.append(burst(bench, lambda: healer.scale(bench.sid, 2)))
+            version.after_manual.append(
+                burst(bench, lambda: healer.cli("scale", bench.sid, "2", "--force"))
+            )
             print(f"  manual scale to 2 first: {version.after_manual[-1]:5.1f} s", flush=True)
             reset(bench, healer)
     except AssertionError as exc:
         raise AssertionError(f"{version.label}: {exc}\n{healer.tail()}") from exc
     finally:
-        healer.stop()
+        healer.stop_all()
 
 
-def burst(bench: Bench, before: Callable[[], None]) -> float:
+def burst(bench: Bench, before: Callable[[], object]) -> float:
     before()
     started = time.monotonic()
     bench.push(BURST)
@@ -235,9 +213,9 @@ def burst(bench: Bench, before: Callable[[], None]) -> float:
     return bench.time_until(MAX, started, COOLDOWN + 10 * bench.interval + 60)
 
 
-def reset(bench: Bench, healer: HealerRun) -> None:
+def reset(bench: Bench, healer: HealerStack) -> None:
     bench.purge()
-    healer.scale(bench.sid, 1)
+    healer.cli("scale", bench.sid, "1", "--force")
     wait_until(lambda: bench.running() == 1, timeout=60, message="back to 1 replica")
 
 

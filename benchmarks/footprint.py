@@ -45,6 +45,7 @@ from tests.support import (  # noqa: E402
     unique_project_name,
     wait_until,
 )
+from tests.support.healer import HealerStack  # noqa: E402
 
 
 def previous_tree() -> None:
@@ -67,7 +68,12 @@ def previous_tree() -> None:
     # Celery cannot tell an explicit `--pool prefork` from its default; the setting can.
     env = {**os.environ, "HEALER_WORKER_POOL": "prefork"}
     procs = [subprocess.Popen(a, env=env) for a in argvs]
-    signal.signal(signal.SIGTERM, lambda *_: [p.terminate() for p in procs])
+
+    def stop_all(*_: object) -> None:
+        for p in procs:
+            p.terminate()
+
+    signal.signal(signal.SIGTERM, stop_all)
     for p in procs:
         p.wait()
 
@@ -128,19 +134,6 @@ def measure(root: int) -> list[Proc]:
     return procs
 
 
-def start_healer(env: Mapping[str, str], log: Path, previous: bool) -> subprocess.Popen[bytes]:
-    argv = ["-m", "benchmarks.footprint", "--previous"] if previous else ["-m", "healer", "run"]
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, *argv],
-            cwd=ROOT,
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 def wait_ready(env: Mapping[str, str], api: str, log: Path) -> None:
     r = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
 
@@ -166,28 +159,19 @@ def wait_ready(env: Mapping[str, str], api: str, log: Path) -> None:
         raise AssertionError(f"{exc}\n{tail()}") from exc
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def run_config(previous: bool, base: Mapping[str, str], settle: float, tmp: Path) -> list[Proc]:
     redis.Redis.from_url(base["REDIS_URL"]).flushdb()
     port = free_port()
-    env = {**base, "HEALER_API_PORT": str(port)}
-    log = tmp / f"healer-{'previous' if previous else 'default'}.out"
-    proc = start_healer(env, log, previous)
+    stack = HealerStack(env={**base, "HEALER_API_PORT": str(port)}, log_dir=tmp)
+    role = "healer-previous" if previous else "healer-default"
+    argv = ["-m", "benchmarks.footprint", "--previous"] if previous else ["-m", "healer", "run"]
+    proc = stack.start(role, [sys.executable, *argv])
     try:
-        wait_ready(env, f"http://127.0.0.1:{port}", log)
+        wait_ready(stack.env, f"http://127.0.0.1:{port}", tmp / f"{role}.out")
         time.sleep(settle)
         return measure(proc.pid)
     finally:
-        stop(proc)
+        stack.stop_all()
 
 
 def report(label: str, procs: list[Proc]) -> int:

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class HealerStack:
     env: dict[str, str]
     log_dir: Path
+    root: Path = ROOT  # the source tree the roles run from (a benchmark's baseline: another)
     api_url: str = ""
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: dict[str, Path] = field(default_factory=dict)
@@ -34,7 +35,7 @@ class HealerStack:
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 argv,
-                cwd=ROOT,
+                cwd=self.root,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -131,7 +132,7 @@ class HealerStack:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "healer", *args],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             capture_output=True,
             text=True,
