@@ -28,7 +28,7 @@ from celery import Celery
 from healer.adapters import keys
 from healer.adapters.queue import make_celery
 from healer.adapters.scale_queue_depth import priority_keys
-from healer.core.model import RepairRequest, ServiceId, service_id
+from healer.core.model import ServiceId, service_id
 from healer.engine.context import Healer, build
 from healer.engine.scale_cycle import (
     CycleResult,
@@ -47,18 +47,10 @@ from tests.support import (
     healthy_service_yaml,
     wait_until,
 )
-from tests.support.healer import HealerFactory
+from tests.support.healer import HealerFactory, NoDispatch
 
 T0 = 1_000_000.0  # simulated clock of the in-process cycles
 OPTIONS = ScalerOptions(interval=1, drain_timeout=30, start_timeout=30, lock_wait=5)
-
-
-class NoDispatch:
-    def repair(self, request: RepairRequest, countdown: float = 0) -> str:
-        return ""
-
-    def probe(self, sid: ServiceId, countdown: float = 0) -> None:
-        return None
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import redis
 from healer.adapters import keys
 from healer.adapters.boot_store import boot_series
 from healer.core.boot_detect import engine_time
-from healer.core.model import RepairRequest, ServiceId
+from healer.core.model import ServiceId
 from healer.engine.boot import recover
 from healer.engine.boot_check import restarted_projects
 from healer.engine.context import Healer, build
@@ -32,14 +32,7 @@ from tests.support import (
     compose_yaml,
     healthy_service_yaml,
 )
-
-
-class NoDispatch:
-    def repair(self, request: RepairRequest, countdown: float = 0) -> str:
-        return ""
-
-    def probe(self, sid: ServiceId, countdown: float = 0) -> None:
-        return None
+from tests.support.healer import NoDispatch
 
 
 @pytest.fixture

@@ -36,14 +36,7 @@ from tests.support import (
     healthy_service_yaml,
     wait_until,
 )
-
-
-class NoDispatch:
-    def repair(self, request: RepairRequest, countdown: float = 0) -> str:
-        return ""
-
-    def probe(self, sid: ServiceId, countdown: float = 0) -> None:
-        return None
+from tests.support.healer import NoDispatch
 
 
 @pytest.fixture

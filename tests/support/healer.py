@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import redis
 
+from healer.core.model import RepairRequest, ServiceId
+
 from .waiting import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,3 +189,14 @@ def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 HealerFactory = Callable[..., HealerStack]
+
+
+class NoDispatch:
+    """A dispatcher for in-process healers whose follow-up work (re-probes, repairs) is not
+    part of the test: nothing is enqueued."""
+
+    def repair(self, request: RepairRequest, countdown: float = 0) -> str:
+        return ""
+
+    def probe(self, sid: ServiceId, countdown: float = 0) -> None:
+        return None
