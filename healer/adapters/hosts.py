@@ -50,6 +50,15 @@ class HostRegistry:
     def info(self, host: HostId) -> dict[str, str]:
         return dict(self.r.hgetall(keys.host_info(host)))
 
+    def info_field(self, name: str, hosts: Iterable[HostId]) -> dict[HostId, str | None]:
+        """One field of each host's live info, in one round trip (None where it is absent)."""
+        hosts = list(hosts)
+        pipe = self.r.pipeline(transaction=False)
+        for h in hosts:
+            pipe.hget(keys.host_info(h), name)
+        values = pipe.execute()
+        return {h: (None if v is None else str(v)) for h, v in zip(hosts, values, strict=True)}
+
     def forget(self, host: HostId) -> bool:
         """An operator decommissioned the host: stop reporting it down."""
         pipe = self.r.pipeline(transaction=True)

@@ -85,9 +85,8 @@ def cluster_strategies(h: Healer) -> frozenset[str]:
     """Plugin names installed here or published by any known host's agent: an action may
     name a strategy that only the service's host has."""
     names = set(plugin_names())
-    for host in h.hosts.heartbeats():
-        published = h.hosts.info(host).get(STRATEGIES_FIELD) or ""
-        names.update(name for name in published.split(",") if name)
+    for published in h.hosts.info_field(STRATEGIES_FIELD, h.hosts.heartbeats()).values():
+        names.update(name for name in (published or "").split(",") if name)
     return frozenset(names)
 
 
