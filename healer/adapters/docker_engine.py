@@ -16,6 +16,7 @@ import docker.errors
 import requests
 
 from healer.core.compose_labels import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
+from healer.core.events import WATCHED_ACTIONS
 from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
 
 
@@ -261,7 +262,15 @@ class DockerEngine:
     def events(self, since: float) -> Any:
         """The engine's event stream of compose containers from `since` (decoded dicts);
         close it to stop following."""
-        filters = {"type": "container", "label": [PROJECT_LABEL]}
+        # Only the actions the healer reads (healer.core.events): a container with a
+        # healthcheck emits three exec_* events per check, and 100 of them checking every
+        # second would make the engine encode, and the watcher decode, 300 events a second
+        # for nothing. `health_status` matches `health_status: unhealthy` and the others.
+        filters = {
+            "type": "container",
+            "label": [PROJECT_LABEL],
+            "event": sorted(WATCHED_ACTIONS),
+        }
         return self._call(lambda: self.client.events(decode=True, since=since, filters=filters))
 
     def close(self) -> None:

@@ -11,6 +11,9 @@ from healer.core.model import ContainerId, ServiceId, service_id
 # Events after which the service's state may need a repair (or has just recovered).
 PROBE_ACTIONS = frozenset({"die", "oom", "stop", "start", "restart", "destroy", "kill"})
 HEALTH_PREFIX = "health_status"
+# What the watcher asks the engine for: the engine matches `health_status` against every
+# `health_status: …` action, so nothing parse_event keeps is filtered out.
+WATCHED_ACTIONS = PROBE_ACTIONS | {HEALTH_PREFIX}
 
 
 @dataclass(frozen=True)
