@@ -1,4 +1,4 @@
-"""The Docker engine, thinly: one list call per probe, inspect right before acting, and the
+"""The Docker engine, thinly: one list call per probe, a fresh read right before acting, and the
 three actions. Translation of raw API payloads to model types is pure and tested on its own.
 """
 
@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 import docker
@@ -116,6 +118,34 @@ def refresh_from_inspect(view: ContainerView, inspect: dict[str, Any]) -> Contai
     )
 
 
+@dataclass(frozen=True)
+class Fixed:
+    """What an inspect says of a container that cannot change while the container exists
+    (a recreated container has a new id)."""
+
+    stop_timeout: int | None  # Config.StopTimeout: compose's stop_grace_period
+
+
+# The key that marks an inspect-shaped dict built from the list call (inspect_from_list):
+# whoever needs the whole inspect (recreate copies the container's config) inspects anew.
+FROM_LIST = "HealerFromList"
+
+
+def inspect_from_list(view: ContainerView, fixed: Fixed) -> dict[str, Any]:
+    """The parts of an inspect a repair reads, from a running container's list entry and its
+    fixed facts."""
+    state: dict[str, Any] = {"Status": view.state, "Running": True, "Restarting": False}
+    if view.health is not None:
+        state["Health"] = {"Status": view.health}
+    return {
+        "Id": view.id,
+        "Name": f"/{view.name}",
+        "State": state,
+        "Config": {"StopTimeout": fixed.stop_timeout},
+        FROM_LIST: True,
+    }
+
+
 def group_services(views: Iterable[ContainerView]) -> dict[ServiceId, ServiceView]:
     grouped: dict[ServiceId, list[ContainerView]] = {}
     for v in views:
@@ -164,6 +194,10 @@ def call_engine(fn: Callable[[], Any]) -> Any:
         raise EngineError(f"{type(exc).__name__}: {exc}") from exc
 
 
+# Containers whose fixed facts a process keeps (a few hundred bytes each).
+FIXED_CACHE = 4096
+
+
 class DockerEngine:
     def __init__(
         self,
@@ -178,6 +212,8 @@ class DockerEngine:
         self.timeout = timeout
         self.projects = frozenset(projects)
         self.api_calls = 0  # for benchmarks: how many engine round trips a cycle costs
+        self._fixed: OrderedDict[ContainerId, Fixed] = OrderedDict()
+        self._fixed_lock = threading.Lock()
 
     @classmethod
     def connect(
@@ -278,7 +314,27 @@ class DockerEngine:
             self._client.close()
 
     def inspect(self, cid: ContainerId) -> dict[str, Any]:
-        return dict(self._call(lambda: self.client.api.inspect_container(cid)))
+        info = dict(self._call(lambda: self.client.api.inspect_container(cid)))
+        self._remember(cid, info)
+        return info
+
+    def fixed(self, cid: ContainerId) -> Fixed | None:
+        """The container's fixed facts if this process has inspected it, else None.
+
+        They spare a repair the inspect of a container that runs a healthcheck: the engine
+        holds such a container while the check's exec starts (seconds on a busy engine),
+        while the list call reads a lock-free replica."""
+        with self._fixed_lock:
+            return self._fixed.get(cid)
+
+    def _remember(self, cid: ContainerId, info: dict[str, Any]) -> None:
+        raw = (info.get("Config") or {}).get("StopTimeout")
+        fixed = Fixed(int(raw) if isinstance(raw, int) else None)
+        with self._fixed_lock:
+            self._fixed[cid] = fixed
+            self._fixed.move_to_end(cid)
+            while len(self._fixed) > FIXED_CACHE:
+                self._fixed.popitem(last=False)
 
     def restart(self, cid: ContainerId, timeout: int) -> None:
         self._call(lambda: self.client.api.restart(cid, timeout=timeout))

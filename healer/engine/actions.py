@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healer.adapters import plugins
-from healer.adapters.docker_engine import EngineError
+from healer.adapters.docker_engine import FROM_LIST, EngineError
 from healer.adapters.notify import post_outcome
 from healer.adapters.recreate import Recreator
 from healer.core.actions import (
@@ -156,8 +156,10 @@ def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: D
         recreator = Recreator(
             h.engine, before_stop=lambda c: h.state.mark_acting([c], h.settings.lock_ttl)
         )
+        # A recreate copies the whole configuration: a repair that read the list inspects.
+        full = h.engine.inspect(cid) if info.get(FROM_LIST) else info
         with repair_limit.timed_action(h, grace=timeout):
-            result = recreator.recreate(info, timeout)
+            result = recreator.recreate(full, timeout)
         done.notes += result.notes
         done.errors += result.errors
         return result.new_id

@@ -1,4 +1,4 @@
-"""A guarded repair: lock → re-inspect → claim the slot → act → verify → record.
+"""A guarded repair: lock → re-read the containers → claim the slot → act → verify → record.
 
 Each step can end the repair with a recorded reason; nothing here decides policy, it asks
 `backoff.decide` (through the guard's atomic claim) and `policy.still_failing`.
@@ -13,7 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from healer.adapters.docker_engine import ContainerGone, restart_count_climbing
+from healer.adapters.docker_engine import (
+    ContainerGone,
+    inspect_from_list,
+    restart_count_climbing,
+)
 from healer.adapters.guard import Lock
 from healer.adapters.history import Record
 from healer.core.backoff import Decision, Verdict
@@ -121,7 +125,7 @@ def _guarded(
     targets: tuple[ContainerId, ...],
     lease: _Lease,
 ) -> RepairResult:
-    inspected = _inspect_all(h, targets)
+    inspected = _observe(h, req, targets)
     if req.source not in INTENT_SOURCES:
         failing = {cid: i for cid, i in inspected.items() if _failing(h, req.condition, i)}
         if not failing:
@@ -222,6 +226,44 @@ def _failing(h: Healer, condition: Condition, info: dict[str, Any]) -> bool:
         bool(state.get("Restarting")),
         engine_restarts=restart_count_climbing(info),
     )
+
+
+def _observe(
+    h: Healer, req: RepairRequest, targets: tuple[ContainerId, ...]
+) -> dict[ContainerId, dict[str, Any]]:
+    """The targets as they are now (under the lock, after any repair that held it).
+
+    Running containers whose fixed facts this process knows (the probe that asked for the
+    repair inspected them moments ago) are read from a fresh list call: an inspect of a
+    container that runs a healthcheck waits while the engine starts the check's exec, a
+    second or more on an engine busy with a mass failure, and that wait lands on every
+    repair of the burst. Anything else (stopped, paused, restarting, not known here, or a
+    crash loop, which needs the engine's restart count) is inspected."""
+    if req.condition != Condition.RESTARTING:
+        listed = _listed(h, req, targets)
+        if listed is not None:
+            return listed
+    return _inspect_all(h, targets)
+
+
+def _listed(
+    h: Healer, req: RepairRequest, targets: tuple[ContainerId, ...]
+) -> dict[ContainerId, dict[str, Any]] | None:
+    """None when any target needs an inspect."""
+    known = {cid: h.engine.fixed(cid) for cid in targets}
+    if not known or any(f is None for f in known.values()):
+        return None
+    view = h.engine.services(req.sid).get(req.sid)
+    now = {c.id: c for c in view.containers} if view is not None else {}
+    out: dict[ContainerId, dict[str, Any]] = {}
+    for cid, fixed in known.items():
+        c = now.get(cid)
+        if c is None:
+            continue  # gone since: as an inspect answering 404
+        if c.state != "running" or fixed is None:
+            return None
+        out[cid] = inspect_from_list(c, fixed)
+    return out
 
 
 def _inspect_all(h: Healer, targets: tuple[ContainerId, ...]) -> dict[ContainerId, dict[str, Any]]:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from healer.adapters.docker_engine import Fixed
 from healer.adapters.history import Record
 from healer.core.backoff import Decision, Episode, RestartPolicy, Verdict, decide
 from healer.core.model import (
@@ -251,7 +252,8 @@ class FakeStores:
 
 
 class FakeEngine:
-    """One service, one container; `running` is what inspect reports."""
+    """One service, one container; `running` and `health` are what list and inspect report.
+    Like the real engine, it knows a container's fixed facts once it has inspected it."""
 
     def __init__(self, running: bool = False, comes_back: bool = True) -> None:
         self.running = running
@@ -259,16 +261,25 @@ class FakeEngine:
         self.calls: list[tuple[str, ContainerId]] = []
         self.exists = True
         self.health: str | None = None
+        self.inspected: set[ContainerId] = set()
+        self.inspects = 0
+        self.lists = 0
 
     def services(self, sid: ServiceId | None = None) -> dict[ServiceId, ServiceView]:
+        self.lists += 1
         if not self.exists:
             return {}
-        c = ContainerView(
-            CID, "shop-web-1", "shop", "web", 1, "running" if self.running else "exited", None, 0
-        )
+        state = "running" if self.running else "exited"
+        health = self.health if self.running else None
+        c = ContainerView(CID, "shop-web-1", "shop", "web", 1, state, health, 0)
         return {SID: ServiceView(SID, (c,))}
 
+    def fixed(self, cid: ContainerId) -> Fixed | None:
+        return Fixed(stop_timeout=1) if cid in self.inspected else None
+
     def inspect(self, cid: ContainerId) -> dict[str, Any]:
+        self.inspects += 1
+        self.inspected.add(cid)
         status = "running" if self.running else "exited"
         state: dict[str, Any] = {
             "Status": status,

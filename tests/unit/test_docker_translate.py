@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from healer.adapters.docker_engine import (
+    FROM_LIST,
+    Fixed,
     ListEntry,
     group_services,
+    inspect_from_list,
     restart_count_climbing,
     view_from_list_entry,
 )
-from healer.core.model import ContainerView, HealthStatus, ServiceId
+from healer.core.model import ContainerId, ContainerView, HealthStatus, ServiceId
 from healer.core.policy import container_status, is_good
 
 
@@ -202,3 +206,20 @@ def test_restart_count_climbing(policy: str | None, count: int, climbing: bool) 
 def test_restart_count_climbing_on_a_sparse_inspect() -> None:
     assert restart_count_climbing({}) is False
     assert restart_count_climbing({"HostConfig": None, "RestartCount": 2}) is False
+
+
+def test_a_running_list_entry_reads_as_the_inspect_a_repair_needs() -> None:
+    view = ContainerView(
+        ContainerId("c1"), "shop-web-1", "shop", "web", 1, "running", "unhealthy", None
+    )
+    info = inspect_from_list(view, Fixed(stop_timeout=30))
+    assert info["State"] == {
+        "Status": "running",
+        "Running": True,
+        "Restarting": False,
+        "Health": {"Status": "unhealthy"},
+    }
+    assert info["Config"]["StopTimeout"] == 30 and info["Name"] == "/shop-web-1"
+    assert info[FROM_LIST], "a recreate must know to inspect the whole container"
+    no_check = replace(view, health=None)
+    assert "Health" not in inspect_from_list(no_check, Fixed(None))["State"]

@@ -206,6 +206,58 @@ def test_cooldown_then_quarantine_after_the_budget() -> None:
     assert engine.calls == [("start", CID), ("start", CID)], "quarantine does not act"
 
 
+# --- the fresh read under the lock: list or inspect ---------------------------------------
+
+
+def unhealthy(condition: Condition = Condition.UNHEALTHY) -> RepairRequest:
+    return RepairRequest(SID, condition, Action.RESTART, (CID,), "unhealthy", Source.PROBE)
+
+
+def test_a_running_container_inspected_before_is_read_from_the_list() -> None:
+    # An inspect of a container running a healthcheck waits for the check's exec to start.
+    engine = FakeEngine(running=True)
+    engine.health = "unhealthy"
+    engine.inspected.add(CID)  # the probe that asked for the repair inspected it
+    h = make_healer(engine)
+    assert repair(h, unhealthy()).outcome == Outcome.ACTED
+    assert engine.calls == [("restart", CID)]
+    assert engine.inspects == 1, "only the verify after the restart inspects"
+    assert engine.lists == 2, "the targets before the lock, their state under it"
+
+
+def test_a_container_never_inspected_here_is_inspected() -> None:
+    engine = FakeEngine(running=True)
+    engine.health = "unhealthy"
+    h = make_healer(engine)
+    assert repair(h, unhealthy()).outcome == Outcome.ACTED
+    assert engine.inspects == 2 and engine.lists == 1
+
+
+def test_a_listed_container_that_recovered_is_left_alone() -> None:
+    engine = FakeEngine(running=True)
+    engine.health = "healthy"
+    engine.inspected.add(CID)
+    stores = FakeStores()
+    h = make_healer(engine, stores)
+    result = repair(h, unhealthy())
+    assert (result.outcome, result.reason) == (Outcome.SKIPPED, SkipReason.RECOVERED.value)
+    assert engine.calls == [] and engine.inspects == 0
+
+
+@pytest.mark.parametrize(
+    ("condition", "running"),
+    [(Condition.RESTARTING, True), (Condition.EXITED, False), (Condition.UNHEALTHY, False)],
+    ids=["crash loop: needs the restart count", "exited", "stopped since the probe"],
+)
+def test_the_list_does_not_answer_what_it_cannot_tell(condition: Condition, running: bool) -> None:
+    engine = FakeEngine(running=running)
+    engine.inspected.add(CID)
+    h = make_healer(engine)
+    repair(h, unhealthy(condition))
+    # One inspect under the lock, plus the verify of each action taken.
+    assert engine.inspects == 1 + len(engine.calls)
+
+
 # --- the adaptive limit hears of every engine action ---------------------------------------
 
 
