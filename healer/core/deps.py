@@ -240,6 +240,20 @@ class DependencyGraph:
         """Everything ``service`` needs, directly or through other services."""
         return self._reach.get(ServiceId(service), frozenset())
 
+    def connected(self, service: str) -> frozenset[ServiceId]:
+        """``service`` and every service linked to it by dependencies, in either direction
+        and through any number of others. No decision about a service depends on a service
+        outside this set, nor changes one."""
+        start = ServiceId(service)
+        seen, todo = {start}, [start]
+        while todo:
+            s = todo.pop()
+            for n in (*self._deps.get(s, ()), *self._users.get(s, ())):
+                if n not in seen:
+                    seen.add(n)
+                    todo.append(n)
+        return frozenset(seen)
+
     def dependents(self, service: str) -> tuple[ServiceId, ...]:
         """Services that directly depend on ``service``, sorted."""
         return tuple(sorted(self._users.get(ServiceId(service), ())))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from healer.adapters.history import Record
 from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerId, ServiceId, Source
-from healer.core.reconcile import Plan, plan
+from healer.core.reconcile import Plan, plan, related_views
 from healer.core.resources import resource_findings
 from healer.engine.context import Healer
 
@@ -32,7 +32,10 @@ def probe(
 ) -> ProbeResult:
     started = time.perf_counter()
     now = h.clock()
-    views = h.engine.services() if sid is None else h.engine.project_fresh(sid, container_id)
+    if sid is None:
+        views = h.engine.services()
+    else:
+        views = related_views(h.engine.project_fresh(sid, container_id), sid)
     snap = h.state.read(views.values(), now)
     # A project an ordered recovery is bringing back after an engine restart is left to it.
     snap = replace(snap, booting=h.stores.boot.booting(s.partition("/")[0] for s in views))

@@ -297,3 +297,13 @@ def test_blocking_dependency_is_a_down_transitive_dependency(
     if blocker is not None:
         assert blocker in upstream
         assert not (g.transitive_dependencies(blocker) & down)  # nothing further upstream is down
+
+
+def test_connected_is_the_whole_dependency_component_and_nothing_else(
+    shop: DependencyGraph,
+) -> None:
+    component = {"p/web", "p/api", "p/cache", "p/migrate", "p/db", "p/sidecar", "p/proxy"}
+    for member in component:
+        assert shop.connected(member) == component, member
+    assert shop.connected("p/metrics") == {"p/metrics"}
+    assert shop.connected("p/unknown") == {"p/unknown"}

@@ -12,7 +12,7 @@ from healer.core.model import (
     SkipReason,
 )
 from healer.core.observed import Snapshot
-from healer.core.reconcile import PolicyDefaults, plan
+from healer.core.reconcile import PolicyDefaults, plan, related_views
 
 NOW = 1_000_000.0
 DB, APP, WORKER = ServiceId("p/db"), ServiceId("p/app"), ServiceId("p/worker")
@@ -110,3 +110,14 @@ def test_network_namespace_sharers_are_restarted_with_their_owner() -> None:
         (ServiceId("p/sidecar"), Condition.DEPENDENCY)
     ]
     assert "network namespace" in p.requests[0].detail
+
+
+def test_a_probe_of_one_service_plans_its_dependency_component_only() -> None:
+    lone = ServiceId("p/lone")
+    everything = {**views(db="exited"), lone: view(lone, "exited")}
+    # app's probe: db, which it needs, and worker, which needs it; not the unrelated service.
+    assert set(related_views(everything, APP)) == {DB, APP, WORKER}
+    assert set(related_views(everything, lone)) == {lone}
+    narrowed = plan(related_views(everything, APP), Snapshot(), DEFAULTS, NOW)
+    assert [r.sid for r in narrowed.requests] == [DB]
+    assert set(narrowed.effects.snapshots) == {DB, APP, WORKER}
