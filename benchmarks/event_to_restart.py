@@ -2,7 +2,7 @@
 containers failing at once: the healer's event path vs its reconcile-only path, in one run.
 
     python -m benchmarks.event_to_restart --containers 50,100 [--paths event,previous,reconcile]
-        [--redis-url redis://127.0.0.1:6379/14]
+        [--repeats K] [--redis-url redis://127.0.0.1:6379/14]
 
 For each N: per path median and max, and each path's max against its engine floor's max:
 the engine alone restarting the same N containers in parallel (same healthchecks running,
@@ -184,32 +184,61 @@ def main() -> None:
     ap.add_argument(
         "--storm-brake", action="store_true", help="keep the repair-storm brake (default: off)"
     )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="rounds per size and path, each with its own floor; every round is printed and "
+        "the median of the rounds' max ratios summarises them (2 cores make one round noisy)",
+    )
     args = ap.parse_args()
     client = docker.from_env()
     image, _ = ensure_test_image(client)
     paths = args.paths.split(",")
     for n in (int(x) for x in args.containers.split(",")):
-        runs: dict[str, tuple[list[float], list[float]]] = {}
-        if "event" in paths:
-            runs["event path"] = run_path(
-                client, image, n, args.redis_url, True, "60", brake=args.storm_brake
+        ratios: dict[str, list[float]] = {}
+        for round_ in range(1, args.repeats + 1):
+            runs = run_round(client, image, n, args, paths)
+            print(
+                f"--- {n} containers failing at once, round {round_}/{args.repeats} "
+                f"(load average {os.getloadavg()[0]:.1f})",
+                flush=True,
             )
-        if "previous" in paths:
-            runs["event, previous defaults"] = run_path(
-                client, image, n, args.redis_url, True, "60", PREVIOUS, brake=args.storm_brake
-            )
-        if "reconcile" in paths:
-            runs[f"reconcile only ({args.interval}s)"] = run_path(
-                client, image, n, args.redis_url, False, args.interval, brake=args.storm_brake
-            )
-        print(f"--- {n} containers failing at once (load average {os.getloadavg()[0]:.1f})")
-        for label, (lat, floor) in runs.items():
-            print(f"{label:28} {stats(lat)}  vs its floor: max {max(lat) / max(floor):.2f}x")
-            print(f"{'  engine floor, same ones':28} {stats(floor)}")
-        if "event path" in runs and "reconcile" in paths:
-            ev, rc = runs["event path"][0], runs[f"reconcile only ({args.interval}s)"][0]
-            median = statistics.median(rc) / statistics.median(ev)
-            print(f"ratio reconcile/event: median {median:.1f}x, max {max(rc) / max(ev):.1f}x")
+            for label, (lat, floor) in runs.items():
+                ratio = max(lat) / max(floor)
+                ratios.setdefault(label, []).append(ratio)
+                print(f"{label:28} {stats(lat)}  vs its floor: max {ratio:.2f}x")
+                print(f"{'  engine floor, same ones':28} {stats(floor)}", flush=True)
+            if "event path" in runs and "reconcile" in paths:
+                ev, rc = runs["event path"][0], runs[f"reconcile only ({args.interval}s)"][0]
+                median = statistics.median(rc) / statistics.median(ev)
+                print(f"ratio reconcile/event: median {median:.1f}x, max {max(rc) / max(ev):.1f}x")
+        if args.repeats > 1:
+            for label, values in ratios.items():
+                listed = ", ".join(f"{r:.2f}" for r in values)
+                print(
+                    f"=== {n}, {label}: max vs floor, median of {len(values)} rounds "
+                    f"{statistics.median(values):.2f}x ({listed})",
+                    flush=True,
+                )
+
+
+def run_round(
+    client: docker.DockerClient, image: str, n: int, args: argparse.Namespace, paths: list[str]
+) -> dict[str, tuple[list[float], list[float]]]:
+    runs: dict[str, tuple[list[float], list[float]]] = {}
+    brake = args.storm_brake
+    if "event" in paths:
+        runs["event path"] = run_path(client, image, n, args.redis_url, True, "60", brake=brake)
+    if "previous" in paths:
+        runs["event, previous defaults"] = run_path(
+            client, image, n, args.redis_url, True, "60", PREVIOUS, brake=brake
+        )
+    if "reconcile" in paths:
+        runs[f"reconcile only ({args.interval}s)"] = run_path(
+            client, image, n, args.redis_url, False, args.interval, brake=brake
+        )
+    return runs
 
 
 if __name__ == "__main__":
