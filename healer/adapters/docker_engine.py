@@ -126,14 +126,9 @@ class Fixed:
     stop_timeout: int | None  # Config.StopTimeout: compose's stop_grace_period
 
 
-# The key that marks an inspect-shaped dict built from the list call (inspect_from_list):
-# whoever needs the whole inspect (recreate copies the container's config) inspects anew.
-FROM_LIST = "HealerFromList"
-
-
 def inspect_from_list(view: ContainerView, fixed: Fixed) -> dict[str, Any]:
-    """The parts of an inspect a repair reads, from a running container's list entry and its
-    fixed facts."""
+    """The parts of an inspect a repair reads to decide and to restart, from a running
+    container's list entry and its fixed facts (a recreate inspects the whole container)."""
     state: dict[str, Any] = {"Status": view.state, "Running": True, "Restarting": False}
     if view.health is not None:
         state["Health"] = {"Status": view.health}
@@ -142,7 +137,6 @@ def inspect_from_list(view: ContainerView, fixed: Fixed) -> dict[str, Any]:
         "Name": f"/{view.name}",
         "State": state,
         "Config": {"StopTimeout": fixed.stop_timeout},
-        FROM_LIST: True,
     }
 
 

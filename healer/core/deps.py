@@ -244,11 +244,15 @@ class DependencyGraph:
         """``service`` and every service linked to it by dependencies, in either direction
         and through any number of others. No decision about a service depends on a service
         outside this set, nor changes one."""
+        linked: dict[ServiceId, set[ServiceId]] = {}
+        for s, needs in self._deps.items():
+            for d in needs:
+                linked.setdefault(s, set()).add(d)
+                linked.setdefault(d, set()).add(s)
         start = ServiceId(service)
         seen, todo = {start}, [start]
         while todo:
-            s = todo.pop()
-            for n in (*self._deps.get(s, ()), *self._users.get(s, ())):
+            for n in linked.get(todo.pop(), ()):
                 if n not in seen:
                     seen.add(n)
                     todo.append(n)

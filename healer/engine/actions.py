@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healer.adapters import plugins
-from healer.adapters.docker_engine import FROM_LIST, EngineError
+from healer.adapters.docker_engine import EngineError
 from healer.adapters.notify import post_outcome
 from healer.adapters.recreate import Recreator
 from healer.core.actions import (
@@ -81,12 +81,16 @@ def published_strategies() -> str:
     return ",".join(sorted(plugin_names()))
 
 
+def _published_names(published: str) -> frozenset[str]:
+    return frozenset(name for name in published.split(",") if name)
+
+
 def cluster_strategies(h: Healer) -> frozenset[str]:
     """Plugin names installed here or published by any known host's agent: an action may
     name a strategy that only the service's host has."""
     names = set(plugin_names())
     for published in h.hosts.info_field(STRATEGIES_FIELD, h.hosts.heartbeats()).values():
-        names.update(name for name in (published or "").split(",") if name)
+        names.update(_published_names(published or ""))
     return frozenset(names)
 
 
@@ -106,10 +110,10 @@ def check_on_host(h: Healer, host: HostId, action: str) -> None:
     list (an agent from before this check) is not second-guessed; its repair reports it."""
     if not is_plugin(action):
         return
-    published = h.hosts.info(host).get(STRATEGIES_FIELD)
+    published = h.hosts.info_field(STRATEGIES_FIELD, [host])[host]
     if published is None:
         return
-    there = frozenset(name for name in published.split(",") if name)
+    there = _published_names(published)
     if action not in there:
         raise UnknownAction(action, there, f"not installed on host {host!r}")
 
@@ -156,8 +160,9 @@ def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: D
         recreator = Recreator(
             h.engine, before_stop=lambda c: h.state.mark_acting([c], h.settings.lock_ttl)
         )
-        # A recreate copies the whole configuration: a repair that read the list inspects.
-        full = h.engine.inspect(cid) if info.get(FROM_LIST) else info
+        # A recreate copies the whole configuration as it is now: the repair's own read may
+        # have come from the list call (repair._observe), which carries only what it decides by.
+        full = h.engine.inspect(cid)
         with repair_limit.timed_action(h, grace=timeout):
             result = recreator.recreate(full, timeout)
         done.notes += result.notes

@@ -15,6 +15,7 @@ from typing import Any
 
 from healer.adapters.docker_engine import (
     ContainerGone,
+    Fixed,
     inspect_from_list,
     restart_count_climbing,
 )
@@ -250,8 +251,13 @@ def _listed(
     h: Healer, req: RepairRequest, targets: tuple[ContainerId, ...]
 ) -> dict[ContainerId, dict[str, Any]] | None:
     """None when any target needs an inspect."""
-    known = {cid: h.engine.fixed(cid) for cid in targets}
-    if not known or any(f is None for f in known.values()):
+    known: dict[ContainerId, Fixed] = {}
+    for cid in targets:
+        fixed = h.engine.fixed(cid)
+        if fixed is None:
+            return None
+        known[cid] = fixed
+    if not known:
         return None
     view = h.engine.services(req.sid).get(req.sid)
     now = {c.id: c for c in view.containers} if view is not None else {}
@@ -260,7 +266,7 @@ def _listed(
         c = now.get(cid)
         if c is None:
             continue  # gone since: as an inspect answering 404
-        if c.state != "running" or fixed is None:
+        if c.state != "running":
             return None
         out[cid] = inspect_from_list(c, fixed)
     return out
