@@ -1,6 +1,6 @@
 """The adaptive repair concurrency limit in Redis: slots taken against the current limit in
-one Lua call, and each engine action's latency folded into the limit (healer.core.concurrency,
-pure) with WATCH/MULTI, so every worker and thread shares one limit.
+one Lua call, and each engine action folded into the limit and its throughput window
+(healer.core.concurrency, pure) with WATCH/MULTI, so every worker and thread shares one limit.
 """
 
 from __future__ import annotations
@@ -116,8 +116,14 @@ def encode(s: LimitState) -> dict[str, str]:
         "cost": f(s.cost),
         "best": f(s.best),
         "best_at": repr(s.best_at),
-        "best_in_flight": str(s.best_in_flight),
+        "best_in_flight": repr(s.best_in_flight),
         "decreased_at": repr(s.decreased_at) if math.isfinite(s.decreased_at) else "",
+        "win_first": f(s.win_first),
+        "win_last": repr(s.win_last),
+        "win_done": str(s.win_done),
+        "win_in_flight": str(s.win_in_flight),
+        "win_latency": repr(s.win_latency),
+        "win_graced": str(s.win_graced),
     }
 
 
@@ -140,8 +146,14 @@ def decode(h: dict[str, str]) -> LimitState | None:
             cost=f("cost"),
             best=f("best"),
             best_at=f("best_at") or 0.0,
-            best_in_flight=int(h.get("best_in_flight") or 0),
+            best_in_flight=f("best_in_flight") or 0.0,
             decreased_at=f("decreased_at") or -math.inf,
+            win_first=f("win_first"),
+            win_last=f("win_last") or 0.0,
+            win_done=int(h.get("win_done") or 0),
+            win_in_flight=int(h.get("win_in_flight") or 0),
+            win_latency=f("win_latency") or 0.0,
+            win_graced=int(h.get("win_graced") or 0),
         )
     except ValueError:
         return None

@@ -1,26 +1,41 @@
 """How many repairs may act on the Docker engine at once: an AIMD limit, as TCP's congestion
-window, that follows the engine's own latency. Pure: the state lives in Redis
+window, that follows the engine's own throughput. Pure: the state lives in Redis
 (healer.adapters.repair_limit), every function here maps (policy, state, sample) to a state.
 
-The signal is the engine's time per action, by Little's law: an action's latency divided by
-the actions in flight. While the engine still works in parallel that cost falls as more run
-at once (restarting 50 containers together takes far less than 50 times one); once it is
-saturated, more concurrency only queues inside dockerd and the cost stops falling, and when
-it is overloaded the cost rises. Saturation is therefore a cost well above the best one seen
-at the same or lower concurrency (a higher cost with fewer in flight is just less
-parallelism). So the limit
+The signal is the engine's time per completed action, measured over a window of completions
+(at least `window` of them and `min_latency` seconds): the seconds between the window's first
+and last completion per completion, with the mean number of actions in flight as the
+window's concurrency. While the engine keeps up, more concurrency keeps that cost level or
+lowers it (restarting 50 containers together takes far less than 50 times one); when it is
+overloaded, more in flight completes fewer per second and the cost rises. Overload is
+therefore a cost (the window's, and the smoothed one) well above the best seen at the same or
+lower concurrency (a higher cost with fewer in flight is just less parallelism).
+
+A single action's latency is no such signal: in a burst the engine works through the actions
+it was handed, so the last of 100 restarts handed over together takes many times the first,
+with the engine as fast as ever. A limit that read that as overload halved itself in the
+middle of a mass failure and left the rest waiting for slots the engine could have served.
+
+So the limit
 
 - starts at `initial` (by default the cap; or where it was, for an hour) and grows by one
-  per completed action (slow start: it doubles each round) until the first sign of
-  saturation, then by 1/limit (one per round);
-- halves, at most once per round trip (the latency of the action that saw it), when the
-  smoothed cost exceeds `tolerance` times the best cost seen recently, when one action takes
-  longer than `max_latency`, or when the engine fails an action;
+  per completed action (slow start: it doubles each round) until the first decrease, then
+  by 1/limit (one per round);
+- halves, at most once per round trip (the latency of the action that saw it), when a window
+  shows overload, when one action takes longer than `max_latency`, or when the engine fails an
+  action;
 - stays within [floor, cap]: `cap` is the operator's HEALER_REPAIR_CONCURRENCY.
 
-An action that used (nearly) its whole stop grace period waited on the container, not the
-engine, and is no signal at all. Latencies under `min_latency` are neither measured nor ever
-saturation: an engine answering within a second is not overloaded, whatever the ratio.
+An action that used (nearly) its whole stop grace period may have waited on the container,
+not the engine: it counts as a completion (it is one), but a window where half or more of
+the actions did so is not measured. A loaded engine can make quick-stopping containers take
+that long too; then only a failure or an action over `max_latency` lowers the limit, which
+errs towards the engine's own parallelism, the floor a mass failure is measured by. Counting
+only the other actions would leave gaps in the window that read as a slow engine. A window
+whose actions took under `min_latency` on average is neither measured nor ever overload: an
+engine answering within a second is not overloaded, whatever the ratio. A pause between
+completions longer than the action that ends it (nothing was finishing: the engine was idle,
+not slow) starts a new window.
 """
 
 from __future__ import annotations
@@ -37,19 +52,22 @@ class LimitPolicy:
     # parallel restart of everything that failed is the floor a mass failure is measured
     # by, and waves of repairs behind a smaller start would each add a round trip.
     initial: int | None = None  # None: the cap
-    tolerance: float = 2.0  # smoothed cost above tolerance x best: saturated
-    min_latency: float = 1.0  # seconds; below it an action never signals saturation
-    max_latency: float = 30.0  # seconds; above it always (half the Docker call timeout)
+    tolerance: float = 2.0  # smoothed cost above tolerance x best: overloaded
+    min_latency: float = 1.0  # seconds; windows of faster actions never signal overload
+    max_latency: float = 30.0  # seconds; one action above it always (half the call timeout)
     decrease: float = 0.5
-    smoothing: float = 0.2  # weight of a new cost in the moving average
+    smoothing: float = 0.5  # weight of a new window's cost in the moving average
     best_ttl: float = 600.0  # seconds a best cost is trusted: the engine's floor may move
     grace_share: float = 0.9  # an action this close to its stop grace waited on the container
+    window: int = 8  # completions per measurement (and at least min_latency seconds)
 
     def __post_init__(self) -> None:
         if self.cap < 1 or self.floor < 1:
             raise ValueError(f"cap and floor must be >= 1, got {self.cap}, {self.floor}")
         if not 0 < self.decrease < 1 or not 0 < self.smoothing <= 1 or self.tolerance <= 1:
             raise ValueError("need 0 < decrease < 1, 0 < smoothing <= 1 and tolerance > 1")
+        if self.window < 2:
+            raise ValueError(f"a window needs at least 2 completions, got {self.window}")
 
     @property
     def lowest(self) -> int:
@@ -64,11 +82,18 @@ class LimitPolicy:
 class LimitState:
     limit: float
     slow_start: bool = True
-    cost: float | None = None  # moving average of seconds per action per action in flight
-    best: float | None = None  # lowest single cost seen since best_at
+    cost: float | None = None  # moving average of the windows' seconds per completion
+    best: float | None = None  # lowest window cost seen since best_at
     best_at: float = 0.0
-    best_in_flight: int = 0  # the concurrency that cost was seen at
+    best_in_flight: float = 0.0  # the mean concurrency of that window
     decreased_at: float = -math.inf
+    # The window being filled: its first and last completion, and sums over its completions.
+    win_first: float | None = None
+    win_last: float = 0.0
+    win_done: int = 0
+    win_in_flight: int = 0  # sum of the actions in flight at each completion
+    win_latency: float = 0.0  # sum of the completed actions' latencies
+    win_graced: int = 0  # completions that used (nearly) their stop grace
 
 
 @dataclass(frozen=True)
@@ -78,8 +103,18 @@ class Sample:
     latency: float  # seconds the call took
     in_flight: int  # actions acting when it ended, itself included
     ok: bool  # False: the engine failed it or timed out (not: the container was gone)
-    at: float
+    at: float  # when it ended
     grace: float = math.inf  # the stop grace it was given; inf for start
+
+
+@dataclass(frozen=True)
+class Window:
+    """A closed window of completions."""
+
+    cost: float  # seconds between completions: the inverse of the engine's throughput
+    in_flight: float  # mean actions in flight
+    latency: float  # mean latency of its actions
+    graced: float  # share of its actions that used (nearly) their stop grace
 
 
 def allowed(policy: LimitPolicy, state: LimitState) -> int:
@@ -87,40 +122,92 @@ def allowed(policy: LimitPolicy, state: LimitState) -> int:
     return max(policy.lowest, min(policy.cap, int(state.limit)))
 
 
-def saturated(policy: LimitPolicy, state: LimitState, sample: Sample) -> bool:
-    if not sample.ok or sample.latency > policy.max_latency:
-        return True
-    if sample.latency < policy.min_latency or state.cost is None or state.best is None:
+def overloaded(policy: LimitPolicy, state: LimitState, window: Window) -> bool:
+    """`state` has `window` measured already."""
+    if not _telling(policy, window) or state.cost is None or state.best is None:
         return False
     # Fewer in flight than at the best cost: a higher cost is only less parallelism.
-    more_parallel = sample.in_flight >= state.best_in_flight
-    return more_parallel and state.cost > policy.tolerance * state.best
+    more_parallel = window.in_flight >= state.best_in_flight
+    # The window itself and the average both: a window better than the last ones lowers the
+    # best before the average catches up, which is no overload.
+    dear = min(window.cost, state.cost) > policy.tolerance * state.best
+    return more_parallel and dear
 
 
 def update(policy: LimitPolicy, state: LimitState, sample: Sample) -> LimitState:
     """The state after one action."""
-    if sample.ok and sample.latency >= policy.grace_share * sample.grace:
-        return state  # the container took its grace period: nothing learnt about the engine
-    measured = _measure(policy, state, sample)
-    if saturated(policy, measured, sample):
-        return _decrease(policy, measured, sample)
-    step = 1.0 if measured.slow_start else 1.0 / max(measured.limit, 1.0)
-    return replace(measured, limit=min(float(policy.cap), measured.limit + step))
+    graced = sample.ok and sample.latency >= policy.grace_share * sample.grace
+    if not sample.ok or (sample.latency > policy.max_latency and not graced):
+        return _decrease(policy, state, sample)
+    state, window = _count(policy, state, sample, graced)
+    if window is not None:
+        state = _measure(policy, state, window, sample.at)
+        if overloaded(policy, state, window):
+            return _decrease(policy, state, sample)
+    step = 1.0 if state.slow_start else 1.0 / max(state.limit, 1.0)
+    return replace(state, limit=min(float(policy.cap), state.limit + step))
 
 
-def _measure(policy: LimitPolicy, state: LimitState, sample: Sample) -> LimitState:
-    # Only actions slow enough to matter are measured: a 50 ms start among slots held by
-    # slow-stopping containers would set a "best" no busy engine could ever come near.
-    if not sample.ok or sample.latency < policy.min_latency:
-        return state
-    cost = sample.latency / max(1, sample.in_flight)
-    average = cost if state.cost is None else _mix(policy.smoothing, state.cost, cost)
-    stale = sample.at - state.best_at > policy.best_ttl
-    if state.best is None or cost < state.best or stale:
-        return replace(
-            state, cost=average, best=cost, best_at=sample.at, best_in_flight=sample.in_flight
+def _count(
+    policy: LimitPolicy, state: LimitState, s: Sample, graced: bool
+) -> tuple[LimitState, Window | None]:
+    """Add a completion to the window; the window it closed, if any."""
+    idle = state.win_first is None or s.at - state.win_last > max(s.latency, policy.min_latency)
+    if idle:
+        return _open(state, s, graced), None
+    assert state.win_first is not None
+    done = state.win_done + 1
+    span = s.at - state.win_first
+    in_flight = state.win_in_flight + s.in_flight
+    latency = state.win_latency + s.latency
+    grace_used = state.win_graced + graced
+    if done < policy.window or span < policy.min_latency:
+        grown = replace(
+            state,
+            win_last=s.at,
+            win_done=done,
+            win_in_flight=in_flight,
+            win_latency=latency,
+            win_graced=grace_used,
         )
+        return grown, None
+    closed = Window(
+        cost=span / (done - 1),
+        in_flight=in_flight / done,
+        latency=latency / done,
+        graced=grace_used / done,
+    )
+    # The completion that closes a window opens the next: each gap is counted once.
+    return _open(state, s, graced), closed
+
+
+def _open(state: LimitState, s: Sample, graced: bool) -> LimitState:
+    return replace(
+        state,
+        win_first=s.at,
+        win_last=s.at,
+        win_done=1,
+        win_in_flight=s.in_flight,
+        win_latency=s.latency,
+        win_graced=int(graced),
+    )
+
+
+def _measure(policy: LimitPolicy, state: LimitState, w: Window, at: float) -> LimitState:
+    # Only windows of actions slow enough to matter are measured: 50 ms starts among slots
+    # held by slow-stopping containers would set a "best" no busy engine could come near.
+    if not _telling(policy, w):
+        return state
+    average = w.cost if state.cost is None else _mix(policy.smoothing, state.cost, w.cost)
+    stale = at - state.best_at > policy.best_ttl
+    if state.best is None or w.cost < state.best or stale:
+        return replace(state, cost=average, best=w.cost, best_at=at, best_in_flight=w.in_flight)
     return replace(state, cost=average)
+
+
+def _telling(policy: LimitPolicy, w: Window) -> bool:
+    """Whether a window says anything about the engine's speed."""
+    return w.latency >= policy.min_latency and w.graced < 0.5
 
 
 def _mix(weight: float, old: float, new: float) -> float:
@@ -129,7 +216,7 @@ def _mix(weight: float, old: float, new: float) -> float:
 
 def _decrease(policy: LimitPolicy, state: LimitState, sample: Sample) -> LimitState:
     # One decrease per round trip: the actions that started before it would all report the
-    # same saturation, and halving once per report would collapse the limit.
+    # same overload, and halving once per report would collapse the limit.
     if sample.at - state.decreased_at < sample.latency:
         return replace(state, slow_start=False)
     lower = max(float(policy.lowest), state.limit * policy.decrease)

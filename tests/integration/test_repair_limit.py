@@ -62,7 +62,7 @@ def test_an_unreadable_state_starts_over(redis_client: redis.Redis) -> None:
 
 
 def test_the_whole_state_survives_the_round_trip() -> None:
-    state = LimitState(12.5, False, 0.3, 0.1, 1000.0, 24, 990.0)
+    state = LimitState(12.5, False, 0.3, 0.1, 1000.0, 24.5, 990.0, 1001.0, 1003.5, 5, 410, 31.0, 2)
     assert decode(encode(state)) == state
     assert decode(encode(LimitState(8.0))) == LimitState(8.0)
 
