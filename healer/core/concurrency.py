@@ -52,13 +52,13 @@ class LimitPolicy:
     # parallel restart of everything that failed is the floor a mass failure is measured
     # by, and waves of repairs behind a smaller start would each add a round trip.
     initial: int | None = None  # None: the cap
-    tolerance: float = 2.0  # smoothed cost above tolerance x best: overloaded
+    tolerance: float = 2.0  # window and smoothed cost above tolerance x best: overloaded
     min_latency: float = 1.0  # seconds; windows of faster actions never signal overload
     max_latency: float = 30.0  # seconds; one action above it always (half the call timeout)
     decrease: float = 0.5
     smoothing: float = 0.5  # weight of a new window's cost in the moving average
     best_ttl: float = 600.0  # seconds a best cost is trusted: the engine's floor may move
-    grace_share: float = 0.9  # an action this close to its stop grace waited on the container
+    grace_share: float = 0.9  # this close to its stop grace, an action may have waited on it
     window: int = 8  # completions per measurement (and at least min_latency seconds)
 
     def __post_init__(self) -> None:
