@@ -39,7 +39,8 @@ from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
 from healer.engine.manual import close_request
 from healer.engine.probe import probe, reconcile
-from healer.engine.repair import Busy, RepairResult, SlotsFull, finish_repair, repair
+from healer.engine.repair import Busy, SlotsFull, repair
+from healer.engine.repair_outcome import RepairResult, finish_repair
 from workers.app import RETRY_ON_REDIS_LOSS, app, settings
 
 log = logging.getLogger("healer.tasks")

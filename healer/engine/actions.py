@@ -161,7 +161,7 @@ def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: D
             h.engine, before_stop=lambda c: h.state.mark_acting([c], h.settings.lock_ttl)
         )
         # A recreate copies the whole configuration as it is now: the repair's own read may
-        # have come from the list call (repair._observe), which carries only what it decides by.
+        # have come from the list call (reread.observe), which carries only what it decides by.
         full = h.engine.inspect(cid)
         with repair_limit.timed_action(h, grace=timeout):
             result = recreator.recreate(full, timeout)

@@ -1,43 +1,32 @@
 """A guarded repair: lock → re-read the containers → claim the slot → act → verify → record.
 
-Each step can end the repair with a recorded reason; nothing here decides policy, it asks
-`backoff.decide` (through the guard's atomic claim) and `policy.still_failing`.
+Each step can end the repair with a recorded reason (engine/repair_outcome.py); nothing here
+decides policy, it asks `backoff.decide` (through the guard's atomic claim) and
+`policy.still_failing` (engine/reread.py).
 """
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
-from healer.adapters.docker_engine import (
-    ContainerGone,
-    Fixed,
-    inspect_from_list,
-    restart_count_climbing,
-)
 from healer.adapters.guard import Lock
-from healer.adapters.history import Record
 from healer.core.backoff import Decision, Verdict
 from healer.core.labels import parse_service_labels
 from healer.core.model import (
     INTENT_SOURCES,
     OPERATOR_SOURCES,
-    Condition,
     ContainerId,
     Outcome,
     RepairRequest,
     SkipReason,
 )
-from healer.core.policy import still_failing
 from healer.core.work import repair_budget, stop_grace
-from healer.engine import actions, gates, repair_limit
+from healer.engine import actions, gates, repair_limit, reread
 from healer.engine.context import Healer
-
-log = logging.getLogger("healer.repair")
+from healer.engine.repair_outcome import RepairResult, finish_repair
 
 STORM_BRAKE = "storm_brake"
 INVALID_TARGET = "invalid_target"
@@ -57,14 +46,6 @@ class Busy(Exception):
 
 class SlotsFull(Busy):
     """HEALER_REPAIR_CONCURRENCY repairs are acting already: every source waits its turn."""
-
-
-@dataclass(frozen=True)
-class RepairResult:
-    outcome: Outcome  # ACTED, SKIPPED, FAILED or QUARANTINED
-    reason: str
-    detail: str = ""
-    attempt: int = 0
 
 
 def repair(h: Healer, req: RepairRequest) -> RepairResult:
@@ -126,9 +107,9 @@ def _guarded(
     targets: tuple[ContainerId, ...],
     lease: _Lease,
 ) -> RepairResult:
-    inspected = _observe(h, req, targets)
+    inspected = reread.observe(h, req, targets)
     if req.source not in INTENT_SOURCES:
-        failing = {cid: i for cid, i in inspected.items() if _failing(h, req.condition, i)}
+        failing = {cid: i for cid, i in inspected.items() if reread.failing(req.condition, i)}
         if not failing:
             return finish_repair(
                 h,
@@ -191,10 +172,10 @@ def _redelivered(
     deadline = time.monotonic() + h.settings.verify_timeout
     note = "the delivery that claimed this repair was lost; not repeated (at most once)"
     while True:
-        now = _inspect_all(h, tuple(inspected))
+        now = reread.inspect_all(h, tuple(inspected))
         # 1 s of slack: the engine's clock stamps StartedAt, the worker's stamps the claim.
         if len(now) == len(inspected) and all(
-            (i.get("State") or {}).get("Running") and _started_at(i) >= claimed - 1.0
+            (i.get("State") or {}).get("Running") and reread.started_at(i) >= claimed - 1.0
             for i in now.values()
         ):
             detail = f"{note}; its action took effect: started since the claim"
@@ -207,79 +188,6 @@ def _redelivered(
                 h, req, RepairResult(Outcome.FAILED, d.reason, detail, d.episode.attempts)
             )
         time.sleep(0.2)
-
-
-def _started_at(info: dict[str, Any]) -> float:
-    value = str((info.get("State") or {}).get("StartedAt") or "")
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def _failing(h: Healer, condition: Condition, info: dict[str, Any]) -> bool:
-    state = info.get("State") or {}
-    health = (state.get("Health") or {}).get("Status")
-    return still_failing(
-        condition,
-        state.get("Status", ""),
-        health,
-        bool(state.get("Restarting")),
-        engine_restarts=restart_count_climbing(info),
-    )
-
-
-def _observe(
-    h: Healer, req: RepairRequest, targets: tuple[ContainerId, ...]
-) -> dict[ContainerId, dict[str, Any]]:
-    """The targets as they are now (under the lock, after any repair that held it).
-
-    Running containers whose fixed facts this process knows (the probe that asked for the
-    repair inspected them moments ago) are read from a fresh list call: an inspect of a
-    container that runs a healthcheck waits while the engine starts the check's exec, a
-    second or more on an engine busy with a mass failure, and that wait lands on every
-    repair of the burst. Anything else (stopped, paused, restarting, not known here, or a
-    crash loop, which needs the engine's restart count) is inspected."""
-    if req.condition != Condition.RESTARTING:
-        listed = _listed(h, req, targets)
-        if listed is not None:
-            return listed
-    return _inspect_all(h, targets)
-
-
-def _listed(
-    h: Healer, req: RepairRequest, targets: tuple[ContainerId, ...]
-) -> dict[ContainerId, dict[str, Any]] | None:
-    """None when any target needs an inspect."""
-    known: dict[ContainerId, Fixed] = {}
-    for cid in targets:
-        fixed = h.engine.fixed(cid)
-        if fixed is None:
-            return None
-        known[cid] = fixed
-    if not known:
-        return None
-    view = h.engine.services(req.sid).get(req.sid)
-    now = {c.id: c for c in view.containers} if view is not None else {}
-    out: dict[ContainerId, dict[str, Any]] = {}
-    for cid, fixed in known.items():
-        c = now.get(cid)
-        if c is None:
-            continue  # gone since: as an inspect answering 404
-        if c.state != "running":
-            return None
-        out[cid] = inspect_from_list(c, fixed)
-    return out
-
-
-def _inspect_all(h: Healer, targets: tuple[ContainerId, ...]) -> dict[ContainerId, dict[str, Any]]:
-    out: dict[ContainerId, dict[str, Any]] = {}
-    for cid in targets:
-        try:
-            out[cid] = h.engine.inspect(cid)
-        except ContainerGone:
-            continue
-    return out
 
 
 def _not_acting(
@@ -381,41 +289,3 @@ def _exit_note(info: dict[str, Any]) -> str:
 
 def _name(info: dict[str, Any]) -> str:
     return str(info.get("Name", "?")).lstrip("/")
-
-
-def finish_repair(
-    h: Healer, req: RepairRequest, result: RepairResult, once: bool = False
-) -> RepairResult:
-    rec = Record(
-        sid=req.sid,
-        outcome=result.outcome,
-        condition=req.condition.value,
-        action=str(req.action),
-        reason=result.reason,
-        detail=result.detail or req.detail,
-        source=req.source,
-        request_id=req.request_id,
-        attempt=result.attempt,
-    )
-    if once:
-        recorded = h.history.record_skip_once(rec)
-    else:
-        h.history.record(rec)
-        recorded = True
-    if recorded:
-        h.counters.decision(req.sid, result.outcome)
-    if req.source not in INTENT_SOURCES:
-        h.state.clear_pending(req.sid, req.condition)
-    if req.request_id:
-        h.requests.close(req.request_id, result.outcome, result.reason, result.detail)
-    actions.post_repair(h, req, result.outcome, result.reason, result.detail, result.attempt)
-    log.info(
-        "%s/%s %s %s: %s %s",
-        h.host,
-        req.sid,
-        req.condition.value,
-        result.outcome,
-        result.reason,
-        result.detail,
-    )
-    return result

@@ -18,7 +18,8 @@ from healer.core.model import (
 )
 from healer.engine import repair as repair_mod
 from healer.engine.manual import enqueue_manual
-from healer.engine.repair import Busy, RepairResult, SlotsFull, finish_repair, repair
+from healer.engine.repair import Busy, SlotsFull, repair
+from healer.engine.repair_outcome import RepairResult, finish_repair
 from tests.unit.engine_fakes import (
     CID,
     SID,
