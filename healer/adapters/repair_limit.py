@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from healer.adapters import keys
-from healer.core.concurrency import LimitPolicy, LimitState, Sample, update
+from healer.core.concurrency import LimitPolicy, LimitState, Sample, Tally, update
 from healer.core.model import HostId
 from healer.settings import Settings
 
@@ -118,13 +118,33 @@ def encode(s: LimitState) -> dict[str, str]:
         "best_at": repr(s.best_at),
         "best_in_flight": repr(s.best_in_flight),
         "decreased_at": repr(s.decreased_at) if math.isfinite(s.decreased_at) else "",
-        "win_first": f(s.win_first),
-        "win_last": repr(s.win_last),
-        "win_done": str(s.win_done),
-        "win_in_flight": str(s.win_in_flight),
-        "win_latency": repr(s.win_latency),
-        "win_graced": str(s.win_graced),
+        **(_encode_tally(s.tally) if s.tally is not None else {}),
     }
+
+
+def _encode_tally(t: Tally) -> dict[str, str]:
+    return {
+        "win_first": repr(t.first),
+        "win_last": repr(t.last),
+        "win_done": str(t.done),
+        "win_in_flight": str(t.in_flight),
+        "win_latency": repr(t.latency),
+        "win_graced": str(t.graced),
+    }
+
+
+def _decode_tally(h: dict[str, str]) -> Tally | None:
+    """None without one (a state written before windows): the next action opens one."""
+    if not h.get("win_first"):
+        return None
+    return Tally(
+        first=float(h["win_first"]),
+        last=float(h["win_last"]),
+        done=int(h["win_done"]),
+        in_flight=int(h["win_in_flight"]),
+        latency=float(h["win_latency"]),
+        graced=int(h["win_graced"]),
+    )
 
 
 def decode(h: dict[str, str]) -> LimitState | None:
@@ -148,12 +168,7 @@ def decode(h: dict[str, str]) -> LimitState | None:
             best_at=f("best_at") or 0.0,
             best_in_flight=f("best_in_flight") or 0.0,
             decreased_at=f("decreased_at") or -math.inf,
-            win_first=f("win_first"),
-            win_last=f("win_last") or 0.0,
-            win_done=int(h.get("win_done") or 0),
-            win_in_flight=int(h.get("win_in_flight") or 0),
-            win_latency=f("win_latency") or 0.0,
-            win_graced=int(h.get("win_graced") or 0),
+            tally=_decode_tally(h),
         )
-    except ValueError:
+    except (KeyError, ValueError):  # a window written in part: start over
         return None

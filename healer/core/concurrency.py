@@ -87,13 +87,41 @@ class LimitState:
     best_at: float = 0.0
     best_in_flight: float = 0.0  # the mean concurrency of that window
     decreased_at: float = -math.inf
-    # The window being filled: its first and last completion, and sums over its completions.
-    win_first: float | None = None
-    win_last: float = 0.0
-    win_done: int = 0
-    win_in_flight: int = 0  # sum of the actions in flight at each completion
-    win_latency: float = 0.0  # sum of the completed actions' latencies
-    win_graced: int = 0  # completions that used (nearly) their stop grace
+    tally: Tally | None = None  # the window being filled
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The window being filled: its first and last completion, and sums over its completions."""
+
+    first: float
+    last: float
+    done: int
+    in_flight: int  # sum of the actions in flight at each completion
+    latency: float  # sum of the completed actions' latencies
+    graced: int  # completions that used (nearly) their stop grace
+
+    @classmethod
+    def of(cls, s: Sample, graced: bool) -> Tally:
+        return cls(s.at, s.at, 1, s.in_flight, s.latency, int(graced))
+
+    def add(self, s: Sample, graced: bool) -> Tally:
+        return Tally(
+            self.first,
+            s.at,
+            self.done + 1,
+            self.in_flight + s.in_flight,
+            self.latency + s.latency,
+            self.graced + graced,
+        )
+
+    def closed(self) -> Window:
+        return Window(
+            cost=(self.last - self.first) / (self.done - 1),
+            in_flight=self.in_flight / self.done,
+            latency=self.latency / self.done,
+            graced=self.graced / self.done,
+        )
 
 
 @dataclass(frozen=True)
@@ -152,45 +180,14 @@ def _count(
     policy: LimitPolicy, state: LimitState, s: Sample, graced: bool
 ) -> tuple[LimitState, Window | None]:
     """Add a completion to the window; the window it closed, if any."""
-    idle = state.win_first is None or s.at - state.win_last > max(s.latency, policy.min_latency)
-    if idle:
-        return _open(state, s, graced), None
-    assert state.win_first is not None
-    done = state.win_done + 1
-    span = s.at - state.win_first
-    in_flight = state.win_in_flight + s.in_flight
-    latency = state.win_latency + s.latency
-    grace_used = state.win_graced + graced
-    if done < policy.window or span < policy.min_latency:
-        grown = replace(
-            state,
-            win_last=s.at,
-            win_done=done,
-            win_in_flight=in_flight,
-            win_latency=latency,
-            win_graced=grace_used,
-        )
-        return grown, None
-    closed = Window(
-        cost=span / (done - 1),
-        in_flight=in_flight / done,
-        latency=latency / done,
-        graced=grace_used / done,
-    )
+    tally = state.tally
+    if tally is None or s.at - tally.last > max(s.latency, policy.min_latency):
+        return replace(state, tally=Tally.of(s, graced)), None  # idle since: a new window
+    grown = tally.add(s, graced)
+    if grown.done < policy.window or grown.last - grown.first < policy.min_latency:
+        return replace(state, tally=grown), None
     # The completion that closes a window opens the next: each gap is counted once.
-    return _open(state, s, graced), closed
-
-
-def _open(state: LimitState, s: Sample, graced: bool) -> LimitState:
-    return replace(
-        state,
-        win_first=s.at,
-        win_last=s.at,
-        win_done=1,
-        win_in_flight=s.in_flight,
-        win_latency=s.latency,
-        win_graced=int(graced),
-    )
+    return replace(state, tally=Tally.of(s, graced)), grown.closed()
 
 
 def _measure(policy: LimitPolicy, state: LimitState, w: Window, at: float) -> LimitState:

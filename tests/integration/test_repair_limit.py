@@ -9,7 +9,7 @@ import redis
 
 from healer.adapters import keys
 from healer.adapters.repair_limit import LIMIT_TTL, RepairLimiter, decode, encode
-from healer.core.concurrency import LimitPolicy, LimitState
+from healer.core.concurrency import LimitPolicy, LimitState, Tally
 from healer.core.model import HostId
 
 HOST = HostId("node-a")
@@ -62,9 +62,13 @@ def test_an_unreadable_state_starts_over(redis_client: redis.Redis) -> None:
 
 
 def test_the_whole_state_survives_the_round_trip() -> None:
-    state = LimitState(12.5, False, 0.3, 0.1, 1000.0, 24.5, 990.0, 1001.0, 1003.5, 5, 410, 31.0, 2)
+    tally = Tally(1001.0, 1003.5, 5, 410, 31.0, 2)
+    state = LimitState(12.5, False, 0.3, 0.1, 1000.0, 24.5, 990.0, tally)
     assert decode(encode(state)) == state
     assert decode(encode(LimitState(8.0))) == LimitState(8.0)
+    partial = {**encode(state)}
+    del partial["win_last"]
+    assert decode(partial) is None, "a window written in part starts over"
 
 
 def test_each_host_has_its_own_limit_and_slots(redis_client: redis.Redis) -> None:
