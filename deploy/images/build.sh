@@ -104,6 +104,8 @@ base() {
     fetch "$base_image" # yours: Debian bookworm with python3, python3-venv and ca-certificates
     return
   fi
+  # shellcheck source=scripts/lib/ensure.sh
+  command -v debootstrap >/dev/null || (source "$repo_root/scripts/lib/ensure.sh" && ensure_apt debootstrap)
   command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
   [[ $(id -u) == 0 ]] || die "building $base_image runs debootstrap, which needs root"
   local work rootfs_image=compose-healer/debian-rootfs:bookworm start=$SECONDS
