@@ -94,9 +94,13 @@ def label_keys() -> list[str]:
     return keys
 
 
+def _first_cells() -> list[str]:
+    return [row.split(" | ")[0] for row in _config_rows().splitlines()]
+
+
 @pytest.mark.parametrize("key", label_keys())
 def test_every_label_is_in_the_label_table(key: str) -> None:
-    assert f"| `{key}` |" in _config_rows()
+    assert any(f"`{key}`" in cell for cell in _first_cells()), f"no row for {key}"
 
 
 @pytest.mark.parametrize("condition", [c.value for c in Condition])
