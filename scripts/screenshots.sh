@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Screenshots of the running compose stack for the documentation, in headless Chromium
 # (Debian's `chromium`): Flower's task list with a repair task, Prometheus's alerts page, and
-# the API's docs page (Swagger UI over the API's own /openapi.json). Writes docs/img/*.png.
+# the API's docs page (FastAPI's Swagger UI, from npm's swagger-ui-dist, over the API's own
+# /openapi.json). Writes docs/img/*.png.
 #
 #   scripts/stack.sh up --demo && scripts/screenshots.sh
 #
@@ -24,6 +25,7 @@ die() {
 }
 
 command -v "$chromium" >/dev/null || die "no $chromium (apt-get install chromium)"
+command -v npm >/dev/null || die "no npm (apt-get install npm)"
 [[ -f $env_file ]] || die "no $env_file: start the stack first (scripts/stack.sh up --demo)"
 value() { sed -n "s/^$1=//p" "$env_file" | tail -n 1; }
 addr=$(value PUBLISH_ADDR)
@@ -34,7 +36,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 
 shoot() { # URL FILE [WIDTH,HEIGHT]
-  "$chromium" --headless=new --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
+  "$chromium" --headless=new --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --allow-file-access-from-files \
     --user-data-dir="$work/profile" --window-size="${3:-1200,760}" --virtual-time-budget=8000 \
     --screenshot="$work/shot.png" "$1" >/dev/null 2>&1 || die "chromium could not load $1"
   # A 256-colour palette keeps a UI screenshot small enough for the repository.
@@ -43,7 +45,7 @@ import sys
 from PIL import Image
 Image.open(sys.argv[1]).convert("RGB").quantize(colors=256).save(sys.argv[2], optimize=True)
 PY
-  log "$2 ($(du -k "$2" | cut -f1) KiB) from $1"
+  log "$2 ($(du -k "$2" | cut -f1) KiB) from ${1//:$flower_password@/:***@}"
 }
 
 # --- a repair for Flower to show ---------------------------------------------------------------
@@ -58,17 +60,18 @@ done
 ((i < 90)) || die "no successful healer.repair.service task in Flower within 180 s"
 shoot "$flower/tasks" "$out/flower-tasks.png"
 
-# --- Prometheus's alerts -------------------------------------------------------------------------
-shoot "http://$addr:9090/alerts" "$out/prometheus-alerts.png"
+# --- Prometheus's alerts (Debian's Prometheus serves the classic UI) -----------------------------
+prom=http://$addr:9090
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$prom/alerts") == 200 ]] || prom=$prom/classic
+shoot "$prom/alerts" "$out/prometheus-alerts.png" 1200,900
 
-# --- the API's docs: Swagger UI from PyPI's swagger-ui-bundle, the spec from the API ------------
+# --- the API's docs: the Swagger UI FastAPI serves (npm's swagger-ui-dist), the API's own spec ---
 curl -fsS -m 10 "http://$addr:8000/openapi.json" -o "$work/openapi.json" || die "the API does not answer"
-"$python" -m pip download --quiet --no-deps --disable-pip-version-check -d "$work" swagger-ui-bundle ||
-  die "pip could not download swagger-ui-bundle"
-"$python" -m zipfile -e "$work"/swagger_ui_bundle-*.whl "$work/sui"
-dist=$(dirname "$(find "$work/sui" -name swagger-ui-bundle.js | head -n 1)")
+(cd "$work" && npm pack --silent swagger-ui-dist@5 >/dev/null) || die "npm could not fetch swagger-ui-dist"
+tar -xzf "$work"/swagger-ui-dist-*.tgz -C "$work"
+dist=$work/package
 cat >"$work/docs.html" <<HTML
-<!doctype html><html><head><title>compose-healer - Swagger UI</title>
+<!doctype html><html><head><meta charset="utf-8"><title>compose-healer - Swagger UI</title>
 <link rel="stylesheet" href="file://$dist/swagger-ui.css"></head><body><div id="ui"></div>
 <script src="file://$dist/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({spec: $(cat "$work/openapi.json"), dom_id: "#ui"});</script>
