@@ -11,6 +11,8 @@ Each picture comes from one file of --results, written by a real run of its benc
                                  --json benchmarks/results/autoscaler_replay.json
     backoff_timeline.json    python -m benchmarks.backoff_timeline
                                  --json benchmarks/results/backoff_timeline.json
+    boot_timeline.json       python -m benchmarks.boot_timeline (root: a private dockerd)
+                                 --json benchmarks/results/boot_timeline.json
 
 A missing file is reported and its picture skipped; the others are still drawn.
 """
@@ -104,6 +106,46 @@ def backoff(data: dict[str, Any], out: Path) -> None:
     _save(fig, out / "backoff.png")
 
 
+def _running(events: list[dict[str, Any]], service: str, end: float) -> list[tuple[float, float]]:
+    spans, since = [], None
+    for e in (e for e in events if e["service"] == service and e["t"] > -1.5):
+        if e["action"] == "start" and since is None:
+            since = e["t"]
+        elif e["action"] == "die" and since is not None:
+            spans.append((since, e["t"] - since))
+            since = None
+    if since is not None:
+        spans.append((since, end - since))
+    return spans
+
+
+def boot_timeline(data: dict[str, Any], out: Path) -> None:
+    services = ["worker", "app", "migrate", "db"]
+    end = max(e["t"] for e in data["without"] + data["with"]) + 2
+    fig, axes = plt.subplots(2, 1, figsize=(7, 4.2), dpi=DPI, sharex=True)
+    titles = {"without": "the engine alone (restart policy)", "with": "with compose-healer"}
+    for ax, key in zip(axes, ("without", "with"), strict=True):
+        events = data[key]
+        for row, service in enumerate(services):
+            ax.broken_barh(_running(events, service, end), (row - 0.3, 0.6), color="tab:blue")
+            for e in events:
+                if e["service"] != service or e["t"] < -1.5:
+                    continue
+                if e["action"] == "health_status: healthy":
+                    ax.plot(e["t"], row, marker="*", color="tab:green", markersize=11)
+                elif e["action"] == "die" and e["exit"] == "0" and service == "migrate":
+                    ax.plot(e["t"], row, marker="o", color="tab:orange")
+        ax.set_yticks(range(len(services)), services)
+        ax.set_title(titles[key], fontsize="medium")
+        ax.grid(axis="x", alpha=0.3)
+    axes[1].set_xlim(-1.5, end)
+    axes[1].set_xlabel(
+        "seconds after the engine answered again (bars: running; ★ healthy; ● exit 0)"
+    )
+    fig.suptitle("After an engine restart: db healthy → migrate exit 0 → app → worker")
+    _save(fig, out / "boot-timeline.png")
+
+
 def _save(fig: Any, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
@@ -115,6 +157,7 @@ PLOTS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "event_to_restart.json": event_to_repair,
     "autoscaler_replay.json": burst,
     "backoff_timeline.json": backoff,
+    "boot_timeline.json": boot_timeline,
 }
 
 
