@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import typer.main
 import yaml
+from pydantic import AliasChoices
 
 from healer.api.app import create_app
 from healer.cli import app as cli_app
@@ -61,10 +62,14 @@ def test_counts_of_alert_rules_quoted_anywhere_are_the_files_counts() -> None:
 
 
 def settings_env_names() -> list[str]:
-    return [
-        field.validation_alias.choices[0]  # type: ignore[union-attr]
-        for field in Settings.model_fields.values()
-    ]
+    """Every name a setting is read from (a setting may have several, e.g. a `HEALER_` one and
+    the historical one)."""
+    names: list[str] = []
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        names += [c for c in choices if isinstance(c, str)]
+    return names
 
 
 def _config_rows() -> str:
