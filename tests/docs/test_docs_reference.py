@@ -13,8 +13,10 @@ from pydantic import AliasChoices
 
 from healer.api.app import create_app
 from healer.cli import app as cli_app
-from healer.core import boot, labels, scale_labels
+from healer.core import labels
+from healer.core.boot import plan as boot
 from healer.core.model import Condition
+from healer.core.scaling import labels as scale_labels
 from healer.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
