@@ -18,10 +18,10 @@ from tests.support import (
     healthy_service_yaml,
     wait_until,
 )
-from tests.support.healer import HealerFactory
+from tests.support.healer import HealerFactory, HealerStack
 
 
-def _history(stack, service: str) -> list[dict[str, object]]:
+def _history(stack: HealerStack, service: str) -> list[dict[str, object]]:
     out = stack.cli("history", "--service", service, "--json")
     return list(json.loads(out.stdout))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from healer.core.model import RepairRequest, ServiceId
+from healer.core.model import HostId, RepairRequest, ServiceId, Source
 
 from .waiting import free_port, wait_until
 
@@ -192,11 +192,28 @@ HealerFactory = Callable[..., HealerStack]
 
 
 class NoDispatch:
-    """A dispatcher for in-process healers whose follow-up work (re-probes, repairs) is not
-    part of the test: nothing is enqueued."""
+    """A dispatcher for in-process healers whose follow-up work (re-probes, repairs, scale
+    and cleanup tasks) is not part of the test: nothing is enqueued."""
 
     def repair(self, request: RepairRequest, countdown: float = 0) -> str:
         return ""
 
-    def probe(self, sid: ServiceId, countdown: float = 0) -> None:
+    def probe(self, sid: ServiceId, countdown: float = 0, host: HostId | None = None) -> None:
         return None
+
+    def probe_all(self, host: HostId | None = None) -> None:
+        return None
+
+    def cleanup(self, source: Source, request_id: str, host: HostId | None = None) -> None:
+        return None
+
+    def scale(
+        self,
+        sid: ServiceId,
+        replicas: int,
+        source: Source,
+        request_id: str,
+        host: HostId | None = None,
+        force: bool = False,
+    ) -> str:
+        return ""

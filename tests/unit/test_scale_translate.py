@@ -13,10 +13,10 @@ from kombu.transport.redis import PRIORITY_STEPS, Channel
 from healer.adapters.scale_metrics import CollectorSource
 from healer.adapters.scale_queue_depth import count_tasks, priority_keys
 from healer.core import resources as res
+from healer.core.compose_labels import NUMBER_LABEL
 from healer.core.model import ContainerId, ContainerView
 from healer.core.resources import ResourceSample
 from healer.core.scale_replica_spec import (
-    NUMBER_LABEL,
     create_body,
     fixed_host_ports,
     name_separator,
