@@ -3,6 +3,7 @@ against the tests' Redis database and the real Docker engine, and stops them by 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -20,6 +22,8 @@ from healer.core.model import HostId, RepairRequest, ServiceId, Source
 from .waiting import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+# `healer` commands that only read Redis and the engine: safe to run in the test's process.
+READ_ONLY_COMMANDS = frozenset({"status", "history", "report", "hosts"})
 
 
 @dataclass
@@ -145,6 +149,39 @@ class HealerStack:
                 f"healer {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
             )
         return proc
+
+    def read(self, *args: str) -> str:
+        """The stdout of ``healer <args>`` for a command that only reads (status, history,
+        report, hosts), run in this process: the CLI's own code under this stack's
+        environment, without starting an interpreter (1-3 s each on a loaded 2-core host).
+        Commands that change something, or test the entry point itself, go through cli()."""
+        if not args or args[0] not in READ_ONLY_COMMANDS:
+            raise ValueError(f"healer {args[:1]}: read() runs only {sorted(READ_ONLY_COMMANDS)}")
+        from typer.testing import CliRunner  # local: only tests that read need the CLI
+
+        from healer.cli import app
+
+        result = CliRunner().invoke(app, list(args), env=self.env, catch_exceptions=False)
+        if result.exit_code != 0:
+            raise AssertionError(
+                f"healer {' '.join(args)} failed ({result.exit_code}):\n{result.output}"
+            )
+        return result.stdout
+
+    def read_json(self, *args: str) -> Any:
+        """``healer <args> --json``, parsed (see read())."""
+        return json.loads(self.read(*args, "--json"))
+
+    def history(self, service: str | None = None, *more: str) -> list[dict[str, Any]]:
+        """`healer history [--service S] --json`: the decisions, newest first."""
+        args = ["history", *(["--service", service] if service else []), *more]
+        entries: list[dict[str, Any]] = self.read_json(*args)
+        return entries
+
+    def status(self) -> dict[str, Any]:
+        """`healer status --json`: services, hosts and recoveries."""
+        data: dict[str, Any] = self.read_json("status")
+        return data
 
     def kill(self, role: str, sig: int = signal.SIGTERM) -> None:
         proc = self.procs.pop(role)
