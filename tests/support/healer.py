@@ -3,6 +3,7 @@ against the tests' Redis database and the real Docker engine, and stops them by 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -192,6 +193,16 @@ class HealerStack:
             _stop(proc, signal.SIGTERM)
         self.procs.clear()
 
+    def discard(self) -> None:
+        """Kill every role at once (SIGKILL), and what each started in a session of its own
+        (a strategy plugin's runner): a stack thrown away at teardown has nothing to shut
+        down gracefully, and a worker's warm shutdown costs 1-2 s per stack."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                _kill_tree(proc.pid)
+            proc.wait()
+        self.procs.clear()
+
     def tail(self, lines: int = 40) -> str:
         out = []
         for role, path in self._logs.items():
@@ -223,6 +234,29 @@ def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL the process group of ``pid`` and every descendant, wherever its group."""
+    pids = _descendants(pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    for child in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                kids = [int(c) for c in task.read_text().split()]
+                found += kids
+                todo += kids
+    return found
 
 
 HealerFactory = Callable[..., HealerStack]
