@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from healer.core.compose_labels import NUMBER_LABEL, REPLACE_LABEL
-from healer.core.scale_replica_spec import (
+from healer.core.container_spec import (
     create_body,
     namespace_sharer,
     recreate_body,
