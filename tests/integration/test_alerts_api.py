@@ -320,6 +320,7 @@ def test_redis_down_is_a_503_so_alertmanager_retries(tmp_path: Any) -> None:
     with TestClient(app) as client:
         resp = client.post("/alerts", headers=AUTH, json=webhook(alert("web")))
     assert resp.status_code == 503 and "Redis" in resp.text
+    assert int(resp.headers["retry-after"]) >= 1, "a 503 says when to come back"
 
 
 def _queued(broker: redis.Redis, queue: str) -> list[tuple[str, str, dict[str, Any]]]:
