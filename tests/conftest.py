@@ -278,4 +278,4 @@ def healer_stack(redis_url: str, tmp_path: Path) -> Iterator[HealerFactory]:
 
     yield make
     for s in stacks:
-        s.stop_all()
+        s.discard()

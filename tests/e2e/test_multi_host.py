@@ -395,15 +395,15 @@ def _scale_of_b_runs_on_b(c: Cluster) -> None:
 
 def _the_host_shows_everywhere(c: Cluster) -> None:
     # Status, history and report show the host.
-    out = json.loads(c.stack_a.cli("status", "--json").stdout)
+    out = c.stack_a.status()
     assert out["services"][c.qb]["host"] == c.host_b and out["hosts"][c.host_b]["status"] == "up"
     # Each agent publishes its strategies (the API checks a plugin against the service's host).
     assert "example-exec" in out["hosts"][c.host_b]["strategies"].split(","), out["hosts"]
-    listed = c.stack_a.cli("hosts").stdout
+    listed = c.stack_a.read("hosts")
     assert re.search(rf"{re.escape(c.host_b)}\s+up .*strategies: .*example-exec", listed), listed
-    text = c.stack_a.cli("status").stdout
+    text = c.stack_a.read("status")
     assert re.search(rf"{re.escape(c.host_b)}\s+{re.escape(c.qb)}", text), text
-    report = c.stack_a.cli("report").stdout
+    report = c.stack_a.read("report")
     assert c.qa in report and c.qb in report, report
-    entries = json.loads(c.stack_a.cli("history", "--json", "--host", c.host_b).stdout)
+    entries = c.stack_a.history(None, "--host", c.host_b)
     assert entries and all(e["host"] == c.host_b for e in entries)

@@ -539,7 +539,8 @@ def test_env_example_documents_every_setting_with_its_default() -> None:
 def test_env_example_renders_and_its_values_are_valid_settings() -> None:
     documented = _env_example()
     values = {k: v for k, (_, v) in documented.items() if k in _aliases() and v}
-    Settings(_env_file=None, **{_aliases()[k]: v for k, v in values.items()})  # type: ignore[call-arg]
+    fields: dict[str, Any] = {_aliases()[k]: v for k, v in values.items()}
+    Settings(_env_file=None, **fields)
     result = _compose("--env-file", str(ENV_EXAMPLE), "config", "--quiet")
     assert result.returncode == 0, result.stderr
 

@@ -18,12 +18,11 @@ from tests.support import (
     healthy_service_yaml,
     wait_until,
 )
-from tests.support.healer import HealerFactory
+from tests.support.healer import HealerFactory, HealerStack
 
 
-def _history(stack, service: str) -> list[dict[str, object]]:
-    out = stack.cli("history", "--service", service, "--json")
-    return list(json.loads(out.stdout))
+def _history(stack: HealerStack, service: str) -> list[dict[str, object]]:
+    return stack.history(service)
 
 
 def test_unhealthy_container_is_restarted_via_the_event_path(
@@ -80,7 +79,7 @@ def test_crashed_and_hand_stopped_services_are_started_opted_out_is_not(
     assert not rec.events("start", "legacy"), "auto_repair=false must never be touched"
     legacy = project.container("legacy")
     assert legacy.status == "exited"
-    status = json.loads(stack.cli("status", "--json").stdout)["services"]
+    status = stack.status()["services"]
     assert status[f"{project.name}/legacy"]["status"] == "opted_out"
 
 
@@ -151,7 +150,7 @@ def test_crash_loop_backs_off_then_quarantines_and_reset_lifts_it(
     # Waits of 2 s then 4 s between claims; a start event lags its claim by the engine's
     # start time (up to ~1 s here), hence the margin.
     assert gaps[0] >= 1.2 and gaps[1] >= 3.2, f"backoff doubling not respected: {gaps}"
-    status = json.loads(stack.cli("status", "--json").stdout)["services"]
+    status = stack.status()["services"]
     assert status[f"{project.name}/loop"]["status"] == "quarantined"
     assert project.container("loop").status == "exited", "kept for inspection"
     # the critical notification reached the (Slack-compatible) webhook

@@ -164,7 +164,7 @@ def test_the_worker_level_makes_the_healers_calls_only(
     for method, path in NEVER:
         assert w.status(method, path.format(id=target)) == 403, (method, path)
     # The healer's own adapter through the proxy: list, inspect, restart, stop, start.
-    engine = DockerEngine.connect(f"tcp://127.0.0.1:{w.port}", [])
+    engine = DockerEngine.connect(f"tcp://127.0.0.1:{w.port}", ())
     cid = ContainerId(target)
     started = engine.inspect(cid)["State"]["StartedAt"]
     engine.restart(cid, 5)

@@ -26,7 +26,7 @@ AUTH = {"Authorization": "Bearer test-token-0123456789"}  # as tests/conftest.py
 
 
 def _history(stack: HealerStack, service: str) -> list[dict[str, Any]]:
-    return list(json.loads(stack.cli("history", "--service", service, "--json").stdout))
+    return stack.history(service)
 
 
 def _outcomes(stack: HealerStack, service: str, outcome: str) -> list[dict[str, Any]]:
@@ -129,7 +129,7 @@ def test_escalation_restarts_then_recreates_then_quarantines(
     assert destroys[0]["time_ns"] < started[0]["time_ns"]
     acted = sorted(_outcomes(stack, "web", "acted"), key=lambda e: e["attempt"])
     assert [(e["attempt"], e["action"]) for e in acted] == [(1, "restart"), (2, "recreate")]
-    status = json.loads(stack.cli("status", "--json").stdout)["services"]
+    status = stack.status()["services"]
     assert status[f"{project.name}/web"]["status"] == "quarantined"
     assert second.status == "running", "a quarantined container is left for inspection"
 

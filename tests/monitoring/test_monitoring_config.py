@@ -17,24 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-try:  # repo root on sys.path (pytest `pythonpath = ["."]`, python -m pytest)
-    from tests.monitoring.dashboard import (
-        REPO_ROOT,
-        dashboard_queries,
-        iter_panels,
-        load_dashboard,
-        raw_dashboard_exprs,
-    )
-    from tests.monitoring.promql import metric_names
-except ModuleNotFoundError:  # default rootdir-less "prepend" import mode
-    from dashboard import (
-        REPO_ROOT,
-        dashboard_queries,
-        iter_panels,
-        load_dashboard,
-        raw_dashboard_exprs,
-    )
-    from promql import metric_names
+# The repository root is on sys.path (tests/conftest.py puts it first).
+from tests.monitoring.dashboard import (
+    REPO_ROOT,
+    dashboard_queries,
+    iter_panels,
+    load_dashboard,
+    raw_dashboard_exprs,
+)
+from tests.monitoring.promql import metric_names
 
 MONITORING = REPO_ROOT / "monitoring"
 PROMETHEUS_DIR = MONITORING / "prometheus"
@@ -410,7 +401,10 @@ def test_dashboard_queries_have_no_grafana_variables_left() -> None:
 
 
 def _variable(name: str) -> dict[str, Any]:
-    (variable,) = [v for v in load_dashboard()["templating"]["list"] if v["name"] == name]
+    found: list[dict[str, Any]] = [
+        v for v in load_dashboard()["templating"]["list"] if v["name"] == name
+    ]
+    (variable,) = found
     return variable
 
 

@@ -52,11 +52,12 @@ def api_request(rid: str) -> RepairRequest:
 
 @pytest.mark.usefixtures("worker_healer")
 def test_full_slots_are_retried_until_one_frees_and_then_it_acts() -> None:
-    stores = FakeStores(guard=SlotsAfter(busy=3))
+    slots = SlotsAfter(busy=3)
+    stores = FakeStores(guard=slots)
     engine = FakeEngine(running=True)
     out = run_task(make_healer(engine, stores), api_request("r1"))
     assert out["outcome"] == "acted"
-    assert stores.guard.asked == 4
+    assert slots.asked == 4
     assert len(stores.guard.claims) == 1, "the waits spent no attempt"
     assert engine.calls == [("restart", CID)]
     assert stores.requests.get("r1")["status"] == "done"
