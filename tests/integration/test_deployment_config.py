@@ -38,7 +38,11 @@ SOCKET = "/var/run/docker.sock"
 API_PORT = 8000
 FLOWER_PORT = 5555
 # Set in the compose file for a healer role but not a Settings field, each with the reason.
-NOT_SETTINGS: dict[str, str] = {"FLOWER_BASIC_AUTH": "Flower's own login setting"}
+NOT_SETTINGS: dict[str, str] = {
+    "FLOWER_BASIC_AUTH": "Flower's own login setting",
+    "HEALER_PROXY_BIND": "the worker's Docker proxy reads it (healer.adapters.dockerproxy)",
+    "HEALER_PROXY_SOCKET": "the worker's Docker proxy reads it (healer.adapters.dockerproxy)",
+}
 # Settings the compose file deliberately does not pass, each with the reason.
 NOT_PASSED = {
     "HEALER_API_HOST": "healer-api's command fixes --host 0.0.0.0",
@@ -295,10 +299,14 @@ def test_only_the_socket_proxies_get_the_docker_socket() -> None:
         assert mount is not None and mount["source"] == SOCKET, name
         assert proxy.get("group_add") == ["999"], f"{name}: socket group from DOCKER_GID"
         assert proxy["user"] == "65534:65534", name
-        configs = [a for a in proxy["command"] if a.endswith(".cfg")]
-        assert [Path(c).name for c in configs] == ["common.cfg", f"{level}.cfg"], name
-        for c in configs:
-            assert (ROOT / "deploy" / "socket-proxy" / Path(c).name).is_file(), c
+        if level == "worker":  # decided on the body: the policy proxy, not HAProxy
+            assert proxy["command"] == ["python", "-m", "healer.adapters.dockerproxy"], name
+            assert proxy["environment"]["HEALER_PROXY_BIND"] == "0.0.0.0:2375", name
+        else:
+            configs = [a for a in proxy["command"] if a.endswith(".cfg")]
+            assert [Path(c).name for c in configs] == ["common.cfg", f"{level}.cfg"], name
+            for c in configs:
+                assert (ROOT / "deploy" / "socket-proxy" / Path(c).name).is_file(), c
         assert proxy["networks"].keys() == {f"docker-{level}"}, name
         assert _config(True)["networks"][f"docker-{level}"]["internal"] is True
     for name, service in services.items():

@@ -4,6 +4,7 @@ healer's own scale, recreate and repairs still pass through the same proxy."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -20,7 +21,6 @@ import pytest
 from healer.adapters.docker_engine import DockerEngine
 from healer.adapters.recreate import Recreator
 from healer.adapters.scale_replicas import Replicas
-from healer.core.compose_labels import PROJECT_LABEL, SERVICE_LABEL
 from healer.core.model import ContainerId
 from healer.core.scale_replica_spec import create_body
 from tests.support import ComposeProject, free_port, unique_project_name, wait_until
@@ -141,10 +141,8 @@ def loose(docker_client: docker.DockerClient, test_image: str) -> Iterator[Any]:
     try:
         yield c
     finally:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):  # the test removed it through the proxy
             c.remove(force=True)
-        except docker.errors.NotFound:
-            pass  # the test removed it through the proxy
 
 
 def _clone_body(docker_client: docker.DockerClient, project: ComposeProject) -> dict[str, Any]:
