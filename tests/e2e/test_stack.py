@@ -310,6 +310,20 @@ def test_least_privilege(stack: Stack) -> None:
         + " call(p + '/containers/x/exec', {'Cmd': ['sh']}), call(p + '/swarm'))",
     )
     assert worker_calls == "403 403 403", worker_calls
+    # A create wearing a managed service's labels but asking more than its containers have.
+    labels = {PROJECT_LABEL: stack.project, SERVICE_LABEL: "demo-web"}
+    escapes = [
+        {**body, "Labels": labels, "HostConfig": {"Binds": ["/var/run/docker.sock:/s"]}},
+        {**body, "Labels": labels, "HostConfig": {"Binds": ["/:/host"]}},
+        {**body, "Labels": labels, "HostConfig": {"CapAdd": ["ALL"], "PidMode": "host"}},
+    ]
+    escaped = stack.exec_python(
+        "healer-worker",
+        PROXY_CALL
+        + "p = 'http://docker-proxy-worker:2375/containers/create'\n"
+        + f"print(*[call(p, b) for b in {escapes!r}])",
+    )
+    assert escaped == "403 403 403", escaped
     unreachable = stack.exec_python(
         "healer-api", PROXY_CALL + "print(call('http://docker-proxy-worker:2375/version'))"
     )
