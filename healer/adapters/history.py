@@ -18,6 +18,12 @@ log = logging.getLogger("healer.history")
 _FILE_LOGGER = "healer.auto_repair"
 
 
+def _plain(text: str) -> str:
+    """As is when it is one printable word; quoted and escaped otherwise. A service name comes
+    from an alert's label, and a newline in it must not forge a log line of its own."""
+    return text if text.isprintable() and " " not in text else repr(text)
+
+
 @dataclass(frozen=True)
 class Record:
     sid: str
@@ -37,8 +43,9 @@ class Record:
 
     def line(self) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.ts))
-        parts = [stamp, self.outcome.upper(), f"{self.host}/{self.sid}" if self.host else self.sid]
-        parts += [p for p in (self.condition, self.action) if p]
+        sid = f"{self.host}/{self.sid}" if self.host else self.sid
+        parts = [stamp, _plain(self.outcome.upper()), _plain(sid)]
+        parts += [_plain(p) for p in (self.condition, self.action) if p]
         if self.attempt:
             parts.append(f"attempt={self.attempt}")
         if self.reason:
@@ -46,7 +53,7 @@ class Record:
         if self.detail:
             parts.append(f"detail={self.detail!r}")
         if self.source:
-            parts.append(f"source={self.source}")
+            parts.append(f"source={_plain(self.source)}")
         return " ".join(parts)
 
 

@@ -17,7 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api import deps
+from healer.api.access import middleware as access
 from healer.api.alerts import alerts_router, read_capped
+from healer.api.apidocs import offline as apidocs
 from healer.api.bodies import (
     MAX_REPAIR_BODY,
     REPAIR_BODY_OPENAPI,
@@ -59,7 +61,8 @@ async def post_repair(h: HealerDep, service: str, request: Request) -> dict[str,
         await run_in_threadpool(actions.check_on_host, h, ref.host, action)
     except UnknownAction as exc:
         raise HTTPException(422, str(exc)) from exc
-    return await run_in_threadpool(enqueue_manual, h, ref, action, body.reason, Source.API)
+    by = deps.caller(request)
+    return await run_in_threadpool(enqueue_manual, h, ref, action, body.reason, Source.API, by)
 
 
 @repairs.get("/requests/{request_id}")
@@ -139,14 +142,16 @@ async def _broker_down(_: Request, exc: Exception) -> JSONResponse:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     h = build(settings, CeleryDispatcher(make_celery(settings), settings.host_id))
-    app = FastAPI(title="compose-healer", version="0.1.0")
+    app = FastAPI(title="compose-healer", version="0.1.0", docs_url=None, redoc_url=None)
+    access.install(app, settings)
+    apidocs.install(app)
     app.state.healer = h
     app.state.registry = CollectorRegistry(auto_describe=False)
     app.state.registry.register(h.stores.collector())
     app.add_exception_handler(redis.RedisError, _redis_down)
     app.add_exception_handler(EngineError, _docker_down)
     app.add_exception_handler(EnqueueFailed, _broker_down)
-    app.include_router(alerts_router(h, deps.authorized, suppress=settings.alert_suppress))
+    app.include_router(alerts_router(h, deps.alerts_authorized, suppress=settings.alert_suppress))
     for router in (repairs, reads, ops):
         app.include_router(router)
     return app

@@ -41,11 +41,14 @@ def send_or_fail(h: Healer, request_id: str, send: Callable[[], object]) -> None
 
 
 def enqueue_manual(
-    h: Healer, ref: ServiceRef, action: str, reason: str, source: Source
+    h: Healer, ref: ServiceRef, action: str, reason: str, source: Source, by: str = ""
 ) -> dict[str, Any]:
     """Record the request before enqueueing it, so an acknowledged request is never lost.
-    `action` was checked by the caller (healer.engine.actions.check)."""
-    request_id = h.requests.open(ref.sid, action, source, host=ref.host)
+    `action` was checked by the caller (healer.engine.actions.check). `by` names the API
+    token that asked (`api:1a2b3c4d`), recorded with the request and in the history."""
+    request_id = h.requests.open(
+        ref.sid, action, source, host=ref.host, **({"by": by} if by else {})
+    )
     req = RepairRequest(
         ref.sid,
         Condition.MANUAL,
@@ -67,6 +70,7 @@ def enqueue_manual(
             source=source,
             request_id=request_id,
             host=ref.host,
+            extra={"by": by} if by else {},
         )
     )
     return {
