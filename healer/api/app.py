@@ -5,6 +5,7 @@ the auth check) as a FastAPI dependency (healer.api.deps)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from healer.adapters.docker_engine import EngineError
+from healer.adapters.docker_engine import EngineError, EngineUnreachable
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api import deps
 from healer.api.access import middleware as access
@@ -35,6 +36,8 @@ from healer.engine.status import hosts, recoveries, status
 from healer.settings import Settings
 
 HealerDep = Annotated[Healer, Depends(deps.healer)]
+
+log = logging.getLogger("healer.api")
 
 
 repairs = APIRouter()
@@ -110,33 +113,43 @@ def metrics(request: Request) -> Response:
 
 @ops.get("/healthz")
 def healthz(h: HealerDep) -> JSONResponse:
+    # What failed, never how: addresses and exception text go to the API's log only.
     checks: dict[str, str] = {}
     try:
         h.stores.ping()
         checks["redis"] = "ok"
     except redis.RedisError as exc:
-        checks["redis"] = f"down: {exc}"
+        log.warning("healthz: Redis: %s", exc)
+        checks["redis"] = "down: unreachable"
     try:
         h.engine.ping()
         checks["docker"] = "ok"
     except EngineError as exc:
-        checks["docker"] = f"down: {exc}"
+        log.warning("healthz: Docker: %s", exc)
+        checks["docker"] = (
+            f"down: {'unreachable' if isinstance(exc, EngineUnreachable) else 'error'}"
+        )
     ok = all(v == "ok" for v in checks.values())
     if checks["redis"] == "ok":
         h.counters.heartbeat("api", ttl=120)
     return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
 
 
-async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"Redis unavailable: {exc}"}, status_code=503)
+# 5xx bodies name what failed; the exception (addresses, paths) is logged, not answered.
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: Redis: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "Redis unavailable"}, status_code=503)
 
 
-async def _docker_down(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"Docker engine error: {exc}"}, status_code=503)
+async def _docker_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: Docker: %s", request.method, request.url.path, exc)
+    what = "unreachable" if isinstance(exc, EngineUnreachable) else "error"
+    return JSONResponse({"detail": f"Docker engine {what}"}, status_code=503)
 
 
-async def _broker_down(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=503)
+async def _broker_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "task broker unavailable"}, status_code=503)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

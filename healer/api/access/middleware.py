@@ -6,6 +6,7 @@ page cannot read the API on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -26,11 +27,34 @@ def host_name(header: str) -> str:
     return text.partition(":")[0]
 
 
+class Bucket:
+    """A token bucket: `burst` calls at once, then `rate` a second (one per process)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.level, self.at = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.level = min(self.burst, self.level + (now - self.at) * self.rate)
+        self.at = now
+        if self.level < 1:
+            return False
+        self.level -= 1
+        return True
+
+
+# The reads that cost: /status asks Redis for every host's snapshot, /history walks the
+# stream. A holder of a token polling them in a loop gets 429 past this.
+COSTLY_READS = frozenset({"/status", "/history"})
+
+
 class AccessMiddleware:
     def __init__(self, app: ASGIApp, tokens: tuple[Token, ...], hosts: frozenset[str]) -> None:
         self.app = app
         self.tokens = tokens
         self.hosts = hosts
+        self.costly = Bucket(rate=10.0, burst=30)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -45,6 +69,8 @@ class AccessMiddleware:
             return await _deny(send, 401, "missing or invalid Bearer token")
         if not may_use(token, scope["method"], scope["path"]):
             return await _deny(send, 403, f"the {token.name} token does not reach this route")
+        if scope["path"] in COSTLY_READS and not self.costly.take():
+            return await _deny(send, 429, "too many /status and /history reads; retry in a second")
         scope.setdefault("state", {})["caller"] = token.caller
         return await self.app(scope, receive, send)
 
@@ -54,6 +80,8 @@ async def _deny(send: Any, status: int, detail: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
+    if status == 429:
+        headers.append((b"retry-after", b"1"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
