@@ -75,6 +75,8 @@ COMPOSE_ONLY = {
 }
 # Secrets every `docker compose` run needs (scripts/stack.sh writes them into .env).
 REQUIRED_SECRETS = (
+    "HEALER_ALERTS_TOKEN",
+    "HEALER_METRICS_TOKEN",
     "REDIS_PASSWORD",
     "FLOWER_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
@@ -372,7 +374,7 @@ def test_redis_flower_and_alertmanager_need_credentials() -> None:
         auth = target["basic_auth"]
         prom_secrets = {s["target"]: s["source"] for s in services["prometheus"]["secrets"]}
         assert prom_secrets[auth["password_file"]] == "alertmanager_password"
-    for name in ("healer_token", "alertmanager_password", "alertmanager_web"):
+    for name in ("healer_alerts_token", "healer_metrics_token", "alertmanager_password"):
         assert _config(True)["secrets"][name]["file"].startswith(str(ROOT / "deploy/secrets"))
 
 
@@ -484,9 +486,9 @@ def test_alertmanager_webhook_reaches_healer_api() -> None:
     services = _services()
     secrets = {s["target"]: s["source"] for s in services["alertmanager"]["secrets"]}
     assert token_file in secrets
-    # Written from HEALER_API_TOKEN by scripts/stack.sh: a file secret (a bind mount), the
+    # Written from HEALER_ALERTS_TOKEN by scripts/stack.sh: a file secret (a bind mount), the
     # only kind a read-only container accepts.
-    assert _config(True)["secrets"][secrets[token_file]]["file"].endswith("/healer_token")
+    assert _config(True)["secrets"][secrets[token_file]]["file"].endswith("/healer_alerts_token")
     assert services["healer-api"]["environment"]["HEALER_API_TOKEN"] == "test-token-0123456789"
 
 
