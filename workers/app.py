@@ -6,10 +6,12 @@ from typing import Any
 
 import redis
 
+from healer.adapters.hardening.environ import keep_environ_private
 from healer.adapters.queue import make_celery
 from healer.settings import Settings
 
 settings = Settings()
+keep_environ_private()  # worker, beat and Flower: their environ holds the Redis password
 app = make_celery(settings)
 
 # Every task's options for a lost Redis (broker and state store): retried with backoff, each

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.concurrency import run_in_threadpool
 
 from healer.adapters.docker_engine import EngineError, EngineUnreachable
+from healer.adapters.hardening.environ import keep_environ_private
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api import deps
 from healer.api.access import middleware as access
@@ -153,6 +154,7 @@ async def _broker_down(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    keep_environ_private()  # the API's environ holds every token
     settings = settings or Settings()
     h = build(settings, CeleryDispatcher(make_celery(settings), settings.host_id))
     app = FastAPI(title="compose-healer", version="0.1.0", docs_url=None, redoc_url=None)
