@@ -1,4 +1,4 @@
-"""A healer process keeps its environment to itself, and a strategy's child gets none of it."""
+"""Secrets stay put: a healer process's environ, a strategy's child, webhook URLs in logs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from healer.adapters.hardening.environ import child_env
+from healer.adapters.notify import Notifier, post_outcome
 
 
 def test_a_strategys_child_gets_no_secret() -> None:
@@ -44,3 +47,11 @@ def test_a_non_dumpable_process_hides_its_environ_from_its_own_uid() -> None:
         argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c", code]
     out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=30)
     assert out.stdout.strip() == "refused", out.stdout + out.stderr
+
+
+def test_webhook_urls_are_never_logged_whole(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "http://127.0.0.1:9/services/T000/B000/XXXXSECRET?token=abc"
+    assert not Notifier(secret, timeout=0.5).send("critical", "t", "x", {})
+    assert not post_outcome(secret, {}, timeout=0.5)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "http://127.0.0.1/…" in logged and "SECRET" not in logged and "token" not in logged
