@@ -23,7 +23,7 @@ RETRY_ON_REDIS_LOSS: dict[str, Any] = {
 
 # Imported for their side effect of registering the tasks (and the worker's host wiring).
 from beat import schedule  # noqa: E402
-from workers import boot_tasks, embedded, host_agent, scale_tasks, tasks  # noqa: E402, F401
+from workers import boot_tasks, conf_view, embedded, host_agent, scale_tasks, tasks  # noqa: E402, F401
 
 schedule.install(app, settings)
 embedded.install(app)
