@@ -12,6 +12,7 @@ import httpx
 
 log = logging.getLogger("healer.notify")
 
+
 def redacted(url: str) -> str:
     """`https://hooks.slack.com/…`: a webhook URL's path and query are its credential (Slack,
     Teams, Discord all put the secret there), so a log names the host only."""

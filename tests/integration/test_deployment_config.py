@@ -359,7 +359,9 @@ def test_published_ports_default_to_localhost() -> None:
 def test_redis_flower_and_alertmanager_need_credentials() -> None:
     services = _services()
     redis = services["redis"]
-    assert "--requirepass" in " ".join(redis["command"])
+    # The password reaches redis-server on stdin (its ACL), never in its argv.
+    assert "user default on >%s" in " ".join(redis["command"])
+    assert "REDIS_PASSWORD" not in " ".join(redis["command"]).split("exec redis-server", 1)[1]
     assert redis["environment"]["REDIS_PASSWORD"] == "test-redis_password"
     for name in HEALER_SERVICES:
         url = urlsplit(services[name]["environment"]["REDIS_URL"])
@@ -659,3 +661,41 @@ def test_agent_compose_file_runs_only_this_hosts_roles() -> None:
         partial = {k: v for k, v in env.items() if k != missing}
         refused = _agent_config(**partial)
         assert refused.returncode != 0 and missing in refused.stderr
+
+
+def test_redis_runs_with_the_stacks_acl_and_memory_cap(tmp_path: Path) -> None:
+    """The compose file's own Redis command, run by a real redis-server: the password works,
+    what no healer role needs is refused, maxmemory is set."""
+    import redis as redis_py
+
+    from tests.support import free_port, wait_until
+
+    argv = _services()["redis"]["command"]
+    assert argv[:2] == ["sh", "-c"]
+    port = free_port()
+    script = argv[2].replace("$$", "$")  # compose's escape, undone as compose does at run time
+    script = script.replace("--dir /data", f"--dir {tmp_path} --port {port} --bind 127.0.0.1")
+    script = script.replace("--appendonly yes", "--appendonly no --save ''")
+    env = {"PATH": os.environ["PATH"], "REDIS_PASSWORD": "test-redis_password"}
+    proc = subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.DEVNULL)
+    try:
+        client = redis_py.Redis(port=port, password="test-redis_password", socket_timeout=5)
+        wait_until(lambda: client.ping(), timeout=20, message="redis from the compose command")
+        with pytest.raises(redis_py.exceptions.NoPermissionError):
+            client.flushall()
+        with pytest.raises(redis_py.exceptions.NoPermissionError):
+            client.config_set("maxmemory", "0")
+        assert client.config_get("maxmemory")["maxmemory"] == str(256 << 20)
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+        client.lpush("healer.repair", "x")  # what the roles do still works
+        with pytest.raises(redis_py.exceptions.AuthenticationError):
+            redis_py.Redis(port=port, password="wrong").ping()
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_every_service_has_a_memory_limit() -> None:
+    for name, service in _services(demo=True).items():
+        assert service.get("mem_limit"), f"{name} has no memory limit"
