@@ -336,6 +336,11 @@ def test_least_privilege(stack: Stack) -> None:
         assert http.get(f"{ALERTMANAGER}/api/v2/status", auth=auth).status_code == 200
         assert http.get(f"{FLOWER}/api/tasks").status_code == 401
         assert http.post(f"{API}/repair/demo-web").status_code == 401
+        for path in ("/status", "/history", "/metrics"):  # reads need a token too
+            assert http.get(f"{API}{path}").status_code == 401, path
+        # The operator's token does not post alerts; only Alertmanager's does.
+        operator = {"Authorization": f"Bearer {stack.secret('HEALER_API_TOKEN')}"}
+        assert http.post(f"{API}/alerts", json={}, headers=operator).status_code == 403
     ping = stack.container("redis").exec_run(["redis-cli", "ping"]).output.decode()
     assert "NOAUTH" in ping, ping
 
@@ -467,9 +472,9 @@ def _health(stack: Stack, service: str) -> str:
 
 
 def _request_done(stack: Stack, request_id: str) -> dict[str, str] | None:
-    with httpx.Client(timeout=10) as http:
+    with stack.api() as http:
         try:
-            resp = http.get(f"{API}/requests/{request_id}")
+            resp = http.get(f"/requests/{request_id}")
         except httpx.TransportError:
             return None
     data: dict[str, str] = resp.json() if resp.status_code == 200 else {}
