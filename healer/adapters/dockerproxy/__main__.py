@@ -29,6 +29,7 @@ def main() -> None:
         stream=sys.stdout,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per forwarded call: noise
     host, port = _bind(os.environ.get("HEALER_PROXY_BIND", "127.0.0.1:2375"))
     max_body = os.environ.get("HEALER_PROXY_MAX_BODY", "262144")
     if not max_body.isdigit():

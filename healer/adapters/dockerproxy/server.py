@@ -19,7 +19,7 @@ import httpx
 
 from healer.adapters.dockerproxy.engine import EngineReader
 from healer.adapters.dockerproxy.policy import Policy
-from healer.core.dockerpolicy.routes import match
+from healer.core.dockerpolicy.routes import Call, match, truthy
 
 log = logging.getLogger("healer.dockerproxy")
 
@@ -109,7 +109,7 @@ class ProxyApp:
         if verdict.refusal is not None:
             return await self._refuse(send, method, path, verdict.refusal)
         url = call.path + ("?" + urlencode(query) if query else "")
-        await self._forward(method, url, verdict.body, receive, send)
+        await self._forward(method, url, verdict.body, streams(call, first), receive, send)
         return None
 
     async def _refuse(
@@ -119,7 +119,7 @@ class ProxyApp:
         await _answer(send, status, f"healer docker proxy: {reason}")
 
     async def _forward(
-        self, method: str, url: str, body: bytes, receive: Receive, send: Send
+        self, method: str, url: str, body: bytes, stream: bool, receive: Receive, send: Send
     ) -> None:
         headers = {"content-type": "application/json"} if body else {}
         request = self.client.build_request(method, url, content=body, headers=headers)
@@ -130,13 +130,31 @@ class ProxyApp:
             return await _answer(send, 502, "healer docker proxy: the engine did not answer")
         try:
             out = [(k, v) for k, v in upstream.headers.raw if k.decode().lower() not in _HOP]
-            await send(
-                {"type": "http.response.start", "status": upstream.status_code, "headers": out}
-            )
-            await _relay(upstream, receive, send)
+            if stream:
+                await _start(send, upstream.status_code, out)
+                await _relay(upstream, receive, send)
+                return None
+            # A bounded answer goes out whole, with its length, in one body message: no
+            # chunked terminator for the client to wait for in a segment of its own.
+            body = await upstream.aread()
+            out = [(k, v) for k, v in out if k.lower() != b"content-length"]
+            await _start(send, upstream.status_code, [*out, (b"content-length", b"%d" % len(body))])
+            await send({"type": "http.response.body", "body": body})
         finally:
             await upstream.aclose()
         return None
+
+
+async def _start(send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+
+
+def streams(call: Call, query: dict[str, str]) -> bool:
+    """The answers that do not end on their own: the event stream, and stats unless
+    `stream=false` (Docker's default is a stream)."""
+    if call.path.endswith("/events"):
+        return True
+    return call.path.endswith("/stats") and truthy(query.get("stream", "1"))
 
 
 async def _relay(upstream: httpx.Response, receive: Receive, send: Send) -> None:
