@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from healer.adapters.docker_engine import EngineError, EngineUnreachable
+from healer.adapters.docker.engine import EngineError, EngineUnreachable
 from healer.adapters.hardening.environ import keep_environ_private
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api import deps
@@ -30,9 +30,9 @@ from healer.api.bodies import (
 )
 from healer.core.actions import UnknownAction
 from healer.core.model import Source
-from healer.engine import actions
 from healer.engine.context import Healer, build
-from healer.engine.manual import EnqueueFailed, enqueue_manual
+from healer.engine.repair import actions
+from healer.engine.repair.manual import EnqueueFailed, enqueue_manual
 from healer.engine.status import hosts, recoveries, status
 from healer.settings import Settings
 

@@ -18,11 +18,11 @@ import docker
 import httpx
 import pytest
 
-from healer.adapters.docker_engine import DockerEngine
-from healer.adapters.recreate import Recreator
-from healer.adapters.scale_replicas import Replicas
+from healer.adapters.docker.engine import DockerEngine
+from healer.adapters.docker.recreate import Recreator
+from healer.adapters.docker.replicas import Replicas
+from healer.core.container_spec import create_body
 from healer.core.model import ContainerId
-from healer.core.scale_replica_spec import create_body
 from tests.support import ComposeProject, free_port, unique_project_name, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

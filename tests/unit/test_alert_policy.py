@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from healer.adapters.history import Record
+from healer.adapters.store.history import Record
 from healer.core.alertpolicy.allowed import alert_refusal, listed_actions
 from healer.core.alerts import MAX_ANNOTATION, MAX_LABEL_VALUE, Alert
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from healer.core.actions import SIGNAL_PREFIX, signal_of
 from healer.core.model import Action
-from healer.core.scale_labels import wants_autoscaling
+from healer.core.scaling.labels import wants_autoscaling
 
 ACTIONS_LABEL = "healer.alerts.actions"
 DEFAULT_ALERT_ACTIONS = frozenset(
