@@ -29,15 +29,13 @@ from healer.engine.context import Healer, build
 from healer.engine.repair import actions
 from healer.engine.repair.manual import enqueue_manual
 from healer.engine.status import (
-    AmbiguousService,
-    HostDown,
-    UnknownService,
     hosts,
     recoveries,
     require_live,
     resolve,
     status,
 )
+from healer.errors import EXIT_REFUSED, EXIT_UNAVAILABLE, Refused, Unavailable
 from healer.settings import Settings
 
 run_log = logging.getLogger("healer.run")
@@ -74,8 +72,10 @@ def service_arg(h: Healer, name: str, live: bool = False) -> ServiceRef:
         ref = resolve(h, name)
         if live:
             require_live(h, ref)
-    except (UnknownService, AmbiguousService, HostDown) as exc:
-        raise fail(str(exc)) from exc
+    except Refused as exc:
+        raise fail(str(exc), EXIT_REFUSED) from exc
+    except Unavailable as exc:
+        raise fail(str(exc), EXIT_UNAVAILABLE) from exc
     return ref
 
 
@@ -498,6 +498,12 @@ def wait_for_engine(
 def main() -> None:
     try:
         app()
+    except Unavailable as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+    except Refused as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(EXIT_REFUSED)
     except redis.RedisError as exc:
         typer.secho(f"error: Redis unavailable: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(3)

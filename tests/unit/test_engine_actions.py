@@ -81,7 +81,12 @@ def test_the_post_repair_hook_gets_acted_failed_and_quarantined_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(actions, "post_outcome", lambda url, p: sent.append((url, p)) or True)
+
+    def post_outcome(url: str, payload: dict[str, Any]) -> bool:
+        sent.append((url, payload))
+        return True
+
+    monkeypatch.setattr(actions, "post_outcome", post_outcome)
     engine = LabelledEngine({}, comes_back=False)
     h = make_healer(
         engine,
