@@ -54,9 +54,12 @@ class Invalid(Refused):
 
 
 class Unavailable(HealerError):
-    """A dependency is down: wait, or answer 503. `retry_after` is a hint in seconds."""
+    """A dependency is down: wait, or answer 503. `retry_after` is a hint in seconds; `public`,
+    when set, is what an HTTP answer may say (the message itself may name internal addresses,
+    which only the log gets)."""
 
     retry_after = 5.0
+    public: str | None = None
 
 
 # CLI exit codes by kind (docs: CLI reference, "Exit codes").

@@ -337,6 +337,24 @@ class Settings(BaseSettings):
 
     # --- API, history, notifications -----------------------------------------------------
     api_token: SecretStr | None = Field(None, validation_alias=_env("HEALER_API_TOKEN"))
+    alerts_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("HEALER_ALERTS_TOKEN"),
+        description="The only token POST /alerts accepts (Alertmanager's); unset: /alerts is "
+        "off (403).",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("HEALER_METRICS_TOKEN"),
+        description="A token that reads GET /metrics only (Prometheus'); HEALER_API_TOKEN "
+        "reads it too.",
+    )
+    api_allowed_hosts: str = Field(
+        "localhost,127.0.0.1,::1,healer-api",
+        validation_alias=_env("HEALER_API_ALLOWED_HOSTS"),
+        description="Comma list of Host header values the API answers (DNS-rebinding "
+        "guard); `*` answers any.",
+    )
     api_host: str = Field("127.0.0.1", validation_alias=_env("HEALER_API_HOST"))
     api_port: int = Field(8000, ge=1, le=65535, validation_alias=_env("HEALER_API_PORT"))
     log_dir: Path = Field(Path("logs"), validation_alias=_env("HEALER_LOG_DIR"))
@@ -358,6 +376,13 @@ class Settings(BaseSettings):
         validation_alias=_env("HEALER_OPLOG"),
         description="File that gets a JSON line when each repair starts and ends acting, "
         "for offline checks of the guard (the soak test); unset writes nothing.",
+    )
+    alert_rate: int = Field(
+        30,
+        ge=1,
+        validation_alias=_env("HEALER_ALERT_RATE"),
+        description="Alert actions queued per minute across all services; more are skipped "
+        "(rate_limited).",
     )
     alert_suppress: float = Field(
         900,
@@ -425,7 +450,7 @@ class Settings(BaseSettings):
             )
         return v
 
-    @field_validator("api_token")
+    @field_validator("api_token", "alerts_token", "metrics_token")
     @classmethod
     def _token_length(cls, v: SecretStr | None) -> SecretStr | None:
         # An empty value means "unset" (mutating calls answer 403); a short one is guessable.
@@ -433,7 +458,7 @@ class Settings(BaseSettings):
             return None
         if len(v.get_secret_value()) < MIN_TOKEN_LENGTH:
             raise ValueError(
-                f"HEALER_API_TOKEN must be at least {MIN_TOKEN_LENGTH} characters "
+                f"a HEALER_*_TOKEN must be at least {MIN_TOKEN_LENGTH} characters "
                 "(e.g. `openssl rand -hex 32`)"
             )
         return v

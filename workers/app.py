@@ -7,11 +7,13 @@ from typing import Any
 import redis
 
 from beat import schedule
+from healer.adapters.hardening.environ import keep_environ_private
 from healer.adapters.queue import make_celery
 from healer.settings import Settings
-from workers import embedded
+from workers import conf_view, embedded  # noqa: F401  (conf_view: see below)
 
 settings = Settings()
+keep_environ_private()  # worker, beat and Flower: their environ holds the Redis password
 app = make_celery(settings)
 
 # Every task's options for a lost Redis (broker and state store): retried with backoff, each
@@ -23,7 +25,8 @@ RETRY_ON_REDIS_LOSS: dict[str, Any] = {
 
 # The task modules import `app`, so the app does not import them: Celery's loader does, when a
 # worker starts (producers send by task name and need none of them). host_agent wires the
-# worker's own host queues and heartbeat through worker signals.
+# worker's own host queues and heartbeat through worker signals. conf_view (imported above)
+# replaces the worker's `conf` inspect command on import; it does not import the app.
 app.conf.include = [
     "workers.tasks",
     "workers.scale_tasks",

@@ -6,10 +6,26 @@ Delivery is best effort with a short timeout: a dead chat server must never stal
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import httpx
 
 log = logging.getLogger("healer.notify")
+
+
+def redacted(url: str) -> str:
+    """`https://hooks.slack.com/…`: a webhook URL's path and query are its credential (Slack,
+    Teams, Discord all put the secret there), so a log names the host only."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}/…"
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    """What went wrong without the URL httpx puts into its messages."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    return type(exc).__name__
+
 
 _ICON = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
 
@@ -48,7 +64,7 @@ class Notifier:
             resp.raise_for_status()
             return True
         except httpx.HTTPError as exc:
-            log.error("notification webhook failed: %s", exc)
+            log.error("notification webhook %s failed: %s", redacted(self.url), _why(exc))
             return False
 
 
@@ -58,5 +74,5 @@ def post_outcome(url: str, payload: dict[str, object], timeout: float = 5.0) -> 
         httpx.post(url, json=payload, timeout=timeout).raise_for_status()
         return True
     except httpx.HTTPError as exc:
-        log.error("post-repair webhook %s failed: %s", url, exc)
+        log.error("post-repair webhook %s failed: %s", redacted(url), _why(exc))
         return False

@@ -20,6 +20,8 @@ from tests.support import (
 )
 from tests.support.healer import HealerFactory, HealerStack
 
+AUTH = {"Authorization": "Bearer test-token-0123456789"}  # as tests/conftest.py sets it
+
 
 def _history(stack: HealerStack, service: str) -> list[dict[str, object]]:
     return stack.history(service)
@@ -208,7 +210,7 @@ def test_concurrent_adhoc_repairs_restart_exactly_once(
     def post(_: int) -> httpx.Response:
         return httpx.post(
             f"{url}/repair/web",
-            headers={"Authorization": "Bearer test-token-0123456789"},
+            headers=AUTH,
             timeout=10,
         )
 
@@ -219,10 +221,13 @@ def test_concurrent_adhoc_repairs_restart_exactly_once(
     assert len(ids) == 24
 
     def all_done() -> bool:
-        return all(httpx.get(f"{url}/requests/{i}").json().get("status") == "done" for i in ids)
+        return all(
+            httpx.get(f"{url}/requests/{i}", headers=AUTH).json().get("status") == "done"
+            for i in ids
+        )
 
     wait_until(all_done, timeout=60, message=stack.tail())
-    outcomes = [httpx.get(f"{url}/requests/{i}").json()["outcome"] for i in ids]
+    outcomes = [httpx.get(f"{url}/requests/{i}", headers=AUTH).json()["outcome"] for i in ids]
     assert outcomes.count("acted") == 1, outcomes
     assert set(outcomes) == {"acted", "skipped"}
     assert len(rec.events("restart", "web")) == 1
@@ -249,11 +254,13 @@ def test_api_contract(
     ok = httpx.post(f"{url}/repair/{project.name}/web", headers=auth, json={"action": "restart"})
     assert ok.status_code == 202 and ok.json()["task_id"]
     assert httpx.get(f"{url}/healthz").json() == {"ok": True, "redis": "ok", "docker": "ok"}
-    services = httpx.get(f"{url}/status").json()["services"]
+    assert httpx.get(f"{url}/status").status_code == 401  # reads need the token too
+    services = httpx.get(f"{url}/status", headers=auth).json()["services"]
     assert services[f"{project.name}/web"]["status"] == "healthy"
-    hist = httpx.get(f"{url}/history", params={"service": "web"}).json()["entries"]
+    hist = httpx.get(f"{url}/history", params={"service": "web"}, headers=auth).json()["entries"]
     assert hist and hist[0]["outcome"] == "requested"
-    assert httpx.get(f"{url}/history", params={"since": "yesterday"}).status_code == 422
+    since = {"since": "yesterday"}
+    assert httpx.get(f"{url}/history", params=since, headers=auth).status_code == 422
 
 
 def test_reconcile_path_repairs_without_the_events_watcher(

@@ -54,6 +54,9 @@ class Prometheus:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = self.dir / "prometheus.yml"
+        # Prometheus sends the metrics token from a file, as the compose stack does.
+        token = self.dir / "healer_metrics_token"
+        token.write_text("metrics-token-0123456789\n")
         config.write_text(
             "global:\n"
             "  scrape_interval: 1s\n"
@@ -62,6 +65,8 @@ class Prometheus:
             f"rule_files:\n  - {RULES}/*.yml\n"
             "scrape_configs:\n"
             "  - job_name: healer-api\n"
+            "    authorization:\n"
+            f"      credentials_file: {token}\n"
             "    static_configs:\n"
             f"      - targets: ['{target}']\n"
         )
@@ -161,7 +166,7 @@ def test_metrics_endpoint_and_dashboard_queries_on_a_real_prometheus(
     # State for every seed series: a probe has seen the service, and a repair has acted.
     task = httpx.post(f"{url}/repair/web", headers=AUTH, timeout=10).json()["task_id"]
     _wait(
-        lambda: httpx.get(f"{url}/requests/{task}").json().get("outcome") == "acted",
+        lambda: httpx.get(f"{url}/requests/{task}", headers=AUTH).json().get("outcome") == "acted",
         60,
         "the ad-hoc repair to act",
         stack.tail,
@@ -169,12 +174,12 @@ def test_metrics_endpoint_and_dashboard_queries_on_a_real_prometheus(
     host = socket.gethostname()
     healthy = f'service_health_status{{host="{host}",service="{sid}",status="healthy"}} 1.0'
     _wait(
-        lambda: healthy in httpx.get(f"{url}/metrics").text,
+        lambda: healthy in httpx.get(f"{url}/metrics", headers=AUTH).text,
         30,
         f"{healthy} in /metrics",
-        lambda: httpx.get(f"{url}/metrics").text + stack.tail(),
+        lambda: httpx.get(f"{url}/metrics", headers=AUTH).text + stack.tail(),
     )
-    text = httpx.get(f"{url}/metrics").text
+    text = httpx.get(f"{url}/metrics", headers=AUTH).text
     samples, declared = _samples(text)
     for name, labels in SEED_SERIES.items():
         assert name in samples, f"{name} missing from /metrics:\n{text}"

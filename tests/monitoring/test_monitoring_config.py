@@ -171,8 +171,17 @@ def _allowed_metrics() -> frozenset[str]:
 # ---------------------------------------------------------------- the real tools
 
 
-def test_prometheus_config_is_valid() -> None:
-    _run(_tool("promtool", "prometheus"), "check", "config", PROMETHEUS_CONFIG)
+def test_prometheus_config_is_valid(tmp_path: Path) -> None:
+    # promtool opens credential files: point the compose secret's path at a stand-in, beside
+    # the real rule files.
+    token = tmp_path / "healer_metrics_token"
+    token.write_text("metrics-token-0123456789")
+    text = PROMETHEUS_CONFIG.read_text().replace("/run/secrets/healer_metrics_token", str(token))
+    assert str(token) in text
+    (tmp_path / "alerts").symlink_to(PROMETHEUS_CONFIG.parent / "alerts")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(text)
+    _run(_tool("promtool", "prometheus"), "check", "config", config)
 
 
 def test_alert_rules_are_valid() -> None:
@@ -324,6 +333,12 @@ def test_prometheus_scrapes_the_stack_and_alerts_alertmanager() -> None:
     assert jobs["healer-api"] == ("/metrics", "healer-api:8000")
     assert jobs["flower"] == ("/metrics", "flower:5555")
     assert jobs["demo-web"] == ("/metrics", "demo-web:8080")
+    # HighErrorRate's `service` comes from the scrape target, not from what the app exports.
+    by_name = {job["job_name"]: job for job in config["scrape_configs"]}
+    (relabel,) = by_name["demo-web"]["relabel_configs"]
+    assert relabel["target_label"] == "service" and relabel["source_labels"] == ["__address__"]
+    healer = by_name["healer-api"]["authorization"]
+    assert healer["credentials_file"] == "/run/secrets/healer_metrics_token"
     assert jobs["postgres-exporter"] == ("/metrics", "postgres-exporter:9187")
     assert config["rule_files"] == ["alerts/*.yml"]
     managers = config["alerting"]["alertmanagers"]
@@ -347,7 +362,7 @@ def test_auto_repair_alerts_reach_the_healer_webhook() -> None:
     assert webhook["send_resolved"] is True
     assert 0 < webhook["max_alerts"] <= 100
     auth = webhook["http_config"]["authorization"]
-    assert auth["credentials_file"] == "/etc/alertmanager/healer_token"
+    assert auth["credentials_file"] == "/etc/alertmanager/healer_alerts_token"
     assert "credentials" not in auth, "the token must come from the file, not the config"
     assert receivers["notify"]["slack_configs"] and receivers["notify"]["pagerduty_configs"]
 

@@ -38,6 +38,8 @@ class ContainerGone(EngineError):
 class EngineUnreachable(EngineError, Unavailable):
     """No engine answers at the configured address; the message is one line naming it."""
 
+    public = "Docker engine unreachable"
+
 
 def engine_address(docker_host: str | None) -> str:
     return docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"

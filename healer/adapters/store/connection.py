@@ -23,6 +23,8 @@ class StoreUnavailable(Unavailable, redis.ConnectionError):  # type: ignore[misc
     """Redis did not answer, after the client's own retries. Still a redis.ConnectionError, so
     Celery's autoretry and every `except redis.RedisError` keep treating it as a lost Redis."""
 
+    public = "Redis unavailable"
+
 
 def _unavailable(exc: Exception) -> StoreUnavailable:
     return StoreUnavailable(f"Redis unavailable: {exc}")

@@ -13,11 +13,12 @@ from healer.adapters.store.history import Record
 from healer.core.hosts import ServiceRef
 from healer.core.model import Condition, Outcome, RepairRequest, Source
 from healer.engine.context import Healer
-from healer.errors import Unavailable
 
 
-class EnqueueFailed(Unavailable):
+class EnqueueFailed(Exception):
     """The broker refused the task: the request record is marked failed; answer 503."""
+
+    public = "task broker unavailable"
 
 
 def close_request(
@@ -42,11 +43,14 @@ def send_or_fail(h: Healer, request_id: str, send: Callable[[], object]) -> None
 
 
 def enqueue_manual(
-    h: Healer, ref: ServiceRef, action: str, reason: str, source: Source
+    h: Healer, ref: ServiceRef, action: str, reason: str, source: Source, by: str = ""
 ) -> dict[str, Any]:
     """Record the request before enqueueing it, so an acknowledged request is never lost.
-    `action` was checked by the caller (healer.engine.repair.actions.check)."""
-    request_id = h.requests.open(ref.sid, action, source, host=ref.host)
+    `action` was checked by the caller (healer.engine.repair.actions.check). `by` names the API
+    token that asked (`api:1a2b3c4d`), recorded with the request and in the history."""
+    request_id = h.requests.open(
+        ref.sid, action, source, host=ref.host, **({"by": by} if by else {})
+    )
     req = RepairRequest(
         ref.sid,
         Condition.MANUAL,
@@ -68,6 +72,7 @@ def enqueue_manual(
             source=source,
             request_id=request_id,
             host=ref.host,
+            extra={"by": by} if by else {},
         )
     )
     return {
