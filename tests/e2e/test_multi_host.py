@@ -405,5 +405,5 @@ def _the_host_shows_everywhere(c: Cluster) -> None:
     assert re.search(rf"{re.escape(c.host_b)}\s+{re.escape(c.qb)}", text), text
     report = c.stack_a.cli("report").stdout
     assert c.qa in report and c.qb in report, report
-    entries = json.loads(c.stack_a.cli("history", "--json", "--host", c.host_b).stdout)
+    entries = json.loads(c.stack_a.cli("history", "--json", "--host", c.host_b).stdout)["entries"]
     assert entries and all(e["host"] == c.host_b for e in entries)

@@ -101,7 +101,7 @@ def _alive(stack: HealerStack) -> dict[str, int | None]:
 
 
 def _history(stack: HealerStack, service: str) -> list[dict[str, object]]:
-    return list(json.loads(stack.cli("history", "--service", service, "--json").stdout))
+    return list(json.loads(stack.cli("history", "--service", service, "--json").stdout)["entries"])
 
 
 def _pool_children(pid: int) -> list[int]:
@@ -230,7 +230,7 @@ def test_repair_request_survives_its_worker_being_killed_mid_task(
     r = redis.Redis.from_url(stack.env["REDIS_URL"], decode_responses=True)
     try:
         out = stack.cli("repair", service).stdout
-        match = re.search(r"as task ([0-9a-f]+)", out)
+        match = re.search(r"as request ([0-9a-f]+)", out)
         assert match, out
         request_id = match.group(1)
         assert r.hget(f"healer:request:{request_id}", "status") == "queued"

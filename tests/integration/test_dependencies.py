@@ -44,7 +44,7 @@ def test_dependencies_are_repaired_first_and_dependents_wait_uncharged(
     app = rec.wait_for("start", "app", timeout=20)[0]
     worker = rec.wait_for("start", "worker", timeout=20)[0]
     assert db["time_ns"] < db_ok["time_ns"] <= app["time_ns"] < worker["time_ns"], rec.describe()
-    history = json.loads(stack.cli("history", "--json").stdout)
+    history = json.loads(stack.cli("history", "--json").stdout)["entries"]
     waits = [e for e in history if e["reason"] == "waiting_dependency"]
     assert any("waiting for" in e["detail"] for e in waits), history
     status = json.loads(stack.cli("status", "--json").stdout)["services"]
@@ -71,5 +71,5 @@ def test_dependents_declaring_restart_true_are_restarted_after_the_dependency_he
     assert app_restart["time_ns"] > db_ok["time_ns"]
     # worker declared no `restart: true` on app: it is left alone
     assert not rec.events("restart", "worker")
-    history = json.loads(stack.cli("history", "--service", "app", "--json").stdout)
+    history = json.loads(stack.cli("history", "--service", "app", "--json").stdout)["entries"]
     assert any(e["condition"] == "dependency" and e["outcome"] == "acted" for e in history)

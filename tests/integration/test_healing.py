@@ -23,7 +23,7 @@ from tests.support.healer import HealerFactory
 
 def _history(stack, service: str) -> list[dict[str, object]]:
     out = stack.cli("history", "--service", service, "--json")
-    return list(json.loads(out.stdout))
+    return list(json.loads(out.stdout)["entries"])
 
 
 def test_unhealthy_container_is_restarted_via_the_event_path(
@@ -279,7 +279,7 @@ def test_check_reports_what_is_wrong(healer_stack: HealerFactory) -> None:
     assert "redis: ok" in stack.cli("check").stdout
     stack.env["REDIS_URL"] = "redis://127.0.0.1:1/0"
     bad = stack.cli("check", check=False)
-    assert bad.returncode == 1 and "redis at redis://127.0.0.1:1/0" in bad.stderr
+    assert bad.returncode == 3 and "redis at redis://127.0.0.1:1/0" in bad.stderr
     stack.env["WATCHDOG_INTERVAL"] = "soon"
     worse = stack.cli("check", check=False)
     assert worse.returncode == 2 and "WATCHDOG_INTERVAL" in worse.stderr

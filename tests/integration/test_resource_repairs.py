@@ -56,7 +56,7 @@ SPINNER = "touch /tmp/healthy; while [ ! -f /tmp/spin ]; do sleep 0.2; done; whi
 
 def _history(stack: HealerStack, service: str) -> list[dict[str, Any]]:
     out = stack.cli("history", "--service", service, "--json")
-    return list(json.loads(out.stdout))
+    return list(json.loads(out.stdout)["entries"])
 
 
 def _acted(stack: HealerStack, service: str, condition: str) -> list[dict[str, Any]]:

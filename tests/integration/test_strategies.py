@@ -26,7 +26,7 @@ AUTH = {"Authorization": "Bearer test-token-0123456789"}  # as tests/conftest.py
 
 
 def _history(stack: HealerStack, service: str) -> list[dict[str, Any]]:
-    return list(json.loads(stack.cli("history", "--service", service, "--json").stdout))
+    return list(json.loads(stack.cli("history", "--service", service, "--json").stdout)["entries"])
 
 
 def _outcomes(stack: HealerStack, service: str, outcome: str) -> list[dict[str, Any]]:
