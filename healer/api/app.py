@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
+from healer import __version__
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api import deps, problems
 from healer.api.alerts import alerts_router, read_capped
@@ -22,6 +23,7 @@ from healer.api.bodies import (
     history_window,
     parse_repair_body,
 )
+from healer.api.exposition import build_registry
 from healer.api.health import health, ready_answer
 from healer.api.operations import located, operations
 from healer.core.actions import UnknownAction
@@ -125,10 +127,9 @@ def healthz(h: HealerDep) -> JSONResponse:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     h = build(settings, CeleryDispatcher(make_celery(settings), settings.host_id))
-    app = FastAPI(title="compose-healer", version="0.1.0")
+    app = FastAPI(title="compose-healer", version=__version__)
     app.state.healer = h
-    app.state.registry = CollectorRegistry(auto_describe=False)
-    app.state.registry.register(h.stores.collector())
+    app.state.registry = build_registry(h)
     problems.install(app)
     app.include_router(alerts_router(h, deps.authorized, suppress=settings.alert_suppress))
     for router in (repairs, reads, ops, health, operations):
