@@ -5,6 +5,7 @@ the /history cursor, the CLI's `-o json` equal to the API's bodies, `history --f
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import queue
 import subprocess
@@ -18,20 +19,65 @@ import httpx
 import pytest
 import redis
 
+from healer.adapters.outbound import signing
 from tests.support import ComposeFactory, compose_yaml, healthy_service_yaml, wait_until
 from tests.support.healer import HealerFactory, HealerStack
 
 AUTH = {"Authorization": "Bearer test-token-0123456789"}
 PROBLEM = "application/problem+json"
+SECRET = "webhook-secret-0123456789"
 VOLATILE = ("heartbeat_age", "cooldown_remaining", "last_heartbeat", "elapsed", "observed_at")
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: keeps each delivery; refuses the first with 503 so
+    the sender's retry is exercised."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                outer.got.append((dict(self.headers), body))
+                self.send_response(503 if len(outer.got) == 1 else 200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                """Quiet."""
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
 
 
 @pytest.fixture
 def stack(
-    compose_project: ComposeFactory, healer_stack: HealerFactory, test_image: str
+    compose_project: ComposeFactory,
+    healer_stack: HealerFactory,
+    test_image: str,
+    receiver: Receiver,
 ) -> Iterator[HealerStack]:
     project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")), wait=True)
-    s = healer_stack(project.name)
+    s = healer_stack(
+        project.name,
+        HEALER_POST_REPAIR_WEBHOOK=receiver.url,
+        HEALER_WEBHOOK_SECRET=SECRET,
+        HEALER_WEBHOOK_TOKEN="hook-token",
+        HEALER_WEBHOOK_HEADERS='{"X-Team": "ops"}',
+    )
     s.worker()
     s.api()
     # The worker's first host heartbeat: before it, /status has no host to show.
@@ -143,6 +189,22 @@ def test_history_follow_prints_a_repair_as_it_happens(stack: HealerStack) -> Non
     finally:
         follower.terminate()
         follower.wait(timeout=20)
+
+
+def test_the_post_repair_webhook_is_signed_and_retried(
+    stack: HealerStack, receiver: Receiver
+) -> None:
+    queued = httpx.post(f"{stack.api_url}/repair/web", headers=AUTH, json={"reason": "hook"})
+    rid = queued.json()["request_id"]
+    assert done(stack.api_url, queued.headers["location"])["outcome"] == "acted"
+    wait_until(lambda: len(receiver.got) >= 2, timeout=30, message="the retried delivery")
+    (_, refused), (headers, body) = receiver.got[:2]
+    assert refused == body  # answered 503 the first time: delivered again, off the repair
+    assert signing.verify(SECRET, headers, body), headers
+    assert not signing.verify("another-secret", headers, body)
+    assert headers["Authorization"] == "Bearer hook-token" and headers["X-Team"] == "ops"
+    payload = json.loads(body)
+    assert (payload["request_id"], payload["outcome"], payload["success"]) == (rid, "acted", True)
 
 
 def test_the_history_cursor_walks_past_ten_thousand_entries(
