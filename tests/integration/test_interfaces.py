@@ -13,13 +13,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
 from healer.adapters.outbound import signing
+from healer.api.app import create_app
+from healer.settings import Settings
 from tests.support import ComposeFactory, compose_yaml, healthy_service_yaml, wait_until
 from tests.support.healer import HealerFactory, HealerStack
 
@@ -259,3 +263,31 @@ def _steady(body: Any) -> Any:
     if isinstance(body, list):
         return [_steady(v) for v in body]
     return body
+
+
+def test_an_absent_engine_answers_503_problems_with_retry_after(
+    redis_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        redis_url=redis_url,
+        docker_host="unix:///nonexistent/healer-iface.sock",
+        api_token="test-token-0123456789",
+        log_dir=tmp_path,
+    )
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    assert client.get("/livez").status_code == 200  # the process itself is fine
+    for route in ("/readyz", "/healthz"):
+        ready = client.get(route)
+        assert ready.status_code == 503 and ready.headers["retry-after"].isdigit(), route
+    down = client.post("/pause/web", headers=AUTH)
+    assert down.status_code == 503 and down.headers["retry-after"].isdigit()
+    assert down.headers["content-type"].startswith(PROBLEM) and "healer-iface.sock" in down.text
+
+
+def test_the_cli_version_and_its_exit_code_for_an_absent_redis(
+    healer_stack: HealerFactory,
+) -> None:
+    stack = healer_stack("none", REDIS_URL="redis://127.0.0.1:1/0")
+    assert stack.cli("--version").stdout.strip().startswith("healer ")
+    down = stack.cli("status", "-o", "json", check=False)
+    assert down.returncode == 3 and "Redis unavailable" in down.stderr, down
