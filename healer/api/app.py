@@ -28,10 +28,10 @@ from healer.api.health import health, ready_answer
 from healer.api.operations import located, operations
 from healer.core.actions import UnknownAction
 from healer.core.model import Source
-from healer.engine import actions
 from healer.engine.context import Healer, build
-from healer.engine.manual import enqueue_manual
 from healer.engine.operations.bodies import BadCursor, history_body, status_body
+from healer.engine.repair import actions
+from healer.engine.repair.manual import enqueue_manual
 from healer.settings import Settings
 
 HealerDep = Annotated[Healer, Depends(deps.healer)]

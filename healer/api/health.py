@@ -9,7 +9,7 @@ import redis
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from healer.adapters.docker_engine import EngineError
+from healer.adapters.docker.engine import EngineError
 from healer.api import deps
 from healer.api.problems import RETRY_AFTER
 from healer.engine.context import Healer

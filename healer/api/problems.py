@@ -16,8 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from healer.adapters.docker_engine import EngineError
-from healer.engine.manual import EnqueueFailed
+from healer.adapters.docker.engine import EngineError
+from healer.engine.repair.manual import EnqueueFailed
 
 MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER = "5"  # seconds: a reconnect to Redis, Docker or the broker is quick when it comes

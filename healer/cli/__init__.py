@@ -16,11 +16,11 @@ from typing import Annotated
 import redis
 import typer
 
-from healer.adapters.docker_engine import DockerEngine, EngineError
+from healer.adapters.docker.engine import DockerEngine, EngineError
 from healer.cli import checks, ops, reads  # noqa: F401  (they register their commands)
 from healer.cli.app import EXIT_UNAVAILABLE, app, settings
 from healer.cli.reads import print_recoveries as _print_recoveries  # noqa: F401
-from healer.engine.manual import EnqueueFailed
+from healer.engine.repair.manual import EnqueueFailed
 
 run_log = logging.getLogger("healer.run")
 

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 import redis
 import typer
 
-from healer.adapters.docker_engine import DockerEngine, EngineError
-from healer.adapters.redis_conn import ping as redis_ping
+from healer.adapters.docker.engine import DockerEngine, EngineError
+from healer.adapters.store.connection import ping as redis_ping
 from healer.cli.app import EXIT_FAILED, EXIT_UNAVAILABLE, app, healer, settings
 from healer.cli.output import Format, JsonOpt, OutputOpt, emit, progress, wants_json
 from healer.core.model import Outcome, Source
-from healer.engine import actions
+from healer.engine.repair import actions
 
 
 @app.command()

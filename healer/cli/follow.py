@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from healer.adapters.history import Record, wanted
+from healer.adapters.store.history import Record, wanted
 from healer.engine.context import Healer
 
 

@@ -12,10 +12,10 @@ from healer.cli.app import EXIT_FAILED, EXIT_USAGE, ReasonOpt, app, fail, healer
 from healer.cli.output import Format, JsonOpt, OutputOpt, emit, progress, wants_json
 from healer.core.actions import UnknownAction
 from healer.core.model import Action, Outcome, Source
-from healer.engine import actions
 from healer.engine.context import Healer
-from healer.engine.manual import enqueue_manual
 from healer.engine.operations import control
+from healer.engine.repair import actions
+from healer.engine.repair.manual import enqueue_manual
 
 # How a request record's outcome maps to the exit code.
 GOOD = (Outcome.ACTED, Outcome.SKIPPED)

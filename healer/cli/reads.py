@@ -8,14 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from healer.adapters.history import Record
+from healer.adapters.store.history import Record
 from healer.cli.app import app, fail, healer
 from healer.cli.follow import follow
 from healer.cli.output import Format, JsonOpt, OutputOpt, emit, emit_line, wants_json
 from healer.core.labels import parse_duration
 from healer.core.model import HostId, Outcome
-from healer.engine import actions
 from healer.engine.operations.bodies import history_body, status_body
+from healer.engine.repair import actions
 from healer.engine.status import hosts
 
 

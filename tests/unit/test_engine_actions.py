@@ -18,7 +18,7 @@ from healer.core.model import (
     ServiceView,
     Source,
 )
-from healer.engine.repair import repair
+from healer.engine.repair.run import repair
 from tests.unit.engine_fakes import CID, SID, FakeEngine, FakeStores, make_healer
 
 

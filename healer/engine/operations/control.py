@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from healer.adapters.history import Record
+from healer.adapters.store.history import Record
 from healer.core.hosts import ServiceRef
 from healer.core.model import Outcome, Source
 from healer.engine.context import Healer
-from healer.engine.manual import send_or_fail
+from healer.engine.repair.manual import send_or_fail
 
 ALL = "*"  # the service of a pause/resume of every service, in its request record
 
