@@ -17,6 +17,7 @@ import docker
 import redis
 
 from healer.adapters.docker.engine import DockerEngine, EngineError
+from healer.adapters.hardening.environ import keep_environ_private
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.store.stores import Stores
 from healer.core.boot.detect import engine_time
@@ -183,6 +184,7 @@ class EventsWatcher:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    keep_environ_private()
     settings = Settings()
     watcher = EventsWatcher(settings, CeleryDispatcher(make_celery(settings), settings.host_id))
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -177,7 +177,9 @@ def test_min_replicas_above_max_replicas_is_refused(monkeypatch: pytest.MonkeyPa
         (",,,", ()),
     ],
 )
-def test_projects_comma_list(monkeypatch: pytest.MonkeyPatch, raw: str, listed: tuple) -> None:
+def test_projects_comma_list(
+    monkeypatch: pytest.MonkeyPatch, raw: str, listed: tuple[str, ...]
+) -> None:
     monkeypatch.setenv("HEALER_PROJECTS", raw)
     s = Settings()
     assert s.project_list == listed

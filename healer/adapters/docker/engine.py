@@ -20,9 +20,10 @@ import requests
 from healer.core.compose_labels import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from healer.core.events import WATCHED_ACTIONS
 from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
+from healer.errors import HealerError, Unavailable
 
 
-class EngineError(Exception):
+class EngineError(HealerError):
     """The engine refused or failed; `status` keeps the HTTP status when there was one."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -34,8 +35,10 @@ class ContainerGone(EngineError):
     pass
 
 
-class EngineUnreachable(EngineError):
+class EngineUnreachable(EngineError, Unavailable):
     """No engine answers at the configured address; the message is one line naming it."""
+
+    public = "Docker engine unreachable"
 
 
 def engine_address(docker_host: str | None) -> str:

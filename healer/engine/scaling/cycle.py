@@ -45,6 +45,7 @@ from healer.engine.scaling.apply import (
     change,
     record_scale,
 )
+from healer.errors import Conflict
 
 __all__ = [
     "CycleResult",
@@ -65,7 +66,7 @@ containers, or None when it could not be measured."""
 _PARALLEL_SERVICES = 4  # scale actions applied at once; a drain can take minutes
 
 
-class ScaleError(Exception):
+class ScaleError(Conflict):
     """A scale request that cannot be carried out; the message says what to do instead."""
 
 
