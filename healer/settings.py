@@ -371,6 +371,45 @@ class Settings(BaseSettings):
         description="Seconds of history kept; older entries are trimmed by beat.",
     )
     notify_webhook: str | None = Field(None, validation_alias=_env("HEALER_NOTIFY_WEBHOOK"))
+    # --- outbound webhooks and Apprise (healer.adapters.outbound) ----------------------------
+    webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("HEALER_WEBHOOK_SECRET"),
+        description="Key of the HMAC-SHA256 signature of every outbound webhook body "
+        "(X-Healer-Signature: sha256=<hex> over `<X-Healer-Timestamp>.<body>`); unset: unsigned.",
+    )
+    webhook_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("HEALER_WEBHOOK_TOKEN"),
+        description="Sent as `Authorization: Bearer <token>` with every outbound webhook.",
+    )
+    webhook_headers: dict[str, str] = Field(
+        default_factory=dict,
+        validation_alias=_env("HEALER_WEBHOOK_HEADERS"),
+        description='Extra headers of every outbound webhook, as a JSON object: {"X-Team": "ops"}.',
+    )
+    webhook_retries: int = Field(
+        3,
+        ge=0,
+        le=10,
+        validation_alias=_env("HEALER_WEBHOOK_RETRIES"),
+        description="Retries of a failed webhook delivery (with jittered exponential backoff), "
+        "off the repair path.",
+    )
+    webhook_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("HEALER_WEBHOOK_TIMEOUT"),
+        description="Seconds one webhook delivery attempt may take.",
+    )
+    apprise_urls: str = Field(
+        "",
+        validation_alias=_env("HEALER_APPRISE_URLS"),
+        description="Apprise URLs (space or comma separated) that also get every notification: "
+        "Discord, Telegram, e-mail, ntfy and 100+ more. Needs `pip install "
+        "compose-healer[apprise]`.",
+    )
     oplog: Path | None = Field(
         None,
         validation_alias=_env("HEALER_OPLOG"),

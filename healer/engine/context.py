@@ -59,7 +59,7 @@ class Healer:
         self.state, self.history, self.counters = st.state, st.history, st.counters
         self.flags, self.requests, self.guard = st.flags, st.requests, st.guard
         self.telemetry = st.telemetry
-        self.notifier = Notifier(self.settings.notify_webhook)
+        self.notifier = Notifier.from_settings(self.settings)
         self.oplog = OpLog(self.settings.oplog, self.settings.host)
         self._resources: ResourceMonitor | None = None
         self._scale_metrics: CollectorSource | None = None

@@ -9,8 +9,8 @@ import docker
 
 from healer.adapters.docker.stats import StatsCollector
 from healer.adapters.store.stores import Stores
-from healer.core.model import Condition, ServiceId, ServiceView
-from healer.core.resources import Breach, SustainedRule
+from healer.core.model import Condition, ContainerId, ServiceId, ServiceView
+from healer.core.resources import Breach, ResourceSample, SustainedRule
 from healer.settings import Settings
 
 
@@ -39,10 +39,14 @@ class ResourceMonitor:
         ]
         samples = self.collector.collect(running)
         breaches = self.store.cycle(samples)
-        self._export(views)
+        self._export(views, samples)
         return breaches
 
-    def _export(self, views: Mapping[ServiceId, ServiceView]) -> None:
+    def _export(
+        self,
+        views: Mapping[ServiceId, ServiceView],
+        samples: Mapping[ContainerId, ResourceSample],
+    ) -> None:
         names = {c.id: (v.sid, c.name) for v in views.values() for c in v.containers}
         fields: dict[str, str] = {}
         for cid, r in self.store.last_ratios.items():
@@ -52,4 +56,9 @@ class ResourceMonitor:
             for kind, value in (("cpu", r.cpu), ("memory", r.mem), ("network", r.net_errors_per_s)):
                 if value is not None:
                     fields[f"{sid}|{name}|{kind}"] = repr(value)
+        # The container's own cumulative error count: a counter Prometheus can rate().
+        for cid, sample in samples.items():
+            if cid in names and sample.net_errors is not None:
+                sid, name = names[cid]
+                fields[f"{sid}|{name}|network_total"] = str(sample.net_errors)
         self.telemetry.resource_ratios(fields, self.interval)

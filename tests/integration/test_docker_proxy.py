@@ -154,7 +154,7 @@ def _clone_body(docker_client: docker.DockerClient, project: ComposeProject) -> 
 
 
 def _host(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    out = json.loads(json.dumps(body))
+    out: dict[str, Any] = json.loads(json.dumps(body))
     out["HostConfig"].update(changes)
     return out
 

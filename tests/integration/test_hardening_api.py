@@ -99,13 +99,17 @@ def test_metrics_survive_a_pipe_in_a_service_id(app: FastAPI, redis_client: redi
     )  # what the events watcher writes
     r = TestClient(app).get("/metrics", headers=AUTH)
     assert r.status_code == 200, r.text
-    labels = 'action="restart",host="node-a",service="odd/we|b",success="true"'
+    labels = 'action="restart",host="node-a",project="odd",service="odd/we|b",success="true"'
     assert f"repair_attempts_total{{{labels}}} 1.0" in r.text
-    assert 'healer_decisions_total{host="node-a",outcome="acted",service="odd/we|b"} 1.0' in r.text
-    assert (
-        'healer_container_restart_count{container="odd-web-1",host="node-a",service="odd/we|b"}'
-        in r.text
+    decisions = (
+        'healer_decisions_total{host="node-a",outcome="acted",project="odd",service="odd/we|b"}'
     )
+    assert f"{decisions} 1.0" in r.text
+    container = 'container="odd-web-1",host="node-a",project="odd",service="odd/we|b"'
+    assert f"healer_container_restarts_total{{{container}}} 2.0" in r.text
+    assert f"healer_container_restart_count{{{container}}} 2.0" in r.text  # deprecated name
+    assert 'healer_build_info{version="' in r.text
+    assert "process_resident_memory_bytes" in r.text and "python_info{" in r.text
 
 
 def _requests(r: redis.Redis) -> list[dict[str, Any]]:

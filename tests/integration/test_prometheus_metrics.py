@@ -35,12 +35,13 @@ RULES = REPO_ROOT / "monitoring" / "prometheus" / "alerts"
 T = TypeVar("T")
 
 # The seed's series (docs/architecture.md, Public names), sample name → exact label names:
-# the seed's, plus the Docker host every series carries since one cluster heals many hosts.
+# the seed's, plus the Docker host every series carries since one cluster heals many hosts,
+# and the compose project beside every service (to join with cAdvisor's labels).
 SEED_SERIES = {
-    "repair_attempts_total": {"service", "action", "success", "host"},
-    "service_health_status": {"service", "status", "host"},
-    "service_failure_count": {"service", "host"},
-    "service_last_repair_timestamp": {"service", "host"},
+    "repair_attempts_total": {"service", "action", "success", "host", "project"},
+    "service_health_status": {"service", "status", "host", "project"},
+    "service_failure_count": {"service", "host", "project"},
+    "service_last_repair_timestamp": {"service", "host", "project"},
 }
 
 
@@ -164,7 +165,7 @@ def test_metrics_endpoint_and_dashboard_queries_on_a_real_prometheus(
     url = stack.api()
 
     # State for every seed series: a probe has seen the service, and a repair has acted.
-    task = httpx.post(f"{url}/repair/web", headers=AUTH, timeout=10).json()["task_id"]
+    task = httpx.post(f"{url}/repair/web", headers=AUTH, timeout=10).json()["request_id"]
     _wait(
         lambda: httpx.get(f"{url}/requests/{task}", headers=AUTH).json().get("outcome") == "acted",
         60,
@@ -172,7 +173,11 @@ def test_metrics_endpoint_and_dashboard_queries_on_a_real_prometheus(
         stack.tail,
     )
     host = socket.gethostname()
-    healthy = f'service_health_status{{host="{host}",service="{sid}",status="healthy"}} 1.0'
+    name = sid.split("/")[0]
+    healthy = (
+        f'service_health_status{{host="{host}",project="{name}",service="{sid}",'
+        'status="healthy"} 1.0'
+    )
     _wait(
         lambda: healthy in httpx.get(f"{url}/metrics", headers=AUTH).text,
         30,

@@ -7,6 +7,7 @@ cannot go green.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -52,17 +53,21 @@ HEALER_METRICS = frozenset(
         "healer_quarantined_services",
         "healer_service_quarantined",
         "healer_cooldown_remaining_seconds",
-        "healer_cleanup_bytes_freed_total",
+        "healer_cleanup_freed_bytes_total",
+        "healer_cleanup_bytes_freed_total",  # deprecated
+        "healer_build_info",
         "healer_heartbeat_timestamp_seconds",
         "healer_decisions_total",
         "healer_repairs_in_flight",
         "healer_container_up",
         "healer_container_healthy",
-        "healer_container_restart_count",
+        "healer_container_restarts_total",
+        "healer_container_restart_count",  # deprecated
         "healer_container_oom_killed",
         "healer_container_cpu_ratio",
         "healer_container_memory_ratio",
-        "healer_container_network_errors_per_second",
+        "healer_container_network_errors_total",
+        "healer_container_network_errors_per_second",  # deprecated
         "healer_disk_used_ratio",
         "healer_host_up",
         "healer_host_last_heartbeat_timestamp_seconds",
@@ -272,7 +277,7 @@ def test_alert_has_labels_and_annotations(name: str) -> None:
     assert labels["service"].strip()
     assert annotations["summary"].strip()
     assert annotations["description"].strip()
-    assert annotations["runbook_url"] == f"https://example.invalid/runbooks/{name}"
+    assert annotations["runbook_url"] == f"docs/runbooks.md#{name.lower()}"
 
 
 @pytest.mark.parametrize("name", sorted(_alerts()))
@@ -297,6 +302,8 @@ def test_service_label_is_templated_where_the_series_has_one() -> None:
             "healer_container_memory_ratio",
             "healer_container_cpu_ratio",
             "healer_container_network_errors_per_second",
+            "healer_container_network_errors_total",
+            "healer_container_restarts_total",
         }
         if per_service:
             assert rule["labels"]["service"] == "{{ $labels.service }}", name
@@ -399,7 +406,7 @@ def test_dashboard_panels_are_well_formed() -> None:
         assert panel["targets"], panel["title"]
         assert set(panel["gridPos"]) == {"h", "w", "x", "y"}
         for target in panel["targets"]:
-            assert target["datasource"]["uid"] == "prometheus", panel["title"]
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
             assert target["expr"].strip(), panel["title"]
 
 
@@ -421,6 +428,16 @@ def _variable(name: str) -> dict[str, Any]:
     ]
     (variable,) = found
     return variable
+
+
+def test_dashboard_reads_prometheus_through_a_datasource_variable() -> None:
+    # No hard-coded uid: importing into a Grafana whose Prometheus has another uid works.
+    variable = _variable("datasource")
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+    assert '"uid": "prometheus"' not in json.dumps(load_dashboard())
+    for other in load_dashboard()["templating"]["list"]:
+        if other["type"] == "query":
+            assert other["datasource"]["uid"] == "${datasource}", other["name"]
 
 
 def test_dashboard_service_variable_reads_a_known_metric() -> None:

@@ -41,7 +41,7 @@ def _clone(**host: Any) -> dict[str, Any]:
     body = copy.deepcopy(REF["Config"])
     body["HostConfig"] = {**copy.deepcopy(REF["HostConfig"]), **host}
     body["NetworkingConfig"] = {"EndpointsConfig": {"p_default": {"Aliases": ["web"]}}}
-    return body
+    return dict(body)
 
 
 def _refusal(body: dict[str, Any], project_of: Any = lambda _ref: None) -> str | None:

@@ -134,16 +134,58 @@ class History:
             scanned += len(batch)
             for _entry_id, fields in batch:
                 rec = _from_fields(fields)
-                if _wanted(rec, service, host):
+                if wanted(rec, service, host):
                     out.append(rec)
             last = "(" + str(batch[-1][0])
         return out[:limit]
+
+    def page(
+        self,
+        *,
+        service: str | None = None,
+        since: float | None = None,
+        limit: int = 200,
+        host: str | None = None,
+        before: str | None = None,
+    ) -> tuple[list[tuple[str, Record]], str | None]:
+        """Newest first, each entry with its stream id, strictly older than `before` (a
+        stream id from a previous page's `next`). `next` is None on the last page."""
+        min_id = f"{int(since * 1000)}-0" if since and since > 0 else "-"
+        out: list[tuple[str, Record]] = []
+        last = f"({before}" if before else "+"
+        while len(out) < limit:
+            batch = self._r.xrevrange(keys.HISTORY, max=last, min=min_id, count=500)
+            for entry_id, fields in batch:
+                rec = _from_fields(fields)
+                if wanted(rec, service, host):
+                    out.append((str(entry_id), rec))
+                if len(out) == limit:
+                    # The cursor is this entry, not the batch's end: the rest of the batch
+                    # belongs to the next page.
+                    return out, str(entry_id)
+            if len(batch) < 500:
+                break
+            last = "(" + str(batch[-1][0])
+        return out, None
+
+    def after(
+        self, last_id: str, block_ms: int = 1000, count: int = 100
+    ) -> list[tuple[str, Record]]:
+        """Entries newer than `last_id` (`$`: from now on), oldest first, waiting up to
+        `block_ms` for the first (below the connection's 10 s socket timeout)."""
+        got = self._r.xread({keys.HISTORY: last_id}, count=count, block=block_ms)
+        return [(str(i), _from_fields(f)) for _stream, batch in got or [] for i, f in batch]
+
+    def last_id(self) -> str:
+        """The newest entry's id, or `0-0` for an empty stream (a cursor for `after`)."""
+        newest = self._r.xrevrange(keys.HISTORY, count=1)
+        return str(newest[0][0]) if newest else "0-0"
 
     def trim_older_than(self, cutoff: float) -> int:
         return int(self._r.xtrim(keys.HISTORY, minid=f"{int(cutoff * 1000)}-0", approximate=True))
 
 
-def _wanted(rec: Record, service: str | None, host: str | None) -> bool:
+def wanted(rec: Record, service: str | None, host: str | None) -> bool:
     if host is not None and rec.host != host:
         return False
     if service is None:

@@ -15,7 +15,6 @@ from typing import Any
 
 from healer.adapters.docker.engine import EngineError
 from healer.adapters.docker.recreate import Recreator
-from healer.adapters.notify import post_outcome
 from healer.adapters.plugins import strategies as plugins
 from healer.core.actions import (
     BUILTIN_ACTIONS,
@@ -217,7 +216,7 @@ def post_repair(
     url = h.settings.post_repair_webhook
     if not url or outcome not in HOOK_OUTCOMES:
         return
-    post_outcome(
+    h.notifier.post_outcome(
         url,
         {
             "service": str(req.sid),

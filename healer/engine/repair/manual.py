@@ -76,7 +76,8 @@ def enqueue_manual(
         )
     )
     return {
-        "task_id": request_id,
+        "request_id": request_id,
+        "task_id": request_id,  # deprecated: the same id's old name, kept for one release
         "service": ref.sid,
         "host": ref.host,
         "id": ref.qualified,
