@@ -22,8 +22,8 @@ from healer.adapters.history import Record
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.redis_conn import ping as redis_ping
 from healer.core.actions import UnknownAction
+from healer.core.duration.parse import parse_duration
 from healer.core.hosts import ServiceRef
-from healer.core.labels import parse_duration
 from healer.core.model import Action, HostId, Outcome, Source
 from healer.engine import actions
 from healer.engine.context import Healer, build

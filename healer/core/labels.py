@@ -9,6 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from healer.core.actions import UnknownAction, escalate, normalize, valid_plugin_name
+from healer.core.duration.parse import parse_duration
 from healer.core.model import Condition
 
 OPT_OUT_LABEL = "auto_repair"
@@ -110,7 +111,7 @@ def _parse_number(key: str, value: str, problems: list[str], *, integer: bool) -
     try:
         number = int(value) if integer else parse_duration(value)
     except ValueError:
-        kind = "a whole number" if integer else "seconds (e.g. 300, 90s, 5m, 1h)"
+        kind = "a whole number" if integer else "a duration (e.g. 300, 90s, 1m30s, 1h)"
         problems.append(f"label {key}={value!r} is not {kind}; default used")
         return None
     if number < (1 if integer else 0):
@@ -155,19 +156,3 @@ def _action_name(name: str, plugins: Collection[str] | None) -> str:
         if valid_plugin_name(name):  # not even the form of a plugin's name
             raise
         return name
-
-
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str) -> float:
-    """`300`, `90s`, `5m`, `1h`, `7d` → seconds; ValueError on anything else."""
-    t = text.strip().lower()
-    if not t:
-        raise ValueError("empty duration")
-    unit = _UNITS.get(t[-1])
-    number = t[:-1] if unit is not None else t
-    value = float(number) * (unit or 1.0)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"not a finite duration: {text!r}")
-    return value
