@@ -51,7 +51,7 @@ class EventsWatcher:
 
     def handle(self, ev: ContainerEvent, engine: DockerEngine) -> None:
         """`engine`: the one whose stream delivered the event (it knows the managed projects)."""
-        if not engine.manages(ev.sid.split("/", 1)[0]):
+        if not engine.manages_labels(ev.project, ev.labels):
             return
         healer_acting = self.state.is_acting(ev.container_id)
         if ev.looks_like_hand_stop and not healer_acting:
@@ -105,7 +105,11 @@ class EventsWatcher:
 
     def _follow(self) -> None:
         # A fresh engine per stream: a reconnect after an engine restart starts clean.
-        engine = DockerEngine.connect(self.settings.docker_host, self.settings.project_list)
+        engine = DockerEngine.connect(
+            self.settings.docker_host,
+            self.settings.project_list,
+            selector=self.settings.selector,
+        )
         self._check_boot(engine)
         since = self._cursor()
         stream = engine.events(since)
@@ -146,7 +150,11 @@ class EventsWatcher:
         generation = self._generation
         if not self._connected or not self.settings.boot_recovery:
             return
-        engine = DockerEngine.connect(self.settings.docker_host, self.settings.project_list)
+        engine = DockerEngine.connect(
+            self.settings.docker_host,
+            self.settings.project_list,
+            selector=self.settings.selector,
+        )
         try:
             now = engine_time(engine.system_time())
         finally:

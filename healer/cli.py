@@ -363,10 +363,10 @@ def check() -> None:
     try:
         from healer.adapters.docker_engine import DockerEngine
 
-        engine = DockerEngine.connect(s.docker_host, s.project_list)
+        engine = DockerEngine.connect(s.docker_host, s.project_list, selector=s.selector)
         engine.ping()
         services = engine.services()
-        typer.echo(f"docker: ok ({len(services)} managed services)")
+        typer.echo(f"docker: ok ({len(services)} managed services: {s.selector.describe()})")
         for note in actions.label_notes(services):
             typer.secho(f"  note: {note}", fg=typer.colors.YELLOW)
     except EngineError as exc:
@@ -419,10 +419,14 @@ def run(
     try:
         if not wait_for_engine(engine.ping, lambda: False):
             return
+        if s.start_period > 0:  # docker-autoheal's AUTOHEAL_START_PERIOD
+            run_log.info("watching containers in %.0f second(s)", s.start_period)
+            time.sleep(s.start_period)
     except KeyboardInterrupt:
         return
     finally:
         engine.close()
+    run_log.info("managing %s", s.selector.describe())
     # The supervisor only waits on its child: exec a bare interpreter rather than keep this
     # one, with the CLI's imports (Celery, docker, typer) loaded, alive for the whole run.
     argv = [sys.executable, "-m", "healer.supervisor", "--host", s.host]

@@ -35,6 +35,7 @@ from healer.core.queues import QUEUES, host_queue
 from healer.core.scale_labels import ScaleConfig, parse_scale_labels
 from healer.core.scale_policy import Metric, Observation, ScaleDecision, ceiling_load, decide
 from healer.core.scale_trigger import Watch
+from healer.core.selection.selector import is_plain
 from healer.engine.context import Healer
 from healer.engine.scale_apply import (
     QueueSource,
@@ -295,6 +296,11 @@ def scale_to(
 ) -> ServiceResult:
     """Scale `sid` to `replicas` now. Respects the service's min/max unless `force`; raises
     ScaleError with what to do when it will not act."""
+    if is_plain(sid):
+        raise ScaleError(
+            f"{sid} is a container started without compose: it has no service to scale "
+            "(run it as a compose service to scale it)"
+        )
     view = h.engine.services(sid).get(sid)
     if view is None:
         raise ScaleError(f"{sid}: no container of this service exists (is the project up?)")

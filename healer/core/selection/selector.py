@@ -69,6 +69,9 @@ class Selector:
         return "containers labelled " + ",".join(self.engine_filters())
 
 
+DEFAULT_SELECTOR = Selector()
+
+
 def parse_selector(text: str) -> Selector:
     """`key=value`, a bare `key`, or several joined by commas (all must match)."""
     pairs: list[tuple[str, str | None]] = []

@@ -1,0 +1,94 @@
+"""What is managed: the default, a label selector, docker-autoheal's label or `all`."""
+
+from __future__ import annotations
+
+import pytest
+
+from healer.adapters.docker_engine import ListEntry, plain_view_from_list_entry
+from healer.core.model import ServiceId
+from healer.core.selection.selector import (
+    Selector,
+    SelectorError,
+    from_autoheal,
+    is_plain,
+    parse_selector,
+)
+
+COMPOSE = {"com.docker.compose.project": "shop", "com.docker.compose.service": "web"}
+
+
+def test_the_default_is_every_compose_project_and_autoheal_true_plain_containers() -> None:
+    s = Selector()
+    assert s.is_default
+    assert s.matches(COMPOSE, compose=True)
+    assert not s.matches({}, compose=False)
+    assert s.matches({"autoheal": "true"}, compose=False)
+    assert s.plain_filters() == ["autoheal=true"]
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("healer.enable=true", {"healer.enable": "true"}, True),
+        ("healer.enable=true", {"healer.enable": "false"}, False),
+        ("healer.enable=true", {}, False),
+        ("autoheal", {"autoheal": "anything"}, True),
+        ("autoheal", {}, False),
+        ("a=1,b", {"a": "1", "b": ""}, True),
+        ("a=1,b", {"a": "1"}, False),
+    ],
+)
+def test_a_label_selector_needs_every_label(
+    text: str, labels: dict[str, str], expected: bool
+) -> None:
+    s = parse_selector(text)
+    assert s.matches({**COMPOSE, **labels}, compose=True) is expected
+    assert s.matches(labels, compose=False) is expected
+
+
+def test_engine_filters_are_the_selector_as_the_engine_reads_it() -> None:
+    assert parse_selector(" a=1 , b ").engine_filters() == ["a=1", "b"]
+
+
+@pytest.mark.parametrize("text", ["=x", "a b=1", "a,=2", "ü=1"])
+def test_bad_selectors_raise(text: str) -> None:
+    with pytest.raises(SelectorError):
+        parse_selector(text)
+
+
+def test_autoheal_label_means_that_label_equals_true() -> None:
+    s = from_autoheal("autoheal")
+    assert s.engine_filters() == ["autoheal=true"]
+    assert s.matches({"autoheal": "true"}, compose=False)
+    assert not s.matches({"autoheal": "yes"}, compose=False)
+    assert from_autoheal("") == Selector()
+
+
+def test_autoheal_all_is_every_container_but_those_that_opt_out() -> None:
+    s = from_autoheal("all")
+    assert s.everything and s.engine_filters() == []
+    assert s.matches({}, compose=False)
+    assert s.matches(COMPOSE, compose=True)
+    assert not s.matches({"autoheal": "False"}, compose=False)
+
+
+def plain(labels: dict[str, str], name: str = "/cache") -> ListEntry:
+    return {
+        "Id": "b" * 64,
+        "Names": [name],
+        "State": "running",
+        "Status": "Up 2 minutes (unhealthy)",
+        "Labels": labels,
+    }
+
+
+def test_a_plain_container_is_a_one_container_service() -> None:
+    v = plain_view_from_list_entry(plain({"autoheal": "true"}))
+    assert v is not None
+    assert (v.service_id, v.name, v.number, v.health) == ("-/cache", "cache", 1, "unhealthy")
+    assert v.labels == {"autoheal": "true"}  # no made-up compose labels
+    assert is_plain(v.service_id) and not is_plain(ServiceId("shop/web"))
+
+
+def test_a_compose_container_is_not_read_as_plain() -> None:
+    assert plain_view_from_list_entry(plain(COMPOSE)) is None
