@@ -48,6 +48,7 @@ class EventsWatcher:
         # reboot) and after losing the engine, never after a Redis hiccup: a lone container
         # that crashed meanwhile would look like a restart of a one-container engine.
         self._engine_lost = True
+        self._started = False  # the start-up look (intent + first reconcile) is done
 
     def handle(self, ev: ContainerEvent, engine: DockerEngine) -> None:
         """`engine`: the one whose stream delivered the event (it knows the managed projects)."""
@@ -111,6 +112,7 @@ class EventsWatcher:
             selector=self.settings.selector,
         )
         self._check_boot(engine)
+        self._start_up(engine)
         since = self._cursor()
         stream = engine.events(since)
         self._close_on_stop(stream)
@@ -143,6 +145,19 @@ class EventsWatcher:
             lambda project: self.dispatcher.boot(project, "engine restart"),
         )
         self._engine_lost = False
+
+    def _start_up(self, engine: DockerEngine) -> None:
+        """Once per process, right after the restart check (which reads the intent an
+        earlier run left): record what runs now as the intent and reconcile at once, rather
+        than one WATCHDOG_INTERVAL later, so an engine restart soon after the healer started
+        is recognised and recovered in order."""
+        if self._started:
+            return
+        if self.settings.boot_recovery:
+            self.boot.remember(engine.services().values())
+        self.dispatcher.probe_all()
+        self._started = True
+        log.info("start-up: intent recorded and a reconcile sent for host %s", self.host)
 
     def engine_alive(self) -> None:
         """Record the engine's clock while the stream is open: the restart check compares

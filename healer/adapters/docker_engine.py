@@ -284,7 +284,10 @@ class DockerEngine:
             filters = {k: v for k, v in given.items() if v}  # AUTOHEAL_CONTAINER_LABEL=all: none
             entries.update((e.get("Id", ""), e) for e in self._list(filters))
         views = (self._view(e) for e in entries.values())
-        return group_services(v for v in views if v is not None)
+        # A filter for plain containers may list compose ones too (`all` has no label to ask).
+        return group_services(
+            v for v in views if v is not None and (project is None or v.project == project)
+        )
 
     def _list(self, filters: dict[str, Any]) -> list[ListEntry]:
         return list(self._call(lambda: self.client.api.containers(all=True, filters=filters)))
