@@ -20,6 +20,7 @@ import requests
 from healer.core.compose_labels import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from healer.core.events import WATCHED_ACTIONS
 from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
+from healer.core.selection.listing import list_filters
 from healer.core.selection.selector import DEFAULT_SELECTOR, PLAIN_PROJECT, Selector
 
 
@@ -280,7 +281,8 @@ class DockerEngine:
 
         `sid` narrows to one service, `project` to one project (`-`: the plain containers)."""
         entries: dict[str, ListEntry] = {}
-        for given in self._list_filters(sid, project):
+        plain = self.manages(PLAIN_PROJECT)
+        for given in list_filters(self.selector, sid, project, plain_managed=plain):
             filters = {k: v for k, v in given.items() if v}  # AUTOHEAL_CONTAINER_LABEL=all: none
             entries.update((e.get("Id", ""), e) for e in self._list(filters))
         views = (self._view(e) for e in entries.values())
@@ -291,24 +293,6 @@ class DockerEngine:
 
     def _list(self, filters: dict[str, Any]) -> list[ListEntry]:
         return list(self._call(lambda: self.client.api.containers(all=True, filters=filters)))
-
-    def _list_filters(self, sid: ServiceId | None, project: str | None) -> list[dict[str, Any]]:
-        wanted = self.selector.engine_filters()
-        if sid is not None:
-            project, service = split_service_id(sid)
-            if project == PLAIN_PROJECT:
-                return [{"name": [f"^/{re.escape(service)}$"], "label": wanted}]
-            return [{"label": [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]}]
-        if project == PLAIN_PROJECT:
-            return [{"label": self.selector.plain_filters()}] if self.manages(project) else []
-        if project is not None:
-            return [{"label": [f"{PROJECT_LABEL}={project}", *wanted]}]
-        if not self.selector.is_default:
-            return [{"label": wanted}]  # one call finds compose and plain containers alike
-        compose = {"label": [PROJECT_LABEL]}
-        return (
-            [compose, {"label": self.selector.plain_filters()}] if self.manages("-") else [compose]
-        )
 
     def _view(self, entry: ListEntry) -> ContainerView | None:
         labels = entry.get("Labels") or {}

@@ -138,7 +138,7 @@ def scale_cycle(
     held: list[ServiceResult] = []
     for view in h.engine.services(only).values():
         cfg = _config(h, view)
-        if not cfg.enabled:
+        if not cfg.enabled or is_plain(view.sid):  # no compose service to scale
             continue
         skipped = _skip_reason(h, view)
         if skipped:

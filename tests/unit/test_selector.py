@@ -6,6 +6,7 @@ import pytest
 
 from healer.adapters.docker_engine import ListEntry, plain_view_from_list_entry
 from healer.core.model import ServiceId
+from healer.core.selection.listing import list_filters
 from healer.core.selection.selector import (
     Selector,
     SelectorError,
@@ -92,3 +93,38 @@ def test_a_plain_container_is_a_one_container_service() -> None:
 
 def test_a_compose_container_is_not_read_as_plain() -> None:
     assert plain_view_from_list_entry(plain(COMPOSE)) is None
+
+
+# --- the list calls --------------------------------------------------------------------------
+
+
+def test_the_default_lists_compose_and_autoheal_true_plain_containers() -> None:
+    assert list_filters(Selector()) == [
+        {"label": ["com.docker.compose.project"]},
+        {"label": ["autoheal=true"]},
+    ]
+    # HEALER_PROJECTS without `-`: compose only, as before
+    assert list_filters(Selector(), plain_managed=False) == [
+        {"label": ["com.docker.compose.project"]}
+    ]
+
+
+def test_a_selector_takes_one_call_and_all_takes_no_label() -> None:
+    assert list_filters(parse_selector("healer.enable=true")) == [{"label": ["healer.enable=true"]}]
+    assert list_filters(from_autoheal("all")) == [{"label": []}]
+
+
+def test_one_plain_service_is_found_by_its_exact_name() -> None:
+    (only,) = list_filters(Selector(), ServiceId("-/my.cache"))
+    assert only == {"name": [r"^/my\.cache$"], "label": []}
+    (compose,) = list_filters(Selector(), ServiceId("shop/web"))
+    assert compose["label"] == [
+        "com.docker.compose.project=shop",
+        "com.docker.compose.service=web",
+    ]
+
+
+def test_one_project_keeps_the_selector() -> None:
+    (f,) = list_filters(parse_selector("team=a"), project="shop")
+    assert f["label"] == ["com.docker.compose.project=shop", "team=a"]
+    assert list_filters(Selector(), project="-", plain_managed=False) == []
