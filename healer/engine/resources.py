@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import docker
 
-from healer.adapters.stats import StatsCollector
-from healer.adapters.stores import Stores
+from healer.adapters.docker.stats import StatsCollector
+from healer.adapters.store.stores import Stores
 from healer.core.labels import parse_service_labels
 from healer.core.model import Condition, ContainerId, ServiceId, ServiceView
 from healer.core.resources import Breach, SustainedRule, service_rules

@@ -24,7 +24,7 @@ import pytest
 import redis
 from docker.models.containers import Container
 
-from healer.adapters.boot_store import BootStore
+from healer.adapters.store.boot import BootStore
 from healer.core.model import HostId
 from tests.support import (
     ComposeFactory,

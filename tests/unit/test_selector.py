@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from healer.adapters.docker_engine import ListEntry, plain_view_from_list_entry
+from healer.adapters.docker.engine import ListEntry, plain_view_from_list_entry
 from healer.core.model import ServiceId
 from healer.core.selection.listing import list_filters
 from healer.core.selection.selector import (

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from healer.core.backoff import Episode, Verdict, decide
 from healer.core.labels import parse_service_labels
 from healer.core.model import Condition, ContainerId, ContainerView, ServiceId, ServiceView
-from healer.core.policy import DetectContext, detect, still_failing
 from healer.core.reconcile import PolicyDefaults
+from healer.core.repair.backoff import Episode, Verdict, decide
+from healer.core.repair.conditions import DetectContext, detect, still_failing
 from healer.core.resources import DEFAULT_RULES, service_rules
 
 DEFAULTS = PolicyDefaults(
