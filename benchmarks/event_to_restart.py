@@ -20,6 +20,7 @@ N) to measure the repair path itself. `--storm-brake` keeps the default brake.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -194,7 +195,11 @@ def main() -> None:
         help="rounds per size and path, each with its own floor; every round is printed and "
         "the median of the rounds' max ratios summarises them (2 cores make one round noisy)",
     )
+    ap.add_argument(
+        "--json", type=Path, help="also write every latency and floor here (benchmarks/plots.py)"
+    )
     args = ap.parse_args()
+    results: list[dict[str, object]] = []
     client = docker.from_env()
     image, _ = ensure_test_image(client)
     paths = args.paths.split(",")
@@ -210,6 +215,16 @@ def main() -> None:
             for label, (lat, floor) in runs.items():
                 ratio = max(lat) / max(floor)
                 ratios.setdefault(label, []).append(ratio)
+                results.append(
+                    {
+                        "containers": n,
+                        "round": round_,
+                        "path": label,
+                        "latencies": lat,
+                        "floor": floor,
+                        "load_average": os.getloadavg()[0],
+                    }
+                )
                 print(f"{label:28} {stats(lat)}  vs its floor: max {ratio:.2f}x")
                 print(f"{'  engine floor, same ones':28} {stats(floor)}", flush=True)
             if "event path" in runs and "reconcile" in paths:
@@ -224,6 +239,9 @@ def main() -> None:
                     f"{statistics.median(values):.2f}x ({listed})",
                     flush=True,
                 )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"benchmark": "event_to_restart", "runs": results}))
 
 
 def run_round(

@@ -69,7 +69,8 @@ def _request(
     sid: ServiceId, condition: Condition, action: Action, source: str, *ids: str
 ) -> RepairRequest:
     cids = tuple(ContainerId(i) for i in ids)
-    return RepairRequest(sid, condition, action, cids, "test", source, f"req-{time.monotonic_ns()}")
+    request_id = f"req-{time.monotonic_ns()}"
+    return RepairRequest(sid, condition, action, cids, "test", Source(source), request_id)
 
 
 def test_an_alert_does_not_start_a_hand_stopped_service_when_told_to_respect_it(

@@ -172,7 +172,7 @@ def test_a_short_api_token_is_refused() -> None:
 def test_cleanup_min_age_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEALER_CLEANUP_MIN_AGE", "120")
     assert Settings().cleanup_min_age == 120
-    assert Settings(_env_file=None).cleanup_min_age == 120  # type: ignore[call-arg]
+    assert Settings(_env_file=None).cleanup_min_age == 120
 
 
 def test_the_redis_password_is_redacted() -> None:

@@ -320,8 +320,13 @@ ALERT_PENDING_TTL = 60
 
 # Suppression window after an alert triggered a repair of `host/project/service`. TTL: the
 # window itself.
-def alert_suppress(qualified: str, alertname: str) -> str:
-    return f"{PREFIX}alert:suppress:{qualified}:{alertname}"
+def alert_suppress(qualified: str, action: str) -> str:
+    return f"{PREFIX}alert:suppress:{qualified}:{action}"
+
+
+def alert_rate(slot: int) -> str:
+    """Alert actions queued in one minute slot, across the cluster."""
+    return f"{PREFIX}alert:rate:{slot}"
 
 
 # Liveness of each role on a host. TTL: 3 × its beat.

@@ -28,20 +28,20 @@ from healer.engine.context import Healer
 from healer.engine.repair import actions, gates, reread
 from healer.engine.repair import limit as repair_limit
 from healer.engine.repair.outcome import RepairResult, finish_repair
+from healer.errors import RetryLater
 
 STORM_BRAKE = "storm_brake"
 INVALID_TARGET = "invalid_target"
 
 
-class Busy(Exception):
+class Busy(RetryLater):
     """Another repair of this service holds the lock; retry after `retry_after` seconds.
 
     `held_for` is what is left of the holder's lease (its lock is stretched to its work, so it
     may outlive HEALER_LOCK_TTL): a waiting request keeps waiting while a lease runs."""
 
     def __init__(self, retry_after: float, held_for: float = 0.0) -> None:
-        super().__init__(f"repair in flight, retry in {retry_after}s")
-        self.retry_after = retry_after
+        super().__init__(f"repair in flight, retry in {retry_after}s", retry_after)
         self.held_for = held_for
 
 
