@@ -1,7 +1,10 @@
-"""The one typed settings object, read from the environment (and `.env`) at entry points only.
+"""The one typed settings object, read from the environment at entry points only.
 
-Names without the `HEALER_` prefix are the seed's and are part of the contract
-(docs/architecture.md, "Public names").
+Every setting is read as `HEALER_<NAME>`; the historical unprefixed names (REDIS_URL,
+WATCHDOG_INTERVAL, ...) stay accepted as aliases, and docker-autoheal's variables are read too
+(plain aliases, or the selector for AUTOHEAL_CONTAINER_LABEL).
+No `.env` is read from the working directory: HEALER_ENV_FILE names the file to read, if any.
+Every duration takes compose's syntax (`1m30s`, `500ms`) or plain seconds.
 """
 
 from __future__ import annotations
@@ -12,11 +15,25 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from healer.core.duration.parse import seconds as parse_seconds
 from healer.core.hosts import down_after, validate_host
 from healer.core.model import Condition, HostId
+from healer.core.selection.selector import Selector, SelectorError, from_autoheal, parse_selector
 
 # Threads a worker runs by default: enough for a mass failure of 100 services to reach the
 # engine in parallel (the adaptive repair limit decides how many actually act). Threads are
@@ -38,14 +55,85 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def _env(name: str) -> AliasChoices:
-    # populate_by_name lets tests pass field names; the alias is what operators set.
-    return AliasChoices(name)
+# Names that keep their own spelling: DOCKER_HOST is the docker CLI's and SDK's variable.
+_UNPREFIXED = frozenset({"DOCKER_HOST"})
+ENV_FILE_VAR = "HEALER_ENV_FILE"
+
+
+def _env(name: str, *more: str) -> AliasChoices:
+    """The variable names a setting is read from, first found wins: `HEALER_<NAME>`, then
+    the historical unprefixed name, then any foreign name (docker-autoheal's) in `more`.
+    populate_by_name lets tests pass field names."""
+    if name.startswith("HEALER_") or name in _UNPREFIXED:
+        return AliasChoices(name, *more)
+    return AliasChoices(f"HEALER_{name}", name, *more)
+
+
+# Settings that are durations: each accepts compose's syntax or plain seconds, never a
+# negative value. Add a new duration setting's field name here.
+SECONDS_FIELDS = (
+    "heartbeat_interval",
+    "watchdog_interval",
+    "restarting_grace",
+    "crashloop_window",
+    "restart_cooldown",
+    "reset_after",
+    "backoff_max",
+    "quarantine_ttl",
+    "lock_ttl",
+    "stop_timeout",
+    "verify_timeout",
+    "plugin_timeout",
+    "boot_timeout",
+    "boot_deadline",
+    "boot_poll_interval",
+    "memory_window",
+    "cpu_window",
+    "network_window",
+    "disk_interval",
+    "cleanup_min_age",
+    "scaler_interval",
+    "scale_drain_timeout",
+    "scale_start_timeout",
+    "storm_window",
+    "storm_interval",
+    "history_retention",
+    "alert_suppress",
+    "docker_timeout",
+    "task_time_limit",
+    "visibility_timeout",
+    "start_period",
+)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", populate_by_name=True, validate_default=True
+        env_file=None, extra="ignore", populate_by_name=True, validate_default=True
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the file HEALER_ENV_FILE names, below the real environment: a `.env` in the
+        # directory the healer happens to start in belongs to some application, not to it.
+        path = os.environ.get(ENV_FILE_VAR, "").strip()
+        if not path:
+            return (init_settings, env_settings, file_secret_settings)
+        dotenv = DotEnvSettingsSource(settings_cls, env_file=path)
+        return (init_settings, env_settings, dotenv, file_secret_settings)
+
+    # --- files -------------------------------------------------------------------------
+    env_file: Path | None = Field(
+        None,
+        validation_alias=_env(ENV_FILE_VAR),
+        description="A KEY=value file read for settings the environment does not set; "
+        "unset: none (no `.env` is read from the working directory).",
     )
 
     # --- connections -------------------------------------------------------------------
@@ -78,11 +166,43 @@ class Settings(BaseSettings):
         description="Comma list of compose projects to manage; empty manages every project.",
     )
 
+    # --- selection: what is managed (compose services and plain containers) ------------
+    label_selector: str = Field(
+        "",
+        validation_alias=_env("HEALER_LABEL_SELECTOR"),
+        description="Manage only containers carrying this label: `key=value` or a bare `key`, "
+        "several joined by commas must all match; compose services and plain `docker run` "
+        "containers alike. Empty: every compose project (and plain containers with "
+        "autoheal=true).",
+    )
+    autoheal_container_label: str = Field(
+        "",
+        validation_alias=AliasChoices("AUTOHEAL_CONTAINER_LABEL"),
+        description="docker-autoheal's selector: a label name that must be `true`, or `all` "
+        "for every container; HEALER_LABEL_SELECTOR wins when both are set.",
+    )
+    start_period: float = Field(
+        0,
+        ge=0,
+        validation_alias=_env("HEALER_START_PERIOD", "AUTOHEAL_START_PERIOD"),
+        description="`healer run` waits this long before it starts watching (docker-autoheal's "
+        "AUTOHEAL_START_PERIOD).",
+    )
+    webhook_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("HEALER_WEBHOOK_URL", "WEBHOOK_URL"),
+        description="docker-autoheal's webhook: a JSON POST {WEBHOOK_JSON_KEY: text} after each "
+        "repair that acted or failed.",
+    )
+    webhook_json_key: str = Field(
+        "text", validation_alias=AliasChoices("HEALER_WEBHOOK_JSON_KEY", "WEBHOOK_JSON_KEY")
+    )
+
     # --- detection ---------------------------------------------------------------------
     watchdog_interval: float = Field(
         30,
         gt=0,
-        validation_alias=_env("WATCHDOG_INTERVAL"),
+        validation_alias=_env("WATCHDOG_INTERVAL", "AUTOHEAL_INTERVAL"),
         description="Seconds between reconcile probes; events make most repairs faster.",
     )
     restarting_grace: float = Field(
@@ -141,7 +261,7 @@ class Settings(BaseSettings):
     stop_timeout: int | None = Field(
         None,
         ge=0,
-        validation_alias=_env("HEALER_STOP_TIMEOUT"),
+        validation_alias=_env("HEALER_STOP_TIMEOUT", "AUTOHEAL_DEFAULT_STOP_TIMEOUT"),
         description="SIGTERM grace for restart/stop; unset uses the container's stop_grace_period.",
     )
     verify_timeout: float = Field(
@@ -468,6 +588,39 @@ class Settings(BaseSettings):
         description="Seconds before Redis redelivers an unacked task (late acks).",
     )
 
+    @field_validator(*SECONDS_FIELDS, mode="before")
+    @classmethod
+    def _seconds(cls, v: object, info: ValidationInfo) -> object:
+        try:
+            return parse_seconds(v)
+        except ValueError as exc:
+            raise ValueError(f"{_var(info.field_name)}: {exc}") from None
+
+    @field_validator("env_file")
+    @classmethod
+    def _env_file_exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"{ENV_FILE_VAR}={v}: no such file")
+        return v
+
+    @field_validator("label_selector")
+    @classmethod
+    def _selector_form(cls, v: str) -> str:
+        try:
+            parse_selector(v)
+        except SelectorError as exc:
+            raise ValueError(f"HEALER_LABEL_SELECTOR={v!r}: {exc}") from None
+        return v.strip()
+
+    @field_validator("autoheal_container_label")
+    @classmethod
+    def _autoheal_label_form(cls, v: str) -> str:
+        try:
+            from_autoheal(v)
+        except SelectorError as exc:
+            raise ValueError(f"AUTOHEAL_CONTAINER_LABEL={v!r}: {exc}") from None
+        return v.strip()
+
     @field_validator("host")
     @classmethod
     def _host_name(cls, v: str) -> str:
@@ -554,6 +707,14 @@ class Settings(BaseSettings):
         return redact_url(self.redis_url)
 
     @property
+    def selector(self) -> Selector:
+        """What is managed: HEALER_LABEL_SELECTOR, else AUTOHEAL_CONTAINER_LABEL, else the
+        default (every compose project, plus plain containers labelled autoheal=true)."""
+        if self.label_selector:
+            return parse_selector(self.label_selector)
+        return from_autoheal(self.autoheal_container_label)
+
+    @property
     def project_list(self) -> tuple[str, ...]:
         return tuple(p for p in self.projects.split(",") if p)
 
@@ -571,3 +732,12 @@ class Settings(BaseSettings):
             Condition.DISK: (3600, 1),
         }
         return table.get(condition, seed)
+
+
+def _var(field_name: str | None) -> str:
+    """The variables an operator may set for a field, for error messages."""
+    info = Settings.model_fields.get(field_name or "")
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices) and alias.choices:
+        return " or ".join(str(c) for c in alias.choices)
+    return field_name or "?"

@@ -51,10 +51,14 @@ def run(
     try:
         if not wait_for_engine(engine.ping, lambda: False):
             return
+        if s.start_period > 0:  # docker-autoheal's AUTOHEAL_START_PERIOD
+            run_log.info("watching containers in %.0f second(s)", s.start_period)
+            time.sleep(s.start_period)
     except KeyboardInterrupt:
         return
     finally:
         engine.close()
+    run_log.info("managing %s", s.selector.describe())
     # The supervisor only waits on its child: exec a bare interpreter rather than keep this
     # one, with the CLI's imports (Celery, docker, typer) loaded, alive for the whole run.
     argv = [sys.executable, "-m", "healer.supervisor", "--host", s.host]

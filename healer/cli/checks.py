@@ -68,10 +68,10 @@ def check(output: OutputOpt = Format.TEXT, as_json: JsonOpt = False) -> None:
     except redis.RedisError as exc:
         unavailable.append(f"redis at {s.redis_url_redacted}: {exc} — is redis-server running?")
     try:
-        engine = DockerEngine.connect(s.docker_host, s.project_list)
+        engine = DockerEngine.connect(s.docker_host, s.project_list, selector=s.selector)
         engine.ping()
         services = engine.services()
-        body["docker"] = f"ok ({len(services)} managed services)"
+        body["docker"] = f"ok ({len(services)} managed services: {s.selector.describe()})"
         body["notes"] += actions.label_notes(services)
     except EngineError as exc:
         unavailable.append(f"docker: {exc} (is dockerd running, is DOCKER_HOST right?)")

@@ -12,7 +12,7 @@ from healer.adapters.store.history import Record
 from healer.cli.app import app, fail, healer
 from healer.cli.follow import follow
 from healer.cli.output import Format, JsonOpt, OutputOpt, emit, emit_line, wants_json
-from healer.core.labels import parse_duration
+from healer.core.duration.parse import parse_duration
 from healer.core.model import HostId, Outcome
 from healer.engine.operations.bodies import history_body, status_body
 from healer.engine.repair import actions

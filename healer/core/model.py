@@ -147,6 +147,7 @@ class ContainerView:
     exit_code: int | None
     labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     network_mode: str = ""  # HostConfig.NetworkMode: `service:`/`container:` shares a namespace
+    created: float = 0.0  # the engine's creation time (epoch seconds); 0 when unknown
 
     @property
     def service_id(self) -> ServiceId:

@@ -104,7 +104,10 @@ def build(settings: Settings, dispatcher: Dispatcher) -> Healer:
         settings=settings,
         stores=Stores.connect(settings),
         engine=DockerEngine.connect(
-            settings.docker_host, settings.project_list, settings.docker_timeout
+            settings.docker_host,
+            settings.project_list,
+            settings.docker_timeout,
+            selector=settings.selector,
         ),
         dispatcher=dispatcher,
     )

@@ -9,8 +9,9 @@ import docker
 
 from healer.adapters.docker.stats import StatsCollector
 from healer.adapters.store.stores import Stores
+from healer.core.labels import parse_service_labels
 from healer.core.model import Condition, ContainerId, ServiceId, ServiceView
-from healer.core.resources import Breach, ResourceSample, SustainedRule
+from healer.core.resources import Breach, ResourceSample, SustainedRule, service_rules
 from healer.settings import Settings
 
 
@@ -27,7 +28,8 @@ class ResourceMonitor:
         self.enabled = s.resource_monitoring
         self.collector = StatsCollector(client, s.cgroup_root, s.proc_root)
         # A gap of several reconcile intervals restarts the windows rather than bridging them.
-        self.store = stores.sustained(rules(s), stale_after=max(5 * s.watchdog_interval, 60))
+        self.rules = rules(s)
+        self.store = stores.sustained(self.rules, stale_after=max(5 * s.watchdog_interval, 60))
         self.telemetry = stores.telemetry
         self.interval = s.watchdog_interval
 
@@ -38,9 +40,19 @@ class ResourceMonitor:
             (c.id, None) for v in views.values() for c in v.containers if c.state == "running"
         ]
         samples = self.collector.collect(running)
-        breaches = self.store.cycle(samples)
+        breaches = self.store.cycle(samples, self._own_rules(views))
         self._export(views, samples)
         return breaches
+
+    def _own_rules(
+        self, views: Mapping[ServiceId, ServiceView]
+    ) -> dict[ContainerId, tuple[SustainedRule, ...]]:
+        """Per container, its service's rules (healer.<cpu|memory|network>.* labels)."""
+        out: dict[ContainerId, tuple[SustainedRule, ...]] = {}
+        for v in views.values():
+            own = service_rules(self.rules, parse_service_labels(v.labels))
+            out.update((c.id, own) for c in v.containers)
+        return out
 
     def _export(
         self,

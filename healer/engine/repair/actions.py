@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from healer.adapters.autoheal import webhook
 from healer.adapters.docker.engine import EngineError
 from healer.adapters.docker.recreate import Recreator
+from healer.adapters.outbound.delivery import redacted
 from healer.adapters.plugins import strategies as plugins
 from healer.core.actions import (
     BUILTIN_ACTIONS,
@@ -25,7 +27,7 @@ from healer.core.actions import (
     normalize,
     signal_of,
 )
-from healer.core.labels import parse_service_labels
+from healer.core.labels import STOP_TIMEOUT_LABEL, parse_service_labels, stop_timeout_label
 from healer.core.model import (
     Action,
     ContainerId,
@@ -34,11 +36,18 @@ from healer.core.model import (
     ServiceId,
     ServiceView,
 )
+from healer.core.selection.selector import is_plain
 from healer.engine.context import Healer
 from healer.engine.repair import limit as repair_limit
 
 # Outcomes of a repair that did something (or gave up): what the post-repair hook reports.
 HOOK_OUTCOMES = frozenset({"acted", "failed", "quarantined"})
+
+# A recreate copies compose's configuration; a plain container's is whatever `docker run` got.
+PLAIN_RECREATE = (
+    "{sid} is a container started without compose: recreate needs compose "
+    "(use restart, start or stop_start)"
+)
 
 
 @dataclass
@@ -124,6 +133,8 @@ def perform(
         action = normalize(req.action, plugin_names())
     except UnknownAction as exc:
         return Done([str(exc)])
+    if action == Action.RECREATE and is_plain(req.sid):
+        return Done([PLAIN_RECREATE.format(sid=req.sid)])
     if action in BUILTIN_ACTIONS or signal_of(action):
         done = Done()
         for cid, info in inspected.items():
@@ -183,9 +194,15 @@ def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: D
 
 
 def _stop_timeout(h: Healer, info: dict[str, Any]) -> int:
+    """docker-autoheal's label, then HEALER_STOP_TIMEOUT (AUTOHEAL_DEFAULT_STOP_TIMEOUT),
+    then the container's own stop grace period, then the engine's 10 s."""
+    config = info.get("Config") or {}
+    labelled = stop_timeout_label((config.get("Labels") or {}).get(STOP_TIMEOUT_LABEL))
+    if labelled is not None:
+        return labelled
     if h.settings.stop_timeout is not None:
         return h.settings.stop_timeout
-    configured = (info.get("Config") or {}).get("StopTimeout")
+    configured = config.get("StopTimeout")
     return int(configured) if configured is not None else 10
 
 
@@ -212,7 +229,16 @@ def _plugin(
 def post_repair(
     h: Healer, req: RepairRequest, outcome: str, reason: str, detail: str, attempt: int
 ) -> None:
-    """The post-repair hook (HEALER_POST_REPAIR_WEBHOOK): what was done and how it ended."""
+    """The post-repair hook (HEALER_POST_REPAIR_WEBHOOK): what was done and how it ended;
+    and docker-autoheal's WEBHOOK_URL, one line of text, for repairs that acted or failed."""
+    hook = h.settings.webhook_url
+    if hook and outcome in ("acted", "failed"):
+        target = webhook.target(str(req.sid), [str(c) for c in req.container_ids])
+        text = webhook.message(target, req.condition.value, str(req.action), outcome == "acted")
+        key = h.settings.webhook_json_key
+        h.notifier.courier.submit(
+            f"autoheal webhook {redacted(hook)}", lambda: webhook.post(hook, key, text)
+        )
     url = h.settings.post_repair_webhook
     if not url or outcome not in HOOK_OUTCOMES:
         return
