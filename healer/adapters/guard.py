@@ -16,6 +16,7 @@ import redis
 from healer.adapters import keys
 from healer.adapters.repair_limit import RepairLimiter
 from healer.core.backoff import Decision, Episode, RestartPolicy, Verdict, decide
+from healer.core.concurrency import LimitState
 from healer.core.model import Condition, HostId, ServiceId
 
 # Delete only if we still own it: a lock that expired and was re-taken is someone else's.
@@ -177,6 +178,10 @@ class Guard:
     def report_action(self, latency: float, ok: bool, now: float, grace: float = math.inf) -> None:
         """One engine action of a repair, for the adaptive limit (call it holding the slot)."""
         self._limiter.observe(latency, ok, now, grace)
+
+    def limit_state(self) -> LimitState:
+        """The adaptive limit as stored (its cost and best say how slow the engine is)."""
+        return self._limiter.state()
 
     def extend_slot(self, token: str, now: float, ttl: float) -> None:
         """A long repair keeps its slot for its whole budget (see RepairLimiter.extend)."""

@@ -134,7 +134,7 @@ def _guarded(
                 Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "containers gone before acting"
             ),
         )
-    braked = gates.storm_brake(h, req)
+    braked = gates.storm_brake(h, req, inspected)
     if braked:
         result = RepairResult(Outcome.SKIPPED, STORM_BRAKE, braked)
         return finish_repair(h, req, result, once=req.source not in INTENT_SOURCES)
