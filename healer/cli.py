@@ -170,9 +170,12 @@ def repair(
     typer.echo(f"queued {action} of {ref} as task {out['task_id']}")
     if not wait:
         return
-    deadline = time.monotonic() + timeout
+    deadline, shown = time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
         data = h.requests.get(out["task_id"])
+        if data.get("progress", shown) != shown:  # a rolling repair, replica by replica
+            shown = data["progress"]
+            typer.echo(f"  {shown}")
         if data.get("status") == "done":
             typer.echo(f"{data['outcome']}: {data.get('reason', '')} {data.get('detail', '')}")
             raise typer.Exit(0 if data["outcome"] in (Outcome.ACTED, Outcome.SKIPPED) else 1)

@@ -16,7 +16,7 @@ from typing import Any
 from healer.adapters import plugins
 from healer.adapters.docker_engine import EngineError
 from healer.adapters.notify import post_outcome
-from healer.adapters.recreate import Recreator
+from healer.adapters.recreate import NotReady, Recreator
 from healer.core.actions import (
     BUILTIN_ACTIONS,
     BUILTIN_DESCRIPTIONS,
@@ -35,8 +35,11 @@ from healer.core.model import (
     ServiceId,
     ServiceView,
 )
+from healer.core.rollout.labels import RolloutLabels
+from healer.core.rollout.start_first import Order, choose
 from healer.engine import repair_limit
 from healer.engine.context import Healer
+from healer.engine.rollout import waves
 
 # Outcomes of a repair that did something (or gave up): what the post-repair hook reports.
 HOOK_OUTCOMES = frozenset({"acted", "failed", "quarantined"})
@@ -119,33 +122,54 @@ def check_on_host(h: Healer, host: HostId, action: str) -> None:
 
 
 def perform(
-    h: Healer, req: RepairRequest, inspected: dict[ContainerId, dict[str, Any]], attempt: int
+    h: Healer,
+    req: RepairRequest,
+    inspected: dict[ContainerId, dict[str, Any]],
+    attempt: int,
+    rollout: RolloutLabels | None = None,
+    keep: waves.Keep | None = None,
 ) -> Done:
+    """`rollout`: the service's budget and recreate order; `keep` stretches the repair's
+    lease as a rolling repair goes on (both default to a plain one-wave repair)."""
     try:
         action = normalize(req.action, plugin_names())
     except UnknownAction as exc:
         return Done([str(exc)])
-    if action in BUILTIN_ACTIONS or signal_of(action):
-        done = Done()
+    done = Done()
+    if signal_of(action):  # a signal takes no replica down: all at once
         for cid, info in inspected.items():
-            _on_container(h, action, cid, info, done)
+            _on_container(h, action, cid, info, done, Order.STOP_FIRST)
+        return done
+    if action in BUILTIN_ACTIONS:
+        rollout = rollout or RolloutLabels()
+
+        def act_one(cid: ContainerId, info: dict[str, Any]) -> ContainerId | None:
+            return _on_container(h, action, cid, info, done, rollout.order)
+
+        done.errors += waves.run(h, req, inspected, rollout, act_one, keep or (lambda _: None))
         return done
     return _plugin(h, req, inspected, attempt)
 
 
 def _on_container(
-    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done
-) -> None:
+    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done, order: Order
+) -> ContainerId | None:
+    """The id now serving (a recreate's is new), or None when the action failed."""
     try:
-        cid = _act(h, action, cid, info, done)
+        cid = _act(h, action, cid, info, done, order)
         after = h.engine.wait_running(cid, h.settings.verify_timeout)
         if not (after.get("State") or {}).get("Running"):
             done.errors.append(f"{_name(info)} not running after {action}")
-    except EngineError as exc:
+            return None
+        return cid
+    except (EngineError, NotReady) as exc:
         done.errors.append(f"{_name(info)}: {exc}")
+        return None
 
 
-def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done) -> ContainerId:
+def _act(
+    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done, order: Order
+) -> ContainerId:
     """Do it; returns the id to verify (a recreated container has a new one)."""
     timeout = _stop_timeout(h, info)
     running = (info.get("State") or {}).get("Running")
@@ -163,8 +187,16 @@ def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: D
         # A recreate copies the whole configuration as it is now: the repair's own read may
         # have come from the list call (reread.observe), which carries only what it decides by.
         full = h.engine.inspect(cid)
-        with repair_limit.timed_action(h, grace=timeout):
-            result = recreator.recreate(full, timeout)
+        choice = choose(order, full)
+        if choice.why:
+            done.notes.append(f"{_name(info)}: {choice.why}")
+        ready = None
+        if choice.order == Order.START_FIRST:
+            ready = lambda new: waves.wait_available(h, new, full)  # noqa: E731
+        # A start-first recreate waits for health inside: that time is the container's, so
+        # the limit counts it as a completion and does not measure the engine by it.
+        with repair_limit.timed_action(h, grace=0.0 if ready else timeout):
+            result = recreator.recreate(full, timeout, ready=ready)
         done.notes += result.notes
         done.errors += result.errors
         return result.new_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,7 +24,7 @@ from healer.core.model import (
     RepairRequest,
     SkipReason,
 )
-from healer.core.work import repair_budget, stop_grace
+from healer.core.work import FINISH_SLACK, repair_budget, stop_grace
 from healer.engine import actions, gates, repair_limit, reread
 from healer.engine.context import Healer
 from healer.engine.repair_outcome import RepairResult, finish_repair
@@ -156,7 +157,7 @@ def _guarded(
         req = replace(
             req, action=labels.action(req.condition, decision.episode.attempts, req.action)
         )
-    return _act(h, req, decision, inspected, lease)
+    return _act(h, req, decision, inspected, lease, labels)
 
 
 def _redelivered(
@@ -223,6 +224,7 @@ def _act(
     d: Decision,
     inspected: dict[ContainerId, dict[str, Any]],
     lease: _Lease,
+    labels: Any,
 ) -> RepairResult:
     # Every TTL the repair holds is derived from its work: the lock and slot must not expire
     # while it still acts (another repair or the scaler would act too), and the acting mark
@@ -243,7 +245,12 @@ def _act(
     h.oplog.write("begin", **op, action=str(req.action), budget=ttl, containers=list(inspected))
     outcome = "error"
     try:
-        result = _act_marked(h, req, d, inspected)
+
+        def keep(seconds: float) -> None:
+            # A rolling repair waits for health between waves: its lease grows with it.
+            h.state.mark_acting(inspected, lease.stretch(h, seconds + FINISH_SLACK))
+
+        result = _act_marked(h, req, d, inspected, labels, keep)
         outcome = str(result.outcome)
         return result
     finally:
@@ -252,10 +259,15 @@ def _act(
 
 
 def _act_marked(
-    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
+    h: Healer,
+    req: RepairRequest,
+    d: Decision,
+    inspected: dict[ContainerId, dict[str, Any]],
+    labels: Any,
+    keep: Callable[[float], None],
 ) -> RepairResult:
     notes = [_exit_note(i) for i in inspected.values()]
-    done = actions.perform(h, req, inspected, d.episode.attempts)
+    done = actions.perform(h, req, inspected, d.episode.attempts, labels.rollout, keep)
     errors = done.errors
     ok = not errors
     for _ in inspected:
