@@ -48,3 +48,8 @@ def test_only_a_check_that_timed_out_is_evidence_not_an_explicit_failure() -> No
     assert [f.kind for f in from_checks("web", health_outputs(timed))] == [Evidence.CHECK_TIMEOUT]
     assert from_checks("web", health_outputs(failed)) == []
     assert from_checks("web", health_outputs({})) == []
+    # A timeout before the last success is not this failure's.
+    ok = {"Output": "", "ExitCode": 0}
+    old = {"Output": "Health check exceeded timeout (1s)", "ExitCode": -1}
+    log = [old, ok, {"Output": "", "ExitCode": 1}]
+    assert from_checks("web", health_outputs({"State": {"Health": {"Log": log}}})) == []

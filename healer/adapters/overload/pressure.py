@@ -32,7 +32,16 @@ def available(root: Path = PSI_ROOT) -> bool:
     return (root / "cpu").exists()
 
 
-def health_outputs(info: dict[str, Any], last: int = 3) -> list[str]:
-    """The outputs of a container's last health checks (inspect State.Health.Log)."""
+def health_outputs(info: dict[str, Any]) -> list[str]:
+    """The outputs of the checks failing now (inspect State.Health.Log after its last
+    success): a check that timed out before the last success says nothing of this failure."""
     log = ((info.get("State") or {}).get("Health") or {}).get("Log") or []
-    return [str(e.get("Output") or "") for e in log[-last:] if isinstance(e, dict)]
+    failing: list[str] = []
+    for entry in log:
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("ExitCode") == 0:
+            failing = []
+        else:
+            failing.append(str(entry.get("Output") or ""))
+    return failing
