@@ -374,6 +374,7 @@ def check() -> None:
             typer.secho(f"  note: {note}", fg=typer.colors.YELLOW)
     except EngineError as exc:
         problems.append(f"docker: {exc} (is dockerd running, is DOCKER_HOST right?)")
+    _psi_note()
     broken = actions.plugin_problems()
     if not broken:
         typer.echo(f"strategies: ok ({len(actions.plugin_names())} plugins; healer strategies)")
@@ -381,6 +382,20 @@ def check() -> None:
     for p in problems:
         typer.secho(f"FAIL {p}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1 if problems else 0)
+
+
+def _psi_note() -> None:
+    """The storm brake's host-pressure evidence needs Linux PSI; without it, say so."""
+    from healer.adapters.overload.pressure import PSI_ROOT, available
+
+    if available():
+        typer.echo(f"host pressure: ok ({PSI_ROOT} readable; storm brake evidence)")
+    else:
+        typer.secho(
+            f"  note: {PSI_ROOT} is absent (kernel < 4.20 or psi=0): the storm brake judges "
+            "overload by timed-out checks and engine slowness only",
+            fg=typer.colors.YELLOW,
+        )
 
 
 @app.command()
