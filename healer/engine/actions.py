@@ -40,6 +40,7 @@ from healer.core.rollout.start_first import Order, choose
 from healer.engine import repair_limit
 from healer.engine.context import Healer
 from healer.engine.rollout import waves
+from healer.engine.rollout.drain import celery_drain
 
 # Outcomes of a repair that did something (or gave up): what the post-repair hook reports.
 HOOK_OUTCOMES = frozenset({"acted", "failed", "quarantined"})
@@ -146,7 +147,12 @@ def perform(
         def act_one(cid: ContainerId, info: dict[str, Any]) -> ContainerId | None:
             return _on_container(h, action, cid, info, done, rollout.order)
 
-        done.errors += waves.run(h, req, inspected, rollout, act_one, keep or (lambda _: None))
+        # A planned repair (not a signal, not a start) drains a worker before it stops it.
+        stops = action in (Action.RESTART, Action.STOP_START, Action.RECREATE)
+        drain = celery_drain(h, next(iter(inspected.values()))) if stops and inspected else None
+        done.errors += waves.run(
+            h, req, inspected, rollout, act_one, keep or (lambda _: None), drain
+        )
         return done
     return _plugin(h, req, inspected, attempt)
 

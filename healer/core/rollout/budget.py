@@ -63,6 +63,7 @@ class Wave:
     ids: tuple[ContainerId, ...]
     down: int  # replicas of the service unavailable when the wave was planned
     budget: int
+    free: tuple[ContainerId, ...] = ()  # of `ids`, those unavailable already (they cost nothing)
 
 
 def next_wave(
@@ -76,7 +77,7 @@ def next_wave(
     free = [cid for cid in pending if cid not in by_id or unavailable(by_id[cid])]
     room = max(0, allowed - down)
     costly = [cid for cid in pending if cid not in free][:room]
-    return Wave(tuple(free + costly), down, allowed)
+    return Wave(tuple(free + costly), down, allowed, tuple(free))
 
 
 def order(pending: Sequence[ContainerId], replicas: Sequence[ContainerView]) -> list[ContainerId]:

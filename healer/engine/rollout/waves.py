@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from healer.adapters.docker_engine import ContainerGone, EngineError
@@ -21,6 +21,7 @@ from healer.core.model import INTENT_SOURCES, ContainerId, ContainerView, Outcom
 from healer.core.rollout.budget import availability_timeout, next_wave, order
 from healer.core.rollout.labels import RolloutLabels
 from healer.engine.context import Healer
+from healer.engine.rollout.drain import Drain
 
 Keep = Callable[[float], None]
 """Stretch the repair's lease and acting marks to cover `seconds` more work."""
@@ -44,8 +45,10 @@ def run(
     rollout: RolloutLabels,
     act_one: ActOne,
     keep: Keep,
+    drain: Drain | None = None,
 ) -> list[str]:
-    """Go through the targets wave by wave; returns the errors that stopped the repair."""
+    """Go through the targets wave by wave; returns the errors that stopped the repair.
+    `drain` takes an available replica out of service before it is acted on."""
     # One failing replica the healer saw itself is unavailable already: one wave, and no
     # list call on the event path.
     single = len(inspected) == 1 and req.source not in INTENT_SOURCES
@@ -58,12 +61,16 @@ def run(
         if not wave.ids:
             return [_spent(wave.down, len(replicas), wave.budget, pending, inspected)]
         last = len(wave.ids) == len(pending)
-        if not (first and last):  # the repair's own budget covers a single wave
-            keep(_wave_time(h, [inspected[c] for c in wave.ids], last))
+        drains = len(wave.ids) - len(wave.free) if drain is not None else 0
+        if drains or not (first and last):  # the repair's own budget covers a single wave
+            wait = _wave_time(h, [inspected[c] for c in wave.ids], last)
+            keep(wait + drains * h.settings.scale_drain_timeout)
         first = False
         later = [c for c in pending if c not in wave.ids]
         serving = []
         for i, cid in enumerate(wave.ids):
+            if drain is not None and cid not in wave.free:
+                _note(h, req, drain(cid, inspected[cid]))
             new = act_one(cid, inspected[cid])
             if new is None:
                 return _stopped([*wave.ids[i + 1 :], *later], inspected)
@@ -112,6 +119,12 @@ def wait_available(h: Healer, cid: ContainerId, info: dict[str, Any]) -> bool:
             return False
         time.sleep(0.1)
     return False
+
+
+def _note(h: Healer, req: RepairRequest, text: str) -> None:
+    if text:
+        rec = Record(req.sid, Outcome.INFO, req.condition.value, action=str(req.action))
+        h.history.record(replace(rec, reason="drained", detail=text, host=h.host))
 
 
 def _report(h: Healer, req: RepairRequest, progress: Progress, name: str) -> None:
