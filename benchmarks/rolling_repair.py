@@ -59,7 +59,7 @@ def service_yaml(image: str, http: bool) -> str:
         f"    command: [sh, -c, {command!r}]\n"
         f"    deploy:\n      replicas: {REPLICAS}\n"
         f"    healthcheck:\n      test: {check}\n      interval: 1s\n      timeout: 2s\n"
-        "      retries: 1\n" + (NETWORK_YAML if http else "")
+        "      retries: 3\n      start_period: 5s\n" + (NETWORK_YAML if http else "")
     )
 
 

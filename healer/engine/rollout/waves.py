@@ -104,8 +104,9 @@ def _available_within(h: Healer, info: dict[str, Any]) -> float:
 
 
 def wait_available(h: Healer, cid: ContainerId, info: dict[str, Any]) -> bool:
-    """Until `cid` is healthy (running, without a healthcheck); False when it turns
-    unhealthy, stops or vanishes, or its time runs out."""
+    """Until `cid` is healthy (running, without a healthcheck); False when it stops or
+    vanishes, or its time runs out. `unhealthy` does not end the wait: a service still
+    warming up fails its first checks and passes the next one."""
     deadline = time.monotonic() + _available_within(h, info)
     while time.monotonic() < deadline:
         try:
@@ -115,7 +116,7 @@ def wait_available(h: Healer, cid: ContainerId, info: dict[str, Any]) -> bool:
         health = (state.get("Health") or {}).get("Status")
         if state.get("Running") and health in (None, "healthy"):
             return True
-        if not state.get("Running") or health == "unhealthy":
+        if not state.get("Running"):
             return False
         time.sleep(0.1)
     return False
