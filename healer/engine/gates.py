@@ -16,6 +16,7 @@ from healer.core.model import (
     RepairRequest,
     ServiceId,
     ServiceView,
+    SkipReason,
 )
 from healer.core.overload.evidence import (
     Found,
@@ -94,7 +95,9 @@ def storm_brake(
         return ""
     why = f"{verdict.explain(policy)}; evidence of overload: {describe(found)}"
     if store.set_braked(why, policy.window, [str(f.kind) for f in found]):
-        rec = Record(ServiceId("host"), Outcome.INFO, "unhealthy", reason="storm_brake", detail=why)
+        rec = Record(
+            ServiceId("host"), Outcome.INFO, "unhealthy", reason=SkipReason.STORM_BRAKE, detail=why
+        )
         h.history.record(rec)
     if store.take_trickle(policy.interval):
         return ""  # this one is the trickle

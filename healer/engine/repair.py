@@ -29,8 +29,8 @@ from healer.engine import actions, gates, repair_limit, reread
 from healer.engine.context import Healer
 from healer.engine.repair_outcome import RepairResult, finish_repair
 
-STORM_BRAKE = "storm_brake"
-INVALID_TARGET = "invalid_target"
+STORM_BRAKE = SkipReason.STORM_BRAKE.value
+INVALID_TARGET = SkipReason.INVALID_TARGET.value
 
 
 class Busy(Exception):
@@ -245,10 +245,16 @@ def _act(
     h.oplog.write("begin", **op, action=str(req.action), budget=ttl, containers=list(inspected))
     outcome = "error"
     try:
+        until = time.monotonic() + ttl
 
         def keep(seconds: float) -> None:
-            # A rolling repair waits for health between waves: its lease grows with it.
-            h.state.mark_acting(inspected, lease.stretch(h, seconds + FINISH_SLACK))
+            # A rolling repair waits for health between waves: its lease grows with it,
+            # and never shrinks below what the repair was given.
+            nonlocal until
+            wanted = time.monotonic() + seconds + FINISH_SLACK
+            if wanted > until:
+                until = wanted
+                h.state.mark_acting(inspected, lease.stretch(h, wanted - time.monotonic()))
 
         result = _act_marked(h, req, d, inspected, labels, keep)
         outcome = str(result.outcome)

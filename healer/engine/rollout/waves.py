@@ -20,6 +20,7 @@ from healer.adapters.history import Record
 from healer.core.model import INTENT_SOURCES, ContainerId, ContainerView, Outcome, RepairRequest
 from healer.core.rollout.budget import availability_timeout, next_wave, order
 from healer.core.rollout.labels import RolloutLabels
+from healer.core.work import PER_CONTAINER_SLACK, stop_grace
 from healer.engine.context import Healer
 from healer.engine.rollout.drain import Drain
 
@@ -64,7 +65,8 @@ def run(
         drains = len(wave.ids) - len(wave.free) if drain is not None else 0
         if drains or not (first and last):  # the repair's own budget covers a single wave
             wait = _wave_time(h, [inspected[c] for c in wave.ids], last)
-            keep(wait + drains * h.settings.scale_drain_timeout)
+            rest = _wave_time(h, [inspected[c] for c in pending if c not in wave.ids], True)
+            keep(wait + rest + drains * h.settings.scale_drain_timeout)
         first = False
         later = [c for c in pending if c not in wave.ids]
         serving = []
@@ -92,10 +94,14 @@ def _replicas(h: Healer, req: RepairRequest) -> list[ContainerView]:
 
 
 def _wave_time(h: Healer, infos: list[dict[str, Any]], last: bool) -> float:
-    verify = h.settings.verify_timeout
-    if last:
-        return len(infos) * (verify + 15.0)
-    return sum(_available_within(h, i) + 15.0 for i in infos)
+    """Seconds to act on `infos` (each: its stop grace, the verify wait, engine round trips)
+    and, unless it is the last wave, to wait until they are available again."""
+    act = sum(_grace(h, i) + h.settings.verify_timeout + PER_CONTAINER_SLACK for i in infos)
+    return act if last else act + sum(_available_within(h, i) for i in infos)
+
+
+def _grace(h: Healer, info: dict[str, Any]) -> int:
+    return stop_grace(h.settings.stop_timeout, (info.get("Config") or {}).get("StopTimeout"))
 
 
 def _available_within(h: Healer, info: dict[str, Any]) -> float:
