@@ -34,7 +34,7 @@ sys.path.insert(0, os.environ.get("BENCH_CODE", str(ROOT)))
 
 from healer.core.model import Action, Condition, RepairRequest, Source, service_id  # noqa: E402
 from healer.engine.context import build  # noqa: E402
-from healer.engine.repair import repair  # noqa: E402
+from healer.engine.repair.run import repair  # noqa: E402
 from healer.settings import Settings  # noqa: E402
 from tests.support import ComposeProject, ensure_test_image, unique_project_name  # noqa: E402
 from tests.support.healer import NoDispatch  # noqa: E402

@@ -16,7 +16,7 @@ import pytest
 
 from healer.core.model import Action, Condition, RepairRequest, Source, service_id
 from healer.engine.context import Healer, build
-from healer.engine.repair import repair
+from healer.engine.repair.run import repair
 from healer.settings import Settings
 from tests.support import ComposeFactory, ComposeProject, compose_yaml, healthy_service_yaml
 from tests.support.healer import NoDispatch

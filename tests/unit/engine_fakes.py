@@ -13,10 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from healer.adapters.docker_engine import Fixed
-from healer.adapters.history import Record
-from healer.core.backoff import Decision, Episode, RestartPolicy, Verdict, decide
-from healer.core.concurrency import LimitState
+from healer.adapters.docker.engine import Fixed
+from healer.adapters.store.history import Record
 from healer.core.model import (
     Condition,
     ContainerId,
@@ -26,6 +24,8 @@ from healer.core.model import (
     ServiceView,
 )
 from healer.core.overload.evidence import Pressure
+from healer.core.repair.backoff import Decision, Episode, RestartPolicy, Verdict, decide
+from healer.core.repair.concurrency import LimitState
 from healer.engine.context import Healer
 from healer.settings import Settings
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from healer.core.compose_labels import PROJECT_LABEL, SERVICE_LABEL
-from healer.core.scale_replica_spec import fixed_host_ports, name_separator, network_mode
+from healer.core.container_spec import fixed_host_ports, name_separator, network_mode
 
 ORDER_LABEL = "healer.recreate.order"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from healer.adapters.queue import make_celery
 from healer.core.model import ContainerId
-from healer.core.scale_labels import parse_scale_labels
+from healer.core.scaling.labels import parse_scale_labels
 from healer.engine.context import Healer
 
 Drain = Callable[[ContainerId, dict[str, Any]], str]

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from healer.adapters.docker_engine import ContainerGone, EngineError
-from healer.adapters.history import Record
+from healer.adapters.docker.engine import ContainerGone, EngineError
+from healer.adapters.store.history import Record
 from healer.core.model import INTENT_SOURCES, ContainerId, ContainerView, Outcome, RepairRequest
+from healer.core.repair.work import PER_CONTAINER_SLACK, stop_grace
 from healer.core.rollout.budget import availability_timeout, next_wave, order
 from healer.core.rollout.labels import RolloutLabels
-from healer.core.work import PER_CONTAINER_SLACK, stop_grace
 from healer.engine.context import Healer
 from healer.engine.rollout.drain import Drain
 
