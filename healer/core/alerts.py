@@ -44,6 +44,14 @@ DEFAULT_ACTIONS: dict[str, Action] = {
 }
 
 
+# Bounds of one alert's fields: Prometheus' own labels are far smaller; a sender that sends
+# more is broken or hostile, and every byte of them ends in Redis and the log.
+MAX_LABELS = 64
+MAX_LABEL_NAME = 128
+MAX_LABEL_VALUE = 1024
+MAX_ANNOTATION = 2048
+
+
 class IgnoreReason(enum.StrEnum):
     RESOLVED = "resolved"
     NOT_AUTO_REPAIR = "not_auto_repair"
@@ -74,6 +82,27 @@ class Alert(BaseModel):
     endsAt: str = ""
     generatorURL: str = ""
     fingerprint: str = Field("", max_length=128)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_bounded(cls, v: dict[str, str]) -> dict[str, str]:
+        # Labels decide what is done: an oversized one is refused, not cut (422).
+        if len(v) > MAX_LABELS:
+            raise ValueError(f"{len(v)} labels; at most {MAX_LABELS}")
+        for key, value in v.items():
+            if len(key) > MAX_LABEL_NAME or len(value) > MAX_LABEL_VALUE:
+                raise ValueError(
+                    f"label {key[:40]!r} longer than {MAX_LABEL_NAME} (name) or "
+                    f"{MAX_LABEL_VALUE} (value) characters"
+                )
+        return v
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_bounded(cls, v: dict[str, str]) -> dict[str, str]:
+        # Annotations only describe: kept, cut to size, so a long runbook text is no error.
+        kept = list(v.items())[:MAX_LABELS]
+        return {k[:MAX_LABEL_NAME]: text[:MAX_ANNOTATION] for k, text in kept}
 
     @field_validator("startsAt")
     @classmethod

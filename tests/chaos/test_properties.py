@@ -208,7 +208,7 @@ class GuardMachine(RuleBasedStateMachine):
 
 
 def test_the_guard_state_machine(redis_client: redis.Redis) -> None:
-    run_state_machine_as_test(
+    run_state_machine_as_test(  # type: ignore[no-untyped-call]  # hypothesis leaves it untyped
         lambda: GuardMachine(redis_client),
         settings=settings(
             max_examples=60,

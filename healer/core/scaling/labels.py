@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from healer.core.labels import parse_duration
+from healer.core.duration.parse import parse_duration
 from healer.core.queues import QUEUES
 from healer.core.scaling.policy import METRICS, Metric, ScaleSpec
 

@@ -191,7 +191,11 @@ def ceiling_load(spec: ScaleSpec) -> float:
     cannot change the decision, so they need not be measured."""
     if spec.metric != "queue" or spec.target is None:
         return math.inf
-    return spec.target * spec.max_replicas
+    # From max-1 replicas the load must also leave the tolerance band, or `recommend` keeps
+    # max-1 (target 1, max 12: a backlog of 12 is a ratio of 1.09, inside a tolerance of 0.1).
+    # The 1e-9 keeps the ratio strictly above the band after float rounding.
+    past_band = (spec.max_replicas - 1) * spec.target * (1 + spec.tolerance) * (1 + 1e-9)
+    return max(spec.target * spec.max_replicas, past_band)
 
 
 def recommend(spec: ScaleSpec, obs: Observation) -> tuple[int | None, str]:

@@ -35,6 +35,7 @@ from healer.core.queues import QUEUES, host_queue
 from healer.core.scaling.labels import ScaleConfig, parse_scale_labels
 from healer.core.scaling.policy import Metric, Observation, ScaleDecision, ceiling_load, decide
 from healer.core.scaling.trigger import Watch
+from healer.core.selection.selector import is_plain
 from healer.engine.context import Healer
 from healer.engine.scaling.apply import (
     QueueSource,
@@ -45,6 +46,7 @@ from healer.engine.scaling.apply import (
     change,
     record_scale,
 )
+from healer.errors import Conflict
 
 __all__ = [
     "CycleResult",
@@ -65,7 +67,7 @@ containers, or None when it could not be measured."""
 _PARALLEL_SERVICES = 4  # scale actions applied at once; a drain can take minutes
 
 
-class ScaleError(Exception):
+class ScaleError(Conflict):
     """A scale request that cannot be carried out; the message says what to do instead."""
 
 
@@ -137,7 +139,7 @@ def scale_cycle(
     held: list[ServiceResult] = []
     for view in h.engine.services(only).values():
         cfg = _config(h, view)
-        if not cfg.enabled:
+        if not cfg.enabled or is_plain(view.sid):  # no compose service to scale
             continue
         skipped = _skip_reason(h, view)
         if skipped:
@@ -295,6 +297,11 @@ def scale_to(
 ) -> ServiceResult:
     """Scale `sid` to `replicas` now. Respects the service's min/max unless `force`; raises
     ScaleError with what to do when it will not act."""
+    if is_plain(sid):
+        raise ScaleError(
+            f"{sid} is a container started without compose: it has no service to scale "
+            "(run it as a compose service to scale it)"
+        )
     view = h.engine.services(sid).get(sid)
     if view is None:
         raise ScaleError(f"{sid}: no container of this service exists (is the project up?)")
