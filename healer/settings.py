@@ -455,6 +455,30 @@ class Settings(BaseSettings):
         "host (the trickle); exited and crashed containers are still started at once.",
     )
 
+    storm_cpu_pressure: float = Field(
+        50,
+        gt=0,
+        le=100,
+        validation_alias=_env("HEALER_STORM_CPU_PRESSURE"),
+        description="Host CPU pressure (PSI cpu some avg10, %) at which a storm of unhealthy "
+        "services is taken for overload and braked.",
+    )
+    storm_io_pressure: float = Field(
+        30,
+        gt=0,
+        le=100,
+        validation_alias=_env("HEALER_STORM_IO_PRESSURE"),
+        description="Host IO pressure (PSI io full avg10, %) at which a storm of unhealthy "
+        "services is taken for overload and braked.",
+    )
+    storm_slow_factor: float = Field(
+        3.0,
+        gt=1,
+        validation_alias=_env("HEALER_STORM_SLOW_FACTOR"),
+        description="Engine time per repair action, as a multiple of its best, at which a "
+        "storm of unhealthy services is taken for overload and braked.",
+    )
+
     # --- API, history, notifications -----------------------------------------------------
     api_token: SecretStr | None = Field(None, validation_alias=_env("HEALER_API_TOKEN"))
     alerts_token: SecretStr | None = Field(

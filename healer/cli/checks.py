@@ -75,6 +75,7 @@ def check(output: OutputOpt = Format.TEXT, as_json: JsonOpt = False) -> None:
         body["notes"] += actions.label_notes(services)
     except EngineError as exc:
         unavailable.append(f"docker: {exc} (is dockerd running, is DOCKER_HOST right?)")
+    body["notes"] += _psi_notes()
     broken = actions.plugin_problems()
     body["strategies"] = f"ok ({len(actions.plugin_names())} plugins)" if not broken else "broken"
     body["problems"] = unavailable + broken
@@ -85,6 +86,18 @@ def check(output: OutputOpt = Format.TEXT, as_json: JsonOpt = False) -> None:
         raise typer.Exit(code)
     _print_check(body, s.watchdog_interval)
     raise typer.Exit(code)
+
+
+def _psi_notes() -> list[str]:
+    """The storm brake's host-pressure evidence needs Linux PSI; without it, say so."""
+    from healer.adapters.overload.pressure import PSI_ROOT, available
+
+    if available():
+        return []
+    return [
+        f"{PSI_ROOT} is absent (kernel < 4.20 or psi=0): the storm brake judges overload "
+        "by timed-out checks and engine slowness only"
+    ]
 
 
 def _print_check(body: dict[str, Any], interval: float) -> None:

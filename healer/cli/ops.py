@@ -30,7 +30,9 @@ def wait_record(h: Healer, request_id: str, timeout: float, what: str) -> dict[s
             data = h.requests.get(request_id)
             if data.get("status") == "done":
                 return {"request_id": request_id, **data}
-            line.update(f"{what}: {data.get('status', 'queued')} for {waited:.0f}s")
+            # A rolling repair says which replica it is on (healer.engine.rollout).
+            step = f" — {data['progress']}" if data.get("progress") else ""
+            line.update(f"{what}: {data.get('status', 'queued')} for {waited:.0f}s{step}")
             time.sleep(0.2)
     raise fail(f"no outcome within {timeout:.0f}s — is a worker running? (healer check)")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from healer.core.actions import UnknownAction, escalate, normalize, valid_plugin_name
 from healer.core.duration.parse import parse_duration
 from healer.core.model import Condition
+from healer.core.rollout.labels import ROLLOUT_LABELS, RolloutLabels, parse_rollout_labels
 
 OPT_OUT_LABEL = "auto_repair"
 STOP_TIMEOUT_LABEL = "autoheal.stop.timeout"  # docker-autoheal's, per container
@@ -44,6 +45,9 @@ class ServiceLabels:
     opted_out: bool = False
     overrides: dict[Condition, ConditionOverride] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    rollout: RolloutLabels = field(
+        default_factory=RolloutLabels
+    )  # healer.repair.max_unavailable, recreate order
 
     def cooldown(self, condition: Condition, default: float) -> float:
         o = self.overrides.get(condition)
@@ -96,11 +100,12 @@ def parse_service_labels(
     for key, value in labels.items():
         if not key.startswith(_PREFIX) or key.startswith((_PREFIX + "scale.", _PREFIX + "boot.")):
             continue
-        if key in OWN_LABELS:
+        if key in OWN_LABELS or key in ROLLOUT_LABELS:
             continue
         _parse_condition_label(key, value, raw, problems, plugins)
     overrides = {c: ConditionOverride(**kw) for c, kw in raw.items()}  # type: ignore[arg-type]
-    return ServiceLabels(opted_out=opted_out, overrides=overrides, problems=tuple(problems))
+    rollout = parse_rollout_labels(labels, problems)
+    return ServiceLabels(opted_out, overrides, tuple(problems), rollout)
 
 
 def _parse_opt_out(value: str | None, problems: list[str]) -> bool:

@@ -117,6 +117,8 @@ class SkipReason(enum.StrEnum):
     WAITING_DEPENDENCY = "waiting_dependency"
     BOOT_RECOVERY = "boot_recovery"  # an ordered recovery after an engine restart owns it
     COMPLETED = "completed"  # a one-shot others wait for exited 0: done, not down
+    STORM_BRAKE = "storm_brake"  # the repair-storm brake holds it, on evidence of overload
+    INVALID_TARGET = "invalid_target"  # the request named containers of another service
 
 
 class HealthStatus(enum.StrEnum):

@@ -10,10 +10,12 @@ from typing import Protocol
 from healer.adapters.docker.engine import DockerEngine
 from healer.adapters.notify import Notifier
 from healer.adapters.oplog import OpLog
+from healer.adapters.overload.pressure import read_pressure
 from healer.adapters.scaling.metrics import CollectorSource
 from healer.adapters.store.history import setup_file_log
 from healer.adapters.store.stores import Stores
 from healer.core.model import Condition, ContainerId, HostId, RepairRequest, ServiceId, Source
+from healer.core.overload.evidence import Pressure
 from healer.core.reconcile import PolicyDefaults
 from healer.core.resources import ResourceSample
 from healer.engine.resources import ResourceMonitor
@@ -49,6 +51,8 @@ class Healer:
     engine: DockerEngine
     dispatcher: Dispatcher
     clock: Callable[[], float] = field(default=time.time)
+    # Host CPU/IO pressure (PSI), evidence of overload for the storm brake.
+    pressure: Callable[[], Pressure] = field(default=read_pressure)
 
     def __post_init__(self) -> None:
         st = self.stores

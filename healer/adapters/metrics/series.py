@@ -307,18 +307,27 @@ class HealerCollector(Collector):
             "Services seen unhealthy within the storm window",
             labels=["host"],
         )
+        evidence = GaugeMetricFamily(
+            "healer_repair_storm_evidence",
+            "1 for each kind of overload evidence that engaged the repair-storm brake",
+            labels=["host", "evidence"],
+        )
         pipe = self.r.pipeline(transaction=False)
         for host in hosts:
             pipe.zcount(keys.repair_slots(host), now, "+inf")
             pipe.exists(keys.storm_braked(host))
             pipe.zcard(keys.storm_unhealthy(host))
+            pipe.get(keys.storm_evidence(host))
         answers = pipe.execute()
         for i, host in enumerate(hosts):
-            n, braked, seen = answers[3 * i : 3 * i + 3]
+            n, braked, seen, kinds = answers[4 * i : 4 * i + 4]
             in_flight.add_metric([host], float(n))
             brake.add_metric([host], 1.0 if braked else 0.0)
             unhealthy.add_metric([host], float(seen))
-        yield from (online, in_flight, brake, unhealthy, *self._scaling_series(hosts))
+            for kind in str(kinds or "").split(",") if braked else []:
+                if kind:
+                    evidence.add_metric([host, kind], 1.0)
+        yield from (online, in_flight, brake, unhealthy, evidence, *self._scaling_series(hosts))
 
     def _queue_depth(self, hosts: list[HostId]) -> Metric:
         """`queue` is the kind (healer.repair, …) so dashboards read the same with one host

@@ -463,3 +463,9 @@ def storm_trickle(host: HostId) -> str:
 # itself once no service is seen unhealthy any more.
 def storm_braked(host: HostId) -> str:
     return f"{PREFIX}storm:braked:{host}"
+
+
+# Beside storm_braked, same TTL: the kinds of evidence of overload that engaged the brake
+# (healer.core.overload.evidence.Evidence), comma-separated.
+def storm_evidence(host: HostId) -> str:
+    return f"{PREFIX}storm:evidence:{host}"

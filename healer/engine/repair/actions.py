@@ -15,7 +15,7 @@ from typing import Any
 
 from healer.adapters.autoheal import webhook
 from healer.adapters.docker.engine import EngineError
-from healer.adapters.docker.recreate import Recreator
+from healer.adapters.docker.recreate import NotReady, Recreator
 from healer.adapters.outbound.delivery import redacted
 from healer.adapters.plugins import strategies as plugins
 from healer.core.actions import (
@@ -36,9 +36,13 @@ from healer.core.model import (
     ServiceId,
     ServiceView,
 )
+from healer.core.rollout.labels import RolloutLabels
+from healer.core.rollout.start_first import Order, choose
 from healer.core.selection.selector import is_plain
 from healer.engine.context import Healer
 from healer.engine.repair import limit as repair_limit
+from healer.engine.rollout import waves
+from healer.engine.rollout.drain import celery_drain
 
 # Outcomes of a repair that did something (or gave up): what the post-repair hook reports.
 HOOK_OUTCOMES = frozenset({"acted", "failed", "quarantined"})
@@ -127,35 +131,61 @@ def check_on_host(h: Healer, host: HostId, action: str) -> None:
 
 
 def perform(
-    h: Healer, req: RepairRequest, inspected: dict[ContainerId, dict[str, Any]], attempt: int
+    h: Healer,
+    req: RepairRequest,
+    inspected: dict[ContainerId, dict[str, Any]],
+    attempt: int,
+    rollout: RolloutLabels | None = None,
+    keep: waves.Keep | None = None,
 ) -> Done:
+    """`rollout`: the service's budget and recreate order; `keep` stretches the repair's
+    lease as a rolling repair goes on (both default to a plain one-wave repair)."""
     try:
         action = normalize(req.action, plugin_names())
     except UnknownAction as exc:
         return Done([str(exc)])
     if action == Action.RECREATE and is_plain(req.sid):
         return Done([PLAIN_RECREATE.format(sid=req.sid)])
-    if action in BUILTIN_ACTIONS or signal_of(action):
-        done = Done()
+    done = Done()
+    if signal_of(action):  # a signal takes no replica down: all at once
         for cid, info in inspected.items():
-            _on_container(h, action, cid, info, done)
+            _on_container(h, action, cid, info, done, Order.STOP_FIRST)
+        return done
+    if action in BUILTIN_ACTIONS:
+        rollout = rollout or RolloutLabels()
+
+        def act_one(cid: ContainerId, info: dict[str, Any]) -> ContainerId | None:
+            return _on_container(h, action, cid, info, done, rollout.order)
+
+        # A planned repair (not a signal, not a start) drains a worker before it stops it.
+        stops = action in (Action.RESTART, Action.STOP_START, Action.RECREATE)
+        drain = celery_drain(h, next(iter(inspected.values()))) if stops and inspected else None
+        done.errors += waves.run(
+            h, req, inspected, rollout, act_one, keep or (lambda _: None), drain
+        )
         return done
     return _plugin(h, req, inspected, attempt)
 
 
 def _on_container(
-    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done
-) -> None:
+    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done, order: Order
+) -> ContainerId | None:
+    """The id now serving (a recreate's is new), or None when the action failed."""
     try:
-        cid = _act(h, action, cid, info, done)
+        cid = _act(h, action, cid, info, done, order)
         after = h.engine.wait_running(cid, h.settings.verify_timeout)
         if not (after.get("State") or {}).get("Running"):
             done.errors.append(f"{_name(info)} not running after {action}")
-    except EngineError as exc:
+            return None
+        return cid
+    except (EngineError, NotReady) as exc:
         done.errors.append(f"{_name(info)}: {exc}")
+        return None
 
 
-def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done) -> ContainerId:
+def _act(
+    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done, order: Order
+) -> ContainerId:
     """Do it; returns the id to verify (a recreated container has a new one)."""
     timeout = _stop_timeout(h, info)
     running = (info.get("State") or {}).get("Running")
@@ -173,8 +203,16 @@ def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: D
         # A recreate copies the whole configuration as it is now: the repair's own read may
         # have come from the list call (reread.observe), which carries only what it decides by.
         full = h.engine.inspect(cid)
-        with repair_limit.timed_action(h, grace=timeout):
-            result = recreator.recreate(full, timeout)
+        choice = choose(order, full)
+        if choice.why:
+            done.notes.append(f"{_name(info)}: {choice.why}")
+        ready = None
+        if choice.order == Order.START_FIRST:
+            ready = lambda new: waves.wait_available(h, new, full)  # noqa: E731
+        # A start-first recreate waits for health inside: that time is the container's, so
+        # the limit counts it as a completion and does not measure the engine by it.
+        with repair_limit.timed_action(h, grace=0.0 if ready else timeout):
+            result = recreator.recreate(full, timeout, ready=ready)
         done.notes += result.notes
         done.errors += result.errors
         return result.new_id
