@@ -21,19 +21,18 @@ docs/architecture.md ("Autoscaling") tells the same story in prose.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from healer.adapters.history import Record
 from healer.adapters.queue import make_celery
-from healer.adapters.scale_replicas import ScaleBlocked
+from healer.adapters.scaling.prometheus import Prometheus
 from healer.core.labels import parse_service_labels
-from healer.core.model import ContainerView, HostId, Outcome, ServiceId, ServiceView, Source
-from healer.core.queues import QUEUES, host_queue
+from healer.core.model import Outcome, ServiceId, ServiceView, Source
 from healer.core.scale_labels import ScaleConfig, parse_scale_labels
-from healer.core.scale_policy import Metric, Observation, ScaleDecision, ceiling_load, decide
+from healer.core.scale_policy import History, ScaleDecision, ScaleUps, decide_readings
 from healer.core.scale_trigger import Watch
 from healer.engine.context import Healer
 from healer.engine.scale_apply import (
@@ -42,8 +41,15 @@ from healer.engine.scale_apply import (
     ScaleIntent,
     ScalerOptions,
     ServiceResult,
-    change,
-    record_scale,
+    carry_out,
+)
+from healer.engine.scaling.readings import (
+    Measured,
+    MetricSource,
+    Query,
+    Sensors,
+    measure,
+    with_host_queues,
 )
 
 __all__ = [
@@ -56,11 +62,8 @@ __all__ = [
     "alert_scale_refusal",
     "scale_cycle",
     "scale_to",
+    "with_host_queues",
 ]
-
-MetricSource = Callable[[Metric, Sequence[ContainerView]], float | None]
-"""cpu/memory: mean utilisation (fraction of the limit) over the service's running
-containers, or None when it could not be measured."""
 
 _PARALLEL_SERVICES = 4  # scale actions applied at once; a drain can take minutes
 
@@ -75,20 +78,28 @@ class CycleResult:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class ServiceState:
+    """Everything one decision needs, read once: the service, its labels, every metric, the
+    scaler's memory (history, last scale, its own recent changes) and whether it is at zero."""
+
     view: ServiceView
     cfg: ScaleConfig
+    replicas: int
+    measured: Measured
+    history: History
+    last_scale_at: float | None
+    changes: ScaleUps
+    parked: bool
+
+
+@dataclass(frozen=True)
+class _Plan:
+    state: ServiceState
     decision: ScaleDecision
-    facts: dict[str, Any]
-    warnings: tuple[str, ...]
 
-
-def with_host_queues(queues: Sequence[str], host: HostId) -> tuple[str, ...]:
-    """A healer queue named in `healer.scale.queues` (healer.probe, …) counts this host's own
-    queue of that kind too: the healer's worker service is scaled by the work of its host."""
-    out = list(queues)
-    out += [host_queue(q, host) for q in queues if q in QUEUES and host_queue(q, host) not in out]
-    return tuple(out)
+    @property
+    def sid(self) -> ServiceId:
+        return self.state.view.sid
 
 
 def _context(
@@ -115,7 +126,14 @@ def _config(h: Healer, view: ServiceView) -> ScaleConfig:
     )
 
 
-# --- the cycle -----------------------------------------------------------------------------
+def _replicas(view: ServiceView, parked: bool) -> int:
+    """At zero the kept template is stopped: only running replicas count."""
+    if parked:
+        return sum(1 for c in view.containers if c.state == "running")
+    return len(view.containers)
+
+
+# --- the cycle: read every state → decide (pure) → carry out and record --------------------
 
 
 def scale_cycle(
@@ -127,47 +145,61 @@ def scale_cycle(
     options: ScalerOptions | None = None,
     self_host: str | None = None,
     only: ServiceId | None = None,
+    prometheus: Query | None = None,
 ) -> CycleResult:
     """One autoscaler pass over every managed service (or `only` that one, when the trigger
     asked for it); `now` is the decision clock."""
     sc = _context(h, queues, options, self_host)
-    source = metric_source or h.scale_metrics
     at = h.clock() if now is None else now
-    plans: list[_Plan] = []
+    sensors = Sensors(
+        metric_source or h.scale_metrics,
+        sc.queues,
+        sc.brokers,
+        prometheus if prometheus is not None else Prometheus.from_settings(h.settings),
+        h.host,
+    )
+    states: list[ServiceState] = []
     held: list[ServiceResult] = []
     for view in h.engine.services(only).values():
         cfg = _config(h, view)
         if not cfg.enabled:
             continue
-        skipped = _skip_reason(h, view)
+        skipped = _skip_reason(sc, view)
         if skipped:
             held.append(_record_skip(sc, view, skipped))
             continue
-        plans.append(_plan(sc, source, view, cfg, at))
-    results = held + _apply_all(sc, plans, at)
-    interval = sc.options.interval
-    watches = {p.view.sid: w for p in plans if (w := _watch(p)) is not None}
-    if only is None:
-        sc.store.write_status({p.view.sid: _status(p, at) for p in plans}, interval)
-    for p in plans if only is not None else ():
-        sc.store.update_status(p.view.sid, _status(p, at), interval)
-    sc.store.write_watches(watches, interval, whole=only is None)
+        states.append(read_state(sc, sensors, view, cfg, at))
+    plans = [plan(state, at) for state in states]
+    results = held + _conclude_all(sc, plans, at)
+    _publish(sc, plans, at, only)
     return CycleResult(tuple(results))
 
 
-def _watch(p: _Plan) -> Watch | None:
-    """What the between-cycles trigger needs of a queue-scaled service."""
-    spec = p.cfg.spec
-    if spec.metric != "queue" or spec.target is None or not p.cfg.queues:
-        return None
-    replicas = p.decision.desired
-    return Watch(p.view.sid, p.cfg.queues, spec.target, replicas, spec.max_replicas, spec.tolerance)
+def read_state(
+    sc: ScaleContext, sensors: Sensors, view: ServiceView, cfg: ScaleConfig, now: float
+) -> ServiceState:
+    parked = sc.store.parked(view.sid)
+    replicas = _replicas(view, parked)
+    measured = measure(sensors, view.containers, cfg, replicas)
+    history, last = sc.store.load(view.sid)
+    changes = sc.store.scale_ups(view.sid, now)
+    return ServiceState(view, cfg, replicas, measured, history, last, changes, parked)
 
 
-def _skip_reason(h: Healer, view: ServiceView) -> str:
+def plan(state: ServiceState, now: float) -> _Plan:
+    """The pure step: every metric recommends, the largest wins, HPA's behaviour applies."""
+    s = state
+    decision = decide_readings(
+        s.cfg.spec, s.measured.readings, s.history, s.last_scale_at, now, s.changes
+    )
+    return _Plan(state, decision)
+
+
+def _skip_reason(sc: ScaleContext, view: ServiceView) -> str:
     if parse_service_labels(view.labels).opted_out:
         return "opted_out"
-    if h.flags.is_paused(view.sid):
+    # A service the scaler parked at zero is paused by the scaler itself; it still scales.
+    if sc.h.flags.is_paused(view.sid) and not sc.store.parked(view.sid):
         return "paused"
     return ""
 
@@ -179,102 +211,96 @@ def _record_skip(sc: ScaleContext, view: ServiceView, reason: str) -> ServiceRes
     return ServiceResult(view.sid, Outcome.SKIPPED, n, n, reason)
 
 
-def _plan(
-    sc: ScaleContext, source: MetricSource, view: ServiceView, cfg: ScaleConfig, now: float
-) -> _Plan:
-    observation, facts, warnings = _observe(sc, source, view, cfg)
-    history, last = sc.store.load(view.sid)
-    ups = sc.store.scale_ups(view.sid, now)
-    decision = decide(cfg.spec, observation, history, last, now, ups)
-    sc.store.save_history(view.sid, decision.history, cfg.spec.stabilization_window_s)
-    if cfg.problems:  # reported once per dedupe period, not every cycle
-        detail = "; ".join(cfg.problems)
-        rec = Record(view.sid, Outcome.INFO, condition="scale", reason="bad_label", detail=detail)
-        sc.h.history.record_skip_once(rec)
-    return _Plan(view, cfg, decision, facts, warnings)
-
-
-def _observe(
-    sc: ScaleContext, source: MetricSource, view: ServiceView, cfg: ScaleConfig
-) -> tuple[Observation, dict[str, Any], tuple[str, ...]]:
-    n = len(view.containers)
-    metric = cfg.spec.metric
-    if metric != "queue":
-        try:
-            value = source(metric, view.containers)
-        except Exception as exc:  # a plugged-in collector must not stop the cycle
-            return Observation(n, None), {metric: None}, (f"{metric} source failed: {exc}",)
-        return Observation(n, value), {metric: value}, ()
-    if not cfg.queues or sc.queues is None:
-        return Observation(n, None), {"queues": {}}, ("no queues to measure",)
-    depth = sc.queues.measure(with_host_queues(cfg.queues, sc.h.host), ceiling_load(cfg.spec))
-    facts = {
-        "backlog": depth.backlog,
-        "reserved": depth.reserved if depth.inspected else None,
-        "active": depth.active if depth.inspected else None,
-        "queues": depth.per_queue,
-    }
-    return Observation(n, float(depth.backlog), depth.in_flight), facts, depth.warnings
-
-
-def _apply_all(sc: ScaleContext, plans: Sequence[_Plan], now: float) -> list[ServiceResult]:
+def _conclude_all(sc: ScaleContext, plans: Sequence[_Plan], now: float) -> list[ServiceResult]:
+    for p in plans:
+        _remember(sc, p)
     changing = [p for p in plans if p.decision.changed]
     results = [_held(p) for p in plans if not p.decision.changed]
     if changing:
         with ThreadPoolExecutor(max_workers=min(_PARALLEL_SERVICES, len(changing))) as pool:
-            results += list(pool.map(lambda p: _apply(sc, p, now), changing))
+            results += list(pool.map(lambda p: carry_out(sc, _intent(p), wait=0), changing))
     return results
 
 
-def _skip(sc: ScaleContext, p: _Plan, reason: str, detail: str) -> ServiceResult:
-    rec = Record(p.view.sid, Outcome.SKIPPED, condition="scale", reason=reason, detail=detail)
-    sc.h.history.record_skip_once(rec)
-    d = p.decision
-    return ServiceResult(p.view.sid, Outcome.SKIPPED, d.current, d.desired, reason, detail)
+def _remember(sc: ScaleContext, p: _Plan) -> None:
+    """The decision's history, and label problems once per dedupe period."""
+    cfg = p.state.cfg
+    sc.store.save_history(p.sid, p.decision.history, cfg.spec.stabilization_window_s)
+    if cfg.problems:
+        detail = "; ".join(cfg.problems)
+        rec = Record(p.sid, Outcome.INFO, condition="scale", reason="bad_label", detail=detail)
+        sc.h.history.record_skip_once(rec)
+
+
+def _intent(p: _Plan) -> ScaleIntent:
+    d, facts = p.decision, _facts_text(p.state.measured)
+    return ScaleIntent(
+        p.sid, p.state.cfg, d.current, d.desired, d.reason, facts, decided_by=d.decided_by
+    )
 
 
 def _held(p: _Plan) -> ServiceResult:
     d = p.decision
-    return ServiceResult(p.view.sid, Outcome.HELD, d.current, d.desired, d.reason)
+    detail = "; ".join(p.state.measured.warnings)
+    return ServiceResult(p.sid, Outcome.HELD, d.current, d.desired, d.reason, detail)
 
 
-def _apply(sc: ScaleContext, p: _Plan, now: float) -> ServiceResult:
-    d = p.decision
-    try:
-        result = change(sc, p.view.sid, d.desired, p.cfg, wait=0)
-    except ScaleBlocked as exc:
-        # Every cycle would hit it again: one history entry per dedupe period, no alert storm.
-        return _skip(sc, p, "blocked", str(exc))
-    if result is None:
-        return _skip(sc, p, "in_flight", "another repair or scale of the service holds its lock")
-    facts = _facts_text(p.cfg.spec.metric, p.facts)
-    intent = ScaleIntent(p.view.sid, p.cfg, d.current, d.desired, d.reason, facts)
-    return record_scale(sc, intent, result, now)
-
-
-def _facts_text(metric: Metric, facts: Mapping[str, Any]) -> str:
-    if metric == "queue":
+def _facts_text(m: Measured) -> str:
+    parts = []
+    facts = m.facts
+    if "backlog" in facts:
         backlog = f"backlog {facts.get('backlog')} (per queue {facts.get('queues')})"
         if facts.get("reserved") is None:
-            return f"{backlog}, in flight not counted (the backlog alone asks for max replicas)"
-        return f"{backlog}, reserved {facts.get('reserved')}, active {facts.get('active')}"
-    value = facts.get(metric)
-    return f"{metric} {value:.3f} of limit" if isinstance(value, float) else f"{metric} unknown"
+            backlog += ", in flight not counted (the backlog alone asks for max replicas)"
+        else:
+            backlog += f", reserved {facts.get('reserved')}, active {facts.get('active')}"
+        parts.append(backlog)
+    for metric in ("cpu", "memory"):
+        if metric in facts:
+            value = facts[metric]
+            shown = f"{value:.3f} of limit" if isinstance(value, float) else "unknown"
+            parts.append(f"{metric} {shown}")
+    if "prometheus" in facts:
+        parts.append(f"prometheus {facts['prometheus']}")
+    return "; ".join(parts + list(m.warnings))
+
+
+def _publish(sc: ScaleContext, plans: Sequence[_Plan], now: float, only: ServiceId | None) -> None:
+    interval = sc.options.interval
+    watches = {p.sid: w for p in plans if (w := _watch(p)) is not None}
+    if only is None:
+        sc.store.write_status({p.sid: _status(p, now) for p in plans}, interval)
+    for p in plans if only is not None else ():
+        sc.store.update_status(p.sid, _status(p, now), interval)
+    sc.store.write_watches(watches, interval, whole=only is None)
+
+
+def _watch(p: _Plan) -> Watch | None:
+    """What the between-cycles trigger needs of a service scaled on the healer's own queues
+    (an application's broker is only read by the cycle)."""
+    spec, queue = p.state.cfg.spec, p.state.cfg.queue_metric
+    if queue is None or queue.target is None or not queue.queues or queue.broker:
+        return None
+    replicas = p.decision.desired
+    return Watch(p.sid, queue.queues, queue.target, replicas, spec.max_replicas, spec.tolerance)
 
 
 def _status(p: _Plan, now: float) -> dict[str, Any]:
-    d, spec = p.decision, p.cfg.spec
+    d, spec, cfg = p.decision, p.state.cfg.spec, p.state.cfg
     return {
         "current": d.current,
         "desired": d.desired,
         "raw": d.raw,
         "metric": spec.metric,
-        "facts": p.facts,
+        "metrics": [m.metric for m in cfg.metrics],
+        "decided_by": d.decided_by,
+        "at_zero": p.state.parked,
+        "facts": p.state.measured.facts,
         "min": spec.min_replicas,
         "max": spec.max_replicas,
         "reason": d.reason,
-        "warnings": list(p.warnings),
-        "problems": list(p.cfg.problems),
+        "warnings": list(p.state.measured.warnings),
+        "problems": list(cfg.problems),
         "at": now,
     }
 
@@ -305,19 +331,18 @@ def scale_to(
             f"{replicas} replicas is above HEALER_MAX_REPLICAS_CAP "
             f"({h.settings.max_replicas_cap}), which not even --force passes"
         )
-    current = len(view.containers)
+    sc = _context(h, queues, options, self_host)
+    current = _replicas(view, sc.store.parked(sid))
     if replicas == current:
         return ServiceResult(sid, Outcome.HELD, current, replicas, f"already {current} replicas")
-    sc = _context(h, queues, options, self_host)
-    try:
-        result = change(sc, sid, replicas, cfg, wait=sc.options.lock_wait)
-    except ScaleBlocked as exc:
-        raise ScaleError(f"{sid} cannot be scaled: {exc}") from exc
-    if result is None:
-        raise ScaleError(f"{sid}: a repair or scale of this service is in flight; retry shortly")
     reason = f"requested via {source}" + (" (forced past min/max)" if force else "")
     intent = ScaleIntent(sid, cfg, current, replicas, reason, source=source)
-    return record_scale(sc, intent, result, h.clock())
+    result = carry_out(sc, intent, wait=sc.options.lock_wait)
+    if result.outcome == Outcome.SKIPPED and result.reason == "blocked":
+        raise ScaleError(f"{sid} cannot be scaled: {result.detail}")
+    if result.outcome == Outcome.SKIPPED:
+        raise ScaleError(f"{sid}: a repair or scale of this service is in flight; retry shortly")
+    return result
 
 
 def alert_scale_refusal(h: Healer, view: ServiceView | None) -> str:
@@ -339,10 +364,12 @@ def alert_scale_refusal(h: Healer, view: ServiceView | None) -> str:
 
 def _check_request(view: ServiceView, cfg: ScaleConfig, n: int, force: bool) -> None:
     lo, hi = cfg.spec.min_replicas, cfg.spec.max_replicas
-    if n < 1:
+    if n < 0:
+        raise ScaleError(f"{n} replicas: a replica count is 0 or more")
+    if n == 0 and cfg.spec.min_replicas != 0:
         raise ScaleError(
-            "scale to zero is not supported: replicas are cloned from a running container; "
-            "use `docker compose stop SERVICE` (and `healer pause SERVICE`) instead"
+            f"{view.sid} does not scale to zero: set healer.scale.min=0 with a queue or "
+            "prometheus metric (what wakes it), or `docker compose stop` it"
         )
     if parse_service_labels(view.labels).opted_out and not force:
         raise ScaleError(

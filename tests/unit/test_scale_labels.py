@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from healer.adapters.queue import make_celery
 from healer.core.queues import QUEUES, host_queues
 from healer.core.scale_labels import (
+    ALL_KEYS,
     DEFAULT_QUEUE_TARGET,
     HEALER_QUEUES,
-    ALL_KEYS,
     PREFIX,
     ScaleConfig,
     parse_scale_labels,

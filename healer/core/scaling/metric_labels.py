@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from healer.core.scale_policy import METRICS, TOTAL_METRICS, Metric
 
@@ -36,7 +37,7 @@ class MetricConfig:
         if self.metric in TOTAL_METRICS and self.target is None:
             return False
         if self.metric == "queue":
-            return bool(self.queues)
+            return bool(self.queues) and self.broker != "invalid:"
         return self.metric != "prometheus" or bool(self.query)
 
 
@@ -84,7 +85,7 @@ def metric_config(
         target=_target(metric, *get("target"), problems),
         activation=_activation(*get("activation"), problems),
         queues=_queues(metric, *get("queues"), worker_queues, problems),
-        broker=(get("broker")[1] or "").strip() if metric == "queue" else "",
+        broker=_broker(metric, *get("broker"), problems),
         query=_query(metric, *get("query"), problems),
     )
 
@@ -151,6 +152,32 @@ def _queues(
         "the service is not scaled on it until it is set"
     )
     return ()
+
+
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+
+
+def _broker(metric: Metric, name: str, value: str | None, problems: list[str]) -> str:
+    """A URL with no password, or env:NAME; "" (the healer's own Redis) when wrong: a label
+    is readable by anyone who can inspect the container, so it must not carry a secret."""
+    text = (value or "").strip()
+    if metric != "queue" or not text or (text.startswith("env:") and len(text) > 4):
+        return text if metric == "queue" else ""
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in BROKER_SCHEMES or not parts.hostname:
+        problems.append(
+            f"{_label(name, text)} is not a broker URL ({', '.join(BROKER_SCHEMES)}://host) "
+            "or env:NAME; the queue metric is held"
+        )
+        return "invalid:"
+    if parts.password:
+        problems.append(
+            f"{_label(name, '<redacted>')} carries a password: labels are readable by anyone "
+            "who can inspect the container; put the URL in an env var of the healer and write "
+            "env:NAME. The queue metric is held"
+        )
+        return "invalid:"
+    return text
 
 
 def _query(metric: Metric, name: str, value: str | None, problems: list[str]) -> str:
