@@ -113,9 +113,11 @@ class ScaleIntent:
     decided_by: str = ""  # the metric whose recommendation won
 
 
-def carry_out(sc: ScaleContext, intent: ScaleIntent, wait: float) -> ServiceResult:
+def carry_out(
+    sc: ScaleContext, intent: ScaleIntent, wait: float, now: float | None = None
+) -> ServiceResult:
     """The one place a scale happens: under the service's action lock, re-read it, resize,
-    then record the outcome (or the reason it did not happen)."""
+    then record the outcome (or the reason it did not happen); `now` is the decision clock."""
     try:
         result = _change(sc, intent, wait)
     except ScaleBlocked as exc:
@@ -124,7 +126,7 @@ def carry_out(sc: ScaleContext, intent: ScaleIntent, wait: float) -> ServiceResu
     if result is None:
         why = "another repair or scale of the service holds its lock"
         return _skipped(sc, intent, "in_flight", why)
-    return _record(sc, intent, result, sc.h.clock())
+    return _record(sc, intent, result, sc.h.clock() if now is None else now)
 
 
 def _change(sc: ScaleContext, intent: ScaleIntent, wait: float) -> ReplicaChange | None:

@@ -218,7 +218,7 @@ def _conclude_all(sc: ScaleContext, plans: Sequence[_Plan], now: float) -> list[
     results = [_held(p) for p in plans if not p.decision.changed]
     if changing:
         with ThreadPoolExecutor(max_workers=min(_PARALLEL_SERVICES, len(changing))) as pool:
-            results += list(pool.map(lambda p: carry_out(sc, _intent(p), wait=0), changing))
+            results += list(pool.map(lambda p: carry_out(sc, _intent(p), 0, now), changing))
     return results
 
 
@@ -230,6 +230,12 @@ def _remember(sc: ScaleContext, p: _Plan) -> None:
         detail = "; ".join(cfg.problems)
         rec = Record(p.sid, Outcome.INFO, condition="scale", reason="bad_label", detail=detail)
         sc.h.history.record_skip_once(rec)
+    missing = [r.metric for r in p.state.measured.readings if r.observation.usable_value is None]
+    if missing and p.state.measured.warnings:
+        # A metric that cannot be read holds the count (never down): say why, once a period.
+        detail = f"{', '.join(missing)} missing: " + "; ".join(p.state.measured.warnings)
+        why = Record(p.sid, Outcome.INFO, condition="scale", reason="metric_missing", detail=detail)
+        sc.h.history.record_skip_once(why)
 
 
 def _intent(p: _Plan) -> ScaleIntent:
