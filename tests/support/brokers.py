@@ -12,6 +12,7 @@ import signal
 import subprocess
 import tempfile
 import textwrap
+import warnings
 from pathlib import Path
 
 import httpx
@@ -103,7 +104,9 @@ class PrometheusServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        import crypt
+        with warnings.catch_warnings():  # stdlib crypt: deprecated, enough to hash one test
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt
 
         hashed = crypt.crypt(self.password, crypt.mksalt(crypt.METHOD_BLOWFISH))
         (self.dir / "web.yml").write_text(f"basic_auth_users:\n  {self.user}: '{hashed}'\n")
