@@ -45,6 +45,7 @@ KNOWN = (
     "cooldown",
     "drain",
     "shared_storage",  # read by replica_spec: replicas may share writable mounts
+    "alert_down",  # read by the alert intake: alerts may scale the service down
 )
 ALL_KEYS = frozenset(KNOWN) | known_keys() | frozenset(BEHAVIOR_KEYS)
 

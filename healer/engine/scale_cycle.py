@@ -351,10 +351,11 @@ def scale_to(
     return result
 
 
-def alert_scale_refusal(h: Healer, view: ServiceView | None) -> str:
-    """Why an alert's `scale_up` must not act on this service, or "" when it may: only a
-    service that opted in to autoscaling (healer.scale.* labels) gets replicas from an
-    alert, within its own bounds; an alert cannot know a service is safe to clone."""
+def alert_scale_refusal(h: Healer, view: ServiceView | None, *, down: bool = False) -> str:
+    """Why an alert's `scale_up` (`scale_down`) must not act on this service, or "" when it
+    may: only a service that opted in to autoscaling (healer.scale.* labels) gets replicas
+    from an alert, within its own bounds; an alert cannot know a service is safe to clone.
+    Taking capacity away needs its own opt-in, healer.scale.alert_down=true."""
     if view is None:
         return "no container of this service exists"
     cfg = _config(h, view)
@@ -363,6 +364,13 @@ def alert_scale_refusal(h: Healer, view: ServiceView | None) -> str:
             f"{view.sid} has no autoscaling labels (healer.scale.metric or healer.scale.max): "
             "an alert only scales services that opted in"
         )
+    running = sum(1 for c in view.containers if c.state == "running")
+    if down:
+        if view.labels.get("healer.scale.alert_down", "").strip().lower() != "true":
+            return f"{view.sid} has no healer.scale.alert_down=true: alerts may not scale it down"
+        if running <= cfg.spec.min_replicas:
+            return f"{view.sid} already runs its minimum of {cfg.spec.min_replicas} replicas"
+        return ""
     if len(view.containers) >= cfg.spec.max_replicas:
         return f"{view.sid} already runs its maximum of {cfg.spec.max_replicas} replicas"
     return ""

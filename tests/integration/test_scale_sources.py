@@ -418,3 +418,32 @@ def test_idle_service_goes_to_zero_keeps_its_container_and_a_backlog_wakes_it(
     to_consumed = time.monotonic() - started
     assert to_running < 15, to_running
     print(f"scale from zero: running after {to_running:.2f}s, task taken {to_consumed:.2f}s")
+
+
+# --- an alert's scale_down ------------------------------------------------------------------
+
+
+def test_an_alert_scales_down_only_a_service_that_opted_in(
+    compose_project: ComposeFactory,
+    test_image: str,
+    make_healer: Callable[..., Healer],
+) -> None:
+    from healer.engine.scale_cycle import alert_scale_refusal, scale_to
+
+    labels = {"healer.scale.metric": "cpu", "healer.scale.min": "1"}
+    project = compose_project(service(test_image, **labels), "scale")
+    h = make_healer(project)
+    sid = service_id(project.name, "worker")
+    scale_to(h, sid, 2, options=OPTIONS)
+    view = h.engine.services(sid)[sid]
+    assert "alert_down=true" in alert_scale_refusal(h, view, down=True)
+    assert alert_scale_refusal(h, view) == ""  # scale_up's opt-in is the autoscaling labels
+
+    opted = compose_project(service(test_image, **labels, **{"healer.scale.alert_down": "true"}))
+    h2 = make_healer(opted)
+    sid2 = service_id(opted.name, "worker")
+    scale_to(h2, sid2, 2, options=OPTIONS)
+    assert alert_scale_refusal(h2, h2.engine.services(sid2)[sid2], down=True) == ""
+    scale_to(h2, sid2, 1, options=OPTIONS)
+    refusal = alert_scale_refusal(h2, h2.engine.services(sid2)[sid2], down=True)
+    assert "minimum of 1" in refusal
