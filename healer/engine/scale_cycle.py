@@ -1,18 +1,26 @@
-"""Autoscaling: observe each autoscaled service → `scale_policy.decide` (pure) → apply (see
-scale_apply) → record. Also `scale_to`, the operator's `healer scale SERVICE N`.
+"""Autoscaling, one pipeline per service: read its state once (`read_state`: labels, every
+metric, the scaler's memory) → decide, pure (`plan`: `scale_policy.decide_readings`) → carry
+out and record in one place (`scale_apply.carry_out`). Also `scale_to`, the operator's
+`healer scale SERVICE N`.
 
-Every autoscaling module is named `scale_*`, one per layer concern, in reading order:
+The autoscaling modules, one per layer concern, in reading order:
   core/scale_labels.py        labels → ScaleConfig (bad values reported, defaults kept)
-  core/scale_policy.py        decide(): HPA-style target, tolerance, rate limit, stabilisation
+  core/scaling/metric_labels.py, behavior_labels.py   several metrics; HPA's behavior labels
+  core/scale_policy.py        decide(): HPA-style target, tolerance, stabilisation, zero
+  core/scaling/rate.py        HPA's scaling policies (pods/percent per period, selectPolicy)
   core/scale_trigger.py       between cycles: has a queue's backlog crossed its target?
+  engine/scaling/readings.py  every metric from its source → Readings
   adapters/scale_metrics.py   cpu/memory of a service (the probe's cgroup sampler)
   adapters/scale_queue_depth.py  Celery backlog + in-flight tasks; worker drain
+  adapters/scaling/brokers.py    the same on an application's own Redis or RabbitMQ
+  adapters/scaling/prometheus.py one PromQL query → one number
   engine/scale_cycle.py       this module: the cycle and `scale_to`
-  engine/scale_apply.py       under the service's lock: add or drain-and-remove replicas
+  engine/scale_apply.py       under the service's lock: add, drain-and-remove, record
+  engine/scaling/zero.py      park the last replica at zero; wake it
   adapters/scale_replicas.py  clone/start/stop/remove containers (core/scale_replica_spec.py
                               builds the create body)
-  adapters/scale_state.py     recommendation history, last scale time, scale-ups, status,
-                              watches for the trigger, scale events
+  adapters/scale_state.py     recommendation history, last scale time, own changes, status,
+                              watches for the trigger, parked services, scale events
   adapters/scale_trigger.py   the between-cycles check beat runs every tick
   workers/scale_tasks.py      the Celery tasks healer.scale.cycle / .service / .triggered
 docs/architecture.md ("Autoscaling") tells the same story in prose.
