@@ -144,6 +144,12 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=3.0, help="SCALER_INTERVAL, s")
     ap.add_argument("--redis-url", default="redis://127.0.0.1:6387/12", help="the healer's")
     ap.add_argument("--app-redis-port", type=int, default=6411)
+    ap.add_argument(
+        "--only",
+        choices=("own", "redis", "rabbitmq"),
+        action="append",
+        help="measure only these brokers (repeatable); default all three",
+    )
     args = ap.parse_args()
     client = docker.from_env()
     image, _ = ensure_test_image(client)
