@@ -158,12 +158,14 @@ def main() -> None:
     results: dict[str, list[float]] = {}
     try:
         rabbit.start()
-        for label, broker in (
-            ("healer's own Redis", ""),
-            ("app's own Redis", rurl),
-            ("RabbitMQ", rabbit.url),
-        ):
-            results[label] = run_one(client, label, broker, args, image)
+        brokers = (
+            ("own", "healer's own Redis", ""),
+            ("redis", "app's own Redis", rurl),
+            ("rabbitmq", "RabbitMQ", rabbit.url),
+        )
+        for key, label, broker in brokers:
+            if not args.only or key in args.only:
+                results[label] = run_one(client, label, broker, args, image)
     finally:
         rabbit.close()
         rproc.terminate()
