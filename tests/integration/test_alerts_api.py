@@ -379,3 +379,23 @@ def test_host_cleanup_and_scale_up_alerts_become_their_tasks(
         ("queued", "cleanup"),
         ("queued", "scale_up"),
     ]
+
+
+def test_a_scale_down_alert_becomes_a_scale_task_for_one_fewer(
+    compose_project: ComposeFactory,
+    healer_stack: HealerFactory,
+    redis_client: redis.Redis,
+    test_image: str,
+) -> None:
+    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")))
+    stack = healer_stack(project.name)
+    with TestClient(alerts_app(stack)) as client:
+        quiet = alert("web", alertname="QueueIdle", action="scale_down")
+        resp = client.post("/alerts", headers=AUTH, json=webhook(quiet))
+    assert resp.status_code == 202, resp.text
+    (down,) = resp.json()["results"]
+    assert down["decision"] == "queued"
+    host = socket.gethostname()
+    ((task, _id, kwargs),) = _queued(redis_client, f"healer.scale@{host}")
+    # -2: one replica fewer than runs when the task executes (the task checks the opt-in).
+    assert (task, kwargs["replicas"], kwargs["source"]) == ("healer.scale.service", -2, "alert")
