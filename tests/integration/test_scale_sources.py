@@ -69,7 +69,7 @@ class AppRedis(RedisServer):
 @pytest.fixture(scope="module")
 def app_redis() -> Iterator[str]:
     server = AppRedis()
-    server.port = 6410 if _free(6410) else server.port  # the port this suite's brief gives it
+    server.port = 6410 if _free(6410) else server.port  # a fixed port when free: easy to spot
     url = f"redis://:{APP_REDIS_PASSWORD}@127.0.0.1:{server.port}/3"
     proc = subprocess.Popen(server.argv(), start_new_session=True)
     client = redis.Redis.from_url(url)
