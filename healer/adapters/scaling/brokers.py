@@ -27,7 +27,6 @@ import redis
 from amqp.exceptions import NotFound
 from celery import Celery
 from kombu import Connection
-from kombu.exceptions import OperationalError
 
 from healer.adapters.scale_queue_depth import CeleryQueues
 
@@ -80,7 +79,8 @@ def _new_source(url: str, inspect_timeout: float) -> CeleryQueues:
 
 
 class AmqpQueues(CeleryQueues):
-    """CeleryQueues whose backlog is RabbitMQ's ready count (one queue per priority range)."""
+    """CeleryQueues whose backlog is RabbitMQ's ready count (one queue per priority range).
+    One connection is kept for the passive declares and opened again after any error."""
 
     def __init__(self, url: str, app: Celery, inspect_timeout: float = 1.0) -> None:
         self.url = url
@@ -88,16 +88,30 @@ class AmqpQueues(CeleryQueues):
         self.inspect_timeout = inspect_timeout
         self.steps = (0,)
         self.prefix = ""
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
 
     def backlog(self, queues: Sequence[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        try:
-            with Connection(self.url, connect_timeout=_CONNECT_TIMEOUT) as conn:
-                for q in queues:
-                    out[q] = _ready(conn, q)
-        except (OperationalError, OSError) as exc:
-            raise BrokerError(f"RabbitMQ at {_safe(self.url)} unreachable: {exc}") from exc
-        return out
+        with self._lock:
+            try:
+                conn = self._connection()
+                return {q: _ready(conn, q) for q in queues}
+            except Exception as exc:  # any broken connection: drop it, reconnect next time
+                self._drop()
+                raise BrokerError(f"RabbitMQ at {_safe(self.url)} unreachable: {exc}") from exc
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            conn = Connection(self.url, connect_timeout=_CONNECT_TIMEOUT)
+            conn.connect()
+            self._conn = conn
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.release()
+        self._conn = None
 
 
 def _ready(conn: Connection, queue: str) -> int:
