@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 from celery import Celery
+from pydantic import SecretStr
 
 from healer.adapters.scaling.brokers import queue_source
 from healer.adapters.scaling.prometheus import Prometheus
@@ -130,8 +131,9 @@ def prom() -> Iterator[tuple[PrometheusServer, Gauge]]:
 def make_healer(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Healer]]:
     built: list[Healer] = []
 
-    def make(project: ComposeProject, **env: str) -> Healer:
-        s = Settings(redis_url=redis_url, projects=project.name, log_dir=tmp_path, **env)
+    def make(project: ComposeProject, **extra: object) -> Healer:
+        s = Settings(redis_url=redis_url, projects=project.name, log_dir=tmp_path)
+        s = s.model_copy(update=extra)
         h = build(s, NoDispatch())
         built.append(h)
         return h
@@ -327,7 +329,7 @@ def test_a_prometheus_query_scales_and_a_failing_one_holds_saying_why(
         "healer.scale.cpu.target": "0.6",
     }
     project = compose_project(service(test_image, **labels), "scale")
-    auth = {"prometheus_user": server.user, "prometheus_password": server.password}
+    auth = {"prometheus_user": server.user, "prometheus_password": SecretStr(server.password)}
     h = make_healer(project, prometheus_url=server.url, **auth)
     sid = service_id(project.name, "worker")
     cpu = lambda metric, containers: 0.3  # noqa: E731  (cpu alone: 1 replica)
