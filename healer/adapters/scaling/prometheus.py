@@ -5,11 +5,15 @@ whose message says why; the scaler then holds the replica count."""
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import httpx
 
 from healer.settings import Settings
+
+_clients: dict[tuple[object, ...], Prometheus] = {}
+_lock = threading.Lock()
 
 
 class QueryError(Exception):
@@ -33,15 +37,25 @@ class Prometheus:
 
     @classmethod
     def from_settings(cls, s: Settings) -> Prometheus | None:
+        """The process's client for these settings (one per process: it keeps its
+        connections), or None without HEALER_PROMETHEUS_URL."""
         if not s.prometheus_url:
             return None
-        return cls(
-            s.prometheus_url,
-            token=s.prometheus_token.get_secret_value() if s.prometheus_token else None,
-            user=s.prometheus_user,
-            password=s.prometheus_password.get_secret_value() if s.prometheus_password else None,
-            timeout=s.prometheus_timeout,
-        )
+        token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
+        password = s.prometheus_password.get_secret_value() if s.prometheus_password else None
+        key = (s.prometheus_url, token, s.prometheus_user, password, s.prometheus_timeout)
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                client = cls(
+                    s.prometheus_url,
+                    token=token,
+                    user=s.prometheus_user,
+                    password=password,
+                    timeout=s.prometheus_timeout,
+                )
+                _clients[key] = client
+            return client
 
     def value(self, query: str) -> float:
         try:
