@@ -32,7 +32,7 @@ from celery import Celery
 from kombu import Connection
 
 from benchmarks.burst_live import BURST, MAX, Bench, Version, reset, start_healer
-from healer.adapters.scale_queue_depth import priority_keys
+from healer.adapters.scaling.queue_depth import priority_keys
 from tests.support import (
     ComposeProject,
     compose_yaml,

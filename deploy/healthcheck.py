@@ -128,7 +128,7 @@ def check_events(argv: Sequence[str]) -> Result:
         return True, f"cannot tell, Redis unreachable ({redis_problem}); {docker_msg}"
     import redis
 
-    from healer.adapters import keys
+    from healer.adapters.store import keys
     from healer.settings import Settings
 
     host = Settings().host_id

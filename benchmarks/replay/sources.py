@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from benchmarks.autoscaler_replay import Pattern, Pool, Run, describe, patterns
 from benchmarks.naive_scaler import naive_threshold_decide
-from healer.core.scale_policy import (
+from healer.core.scaling.policy import (
     History,
     Observation,
     Reading,

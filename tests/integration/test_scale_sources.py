@@ -28,7 +28,7 @@ from healer.adapters.scaling.brokers import queue_source
 from healer.adapters.scaling.prometheus import Prometheus
 from healer.core.model import service_id
 from healer.engine.context import Healer, build
-from healer.engine.scale_cycle import ScalerOptions, scale_cycle
+from healer.engine.scaling.cycle import ScalerOptions, scale_cycle
 from healer.settings import Settings
 from tests.support import (
     ComposeFactory,
@@ -430,7 +430,7 @@ def test_an_alert_scales_down_only_a_service_that_opted_in(
     test_image: str,
     make_healer: Callable[..., Healer],
 ) -> None:
-    from healer.engine.scale_cycle import alert_scale_refusal, scale_to
+    from healer.engine.scaling.cycle import alert_scale_refusal, scale_to
 
     labels = {"healer.scale.metric": "cpu", "healer.scale.min": "1"}
     project = compose_project(service(test_image, **labels), "scale")

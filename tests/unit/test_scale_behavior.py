@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from healer.core.scale_labels import parse_scale_labels
-from healer.core.scale_policy import (
+from healer.core.scaling.labels import parse_scale_labels
+from healer.core.scaling.policy import (
     Observation,
     Reading,
     ScaleSpec,

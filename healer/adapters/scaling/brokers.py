@@ -28,7 +28,7 @@ from amqp.exceptions import NotFound
 from celery import Celery
 from kombu import Connection
 
-from healer.adapters.scale_queue_depth import CeleryQueues
+from healer.adapters.scaling.queue_depth import CeleryQueues
 
 REDIS_SCHEMES = ("redis", "rediss")
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from healer.core.scale_policy import METRICS, TOTAL_METRICS, Metric
+from healer.core.scaling.policy import METRICS, TOTAL_METRICS, Metric
 
 PREFIX = "healer.scale."
 PER_METRIC_KEYS = ("target", "activation", "queues", "broker", "query")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from healer.core.labels import parse_service_labels
 from healer.core.model import Outcome, ServiceId, ServiceView, Source
-from healer.core.scale_labels import ScaleConfig
+from healer.core.scaling.labels import ScaleConfig
 from healer.engine.context import Healer
-from healer.engine.scale_apply import (
+from healer.engine.scaling.apply import (
     QueueSource,
     ScaleIntent,
     ScalerOptions,

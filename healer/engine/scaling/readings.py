@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from healer.adapters.scale_queue_depth import QueueDepth
 from healer.adapters.scaling.prometheus import QueryError
+from healer.adapters.scaling.queue_depth import QueueDepth
 from healer.core.model import ContainerView, HostId
 from healer.core.queues import QUEUES, host_queue
-from healer.core.scale_labels import ScaleConfig
-from healer.core.scale_policy import Metric, Observation, Reading, ScaleSpec, ceiling_load
+from healer.core.scaling.labels import ScaleConfig
 from healer.core.scaling.metric_labels import MetricConfig
+from healer.core.scaling.policy import Metric, Observation, Reading, ScaleSpec, ceiling_load
 
 MetricSource = Callable[[Metric, Sequence[ContainerView]], float | None]
 """cpu/memory: mean utilisation (fraction of the limit) over the service's running

@@ -7,9 +7,9 @@ import socket
 
 from healer.adapters.queue import make_celery
 from healer.core.model import ServiceView
-from healer.core.scale_labels import ScaleConfig, parse_scale_labels
+from healer.core.scaling.labels import ScaleConfig, parse_scale_labels
 from healer.engine.context import Healer
-from healer.engine.scale_apply import QueueSource, ScaleContext, ScalerOptions
+from healer.engine.scaling.apply import QueueSource, ScaleContext, ScalerOptions
 
 
 def context(

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from healer.adapters.docker_engine import EngineError
-from healer.adapters.scale_replicas import DrainGate, ReplicaChange
+from healer.adapters.docker.engine import EngineError
+from healer.adapters.docker.replicas import DrainGate, ReplicaChange
 from healer.core.model import ServiceView
 
 if TYPE_CHECKING:
-    from healer.engine.scale_apply import ScaleContext
+    from healer.engine.scaling.apply import ScaleContext
 
 
 def merge(a: ReplicaChange, b: ReplicaChange) -> ReplicaChange:

@@ -1,0 +1,57 @@
+"""Request records: an acknowledged repair request (API, CLI, alert) is written here before
+it is queued, and the repair writes its outcome here when it ends, so `GET /requests/{id}`
+and `healer repair --wait` always find an answer. TTL keys.REQUEST_TTL."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import redis
+
+from healer.adapters.store import keys
+
+
+class RequestStore:
+    def __init__(self, r: redis.Redis) -> None:
+        self.r = r
+
+    def open(self, service: str, action: str, source: str, **extra: str) -> str:
+        """A new record with status `queued`; returns its id (also the Celery task id)."""
+        request_id = uuid.uuid4().hex
+        self._write(
+            request_id,
+            {
+                "status": "queued",
+                "service": service,
+                "action": str(action),
+                "source": str(source),
+                "queued_at": repr(time.time()),
+                **extra,
+            },
+        )
+        return request_id
+
+    def close(self, request_id: str, outcome: str, reason: str, detail: str) -> None:
+        """The outcome, written once when the work ends (status `done`)."""
+        self._write(
+            request_id,
+            {
+                "status": "done",
+                "outcome": str(outcome),
+                "reason": reason,
+                "detail": detail,
+                "finished_at": repr(time.time()),
+            },
+        )
+
+    def get(self, request_id: str) -> dict[str, str]:
+        """The record, or {} when unknown or expired."""
+        return dict(self.r.hgetall(keys.request(request_id)))
+
+    def _write(self, request_id: str, fields: dict[str, str]) -> None:
+        key = keys.request(request_id)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, keys.REQUEST_TTL)
+        pipe.execute()
