@@ -8,28 +8,32 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-import redis
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from healer.adapters.docker.engine import EngineError
+from healer import __version__
+from healer.adapters.hardening.environ import keep_environ_private
 from healer.adapters.queue import CeleryDispatcher, make_celery
-from healer.api import deps
+from healer.api import deps, problems
+from healer.api.access import middleware as access
 from healer.api.alerts import alerts_router, read_capped
+from healer.api.apidocs import offline as apidocs
 from healer.api.bodies import (
     MAX_REPAIR_BODY,
     REPAIR_BODY_OPENAPI,
     history_window,
     parse_repair_body,
 )
-from healer.core.actions import UnknownAction
+from healer.api.exposition import build_registry
+from healer.api.health import health, ready_answer
+from healer.api.operations import located, operations
 from healer.core.model import Source
 from healer.engine.context import Healer, build
+from healer.engine.operations.bodies import BadCursor, history_body, status_body
 from healer.engine.repair import actions
-from healer.engine.repair.manual import EnqueueFailed, enqueue_manual
-from healer.engine.status import hosts, recoveries, status
+from healer.engine.repair.manual import enqueue_manual
 from healer.settings import Settings
 
 HealerDep = Annotated[Healer, Depends(deps.healer)]
@@ -46,20 +50,19 @@ repairs = APIRouter()
     dependencies=[Depends(deps.authorized)],
     openapi_extra=REPAIR_BODY_OPENAPI,
 )
-async def post_repair(h: HealerDep, service: str, request: Request) -> dict[str, Any]:
+async def post_repair(
+    h: HealerDep, service: str, request: Request, response: Response
+) -> dict[str, Any]:
     body = parse_repair_body(await read_capped(request, MAX_REPAIR_BODY))
-    try:
-        action = await run_in_threadpool(actions.check_in_cluster, h, body.action)
-    except UnknownAction as exc:
-        raise HTTPException(422, str(exc)) from exc
+    # An unknown action is UnknownAction (a Refused, 422), answered by healer.api.problems.
+    action = await run_in_threadpool(actions.check_in_cluster, h, body.action)
     # `service`, `project/service` or `host/project/service`: the repair runs on the worker
     # of the service's host (its own queue), never on another host's engine.
     ref = await run_in_threadpool(deps.service_ref, h, service)
-    try:
-        await run_in_threadpool(actions.check_on_host, h, ref.host, action)
-    except UnknownAction as exc:
-        raise HTTPException(422, str(exc)) from exc
-    return await run_in_threadpool(enqueue_manual, h, ref, action, body.reason, Source.API)
+    await run_in_threadpool(actions.check_on_host, h, ref.host, action)
+    by = deps.caller(request)
+    out = await run_in_threadpool(enqueue_manual, h, ref, action, body.reason, Source.API, by)
+    return located(response, out)
 
 
 @repairs.get("/requests/{request_id}")
@@ -67,7 +70,7 @@ def get_request(h: HealerDep, request_id: str) -> dict[str, Any]:
     data = h.requests.get(request_id)
     if not data:
         raise HTTPException(404, f"no request {request_id!r} (unknown or older than a day)")
-    return dict(data)
+    return {"request_id": request_id, **data}
 
 
 reads = APIRouter()
@@ -75,12 +78,7 @@ reads = APIRouter()
 
 @reads.get("/status")
 def get_status(h: HealerDep) -> dict[str, Any]:
-    return {
-        "services": status(h),
-        "hosts": hosts(h),
-        "paused_all": h.flags.paused_all(),
-        "recoveries": recoveries(h),
-    }
+    return status_body(h)
 
 
 @reads.get("/history")
@@ -90,10 +88,23 @@ def get_history(
     since: str = "24h",
     limit: int = Query(200, ge=1, le=10_000),
     host: str | None = None,
+    before: Annotated[
+        str | None, Query(description="the `next` of the previous page: older entries")
+    ] = None,
 ) -> dict[str, Any]:
+    """A page of entries, newest first, each with its stream `id`; `next` is the cursor."""
     seconds = history_window(since)
-    recs = h.history.query(service=service, since=time.time() - seconds, limit=limit, host=host)
-    return {"entries": [r.__dict__ for r in recs]}
+    try:
+        return history_body(
+            h,
+            since=time.time() - seconds,
+            limit=limit,
+            service=service,
+            host=host,
+            before=before,
+        )
+    except BadCursor as exc:
+        raise HTTPException(422, str(exc)) from exc
 
 
 ops = APIRouter()
@@ -107,46 +118,22 @@ def metrics(request: Request) -> Response:
 
 @ops.get("/healthz")
 def healthz(h: HealerDep) -> JSONResponse:
-    checks: dict[str, str] = {}
-    try:
-        h.stores.ping()
-        checks["redis"] = "ok"
-    except redis.RedisError as exc:
-        checks["redis"] = f"down: {exc}"
-    try:
-        h.engine.ping()
-        checks["docker"] = "ok"
-    except EngineError as exc:
-        checks["docker"] = f"down: {exc}"
-    ok = all(v == "ok" for v in checks.values())
-    if checks["redis"] == "ok":
-        h.counters.heartbeat("api", ttl=120)
-    return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
-
-
-async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"Redis unavailable: {exc}"}, status_code=503)
-
-
-async def _docker_down(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"Docker engine error: {exc}"}, status_code=503)
-
-
-async def _broker_down(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=503)
+    """Kept beside /readyz (same answer) for existing probes."""
+    return ready_answer(h)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    keep_environ_private()  # the API's environ holds every token
     settings = settings or Settings()
     h = build(settings, CeleryDispatcher(make_celery(settings), settings.host_id))
-    app = FastAPI(title="compose-healer", version="0.1.0")
+    # /docs is served from packaged assets (healer.api.apidocs): no CDN, works offline.
+    app = FastAPI(title="compose-healer", version=__version__, docs_url=None, redoc_url=None)
+    access.install(app, settings)
+    apidocs.install(app)
     app.state.healer = h
-    app.state.registry = CollectorRegistry(auto_describe=False)
-    app.state.registry.register(h.stores.collector())
-    app.add_exception_handler(redis.RedisError, _redis_down)
-    app.add_exception_handler(EngineError, _docker_down)
-    app.add_exception_handler(EnqueueFailed, _broker_down)
-    app.include_router(alerts_router(h, deps.authorized, suppress=settings.alert_suppress))
-    for router in (repairs, reads, ops):
+    app.state.registry = build_registry(h)
+    problems.install(app)
+    app.include_router(alerts_router(h, deps.alerts_authorized, suppress=settings.alert_suppress))
+    for router in (repairs, reads, ops, health, operations):
         app.include_router(router)
     return app

@@ -38,7 +38,11 @@ SOCKET = "/var/run/docker.sock"
 API_PORT = 8000
 FLOWER_PORT = 5555
 # Set in the compose file for a healer role but not a Settings field, each with the reason.
-NOT_SETTINGS: dict[str, str] = {"FLOWER_BASIC_AUTH": "Flower's own login setting"}
+NOT_SETTINGS: dict[str, str] = {
+    "FLOWER_BASIC_AUTH": "Flower's own login setting",
+    "HEALER_PROXY_BIND": "the worker's Docker proxy reads it (healer.adapters.dockerproxy)",
+    "HEALER_PROXY_SOCKET": "the worker's Docker proxy reads it (healer.adapters.dockerproxy)",
+}
 # Settings the compose file deliberately does not pass, each with the reason.
 NOT_PASSED = {
     "HEALER_API_HOST": "healer-api's command fixes --host 0.0.0.0",
@@ -71,6 +75,8 @@ COMPOSE_ONLY = {
 }
 # Secrets every `docker compose` run needs (scripts/stack.sh writes them into .env).
 REQUIRED_SECRETS = (
+    "HEALER_ALERTS_TOKEN",
+    "HEALER_METRICS_TOKEN",
     "REDIS_PASSWORD",
     "FLOWER_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
@@ -295,10 +301,14 @@ def test_only_the_socket_proxies_get_the_docker_socket() -> None:
         assert mount is not None and mount["source"] == SOCKET, name
         assert proxy.get("group_add") == ["999"], f"{name}: socket group from DOCKER_GID"
         assert proxy["user"] == "65534:65534", name
-        configs = [a for a in proxy["command"] if a.endswith(".cfg")]
-        assert [Path(c).name for c in configs] == ["common.cfg", f"{level}.cfg"], name
-        for c in configs:
-            assert (ROOT / "deploy" / "socket-proxy" / Path(c).name).is_file(), c
+        if level == "worker":  # decided on the body: the policy proxy, not HAProxy
+            assert proxy["command"] == ["python", "-m", "healer.adapters.dockerproxy"], name
+            assert proxy["environment"]["HEALER_PROXY_BIND"] == "0.0.0.0:2375", name
+        else:
+            configs = [a for a in proxy["command"] if a.endswith(".cfg")]
+            assert [Path(c).name for c in configs] == ["common.cfg", f"{level}.cfg"], name
+            for c in configs:
+                assert (ROOT / "deploy" / "socket-proxy" / Path(c).name).is_file(), c
         assert proxy["networks"].keys() == {f"docker-{level}"}, name
         assert _config(True)["networks"][f"docker-{level}"]["internal"] is True
     for name, service in services.items():
@@ -349,7 +359,9 @@ def test_published_ports_default_to_localhost() -> None:
 def test_redis_flower_and_alertmanager_need_credentials() -> None:
     services = _services()
     redis = services["redis"]
-    assert "--requirepass" in " ".join(redis["command"])
+    # The password reaches redis-server on stdin (its ACL), never in its argv.
+    assert "user default on >%s" in " ".join(redis["command"])
+    assert "REDIS_PASSWORD" not in " ".join(redis["command"]).split("exec redis-server", 1)[1]
     assert redis["environment"]["REDIS_PASSWORD"] == "test-redis_password"
     for name in HEALER_SERVICES:
         url = urlsplit(services[name]["environment"]["REDIS_URL"])
@@ -364,7 +376,7 @@ def test_redis_flower_and_alertmanager_need_credentials() -> None:
         auth = target["basic_auth"]
         prom_secrets = {s["target"]: s["source"] for s in services["prometheus"]["secrets"]}
         assert prom_secrets[auth["password_file"]] == "alertmanager_password"
-    for name in ("healer_token", "alertmanager_password", "alertmanager_web"):
+    for name in ("healer_alerts_token", "healer_metrics_token", "alertmanager_password"):
         assert _config(True)["secrets"][name]["file"].startswith(str(ROOT / "deploy/secrets"))
 
 
@@ -476,9 +488,9 @@ def test_alertmanager_webhook_reaches_healer_api() -> None:
     services = _services()
     secrets = {s["target"]: s["source"] for s in services["alertmanager"]["secrets"]}
     assert token_file in secrets
-    # Written from HEALER_API_TOKEN by scripts/stack.sh: a file secret (a bind mount), the
+    # Written from HEALER_ALERTS_TOKEN by scripts/stack.sh: a file secret (a bind mount), the
     # only kind a read-only container accepts.
-    assert _config(True)["secrets"][secrets[token_file]]["file"].endswith("/healer_token")
+    assert _config(True)["secrets"][secrets[token_file]]["file"].endswith("/healer_alerts_token")
     assert services["healer-api"]["environment"]["HEALER_API_TOKEN"] == "test-token-0123456789"
 
 
@@ -539,7 +551,8 @@ def test_env_example_documents_every_setting_with_its_default() -> None:
 def test_env_example_renders_and_its_values_are_valid_settings() -> None:
     documented = _env_example()
     values = {k: v for k, (_, v) in documented.items() if k in _aliases() and v}
-    Settings(_env_file=None, **{_aliases()[k]: v for k, v in values.items()})  # type: ignore[call-arg]
+    fields: dict[str, Any] = {_aliases()[k]: v for k, v in values.items()}
+    Settings(_env_file=None, **fields)
     result = _compose("--env-file", str(ENV_EXAMPLE), "config", "--quiet")
     assert result.returncode == 0, result.stderr
 
@@ -649,3 +662,41 @@ def test_agent_compose_file_runs_only_this_hosts_roles() -> None:
         partial = {k: v for k, v in env.items() if k != missing}
         refused = _agent_config(**partial)
         assert refused.returncode != 0 and missing in refused.stderr
+
+
+def test_redis_runs_with_the_stacks_acl_and_memory_cap(tmp_path: Path) -> None:
+    """The compose file's own Redis command, run by a real redis-server: the password works,
+    what no healer role needs is refused, maxmemory is set."""
+    import redis as redis_py
+
+    from tests.support import free_port, wait_until
+
+    argv = _services()["redis"]["command"]
+    assert argv[:2] == ["sh", "-c"]
+    port = free_port()
+    script = argv[2].replace("$$", "$")  # compose's escape, undone as compose does at run time
+    script = script.replace("--dir /data", f"--dir {tmp_path} --port {port} --bind 127.0.0.1")
+    script = script.replace("--appendonly yes", "--appendonly no --save ''")
+    env = {"PATH": os.environ["PATH"], "REDIS_PASSWORD": "test-redis_password"}
+    proc = subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.DEVNULL)
+    try:
+        client = redis_py.Redis(port=port, password="test-redis_password", socket_timeout=5)
+        wait_until(lambda: client.ping(), timeout=20, message="redis from the compose command")
+        with pytest.raises(redis_py.exceptions.NoPermissionError):
+            client.flushall()
+        with pytest.raises(redis_py.exceptions.NoPermissionError):
+            client.config_set("maxmemory", "0")
+        assert client.config_get("maxmemory")["maxmemory"] == str(256 << 20)
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+        client.lpush("healer.repair", "x")  # what the roles do still works
+        with pytest.raises(redis_py.exceptions.AuthenticationError):
+            redis_py.Redis(port=port, password="wrong").ping()
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_every_service_has_a_memory_limit() -> None:
+    for name, service in _services(demo=True).items():
+        assert service.get("mem_limit"), f"{name} has no memory limit"

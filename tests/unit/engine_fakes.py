@@ -23,7 +23,9 @@ from healer.core.model import (
     ServiceId,
     ServiceView,
 )
+from healer.core.overload.evidence import Pressure
 from healer.core.repair.backoff import Decision, Episode, RestartPolicy, Verdict, decide
+from healer.core.repair.concurrency import LimitState
 from healer.engine.context import Healer
 from healer.settings import Settings
 
@@ -63,7 +65,7 @@ class FakeStorm:
         free, self.trickle_free = self.trickle_free, False
         return free
 
-    def set_braked(self, detail: str, ttl: float) -> bool:
+    def set_braked(self, detail: str, ttl: float, evidence: list[str] | None = None) -> bool:
         fresh = self.braked_why is None
         self.braked_why = detail
         return fresh
@@ -84,6 +86,7 @@ class FakeGuard:
         self.locks: list[FakeLock] = []
         self.slot_ttls: dict[str, float] = {}
         self.lease_left: Callable[[], float] = lambda: 0.0  # the holder's lease (lock_left)
+        self.limit = LimitState(8.0)  # the adaptive limit: cost/best say how slow the engine is
         self._n = 0
 
     def lock_left(self, sid: ServiceId) -> float:
@@ -132,6 +135,9 @@ class FakeGuard:
     def release_slot(self, token: str) -> None:
         self.slots_held.discard(token)
         self.released.append(token)
+
+    def limit_state(self) -> LimitState:
+        return self.limit
 
     def report_action(self, latency: float, ok: bool, now: float, grace: float = math.inf) -> None:
         """Engine actions reported to the adaptive limit, with the slots held meanwhile."""
@@ -354,4 +360,5 @@ def make_healer(
         engine=engine or FakeEngine(),  # type: ignore[arg-type]
         dispatcher=FakeDispatcher(),
         clock=Clock(),
+        pressure=Pressure,  # an unpressured host unless a test says otherwise
     )

@@ -36,7 +36,31 @@ REPAIR_ACTIONS = tuple(a.value for a in model.REPAIR_ACTIONS)
 # A Celery worker sends an event heartbeat every ~2 s; missing several means offline.
 WORKER_FRESH = 15.0
 
+# Gauges of the resource sampler: kind → (name, help). The network rate is deprecated (rate
+# the counter healer_container_network_errors_total instead) and kept for one release.
+RESOURCE_GAUGES = {
+    "cpu": ("healer_container_cpu_ratio", "Container CPU use (ratio of its limit)"),
+    "memory": ("healer_container_memory_ratio", "Container memory use (ratio of its limit)"),
+    "network": (
+        "healer_container_network_errors_per_second",
+        "Deprecated: network errors and drops per second; use "
+        "rate(healer_container_network_errors_total)",
+    ),
+}
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def with_project(metric: Metric) -> Metric:
+    """A `project` label beside every `service` (`project/service`), so the series join with
+    cAdvisor's and Docker's `com.docker.compose.project` labels."""
+    for i, sample in enumerate(metric.samples):
+        service = sample.labels.get("service")
+        if service is not None and "project" not in sample.labels:
+            project = service.split("/", 1)[0] if "/" in service else ""
+            labels = {**sample.labels, "project": project}
+            metric.samples[i] = sample._replace(labels=labels)
+    return metric
 
 
 class RedisHistogram:
@@ -81,6 +105,10 @@ class HealerCollector(Collector):
         self.counters = Counters(r, local)
 
     def collect(self) -> Iterator[Metric]:
+        for metric in self._collect():
+            yield with_project(metric)
+
+    def _collect(self) -> Iterator[Metric]:
         states = self.registry.states()
         hosts = sorted(set(states) | {self.local})
         snaps = {h: read_snapshots(self.r, h) for h in hosts}
@@ -188,17 +216,15 @@ class HealerCollector(Collector):
                     if c.get("health"):
                         ok = 1.0 if c["health"] == "healthy" else 0.0
                         healthy.add_metric([sid, c["name"], host], ok)
-        ratio_names = {
-            "cpu": "healer_container_cpu_ratio",
-            "memory": "healer_container_memory_ratio",
-            "network": "healer_container_network_errors_per_second",
+        ratios: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            kind: GaugeMetricFamily(name, help_, labels=labels)
+            for kind, (name, help_) in RESOURCE_GAUGES.items()
         }
-        ratios = {
-            kind: GaugeMetricFamily(
-                name, f"Container {kind} use (ratio of its limit)", labels=labels
-            )
-            for kind, name in ratio_names.items()
-        }
+        ratios["network_total"] = CounterMetricFamily(
+            "healer_container_network_errors",
+            "Network receive and transmit errors and drops of the container, since it started",
+            labels=labels,
+        )
         pipe = self.r.pipeline(transaction=False)
         for host in hosts:
             pipe.hgetall(keys.resource_ratios(host))
@@ -209,9 +235,15 @@ class HealerCollector(Collector):
                 sid, name, kind = k.rsplit("|", 2)
                 if kind in ratios:
                     ratios[kind].add_metric([sid, name, host], float(v))
-        restarts = GaugeMetricFamily(
-            "healer_container_restart_count",
+        restarts = CounterMetricFamily(
+            "healer_container_restarts",
             "Times the container died (from Docker events)",
+            labels=labels,
+        )
+        # Deprecated: the same count as a gauge, under its old name, for one release.
+        restarts_old = GaugeMetricFamily(
+            "healer_container_restart_count",
+            "Deprecated: use healer_container_restarts_total",
             labels=labels,
         )
         oom = GaugeMetricFamily(
@@ -225,9 +257,14 @@ class HealerCollector(Collector):
             kind, _, rest = k.partition("|")
             host, _, rest = rest.partition("|")
             sid, _, name = rest.rpartition("|")
-            if sid:
-                (restarts if kind == "restarts" else oom).add_metric([sid, name, host], float(v))
-        yield from (up, healthy, *ratios.values(), restarts, oom)
+            if not sid:
+                continue
+            if kind == "restarts":
+                restarts.add_metric([sid, name, host], float(v))
+                restarts_old.add_metric([sid, name, host], float(v))
+            else:
+                oom.add_metric([sid, name, host], float(v))
+        yield from (up, healthy, *ratios.values(), restarts, restarts_old, oom)
 
     def _healer_series(self, hosts: list[HostId]) -> Iterator[Metric]:
         beats = GaugeMetricFamily(
@@ -270,18 +307,27 @@ class HealerCollector(Collector):
             "Services seen unhealthy within the storm window",
             labels=["host"],
         )
+        evidence = GaugeMetricFamily(
+            "healer_repair_storm_evidence",
+            "1 for each kind of overload evidence that engaged the repair-storm brake",
+            labels=["host", "evidence"],
+        )
         pipe = self.r.pipeline(transaction=False)
         for host in hosts:
             pipe.zcount(keys.repair_slots(host), now, "+inf")
             pipe.exists(keys.storm_braked(host))
             pipe.zcard(keys.storm_unhealthy(host))
+            pipe.get(keys.storm_evidence(host))
         answers = pipe.execute()
         for i, host in enumerate(hosts):
-            n, braked, seen = answers[3 * i : 3 * i + 3]
+            n, braked, seen, kinds = answers[4 * i : 4 * i + 4]
             in_flight.add_metric([host], float(n))
             brake.add_metric([host], 1.0 if braked else 0.0)
             unhealthy.add_metric([host], float(seen))
-        yield from (online, in_flight, brake, unhealthy, *self._scaling_series(hosts))
+            for kind in str(kinds or "").split(",") if braked else []:
+                if kind:
+                    evidence.add_metric([host, kind], 1.0)
+        yield from (online, in_flight, brake, unhealthy, evidence, *self._scaling_series(hosts))
 
     def _queue_depth(self, hosts: list[HostId]) -> Metric:
         """`queue` is the kind (healer.repair, …) so dashboards read the same with one host
@@ -316,11 +362,17 @@ class HealerCollector(Collector):
                 sid, _, kind = k.rpartition("|")
                 replicas.add_metric([sid, kind, host], float(v))
         freed = CounterMetricFamily(
-            "healer_cleanup_bytes_freed", "Bytes freed by disk cleanup", labels=["host"]
+            "healer_cleanup_freed_bytes", "Bytes freed by disk cleanup", labels=["host"]
+        )
+        freed_old = CounterMetricFamily(
+            "healer_cleanup_bytes_freed",
+            "Deprecated: use healer_cleanup_freed_bytes_total",
+            labels=["host"],
         )
         by_host = self.r.hgetall(keys.CLEANUP_BYTES)
         for host in hosts:
             freed.add_metric([host], float(by_host.get(host, 0)))
+            freed_old.add_metric([host], float(by_host.get(host, 0)))
         disk = GaugeMetricFamily(
             "healer_disk_used_ratio", "Used ratio of the watched disk", labels=["path", "host"]
         )
@@ -328,7 +380,7 @@ class HealerCollector(Collector):
             on, _, path = k.partition("|")
             if path:
                 disk.add_metric([path, on], float(ratio))
-        yield from (events, replicas, freed, disk)
+        yield from (events, replicas, freed, freed_old, disk)
 
     def _histograms(self) -> Iterator[Metric]:
         for name, label_name, help_ in (

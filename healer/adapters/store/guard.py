@@ -17,6 +17,7 @@ from healer.adapters.store import keys
 from healer.adapters.store.repair_limit import RepairLimiter
 from healer.core.model import Condition, HostId, ServiceId
 from healer.core.repair.backoff import Decision, Episode, RestartPolicy, Verdict, decide
+from healer.core.repair.concurrency import LimitState
 
 # Delete only if we still own it: a lock that expired and was re-taken is someone else's.
 _RELEASE = """
@@ -177,6 +178,10 @@ class Guard:
     def report_action(self, latency: float, ok: bool, now: float, grace: float = math.inf) -> None:
         """One engine action of a repair, for the adaptive limit (call it holding the slot)."""
         self._limiter.observe(latency, ok, now, grace)
+
+    def limit_state(self) -> LimitState:
+        """The adaptive limit as stored (its cost and best say how slow the engine is)."""
+        return self._limiter.state()
 
     def extend_slot(self, token: str, now: float, ttl: float) -> None:
         """A long repair keeps its slot for its whole budget (see RepairLimiter.extend)."""

@@ -45,6 +45,10 @@ class RequestStore:
             },
         )
 
+    def progress(self, request_id: str, text: str) -> None:
+        """How far a rolling repair has gone (status `acting`, until it is closed)."""
+        self._write(request_id, {"status": "acting", "progress": text})
+
     def get(self, request_id: str) -> dict[str, str]:
         """The record, or {} when unknown or expired."""
         return dict(self.r.hgetall(keys.request(request_id)))

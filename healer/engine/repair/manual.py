@@ -18,6 +18,8 @@ from healer.engine.context import Healer
 class EnqueueFailed(Exception):
     """The broker refused the task: the request record is marked failed; answer 503."""
 
+    public = "task broker unavailable"
+
 
 def close_request(
     h: Healer, request_id: str, outcome: str, reason: str = "", detail: str = ""
@@ -41,11 +43,14 @@ def send_or_fail(h: Healer, request_id: str, send: Callable[[], object]) -> None
 
 
 def enqueue_manual(
-    h: Healer, ref: ServiceRef, action: str, reason: str, source: Source
+    h: Healer, ref: ServiceRef, action: str, reason: str, source: Source, by: str = ""
 ) -> dict[str, Any]:
     """Record the request before enqueueing it, so an acknowledged request is never lost.
-    `action` was checked by the caller (healer.engine.repair.actions.check)."""
-    request_id = h.requests.open(ref.sid, action, source, host=ref.host)
+    `action` was checked by the caller (healer.engine.repair.actions.check). `by` names the API
+    token that asked (`api:1a2b3c4d`), recorded with the request and in the history."""
+    request_id = h.requests.open(
+        ref.sid, action, source, host=ref.host, **({"by": by} if by else {})
+    )
     req = RepairRequest(
         ref.sid,
         Condition.MANUAL,
@@ -67,10 +72,12 @@ def enqueue_manual(
             source=source,
             request_id=request_id,
             host=ref.host,
+            extra={"by": by} if by else {},
         )
     )
     return {
-        "task_id": request_id,
+        "request_id": request_id,
+        "task_id": request_id,  # deprecated: the same id's old name, kept for one release
         "service": ref.sid,
         "host": ref.host,
         "id": ref.qualified,
