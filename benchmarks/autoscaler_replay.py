@@ -359,6 +359,9 @@ def main() -> None:
             f"time-to-capacity {ratio(ttc_n, ttc_h) if ttc_h == ttc_h else '-'}, "
             f"peak backlog {ratio(naive.peak_backlog, hpa.peak_backlog)}"
         )
+    from benchmarks.replay.sources import report
+
+    report(args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"benchmark": "autoscaler_replay", "patterns": series}))

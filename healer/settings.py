@@ -423,6 +423,29 @@ class Settings(BaseSettings):
         validation_alias=_env("HEALER_SCALE_START_TIMEOUT"),
         description="Seconds a new replica gets to be running (and healthy, with a healthcheck).",
     )
+    prometheus_url: str | None = Field(
+        None,
+        validation_alias=_env("HEALER_PROMETHEUS_URL"),
+        description="Prometheus the `prometheus` scale metric queries (e.g. "
+        "http://prometheus:9090); unset, that metric holds the replica count.",
+    )
+    prometheus_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("HEALER_PROMETHEUS_TOKEN"),
+        description="Bearer token sent to HEALER_PROMETHEUS_URL (wins over user/password).",
+    )
+    prometheus_user: str | None = Field(None, validation_alias=_env("HEALER_PROMETHEUS_USER"))
+    prometheus_password: SecretStr | None = Field(
+        None,
+        validation_alias=_env("HEALER_PROMETHEUS_PASSWORD"),
+        description="Basic auth password for HEALER_PROMETHEUS_USER.",
+    )
+    prometheus_timeout: float = Field(
+        5,
+        gt=0,
+        validation_alias=_env("HEALER_PROMETHEUS_TIMEOUT"),
+        description="Seconds one scale query may take; a slower one holds the replica count.",
+    )
 
     # --- repair-storm brake (unhealthy repairs only) -----------------------------------------
     storm_share: float = Field(

@@ -25,6 +25,8 @@ from healer.api.bodies import json_body, load_json
 from healer.core.actions import UnknownAction
 from healer.core.alertpolicy.allowed import alert_refusal
 from healer.core.alerts import (
+    ALERT_ONE_FEWER,
+    ALERT_ONE_MORE,
     HOST,
     Alert,
     AlertDecision,
@@ -346,8 +348,9 @@ class AlertIntake:
         elif d.action == Action.CLEANUP:
             self.h.dispatcher.cleanup(Source.ALERT, request_id, host=ref.host)
         else:
-            # replicas=-1: one more than the service runs when the task executes.
-            self.h.dispatcher.scale(ref.sid, -1, Source.ALERT, request_id, host=ref.host)
+            # replicas=-1: one more than the service runs when the task executes; -2: one fewer.
+            step = ALERT_ONE_FEWER if d.action == Action.SCALE_DOWN else ALERT_ONE_MORE
+            self.h.dispatcher.scale(ref.sid, step, Source.ALERT, request_id, host=ref.host)
 
     def _record(
         self,

@@ -27,7 +27,10 @@ AUTO_REPAIR_LABEL = "auto_repair"
 
 # What an alert's `action` label may ask for (monitoring/README.md) besides the repair
 # actions (healer.core.actions: built-ins, signal:<NAME>, installed plugin strategies).
-TASK_ACTIONS = (Action.CLEANUP, Action.SCALE_UP)
+TASK_ACTIONS = (Action.CLEANUP, Action.SCALE_UP, Action.SCALE_DOWN)
+# The replica count an alert's scale task is sent with: relative to what runs when it executes.
+ALERT_ONE_MORE = -1
+ALERT_ONE_FEWER = -2
 
 # Used when an auto_repair alert has no `action` label; mirrors the shipped rules so an
 # operator's own rule with a familiar name does the expected thing.
@@ -180,7 +183,7 @@ class AlertDecision:
 
     @property
     def repair_action(self) -> str | None:
-        """The repair task's action; None for cleanup and scale_up (tasks of their own)."""
+        """The repair task's action; None for cleanup and scaling (tasks of their own)."""
         return None if self.action in (None, *TASK_ACTIONS) else self.action
 
 

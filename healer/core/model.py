@@ -45,7 +45,7 @@ class Condition(enum.StrEnum):
 
 class Action(enum.StrEnum):
     """Everything the healer can be asked to do: container repairs, the host-wide disk
-    cleanup, and one more replica (an alert's `scale_up`)."""
+    cleanup, and one replica more or fewer (an alert's `scale_up` / `scale_down`)."""
 
     RESTART = "restart"
     START = "start"
@@ -53,6 +53,7 @@ class Action(enum.StrEnum):
     RECREATE = "recreate"
     CLEANUP = "cleanup"
     SCALE_UP = "scale_up"
+    SCALE_DOWN = "scale_down"
 
 
 # The built-in container repairs the guarded repair task carries out, in the order error

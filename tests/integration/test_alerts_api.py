@@ -447,3 +447,32 @@ def test_a_batch_over_the_cap_is_answered_without_acting_on_the_rest(
     assert len(results) == MAX_ALERTS_PER_BATCH + 5
     assert [r["reason"] for r in results[-5:]] == ["batch_cap"] * 5
     assert all(r["reason"] == "not_found" for r in results[:-5])
+
+
+def test_a_scale_down_alert_becomes_a_scale_task_for_one_fewer(
+    compose_project: ComposeFactory,
+    healer_stack: HealerFactory,
+    redis_client: redis.Redis,
+    test_image: str,
+) -> None:
+    opted = {"healer.scale.metric": "cpu", "healer.scale.alert_down": "true"}
+    project = compose_project(
+        compose_yaml(
+            healthy_service_yaml(test_image, "web", labels=opted),
+            healthy_service_yaml(test_image, "fixed", labels={"healer.scale.metric": "cpu"}),
+        )
+    )
+    stack = healer_stack(project.name)
+    with TestClient(alerts_app(stack)) as client:
+        quiet = alert("web", alertname="QueueIdle", action="scale_down")
+        unasked = alert("fixed", alertname="QueueIdle", action="scale_down")
+        resp = client.post("/alerts", headers=AUTH, json=webhook(quiet, unasked))
+    assert resp.status_code == 202, resp.text
+    down, refused = resp.json()["results"]
+    assert down["decision"] == "queued"
+    # Autoscaled but without healer.scale.alert_down: alerts may not take capacity away.
+    assert (refused["decision"], refused["reason"]) == ("skipped", "not_allowed")
+    host = socket.gethostname()
+    ((task, _id, kwargs),) = _queued(redis_client, f"healer.scale@{host}")
+    # -2: one replica fewer than runs when the task executes (the task checks the opt-in too).
+    assert (task, kwargs["replicas"], kwargs["source"]) == ("healer.scale.service", -2, "alert")

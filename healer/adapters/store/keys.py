@@ -263,6 +263,13 @@ def scale_ups(host: HostId, sid: ServiceId) -> str:
 SCALE_UPS_TTL = HOUR
 
 
+# "1" while the autoscaler holds the service at zero replicas: its last container stopped,
+# kept as the template, and the service paused so the probe does not start it again.
+# No TTL: it lasts as long as the zero does (removed by the scale-up that wakes it).
+def scale_parked(host: HostId, sid: ServiceId) -> str:
+    return f"{PREFIX}scale:parked:{_on(host, sid)}"
+
+
 # Hash sid → JSON of a queue-scaled service's Watch (healer.core.scaling.trigger): what the
 # beat's between-cycles check compares the backlog with. Rewritten whole by every full cycle,
 # so services no longer queue-scaled drop out. TTL scale_status_ttl, as the status.

@@ -2,7 +2,8 @@
 
 An alert is whatever Prometheus and Alertmanager send, and the scraped apps shape part of
 it: so an alert may only do what cannot hurt by default (restart, start, stop_start, and
-scale_up on a service that opted into autoscaling). Anything else is the operator's choice,
+scale_up on a service that opted into autoscaling, scale_down on one that also set
+healer.scale.alert_down=true). Anything else is the operator's choice,
 per service, with the label `healer.alerts.actions`: a comma list of action names, where
 `signal` stands for the gentle signals (HUP, USR1, USR2, WINCH, TERM) and any other signal
 must be named (`signal:KILL`). The host-wide cleanup stays an alert action: it keeps the
@@ -18,6 +19,7 @@ from healer.core.model import Action
 from healer.core.scaling.labels import wants_autoscaling
 
 ACTIONS_LABEL = "healer.alerts.actions"
+ALERT_DOWN_LABEL = "healer.scale.alert_down"
 DEFAULT_ALERT_ACTIONS = frozenset(
     {Action.RESTART.value, Action.START.value, Action.STOP_START.value}
 )
@@ -47,11 +49,16 @@ def alert_refusal(action: str, labels: Mapping[str, str]) -> str | None:
         return None
     if action == Action.SCALE_UP.value and wants_autoscaling(labels):
         return None
+    # Taking capacity away needs the service's own opt-in as well.
+    opted_down = labels.get(ALERT_DOWN_LABEL, "").strip().lower() == "true"
+    if action == Action.SCALE_DOWN.value and wants_autoscaling(labels) and opted_down:
+        return None
     sig = signal_of(action)
     if sig is not None and sig in GENTLE_SIGNALS and _ANY_GENTLE_SIGNAL in listed:
         return None
     hint = action if sig is None or sig in GENTLE_SIGNALS else f"{SIGNAL_PREFIX}{sig}"
     return (
-        f"alerts may only restart, start or stop_start this service (and scale_up when it "
-        f"autoscales); add {hint!r} to its label {ACTIONS_LABEL} to allow {action!r}"
+        f"alerts may only restart, start or stop_start this service (scale_up when it "
+        f"autoscales, scale_down when it also has {ALERT_DOWN_LABEL}=true); "
+        f"add {hint!r} to its label {ACTIONS_LABEL} to allow {action!r}"
     )
