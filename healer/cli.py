@@ -21,6 +21,7 @@ from healer.adapters.docker_engine import DockerEngine, EngineError
 from healer.adapters.history import Record
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.redis_conn import ping as redis_ping
+from healer.adapters.redis_conn import target as redis_target
 from healer.core.actions import UnknownAction
 from healer.core.hosts import ServiceRef
 from healer.core.labels import parse_duration
@@ -86,10 +87,12 @@ def status_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     data = status(h)
     host_data = hosts(h)
     boots = recoveries(h)
+    redis_info = {"master": h.stores.master(), "url": h.settings.redis_url_redacted}
     if as_json:
-        payload = {"services": data, "hosts": host_data, "recoveries": boots}
+        payload = {"services": data, "hosts": host_data, "recoveries": boots, "redis": redis_info}
         typer.echo(json.dumps(payload, indent=2, default=str))
         return
+    typer.echo(f"redis master: {redis_info['master']} ({redis_info['url']})")
     _print_recoveries(boots)
     if h.flags.paused_all():
         typer.secho("healer is PAUSED for every service (healer resume)", fg=typer.colors.YELLOW)
@@ -356,7 +359,7 @@ def check() -> None:
             fg=typer.colors.YELLOW,
         )
     try:
-        redis_ping(s.redis_url, timeout=3)
+        redis_ping(redis_target(s), timeout=3)
         typer.echo(f"redis: ok ({s.redis_url_redacted})")
     except redis.RedisError as exc:
         problems.append(f"redis at {s.redis_url_redacted}: {exc} — is redis-server running?")

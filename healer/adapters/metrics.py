@@ -25,6 +25,7 @@ from healer.adapters import keys
 from healer.adapters.boot_store import boot_series
 from healer.adapters.counters import Counters
 from healer.adapters.hosts import HostRegistry
+from healer.adapters.redisha.failover import redis_series
 from healer.adapters.state import read_snapshots
 from healer.core import model
 from healer.core.hosts import SHARED_HOST, HostState, HostStatus
@@ -91,6 +92,7 @@ class HealerCollector(Collector):
         yield from self._healer_series(hosts)
         yield from self._histograms()
         yield from boot_series(self.r)
+        yield from redis_series(self.r)
 
     def _host_series(self, states: dict[HostId, HostStatus]) -> Iterator[Metric]:
         up = GaugeMetricFamily(

@@ -108,9 +108,11 @@ def metrics(request: Request) -> Response:
 @ops.get("/healthz")
 def healthz(h: HealerDep) -> JSONResponse:
     checks: dict[str, str] = {}
+    extra: dict[str, str] = {}
     try:
         h.stores.ping()
         checks["redis"] = "ok"
+        extra["redis_master"] = h.stores.master()  # with Sentinel: the master found now
     except redis.RedisError as exc:
         checks["redis"] = f"down: {exc}"
     try:
@@ -121,7 +123,7 @@ def healthz(h: HealerDep) -> JSONResponse:
     ok = all(v == "ok" for v in checks.values())
     if checks["redis"] == "ok":
         h.counters.heartbeat("api", ttl=120)
-    return JSONResponse({"ok": ok, **checks}, status_code=200 if ok else 503)
+    return JSONResponse({"ok": ok, **checks, **extra}, status_code=200 if ok else 503)
 
 
 async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
