@@ -107,9 +107,14 @@ def check_worker(argv: Sequence[str]) -> Result:
         return True, f"cannot tell, Redis unreachable ({redis_problem}); {docker_msg}"
     from celery import Celery
 
+    from healer.adapters.redis_conn import target
+    from healer.settings import Settings
+
     node = option(argv, "-n", "--hostname", default="celery@%h")
     node = node.replace("%h", socket.gethostname())
     app = Celery(broker=url)
+    # With sentinel:// the broker needs the master's name (and the sentinels' password).
+    app.conf.broker_transport_options = target(Settings()).transport_options()
     try:
         replies = app.control.ping(destination=[node], timeout=5.0)
     finally:

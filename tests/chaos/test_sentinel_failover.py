@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,14 +23,16 @@ import httpx
 import pytest
 
 from tests.chaos import soak_check
-from tests.chaos.conftest import HealerRun, StackFactory
+from tests.chaos.conftest import HealerRun, StackFactory, project_on
 from tests.support import (
     ComposeFactory,
+    ComposeProject,
     EventsFactory,
     compose_yaml,
     healthy_service_yaml,
     wait_until,
 )
+from tests.support.dockerd import PrivateEngine
 from tests.support.events import EventRecorder
 from tests.support.sentinel import SentinelCluster
 
@@ -59,6 +62,18 @@ def _step(what: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {what}", flush=True)
 
 
+@pytest.fixture
+def remote_project(
+    private_engine: PrivateEngine, test_image: str, tmp_path: Path
+) -> Iterator[ComposeProject]:
+    """A service on a second Docker engine, which an agent of the cluster serves."""
+    yaml = compose_yaml(healthy_service_yaml(test_image, "remote", retries=3))
+    project = project_on(private_engine.url, private_engine.client, tmp_path / "b", yaml, "far")
+    project.up(wait=True)
+    yield project
+    project.run("down", "-t", "0", check=False)
+
+
 def _get(url: str) -> httpx.Response | None:
     try:
         return HTTP.get(url, timeout=3)
@@ -79,7 +94,7 @@ def _record(api: str, rid: str) -> dict[str, str]:
 
 
 def _repair_until_restarted(
-    api: str, rec: EventRecorder, service: str, timeout: float
+    api: str, rec: EventRecorder, service: str, timeout: float, ref: str = ""
 ) -> tuple[list[str], int]:
     """Ask for a repair every half second until the service restarts: (accepted ids, number
     refused). A refused request (503) may still run: the engine's events are the truth."""
@@ -88,7 +103,7 @@ def _repair_until_restarted(
     before = len(rec.events("restart", service))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        resp = _repair(api, service)
+        resp = _repair(api, ref or service)
         if resp is not None and resp.status_code == 202:
             accepted.append(resp.json()["task_id"])
         else:
@@ -116,6 +131,8 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
     healer_run: Callable[..., HealerRun],
     test_image: str,
     tmp_path: Path,
+    private_engine: PrivateEngine,
+    remote_project: ComposeProject,
 ) -> None:
     names = ("web", "probe", "sick", "first", "last")
     project = compose_project(
@@ -137,6 +154,18 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
     run = healer_run(stack.env, workers=1)
     api = f"http://127.0.0.1:{stack.env['HEALER_API_PORT']}"
     old = cluster.master()
+    # An agent for the second engine (host node-b), on the same Sentinel cluster.
+    agent = chaos_stack(
+        cluster.url,
+        remote_project.name,
+        DOCKER_HOST=private_engine.url,
+        HEALER_HOST="node-b",
+        HEALER_HEARTBEAT_INTERVAL="1",
+        RESTART_COOLDOWN="300",
+    )
+    agent.start("agent-b", [sys.executable, "-m", "healer", "run", "--agent"])
+    remote_rec = EventRecorder(private_engine.client, remote_project.name)
+    remote = f"node-b/{remote_project.name}/remote"
 
     def master_in_use() -> str:
         resp = _get(f"{api}/healthz")
@@ -158,6 +187,11 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
     accepted, refused = _repair_until_restarted(api, rec, "probe", timeout=90)
     restart = rec.wait_for("restart", "probe", timeout=10)[0]
     without_repairs = restart["time_ns"] / 1e9 - killed_at
+    # The agent on the other engine follows the new master too.
+    _step("repairing a service of the agent's engine")
+    _repair_until_restarted(api, remote_rec, "remote", timeout=60, ref=remote)
+    remote_restart = remote_rec.wait_for("restart", "remote", timeout=10)[0]
+    without_remote_repairs = remote_restart["time_ns"] / 1e9 - killed_at
 
     # 40 concurrent requests for one service, right after: one restart.
     _step("40 requests")
@@ -218,6 +252,7 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
     report = {
         "promoted_after_s": round(promoted_after, 2),
         "seconds_without_repairs": round(without_repairs, 2),
+        "seconds_without_repairs_on_the_agents_engine": round(without_remote_repairs, 2),
         "refused_during_failover": refused,
         "accepted_during_failover": len(accepted) - len(burst),
         "finished_only_after_redelivery": len(late),
