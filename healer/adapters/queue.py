@@ -61,6 +61,9 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
         result_backend_transport_options=transport,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
+        # Reconnect a lost broker every 0.5-2 s (kombu's own: 2, 4, 6 … s), so a worker is
+        # back within moments of a Sentinel failover (workers/consumer.py).
+        worker_consumer="workers.consumer:QuickReconnectConsumer",
         task_send_sent_event=True,
         worker_send_task_events=True,
         task_track_started=True,

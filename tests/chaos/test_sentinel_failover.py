@@ -114,6 +114,10 @@ def _repair_until_restarted(
     raise AssertionError(f"{service} not restarted in {timeout}s: {accepted}\n{rec.describe()}")
 
 
+def _first_restart_after(rec: EventRecorder, service: str, t: float) -> float:
+    return min(e["time_ns"] / 1e9 for e in rec.events("restart", service) if e["time_ns"] / 1e9 > t)
+
+
 def _metric(api: str, name: str) -> float:
     resp = _get(f"{api}/metrics")
     assert resp is not None
@@ -136,7 +140,9 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
 ) -> None:
     names = ("web", "probe", "sick", "first", "last")
     project = compose_project(
-        compose_yaml(*(healthy_service_yaml(test_image, n) for n in names)), wait=True
+        # retries=3: a healthcheck slow on a busy machine is not what this test is about.
+        compose_yaml(*(healthy_service_yaml(test_image, n, retries=3) for n in names)),
+        wait=True,
     )
     rec = docker_events(project.name)
     oplog = tmp_path / "oplog.jsonl"
@@ -185,13 +191,11 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
     new, promoted_after = cluster.wait_for_failover(old)
     _step("failover done; repairing probe")
     accepted, refused = _repair_until_restarted(api, rec, "probe", timeout=90)
-    restart = rec.wait_for("restart", "probe", timeout=10)[0]
-    without_repairs = restart["time_ns"] / 1e9 - killed_at
+    without_repairs = _first_restart_after(rec, "probe", killed_at) - killed_at
     # The agent on the other engine follows the new master too.
     _step("repairing a service of the agent's engine")
     _repair_until_restarted(api, remote_rec, "remote", timeout=60, ref=remote)
-    remote_restart = remote_rec.wait_for("restart", "remote", timeout=10)[0]
-    without_remote_repairs = remote_restart["time_ns"] / 1e9 - killed_at
+    without_remote_repairs = _first_restart_after(remote_rec, "remote", killed_at) - killed_at
 
     # 40 concurrent requests for one service, right after: one restart.
     _step("40 requests")
@@ -255,7 +259,7 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
         "seconds_without_repairs_on_the_agents_engine": round(without_remote_repairs, 2),
         "refused_during_failover": refused,
         "accepted_during_failover": len(accepted) - len(burst),
-        "finished_only_after_redelivery": len(late),
+        "finished_over_15s_after_queued": len(late),
         "repair_after_sentinel_and_replica_loss_s": round(time.time() - quiet_at, 2),
         "refused_after_sentinel_and_replica_loss": refused_after,
     }
