@@ -8,6 +8,7 @@ Celery's broker and result backend (kombu's and Celery's sentinel transports) an
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -16,6 +17,9 @@ SENTINEL_SCHEME = "sentinel"
 DEFAULT_SENTINEL_PORT = 26379
 # Seconds a Sentinel query may take: a sentinel that is down is skipped, not waited for.
 SENTINEL_TIMEOUT = 1.0
+
+
+KEEPALIVE = {socket.TCP_KEEPIDLE: 10, socket.TCP_KEEPINTVL: 5, socket.TCP_KEEPCNT: 3}
 
 
 class BadRedisUrl(ValueError):
@@ -65,7 +69,15 @@ class RedisTarget:
         """kombu's and Celery's Sentinel options (broker and result backend)."""
         if not self.is_sentinel:
             return {}
-        return {"master_name": self.master, "sentinel_kwargs": self.sentinel_kwargs()}
+        return {
+            "master_name": self.master,
+            "sentinel_kwargs": self.sentinel_kwargs(),
+            # A worker waits for tasks on a blocking read: if the master's host vanishes
+            # without closing the connection, TCP keepalive ends the wait in about 25 s (the
+            # kernel's default is two hours), and the worker asks the sentinels again.
+            "socket_keepalive": True,
+            "socket_keepalive_options": KEEPALIVE,
+        }
 
     def redbeat(self) -> tuple[str, dict[str, Any]]:
         """RedBeat's (redbeat_redis_url, redbeat_redis_options). RedBeat takes Sentinel as a
