@@ -16,12 +16,12 @@ from typing import Any
 import docker
 import redis
 
-from healer.adapters.docker_engine import DockerEngine, EngineError
+from healer.adapters.docker.engine import DockerEngine, EngineError
 from healer.adapters.queue import CeleryDispatcher, make_celery
-from healer.adapters.stores import Stores
-from healer.core.boot_detect import engine_time
+from healer.adapters.store.stores import Stores
+from healer.core.boot.detect import engine_time
 from healer.core.events import ContainerEvent, parse_event
-from healer.engine.boot_check import restarted_projects
+from healer.engine.boot.check import restarted_projects
 from healer.settings import Settings
 
 log = logging.getLogger("healer.events")

@@ -9,7 +9,7 @@ Only the beat holding the RedBeat lock sends anything, so the fan-out happens on
 entry for the whole cluster: one task per live host (by heartbeat), on that host's queue. A
 host that is down gets none; its queue does not pile up reconciles it would run on return.
 
-Every tick also runs the between-cycles scale check (healer.adapters.scale_trigger) for each
+Every tick also runs the between-cycles scale check (healer.adapters.scaling.trigger) for each
 live host in the beat's scope: only the beat holding the lock ticks, so the check runs once
 however many beats stand by, and a cycle it asks for goes to the service's host's queue.
 """
@@ -24,12 +24,12 @@ import redis
 from celery import Celery
 from redbeat import RedBeatScheduler
 
-from healer.adapters.hosts import HostRegistry
 from healer.adapters.queue import HOST_TASKS, SCALE_TRIGGERED
-from healer.adapters.redis_conn import connect
-from healer.adapters.scale_queue_depth import CeleryQueues
-from healer.adapters.scale_state import ScaleStore
-from healer.adapters.scale_trigger import ScaleTrigger
+from healer.adapters.scaling.queue_depth import CeleryQueues
+from healer.adapters.scaling.state import ScaleStore
+from healer.adapters.scaling.trigger import ScaleTrigger
+from healer.adapters.store.connection import connect
+from healer.adapters.store.hosts import HostRegistry
 from healer.core.hosts import in_scope
 from healer.core.model import HostId, ServiceId
 from healer.core.queues import SCALE_QUEUE, host_queue

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from benchmarks.naive_scaler import naive_threshold_decide
-from healer.adapters.keys import SCALE_TRIGGER_HOLD as TRIGGER_HOLD
+from healer.adapters.store.keys import SCALE_TRIGGER_HOLD as TRIGGER_HOLD
 from healer.core.model import ServiceId
-from healer.core.scale_policy import (
+from healer.core.scaling.policy import (
     History,
     Observation,
     ScaleDecision,
@@ -39,7 +39,7 @@ from healer.core.scale_policy import (
     decide,
     recommend,
 )
-from healer.core.scale_trigger import Watch, needs_more
+from healer.core.scaling.trigger import Watch, needs_more
 
 Load = Callable[[float], float]  # tasks arriving per second at time t
 
@@ -234,7 +234,7 @@ def burst_to_capacity(
 
     The service ran at 1 replica long enough for a full history; with `manual`, an operator
     scaled it to 2 one second before the burst. Scaler cycles run every `--burst-interval`
-    seconds from `phase`; with `trigger` the beat-tick check (healer.core.scale_trigger) also
+    seconds from `phase`; with `trigger` the beat-tick check (healer.core.scaling.trigger) also
     asks for a cycle once the backlog alone exceeds the replicas' targets.
     """
     spec = BURST_SPEC

@@ -45,7 +45,7 @@ from celery import Celery
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from healer.adapters.scale_queue_depth import priority_keys  # noqa: E402
+from healer.adapters.scaling.queue_depth import priority_keys  # noqa: E402
 from tests.support import (  # noqa: E402
     ComposeProject,
     compose_yaml,

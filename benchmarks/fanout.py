@@ -46,10 +46,10 @@ from celery.signals import heartbeat_sent  # noqa: E402
 
 from beat import schedule  # noqa: E402
 from beat.scheduler import ResilientScheduler  # noqa: E402
-from healer.adapters.hosts import HostRegistry  # noqa: E402
 from healer.adapters.queue import PROBE_ALL, CeleryDispatcher, make_celery  # noqa: E402
-from healer.adapters.redis_conn import connect  # noqa: E402
-from healer.adapters.stores import Stores  # noqa: E402
+from healer.adapters.store.connection import connect  # noqa: E402
+from healer.adapters.store.hosts import HostRegistry  # noqa: E402
+from healer.adapters.store.stores import Stores  # noqa: E402
 from healer.core.model import (  # noqa: E402
     ContainerId,
     ContainerView,

@@ -34,7 +34,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from healer.adapters import keys  # noqa: E402
+from healer.adapters.store import keys  # noqa: E402
 from healer.core.model import HostId  # noqa: E402
 from tests.support import (  # noqa: E402
     ComposeProject,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from healer.core.scale_policy import (
+from healer.core.scaling.policy import (
     Observation,
     ScaleDecision,
     ScaleSpec,

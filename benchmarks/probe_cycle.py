@@ -32,13 +32,13 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from healer.adapters.docker_engine import DockerEngine  # noqa: E402
-from healer.adapters.keys import RESOURCE_PREFIX as RES_PREFIX  # noqa: E402
-from healer.adapters.stats import (  # noqa: E402
+from healer.adapters.docker.engine import DockerEngine  # noqa: E402
+from healer.adapters.docker.stats import (  # noqa: E402
     DEFAULT_API_WORKERS,
     StatsCollector,
     SustainedStore,
 )
+from healer.adapters.store.keys import RESOURCE_PREFIX as RES_PREFIX  # noqa: E402
 from healer.core.compose_labels import NUMBER_LABEL, PROJECT_LABEL, SERVICE_LABEL  # noqa: E402
 from healer.core.model import ContainerId, ServiceId, ServiceView  # noqa: E402
 from tests.support import ensure_test_image, unique_project_name  # noqa: E402

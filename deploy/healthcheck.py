@@ -107,7 +107,7 @@ def check_worker(argv: Sequence[str]) -> Result:
         return True, f"cannot tell, Redis unreachable ({redis_problem}); {docker_msg}"
     from celery import Celery
 
-    from healer.adapters.redis_conn import target
+    from healer.adapters.store.connection import target
     from healer.settings import Settings
 
     node = option(argv, "-n", "--hostname", default="celery@%h")
@@ -131,8 +131,8 @@ def check_events(argv: Sequence[str]) -> Result:
     _, redis_problem = _redis()
     if redis_problem:
         return True, f"cannot tell, Redis unreachable ({redis_problem}); {docker_msg}"
-    from healer.adapters import keys
-    from healer.adapters.redis_conn import connect, target
+    from healer.adapters.store import keys
+    from healer.adapters.store.connection import connect, target
     from healer.settings import Settings
 
     settings = Settings()
@@ -176,7 +176,7 @@ def _redis() -> tuple[str, str]:
     """(REDIS_URL, problem or "")."""
     import redis
 
-    from healer.adapters.redis_conn import ping, target
+    from healer.adapters.store.connection import ping, target
     from healer.settings import Settings
 
     settings = Settings()

@@ -17,18 +17,18 @@ import redis
 import typer
 from pydantic import ValidationError
 
-from healer.adapters.docker_engine import DockerEngine, EngineError
-from healer.adapters.history import Record
+from healer.adapters.docker.engine import DockerEngine, EngineError
 from healer.adapters.queue import CeleryDispatcher, make_celery
-from healer.adapters.redis_conn import ping as redis_ping
-from healer.adapters.redis_conn import target as redis_target
+from healer.adapters.store.connection import ping as redis_ping
+from healer.adapters.store.connection import target as redis_target
+from healer.adapters.store.history import Record
 from healer.core.actions import UnknownAction
 from healer.core.hosts import ServiceRef
 from healer.core.labels import parse_duration
 from healer.core.model import Action, HostId, Outcome, Source
-from healer.engine import actions
 from healer.engine.context import Healer, build
-from healer.engine.manual import enqueue_manual
+from healer.engine.repair import actions
+from healer.engine.repair.manual import enqueue_manual
 from healer.engine.status import (
     AmbiguousService,
     HostDown,
@@ -291,7 +291,7 @@ def scale(
     force: Annotated[bool, typer.Option(help="Go past the service's min/max replicas.")] = False,
 ) -> None:
     """Scale SERVICE to N replicas now (compose-style <project>-<service>-<n>)."""
-    from healer.engine.scale_cycle import ScaleError, scale_to
+    from healer.engine.scaling.cycle import ScaleError, scale_to
 
     h = healer()
     ref = service_arg(h, service, live=True)
@@ -364,7 +364,7 @@ def check() -> None:
     except redis.RedisError as exc:
         problems.append(f"redis at {s.redis_url_redacted}: {exc} — is redis-server running?")
     try:
-        from healer.adapters.docker_engine import DockerEngine
+        from healer.adapters.docker.engine import DockerEngine
 
         engine = DockerEngine.connect(s.docker_host, s.project_list)
         engine.ping()

@@ -9,7 +9,7 @@ from celery import Task
 
 from healer.adapters.queue import REPAIR_BOOT
 from healer.core.queues import REPAIR_QUEUE
-from healer.engine.boot import recover
+from healer.engine.boot.recovery import recover
 from workers.app import RETRY_ON_REDIS_LOSS, app, settings
 from workers.tasks import elsewhere, healer
 

@@ -11,13 +11,13 @@ from typing import Any
 import redis
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 
-from healer.adapters.docker_engine import docker_client
-from healer.adapters.history import History
-from healer.adapters.hosts import HostRegistry
-from healer.adapters.redis_conn import connect, target
+from healer.adapters.docker.engine import docker_client
 from healer.adapters.redisha.failover import FailoverWatch
+from healer.adapters.store.connection import connect, target
+from healer.adapters.store.history import History
+from healer.adapters.store.hosts import HostRegistry
 from healer.core.queues import host_queues
-from healer.engine.actions import STRATEGIES_FIELD, published_strategies
+from healer.engine.repair.actions import STRATEGIES_FIELD, published_strategies
 from workers.app import settings
 
 log = logging.getLogger("healer.host")

@@ -9,15 +9,15 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from healer.adapters.docker_engine import EngineError
-from healer.adapters.history import Record
+from healer.adapters.docker.engine import EngineError
 from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE, SCALE_TRIGGERED
-from healer.adapters.scale_queue_depth import CeleryQueues
+from healer.adapters.scaling.queue_depth import CeleryQueues
+from healer.adapters.store.history import Record
 from healer.core.model import Outcome, ServiceId, Source
 from healer.core.queues import SCALE_QUEUE
 from healer.engine.context import Healer
-from healer.engine.manual import close_request
-from healer.engine.scale_cycle import (
+from healer.engine.repair.manual import close_request
+from healer.engine.scaling.cycle import (
     ScaleError,
     ScalerOptions,
     alert_scale_refusal,

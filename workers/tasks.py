@@ -15,7 +15,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import heartbeat_sent, worker_process_init, worker_ready
 
-from healer.adapters.docker_engine import EngineError
+from healer.adapters.docker.engine import EngineError
 from healer.adapters.queue import (
     CHECK_DISK,
     PROBE_ALL,
@@ -37,10 +37,10 @@ from healer.core.model import (
 from healer.core.queues import PROBE_QUEUE, REPAIR_QUEUE, host_queue
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
-from healer.engine.manual import close_request
 from healer.engine.probe import probe, reconcile
-from healer.engine.repair import Busy, SlotsFull, repair
-from healer.engine.repair_outcome import RepairResult, finish_repair
+from healer.engine.repair.manual import close_request
+from healer.engine.repair.outcome import RepairResult, finish_repair
+from healer.engine.repair.run import Busy, SlotsFull, repair
 from workers.app import RETRY_ON_REDIS_LOSS, app, settings
 
 log = logging.getLogger("healer.tasks")

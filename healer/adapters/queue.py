@@ -11,8 +11,8 @@ import uuid
 from celery import Celery
 from kombu import Queue
 
-from healer.adapters import keys
-from healer.adapters.redis_conn import target
+from healer.adapters.store import keys
+from healer.adapters.store.connection import target
 from healer.core.model import HostId, RepairRequest, ServiceId, Source
 from healer.core.queues import (
     PROBE_QUEUE,

@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from healer.adapters.alert_marks import Claim
-from healer.adapters.history import Record
+from healer.adapters.store.alert_marks import Claim
+from healer.adapters.store.history import Record
 from healer.api.bodies import json_body, load_json
 from healer.core.actions import UnknownAction
 from healer.core.alerts import (
@@ -47,9 +47,9 @@ from healer.core.model import (
     ServiceId,
     Source,
 )
-from healer.engine.actions import check_on_host, cluster_strategies
 from healer.engine.context import Healer
-from healer.engine.manual import send_or_fail
+from healer.engine.repair.actions import check_on_host, cluster_strategies
+from healer.engine.repair.manual import send_or_fail
 from healer.engine.status import HostDown, catalogue, require_live
 
 # Alertmanager batches are small (grouped by alertname and service); 1 MiB is far above any

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from healer.adapters.docker_engine import EngineError
+from healer.adapters.docker.engine import EngineError
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.api import deps
 from healer.api.alerts import alerts_router, read_capped
@@ -26,9 +26,9 @@ from healer.api.bodies import (
 )
 from healer.core.actions import UnknownAction
 from healer.core.model import Source
-from healer.engine import actions
 from healer.engine.context import Healer, build
-from healer.engine.manual import EnqueueFailed, enqueue_manual
+from healer.engine.repair import actions
+from healer.engine.repair.manual import EnqueueFailed, enqueue_manual
 from healer.engine.status import hosts, recoveries, status
 from healer.settings import Settings
 

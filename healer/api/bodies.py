@@ -25,7 +25,8 @@ MAX_HISTORY_WINDOW = 10 * 365 * 86400.0
 
 
 # An action name: a built-in, `signal:<NAME>` or an installed plugin's entry point name. Its
-# spelling is checked here; whether such an action exists, by the route (engine/actions.check).
+# spelling is checked here; whether such an action exists, by the route
+# (engine/repair/actions.check).
 ACTION_NAME = r"^[A-Za-z0-9_.:-]{1,200}$"
 
 

@@ -1,9 +1,9 @@
 """Repair action names: the built-ins, `signal:<NAME>`, and installed plugin strategies.
 
 Pure: which names exist is decided from the plugin names the caller discovered (the
-discovery itself is I/O and lives in healer.adapters.plugins). Every entry point that takes
-an action (HTTP, CLI, alerts, labels) checks it here, so they all accept the same names and
-refuse an unknown one with the same message.
+discovery itself is I/O and lives in healer.adapters.plugins.strategies). Every entry point
+that takes an action (HTTP, CLI, alerts, labels) checks it here, so they all accept the same
+names and refuse an unknown one with the same message.
 """
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ class Action(enum.StrEnum):
 
 
 # The built-in container repairs the guarded repair task carries out, in the order error
-# messages list them; `signal:<NAME>` and plugin strategies come on top (healer.core.actions).
+# messages list them; `signal:<NAME>` and plugin strategies come on top
+# (healer.core.actions).
 REPAIR_ACTIONS = (Action.RESTART, Action.START, Action.STOP_START, Action.RECREATE)
 
 

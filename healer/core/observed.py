@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from healer.core.backoff import Episode
 from healer.core.model import Condition, ContainerId, ServiceId
+from healer.core.repair.backoff import Episode
 
 
 @dataclass(frozen=True)

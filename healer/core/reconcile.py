@@ -6,14 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from healer.core.backoff import (
-    Episode,
-    RestartPolicy,
-    Verdict,
-    cooldown_remaining,
-    decide,
-    episode_over,
-)
 from healer.core.deps import DependencyGraph
 from healer.core.labels import ServiceLabels, parse_service_labels
 from healer.core.model import (
@@ -28,7 +20,15 @@ from healer.core.model import (
     Source,
 )
 from healer.core.observed import ProbeEffects, Snapshot
-from healer.core.policy import (
+from healer.core.repair.backoff import (
+    Episode,
+    RestartPolicy,
+    Verdict,
+    cooldown_remaining,
+    decide,
+    episode_over,
+)
+from healer.core.repair.conditions import (
     DetectContext,
     detect,
     is_down,

@@ -3,7 +3,7 @@ decided purely.
 
 A `ResourceSample` is what one cheap read of a container's cgroup (or the Docker stats API)
 gave. Rates need the previous sample; "for 5 minutes" needs the time the condition was first
-seen. Both live in Redis (adapters/stats.py); everything here is a function of them.
+seen. Both live in Redis (adapters/docker/stats.py); everything here is a function of them.
 
 Parsers take the text of cgroup v1/v2 and /proc files, or the stats API payload, so the
 adapter does only I/O.

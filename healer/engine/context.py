@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from healer.adapters.docker_engine import DockerEngine
-from healer.adapters.history import setup_file_log
+from healer.adapters.docker.engine import DockerEngine
 from healer.adapters.notify import Notifier
 from healer.adapters.oplog import OpLog
-from healer.adapters.scale_metrics import CollectorSource
-from healer.adapters.stores import Stores
+from healer.adapters.scaling.metrics import CollectorSource
+from healer.adapters.store.history import setup_file_log
+from healer.adapters.store.stores import Stores
 from healer.core.model import Condition, ContainerId, HostId, RepairRequest, ServiceId, Source
 from healer.core.reconcile import PolicyDefaults
 from healer.core.resources import ResourceSample

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from healer.adapters.cleanup import (
+from healer.adapters.docker.cleanup import (
     apply_cleanup,
     disk_usage,
     docker_data_root,
     plan_cleanup,
 )
-from healer.adapters.history import Record
-from healer.core.backoff import RestartPolicy, Verdict
-from healer.core.cleanup_rules import CleanupPlan
+from healer.adapters.store.history import Record
+from healer.core.cleanup import CleanupPlan
 from healer.core.model import (
     INTENT_SOURCES,
     OPERATOR_SOURCES,
@@ -24,6 +23,7 @@ from healer.core.model import (
     SkipReason,
     Source,
 )
+from healer.core.repair.backoff import RestartPolicy, Verdict
 from healer.engine.context import Healer
 
 DISK_SID = ServiceId("host/disk")

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
-from healer.adapters.history import Record
+from healer.adapters.store.history import Record
 from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerId, ServiceId, Source
 from healer.core.reconcile import Plan, plan, related_views

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import docker
 
-from healer.adapters.stats import StatsCollector
-from healer.adapters.stores import Stores
+from healer.adapters.docker.stats import StatsCollector
+from healer.adapters.store.stores import Stores
 from healer.core.model import Condition, ServiceId, ServiceView
 from healer.core.resources import Breach, SustainedRule
 from healer.settings import Settings

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from healer.adapters.docker_engine import EngineError
+from healer.adapters.docker.engine import EngineError
 from healer.core.hosts import (
     AmbiguousService,
     HostState,

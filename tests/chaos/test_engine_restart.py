@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from healer.adapters import keys
+from healer.adapters.store import keys
 from healer.api.app import create_app
 from healer.core.model import HostId
 from healer.settings import Settings

@@ -25,12 +25,12 @@ from hypothesis.stateful import (
 )
 from pydantic import ValidationError
 
-from healer.adapters import guard, keys
+from healer.adapters.store import guard, keys
 from healer.core.alerts import Webhook, decide, describe_errors
-from healer.core.backoff import RestartPolicy, Verdict, required_wait
 from healer.core.labels import parse_service_labels
 from healer.core.model import Condition, HostId, ServiceId
-from healer.core.scale_labels import parse_scale_labels
+from healer.core.repair.backoff import RestartPolicy, Verdict, required_wait
+from healer.core.scaling.labels import parse_scale_labels
 
 # --- the Alertmanager payload parser -------------------------------------------------------
 

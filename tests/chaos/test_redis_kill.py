@@ -15,10 +15,10 @@ from typing import TypeVar
 
 import redis
 
-from healer.adapters import guard, keys
-from healer.adapters.history import History
-from healer.core.backoff import RestartPolicy, Verdict
+from healer.adapters.store import guard, keys
+from healer.adapters.store.history import History
 from healer.core.model import Condition, HostId, ServiceId, service_id
+from healer.core.repair.backoff import RestartPolicy, Verdict
 from tests.chaos.conftest import HealerRun, StackFactory
 from tests.support import (
     ComposeFactory,

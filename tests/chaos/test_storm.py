@@ -12,10 +12,10 @@ import time
 
 import redis
 
-from healer.adapters import keys
-from healer.adapters.history import History
-from healer.adapters.hosts import HostRegistry
-from healer.adapters.metrics import HealerCollector
+from healer.adapters.metrics.series import HealerCollector
+from healer.adapters.store import keys
+from healer.adapters.store.history import History
+from healer.adapters.store.hosts import HostRegistry
 from healer.core.model import HostId
 from tests.support import (
     ComposeFactory,

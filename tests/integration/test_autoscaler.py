@@ -25,12 +25,12 @@ import pytest
 import redis
 from celery import Celery
 
-from healer.adapters import keys
 from healer.adapters.queue import make_celery
-from healer.adapters.scale_queue_depth import priority_keys
+from healer.adapters.scaling.queue_depth import priority_keys
+from healer.adapters.store import keys
 from healer.core.model import ServiceId, service_id
 from healer.engine.context import Healer, build
-from healer.engine.scale_cycle import (
+from healer.engine.scaling.cycle import (
     CycleResult,
     ScaleError,
     ScalerOptions,

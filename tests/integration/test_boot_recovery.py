@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from healer.adapters import keys
-from healer.adapters.boot_store import boot_series
-from healer.core.boot_detect import engine_time
+from healer.adapters.store import keys
+from healer.adapters.store.boot import boot_series
+from healer.core.boot.detect import engine_time
 from healer.core.model import ServiceId
-from healer.engine.boot import recover
-from healer.engine.boot_check import restarted_projects
+from healer.engine.boot.check import restarted_projects
+from healer.engine.boot.recovery import recover
 from healer.engine.context import Healer, build
 from healer.engine.probe import probe
 from healer.settings import Settings

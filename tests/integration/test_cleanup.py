@@ -22,13 +22,13 @@ import pytest
 from docker.models.containers import Container
 from docker.types import Mount
 
-from healer.adapters.cleanup import (
+from healer.adapters.docker.cleanup import (
     apply_cleanup,
     disk_usage,
     docker_data_root,
     plan_cleanup,
 )
-from healer.core.cleanup_rules import CleanupPlan
+from healer.core.cleanup import CleanupPlan
 from tests.support import ComposeFactory, compose_yaml, healthy_service_yaml
 
 DAY = 86400

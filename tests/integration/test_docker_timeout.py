@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from healer.adapters.docker_engine import DockerEngine, EngineError
+from healer.adapters.docker.engine import DockerEngine, EngineError
 from healer.core.model import ServiceId
 
 

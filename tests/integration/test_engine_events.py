@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from healer.adapters.docker_engine import DockerEngine
+from healer.adapters.docker.engine import DockerEngine
 from healer.core.events import parse_event
 from tests.support import ComposeFactory, EventsFactory, compose_yaml, healthy_service_yaml
 

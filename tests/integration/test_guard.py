@@ -8,11 +8,11 @@ import time
 
 import redis
 
-from healer.adapters import guard, keys
-from healer.adapters.repair_limit import RepairLimiter
-from healer.core.backoff import RestartPolicy, Verdict
-from healer.core.concurrency import LimitPolicy
+from healer.adapters.store import guard, keys
+from healer.adapters.store.repair_limit import RepairLimiter
 from healer.core.model import Condition, HostId, ServiceId
+from healer.core.repair.backoff import RestartPolicy, Verdict
+from healer.core.repair.concurrency import LimitPolicy
 
 HOST = HostId("node-a")
 SID = ServiceId("proj/web")

@@ -21,8 +21,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from kombu.exceptions import OperationalError
 
-from healer.adapters import keys
-from healer.adapters.counters import Counters
+from healer.adapters.metrics.counters import Counters
+from healer.adapters.store import keys
 from healer.api.app import create_app
 from healer.core.model import HostId
 from healer.settings import Settings

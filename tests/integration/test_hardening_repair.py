@@ -14,7 +14,7 @@ import docker
 import pytest
 import redis
 
-from healer.adapters import keys
+from healer.adapters.store import keys
 from healer.core.model import (
     Action,
     Condition,
@@ -24,10 +24,10 @@ from healer.core.model import (
     Source,
     service_id,
 )
-from healer.core.work import repair_budget
+from healer.core.repair.work import repair_budget
 from healer.engine.context import Healer, build
 from healer.engine.disk import check_disk
-from healer.engine.repair import repair
+from healer.engine.repair.run import repair
 from healer.settings import Settings
 from tests.support import (
     ComposeFactory,

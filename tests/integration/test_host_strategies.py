@@ -11,9 +11,9 @@ import httpx
 import pytest
 import redis
 
-from healer.adapters.hosts import HostRegistry
+from healer.adapters.store.hosts import HostRegistry
 from healer.core.model import HostId, ServiceId
-from healer.engine.actions import STRATEGIES_FIELD
+from healer.engine.repair.actions import STRATEGIES_FIELD
 from tests.integration.test_alerts_api import AUTH, alert, alerts_app, only, post, serve
 
 WITH, WITHOUT, OLD = HostId("node-with"), HostId("node-without"), HostId("node-old")

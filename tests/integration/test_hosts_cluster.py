@@ -14,9 +14,9 @@ from celery import Celery
 
 from beat import schedule
 from beat.scheduler import ResilientScheduler
-from healer.adapters import keys
-from healer.adapters.hosts import HostRegistry
 from healer.adapters.queue import make_celery
+from healer.adapters.store import keys
+from healer.adapters.store.hosts import HostRegistry
 from healer.core.hosts import HostState, down_after
 from healer.core.model import HostId, ServiceId
 from healer.settings import Settings

@@ -33,8 +33,8 @@ import docker
 import pytest
 import redis
 
-from healer.adapters import keys
-from healer.adapters.cgroups import cgroup_version, find_cgroup
+from healer.adapters.docker.cgroups import cgroup_version, find_cgroup
+from healer.adapters.store import keys
 from healer.core.model import ContainerId
 from healer.core.resources import parse_net_dev
 from tests.support import (

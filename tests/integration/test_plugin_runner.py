@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from healer.adapters import plugins
+from healer.adapters.plugins import strategies as plugins
 
 pytestmark = pytest.mark.usefixtures("docker_client")  # the context's client talks to it
 

@@ -14,12 +14,12 @@ import pytest
 import redis
 from docker.models.containers import Container
 
-from healer.adapters import keys
-from healer.core.backoff import Verdict
+from healer.adapters.store import keys
 from healer.core.labels import parse_service_labels
 from healer.core.model import Action, Condition, RepairRequest, ServiceId, service_id
+from healer.core.repair.backoff import Verdict
 from healer.engine import context
-from healer.engine.repair import repair
+from healer.engine.repair.run import repair
 from healer.settings import Settings
 from tests.support import (
     ComposeFactory,

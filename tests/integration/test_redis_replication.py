@@ -7,15 +7,15 @@ import time
 
 import redis
 
-from healer.adapters import keys
-from healer.adapters.guard import Guard
-from healer.adapters.history import History
 from healer.adapters.redisha.failover import FailoverWatch
-from healer.adapters.repair_limit import RepairLimiter
-from healer.adapters.requests import RequestStore
-from healer.core.backoff import RestartPolicy, Verdict
-from healer.core.concurrency import LimitPolicy
+from healer.adapters.store import keys
+from healer.adapters.store.guard import Guard
+from healer.adapters.store.history import History
+from healer.adapters.store.repair_limit import RepairLimiter
+from healer.adapters.store.requests import RequestStore
 from healer.core.model import Condition, HostId, ServiceId
+from healer.core.repair.backoff import RestartPolicy, Verdict
+from healer.core.repair.concurrency import LimitPolicy
 
 HOST = HostId("node-a")
 SID = ServiceId("proj/web")

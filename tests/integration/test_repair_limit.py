@@ -7,10 +7,10 @@ import time
 
 import redis
 
-from healer.adapters import keys
-from healer.adapters.repair_limit import LIMIT_TTL, RepairLimiter, decode, encode
-from healer.core.concurrency import LimitPolicy, LimitState, Tally
+from healer.adapters.store import keys
+from healer.adapters.store.repair_limit import LIMIT_TTL, RepairLimiter, decode, encode
 from healer.core.model import HostId
+from healer.core.repair.concurrency import LimitPolicy, LimitState, Tally
 
 HOST = HostId("node-a")
 

@@ -23,7 +23,7 @@ import docker
 import docker.errors
 import pytest
 
-from healer.adapters.stats import StatsCollector
+from healer.adapters.docker.stats import StatsCollector
 from healer.core.model import ContainerId
 from healer.core.resources import ratios
 from tests.support import (

@@ -6,12 +6,12 @@ from __future__ import annotations
 import redis
 from celery import Celery
 
-from healer.adapters import keys
-from healer.adapters.scale_queue_depth import CeleryQueues
-from healer.adapters.scale_state import ScaleStore
-from healer.adapters.scale_trigger import ScaleTrigger
+from healer.adapters.scaling.queue_depth import CeleryQueues
+from healer.adapters.scaling.state import ScaleStore
+from healer.adapters.scaling.trigger import ScaleTrigger
+from healer.adapters.store import keys
 from healer.core.model import HostId, ServiceId
-from healer.core.scale_trigger import Watch
+from healer.core.scaling.trigger import Watch
 
 HOST = HostId("node-a")
 SID = ServiceId("proj/worker")

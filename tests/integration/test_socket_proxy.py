@@ -15,7 +15,7 @@ import docker
 import httpx
 import pytest
 
-from healer.adapters.docker_engine import DockerEngine
+from healer.adapters.docker.engine import DockerEngine
 from healer.core.model import ContainerId
 from tests.support import free_port, wait_until
 

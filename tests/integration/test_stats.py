@@ -12,8 +12,8 @@ import docker
 import pytest
 import redis
 
-from healer.adapters.keys import RESOURCE_PREFIX as RES_PREFIX
-from healer.adapters.stats import StatsCollector, SustainedStore, cgroup_version
+from healer.adapters.docker.stats import StatsCollector, SustainedStore, cgroup_version
+from healer.adapters.store.keys import RESOURCE_PREFIX as RES_PREFIX
 from healer.core.model import Condition, ContainerId
 from healer.core.resources import ResourceSample, ratios
 from tests.support import ComposeFactory, compose_yaml, wait_until

@@ -175,7 +175,7 @@ def _plugin_children(log_dir: Path) -> list[int]:
             env = Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             continue
-        if b"healer.adapters.plugin_runner" in cmd and str(log_dir).encode() in env:
+        if b"healer.adapters.plugins.runner" in cmd and str(log_dir).encode() in env:
             found.append(int(pid))
     return found
 

@@ -13,9 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from healer.adapters.docker_engine import Fixed
-from healer.adapters.history import Record
-from healer.core.backoff import Decision, Episode, RestartPolicy, Verdict, decide
+from healer.adapters.docker.engine import Fixed
+from healer.adapters.store.history import Record
 from healer.core.model import (
     Condition,
     ContainerId,
@@ -24,6 +23,7 @@ from healer.core.model import (
     ServiceId,
     ServiceView,
 )
+from healer.core.repair.backoff import Decision, Episode, RestartPolicy, Verdict, decide
 from healer.engine.context import Healer
 from healer.settings import Settings
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer.core.backoff import (
+from healer.core.repair.backoff import (
     Decision,
     Episode,
     RestartPolicy,

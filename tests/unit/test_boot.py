@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from healer.core.boot import (
+from healer.core.boot.plan import (
     BootRules,
     Progress,
     ServiceState,
@@ -308,8 +308,8 @@ def test_boot_labels(labels: dict[str, str], expected: BootRules, problems: int)
 
 
 def test_the_boot_record_tells_order_waits_and_total_time() -> None:
-    from healer.core.boot import Blocked
-    from healer.core.boot_report import status_record, summary
+    from healer.core.boot.plan import Blocked
+    from healer.core.boot.report import status_record, summary
 
     p = Progress(
         t0=0.0,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from healer.core.boot_detect import (
+from healer.core.boot.detect import (
     ContainerTimes,
     engine_time,
     restarted_containers,

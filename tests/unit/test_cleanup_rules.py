@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from healer.core.cleanup_rules import (
+from healer.core.cleanup import (
     CleanupPlan,
     ContainerItem,
     ImageItem,

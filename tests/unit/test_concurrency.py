@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healer.core.concurrency import LimitPolicy, LimitState, Sample, allowed, update
+from healer.core.repair.concurrency import LimitPolicy, LimitState, Sample, allowed, update
 
 POLICY = LimitPolicy(cap=64, initial=8)  # a small start shows the ramp
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from healer.adapters.docker_engine import (
+from healer.adapters.docker.engine import (
     Fixed,
     ListEntry,
     group_services,
@@ -16,7 +16,7 @@ from healer.adapters.docker_engine import (
     view_from_list_entry,
 )
 from healer.core.model import ContainerId, ContainerView, HealthStatus, ServiceId
-from healer.core.policy import container_status, is_good
+from healer.core.repair.conditions import container_status, is_good
 
 
 def entry(

@@ -18,8 +18,8 @@ from healer.core.model import (
     ServiceView,
     Source,
 )
-from healer.engine import actions
-from healer.engine.repair import repair
+from healer.engine.repair import actions
+from healer.engine.repair.run import repair
 from tests.unit.engine_fakes import CID, SID, FakeEngine, FakeStores, make_healer
 
 

@@ -9,7 +9,7 @@ import docker.errors
 import pytest
 import requests
 
-from healer.adapters.docker_engine import ContainerGone, EngineError, call_engine
+from healer.adapters.docker.engine import ContainerGone, EngineError, call_engine
 
 
 def _raise(exc: BaseException) -> Callable[[], None]:

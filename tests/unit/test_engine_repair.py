@@ -1,4 +1,4 @@
-"""The repair orchestration (healer.engine.repair, .manual, .probe and the Celery task's
+"""The repair orchestration (healer.engine.repair.run, .manual, .probe and the Celery task's
 retries) with fakes at the adapter seams: no Redis, no Docker, milliseconds."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from healer.core.model import (
     SkipReason,
     Source,
 )
-from healer.engine import repair as repair_mod
-from healer.engine.manual import enqueue_manual
-from healer.engine.repair import Busy, SlotsFull, repair
-from healer.engine.repair_outcome import RepairResult, finish_repair
+from healer.engine.repair import run as repair_mod
+from healer.engine.repair.manual import enqueue_manual
+from healer.engine.repair.outcome import RepairResult, finish_repair
+from healer.engine.repair.run import Busy, SlotsFull, repair
 from tests.unit.engine_fakes import (
     CID,
     SID,
@@ -264,7 +264,7 @@ def test_the_list_does_not_answer_what_it_cannot_tell(condition: Condition, runn
 
 class FailingEngine(FakeEngine):
     def start(self, cid: Any) -> None:
-        from healer.adapters.docker_engine import EngineError
+        from healer.adapters.docker.engine import EngineError
 
         raise EngineError("engine timed out", None)
 

@@ -8,11 +8,12 @@ import pytest
 from fastapi import HTTPException
 from pydantic import ValidationError
 
-from healer.adapters.counters import field, unfield
-from healer.adapters.docker_engine import DockerEngine, EngineUnreachable, unreachable_reason
+from healer.adapters.docker.engine import DockerEngine, EngineUnreachable, unreachable_reason
+from healer.adapters.metrics.counters import field, unfield
 from healer.api.bodies import history_window, load_json, parse_repair_body
 from healer.cli import wait_for_engine
 from healer.core.alerts import Alert, decide
+from healer.core.container_spec import scale_blockers
 from healer.core.model import (
     Action,
     Condition,
@@ -24,12 +25,11 @@ from healer.core.model import (
     ServiceView,
     Source,
 )
-from healer.core.scale_labels import parse_scale_labels
-from healer.core.scale_replica_spec import scale_blockers
-from healer.core.storm import StormPolicy, applies, assess
-from healer.core.work import repair_budget, stop_grace
-from healer.engine.gates import targets
-from healer.engine.repair import repair
+from healer.core.repair.storm import StormPolicy, applies, assess
+from healer.core.repair.work import repair_budget, stop_grace
+from healer.core.scaling.labels import parse_scale_labels
+from healer.engine.repair.gates import targets
+from healer.engine.repair.run import repair
 from healer.settings import Settings, redact_url
 from tests.unit.engine_fakes import CID, SID, FakeEngine, FakeStores, make_healer
 
@@ -227,7 +227,7 @@ def test_unreachable_reasons_are_short() -> None:
 
 
 def test_healer_run_waits_for_the_engine_saying_so_once(caplog: pytest.LogCaptureFixture) -> None:
-    from healer.adapters.docker_engine import EngineError
+    from healer.adapters.docker.engine import EngineError
 
     answers = iter([False, False, False, True])
     delays: list[float] = []

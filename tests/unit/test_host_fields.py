@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from healer.adapters.boot_store import boot_series
-from healer.adapters.counters import _by_parts
+from healer.adapters.metrics.counters import _by_parts
+from healer.adapters.store.boot import boot_series
 
 
 def test_host_first_and_a_pipe_in_the_service_id() -> None:

@@ -16,7 +16,7 @@ from healer.core.model import (
     ServiceId,
     ServiceView,
 )
-from healer.core.policy import (
+from healer.core.repair.conditions import (
     CONDITION_ACTION,
     DetectContext,
     container_status,

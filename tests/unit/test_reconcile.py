@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 
-from healer.core.backoff import Episode, Verdict, decide
 from healer.core.labels import ServiceLabels
 from healer.core.model import (
     Action,
@@ -19,6 +18,7 @@ from healer.core.model import (
 )
 from healer.core.observed import ProbeEffects, Snapshot
 from healer.core.reconcile import Note, Plan, PolicyDefaults, plan
+from healer.core.repair.backoff import Episode, Verdict, decide
 
 NOW = 1_000_000.0
 WEB = ServiceId("shop/web")

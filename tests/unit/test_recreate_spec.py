@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healer.core.scale_replica_spec import (
+from healer.core.container_spec import (
     NUMBER_LABEL,
     REPLACE_LABEL,
     create_body,

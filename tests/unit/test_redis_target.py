@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from healer.adapters.redis_conn import target
 from healer.adapters.redisha.target import RedisTarget
+from healer.adapters.store.connection import target
 from healer.settings import Settings, redact_url
 
 URL = "sentinel://:s3cret@h1:26379;sentinel://h2:26380;sentinel://h3/2"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from healer.adapters.queue import make_celery
 from healer.core.queues import QUEUES, host_queues
-from healer.core.scale_labels import (
+from healer.core.scaling.labels import (
     DEFAULT_QUEUE_TARGET,
     HEALER_QUEUES,
     KNOWN,
@@ -18,7 +18,7 @@ from healer.core.scale_labels import (
     parse_scale_labels,
     wants_autoscaling,
 )
-from healer.core.scale_policy import ScaleSpec
+from healer.core.scaling.policy import ScaleSpec
 from healer.settings import Settings
 
 DEFAULT = ScaleSpec()

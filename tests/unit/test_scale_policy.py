@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.naive_scaler import naive_threshold_decide
-from healer.core.scale_policy import (
+from healer.core.scaling.policy import (
     History,
     Observation,
     ScaleSpec,

@@ -10,18 +10,18 @@ from typing import Any
 
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
-from healer.adapters.scale_metrics import CollectorSource
-from healer.adapters.scale_queue_depth import count_tasks, priority_keys
+from healer.adapters.scaling.metrics import CollectorSource
+from healer.adapters.scaling.queue_depth import count_tasks, priority_keys
 from healer.core import resources as res
-from healer.core.model import ContainerId, ContainerView
-from healer.core.resources import ResourceSample
-from healer.core.scale_replica_spec import (
+from healer.core.container_spec import (
     NUMBER_LABEL,
     create_body,
     fixed_host_ports,
     name_separator,
     scale_blockers,
 )
+from healer.core.model import ContainerId, ContainerView
+from healer.core.resources import ResourceSample
 
 CID = "9056a978ed16" + "0" * 52
 ANON = "c0686cf1f9a6450fb1585411583024a75da51e84287b9e264e4c377973eb30ab"

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from healer.core.model import ServiceId
-from healer.core.scale_policy import Observation, ScaleSpec, decide
-from healer.core.scale_trigger import Watch, needs_more, triggered
+from healer.core.scaling.policy import Observation, ScaleSpec, decide
+from healer.core.scaling.trigger import Watch, needs_more, triggered
 
 SID = ServiceId("p/worker")
 

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import redis
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from healer.adapters import keys
-from healer.adapters.history import History, Record
-from healer.adapters.redis_conn import master_address
+from healer.adapters.store import keys
+from healer.adapters.store.connection import master_address
+from healer.adapters.store.history import History, Record
 from healer.core.model import Outcome
 
 log = logging.getLogger("healer.redis")

@@ -1,0 +1,118 @@
+"""Recreate a container the way `docker compose up --force-recreate` does, through the API.
+
+The create body comes from the same translation as a new replica's (scale_replica_spec), so a
+recreated container and a scaled-up replica can never disagree on what "the service's
+config" is. Compose's order is kept: create under a temporary name while the old container
+still serves, stop and remove the old one (never its volumes), rename, start. Containers
+that share the old container's network namespace (`network_mode: service:X` is stored as
+`container:<id>`) would be left in a namespace nothing owns any more: they are recreated
+against the new id and started, which is what re-attaches them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from healer.adapters.docker.engine import DockerEngine, EngineError, call_engine
+from healer.adapters.docker.replicas import create_container, discard, remove_container
+from healer.core.container_spec import namespace_sharer, recreate_body
+from healer.core.model import ContainerId
+
+log = logging.getLogger("healer.recreate")
+
+StopHook = Callable[[ContainerId], None]
+"""Called before a container is stopped (marks the stop as the healer's own)."""
+
+_MAX_DEPTH = 3  # a sharer of a sharer is possible; a deeper chain is a configuration error
+
+
+@dataclass(frozen=True)
+class Recreated:
+    new_id: ContainerId
+    name: str
+    notes: tuple[str, ...] = field(default=())
+    errors: tuple[str, ...] = field(default=())  # sharers that could not be re-attached
+
+
+def _name(info: dict[str, Any]) -> str:
+    return str(info.get("Name", "?")).lstrip("/")
+
+
+class Recreator:
+    def __init__(self, engine: DockerEngine, before_stop: StopHook | None = None) -> None:
+        self.engine = engine
+        self.api = engine.client.api
+        self.before_stop = before_stop
+
+    def recreate(
+        self, info: dict[str, Any], stop_timeout: int, network_mode: str | None = None
+    ) -> Recreated:
+        return self._recreate(info, stop_timeout, network_mode, 0)
+
+    def _recreate(
+        self, info: dict[str, Any], stop_timeout: int, network_mode: str | None, depth: int
+    ) -> Recreated:
+        old_id, name = ContainerId(str(info["Id"])), _name(info)
+        sharers = self._sharers(old_id, name) if depth < _MAX_DEPTH else []
+        body, networks = recreate_body(info, self._image(info), network_mode)
+        # Compose's temporary name: the old container keeps its name until it is gone.
+        new_id = create_container(self.api, body, f"{old_id[:12]}_{name}", networks)
+        try:
+            self._retire(old_id, stop_timeout)
+        except EngineError:
+            discard(self.api, new_id)
+            raise
+        call_engine(lambda: self.api.rename(new_id, name))
+        call_engine(lambda: self.api.start(new_id))
+        notes = [f"{name} recreated ({old_id[:12]} -> {new_id[:12]})"]
+        errors: list[str] = []
+        for sharer in sharers:
+            done = self._reattach(sharer, new_id, depth)
+            notes += done.notes
+            errors += done.errors
+        return Recreated(new_id, name, tuple(notes), tuple(errors))
+
+    def _image(self, info: dict[str, Any]) -> str:
+        """The image by the name the service asks for, as compose recreates it (a re-tagged
+        image is picked up); the old image id when that name no longer resolves."""
+        name = str((info.get("Config") or {}).get("Image") or "")
+        try:
+            if name:
+                call_engine(lambda: self.api.inspect_image(name))
+                return name
+        except EngineError:
+            pass
+        return str(info.get("Image") or name)
+
+    def _sharers(self, owner_id: ContainerId, owner_name: str) -> list[dict[str, Any]]:
+        """Every container, of any project, that lives in the owner's network namespace."""
+        entries = call_engine(lambda: self.api.containers(all=True))
+        out = []
+        for entry in entries:
+            mode = str((entry.get("HostConfig") or {}).get("NetworkMode") or "")
+            if mode.startswith("container:") and entry.get("Id") != owner_id:
+                info = self.engine.inspect(ContainerId(str(entry["Id"])))
+                if namespace_sharer(info, owner_id, owner_name):
+                    out.append(info)
+        return out
+
+    def _retire(self, cid: ContainerId, stop_timeout: int) -> None:
+        if self.before_stop is not None:
+            self.before_stop(cid)
+        self.engine.stop(cid, stop_timeout)
+        remove_container(self.api, cid)
+
+    def _reattach(self, sharer: dict[str, Any], owner: ContainerId, depth: int) -> Recreated:
+        timeout = (sharer.get("Config") or {}).get("StopTimeout")
+        grace = int(timeout) if timeout is not None else 10
+        try:
+            done = self._recreate(sharer, grace, f"container:{owner}", depth + 1)
+        except EngineError as exc:
+            # The owner is repaired either way; name the sharer that still needs a hand.
+            error = f"{_name(sharer)} not re-attached to the new network namespace: {exc}"
+            return Recreated(ContainerId(""), _name(sharer), (), (error,))
+        note = f"{done.name} re-attached to the new network namespace"
+        return Recreated(done.new_id, done.name, (note, *done.notes[1:]), done.errors)

@@ -1,0 +1,1 @@
+"""Users' repair strategies: discovery of entry points and the child process that runs one."""

@@ -1,0 +1,1 @@
+"""The autoscaler's edges: usage metrics, queue depth and drain, its state, the trigger."""

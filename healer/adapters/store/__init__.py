@@ -1,0 +1,1 @@
+"""The Redis side: the connection, every key, the guard, history, requests and state stores."""

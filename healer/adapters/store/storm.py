@@ -1,0 +1,51 @@
+"""State of the repair-storm brake in Redis (the decision is healer.core.repair.storm)."""
+
+from __future__ import annotations
+
+import redis
+
+from healer.adapters.store import keys
+from healer.core.model import HostId, ServiceId
+
+
+class StormStore:
+    def __init__(self, r: redis.Redis, host: HostId) -> None:
+        self.r = r
+        self.host = host
+        self._unhealthy = keys.storm_unhealthy(host)
+        self._managed = keys.storm_managed(host)
+        self._trickle = keys.storm_trickle(host)
+        self._braked = keys.storm_braked(host)
+
+    def observe_unhealthy(self, sid: ServiceId, now: float, window: float) -> int:
+        """Note `sid` as unhealthy now; returns distinct services unhealthy in the window."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.zadd(self._unhealthy, {sid: now})
+        pipe.zremrangebyscore(self._unhealthy, "-inf", now - window)
+        pipe.zcard(self._unhealthy)
+        pipe.expire(self._unhealthy, int(window) + 60)
+        return int(pipe.execute()[2])
+
+    def managed(self) -> int | None:
+        raw = self.r.get(self._managed)
+        return int(raw) if raw is not None else None
+
+    def set_managed(self, count: int, ttl: float) -> None:
+        self.r.set(self._managed, str(count), ex=max(1, int(ttl)))
+
+    def take_trickle(self, interval: float) -> bool:
+        """True for the one repair allowed in this trickle interval (host-wide, atomic)."""
+        return bool(self.r.set(self._trickle, "1", nx=True, px=max(1, int(interval * 1000))))
+
+    def set_braked(self, detail: str, ttl: float) -> bool:
+        """Mark the brake engaged; True when it was not engaged before (first notice)."""
+        fresh = not self.r.exists(self._braked)
+        self.r.set(self._braked, detail, ex=max(1, int(ttl)))
+        return fresh
+
+    def release(self) -> None:
+        self.r.delete(self._braked)
+
+    def braked(self) -> str | None:
+        raw = self.r.get(self._braked)
+        return str(raw) if raw is not None else None

@@ -1,0 +1,1 @@
+"""Ordered recovery after an engine restart, decided purely: detect, plan, report."""

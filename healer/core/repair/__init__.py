@@ -1,0 +1,2 @@
+"""Repair decisions, pure: conditions, actions, the restart policy's backoff, the storm brake
+and the adaptive concurrency limit."""

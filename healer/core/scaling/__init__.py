@@ -1,0 +1,1 @@
+"""Autoscaling decisions, pure: labels, HPA-style policy, the between-cycles trigger."""

@@ -1,0 +1,294 @@
+"""A service's autoscaling settings from its `healer.scale.*` labels, parsed without I/O.
+
+A service is autoscaled when it names a metric (`healer.scale.metric`) or a ceiling
+(`healer.scale.max`), or when it is the healer's own worker (`healer.role=worker`, scaled on
+the healer's queues). A bad value never raises: it is reported in `problems`, naming the label
+and the value, and the default stays in force.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from healer.core.labels import parse_duration
+from healer.core.queues import QUEUES
+from healer.core.scaling.policy import METRICS, Metric, ScaleSpec
+
+PREFIX = "healer.scale."
+ROLE_LABEL = "healer.role"
+WORKER_ROLE = "worker"
+# The healer's own worker service scales on its own queues unless its labels say otherwise.
+HEALER_QUEUES = QUEUES
+# Tasks (waiting + in flight) one replica should carry when a queue service names no target:
+# a few times a worker's usual concurrency, so one burst does not add a replica per task.
+DEFAULT_QUEUE_TARGET = 10.0
+
+Drain = Literal["celery", "none"]
+KNOWN = (
+    "min",
+    "max",
+    "metric",
+    "queues",
+    "target",
+    "up_threshold",
+    "down_threshold",
+    "window",
+    "cooldown",
+    "drain",
+    "shared_storage",  # read by replica_spec: replicas may share writable mounts
+)
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    """What the scaler needs about one service; `enabled` is False when it is not autoscaled
+    (its `spec` still carries the replica bounds `healer scale` must respect)."""
+
+    enabled: bool
+    spec: ScaleSpec
+    queues: tuple[str, ...] = ()
+    drain: Drain = "none"
+    problems: tuple[str, ...] = field(default=())
+
+
+def wants_autoscaling(labels: Mapping[str, str]) -> bool:
+    return (
+        PREFIX + "metric" in labels
+        or PREFIX + "max" in labels
+        or labels.get(ROLE_LABEL, "").strip() == WORKER_ROLE
+    )
+
+
+def parse_scale_labels(
+    labels: Mapping[str, str],
+    *,
+    min_replicas: int = 1,
+    max_replicas: int = 5,
+    cap: int | None = None,
+) -> ScaleConfig:
+    """Parse the labels; `min_replicas`/`max_replicas` are the env defaults (MIN/MAX_REPLICAS)."""
+    problems: list[str] = []
+    try:
+        config = _parse(labels, min_replicas, max_replicas, problems)
+        return config if cap is None else _capped(config, cap)
+    except Exception as exc:  # a parser bug must not take a scaler cycle down
+        problems.append(f"scale labels could not be parsed ({exc!r}); autoscaling off")
+        return ScaleConfig(False, ScaleSpec(), problems=tuple(problems))
+
+
+def _parse(
+    labels: Mapping[str, str], env_min: int, env_max: int, problems: list[str]
+) -> ScaleConfig:
+    own = {k[len(PREFIX) :]: v for k, v in labels.items() if k.startswith(PREFIX)}
+    for name in sorted(set(own) - set(KNOWN)):
+        problems.append(f"label {PREFIX}{name} is unknown (known: {', '.join(KNOWN)}); ignored")
+    worker = labels.get(ROLE_LABEL, "").strip() == WORKER_ROLE
+    metric = _metric(own.get("metric"), "queue" if worker else "cpu", problems)
+    kw: dict[str, Any] = {"metric": metric}
+    kw.update(_bounds(own, env_min, env_max, problems))
+    kw.update(_target(own.get("target"), metric, problems))
+    kw.update(_thresholds(own, metric, problems))
+    kw.update(_durations(own, problems))
+    queues = _queues(own.get("queues"), metric, worker, problems)
+    drain = _drain(own.get("drain"), metric, problems)
+    spec = _spec(kw, problems)
+    return ScaleConfig(wants_autoscaling(labels), spec, queues, drain, tuple(problems))
+
+
+def _label(name: str, value: str) -> str:
+    return f"label {PREFIX}{name}={value!r}"
+
+
+def _metric(value: str | None, default: Metric, problems: list[str]) -> Metric:
+    if value is None:
+        return default
+    v = value.strip().lower()
+    for metric in METRICS:
+        if v == metric:
+            return metric
+    problems.append(f"{_label('metric', value)} is not one of {', '.join(METRICS)}; {default} used")
+    return default
+
+
+def _int(name: str, value: str, problems: list[str]) -> int | None:
+    try:
+        return int(value.strip())
+    except ValueError:
+        problems.append(f"{_label(name, value)} is not a whole number; default used")
+        return None
+
+
+def _capped(config: ScaleConfig, cap: int) -> ScaleConfig:
+    """HEALER_MAX_REPLICAS_CAP wins over every label: bounds above it are lowered to it."""
+    spec = config.spec
+    if spec.max_replicas <= cap:
+        return config
+    problem = (
+        f"healer.scale.max ({spec.max_replicas}) is above HEALER_MAX_REPLICAS_CAP ({cap}); "
+        f"capped at {cap}"
+    )
+    lo = min(spec.min_replicas, cap)
+    new_spec = replace(spec, min_replicas=lo, max_replicas=cap)
+    return replace(config, spec=new_spec, problems=(*config.problems, problem))
+
+
+def _bounds(
+    own: Mapping[str, str], env_min: int, env_max: int, problems: list[str]
+) -> dict[str, int]:
+    # Scale to zero is refused: replicas are cloned from a live container, and compose
+    # keeps no service template the healer could start from once the last one is gone.
+    default_lo = max(1, min(env_min, env_max))
+    default_hi = max(default_lo, env_max)
+    lo = _bound("min", own.get("min"), default_lo, problems)
+    hi = _bound("max", own.get("max"), default_hi, problems)
+    if lo > hi:
+        problems.append(
+            f"healer.scale.min ({lo}) is above healer.scale.max ({hi}); "
+            f"defaults {default_lo}-{default_hi} used"
+        )
+        return {"min_replicas": default_lo, "max_replicas": default_hi}
+    return {"min_replicas": lo, "max_replicas": hi}
+
+
+def _bound(name: str, value: str | None, default: int, problems: list[str]) -> int:
+    if value is None:
+        return default
+    n = _int(name, value, problems)
+    if n is None:
+        return default
+    if n < 1:
+        why = "scale to zero is not supported" if n == 0 else "must be >= 1"
+        problems.append(f"{_label(name, value)}: {why}; {default} used")
+        return default
+    return n
+
+
+def _fraction(name: str, value: str, problems: list[str]) -> float | None:
+    """`0.8` or `80%` → 0.8. A bare number above 1 is refused: `80` almost surely means 80 %,
+    and reading it as 8000 % would silently never scale."""
+    text = value.strip()
+    percent = text.endswith("%")
+    try:
+        number = float(text[:-1] if percent else text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        problems.append(f"{_label(name, value)} is not a number > 0 (e.g. 0.8 or 80%)")
+        return None
+    if percent:
+        return number / 100
+    if number > 1:
+        problems.append(
+            f"{_label(name, value)} reads as {number * 100:g} %; write {number / 100:g} or "
+            f"{number:g}% — default used"
+        )
+        return None
+    return number
+
+
+def _target(value: str | None, metric: Metric, problems: list[str]) -> dict[str, float]:
+    if value is None:
+        return {"target": DEFAULT_QUEUE_TARGET} if metric == "queue" else {}
+    if metric != "queue":
+        parsed = _fraction("target", value, problems)
+        return {} if parsed is None else {"target": parsed}
+    try:
+        tasks = float(value.strip())
+    except ValueError:
+        tasks = math.nan
+    if math.isfinite(tasks) and tasks > 0:
+        return {"target": tasks}
+    problems.append(
+        f"{_label('target', value)} is not a number of tasks per replica > 0; "
+        f"{DEFAULT_QUEUE_TARGET:g} used"
+    )
+    return {"target": DEFAULT_QUEUE_TARGET}
+
+
+def _thresholds(own: Mapping[str, str], metric: Metric, problems: list[str]) -> dict[str, float]:
+    given = {k: own[k] for k in ("up_threshold", "down_threshold") if k in own}
+    if given and metric == "queue":
+        names = ", ".join(PREFIX + k for k in given)
+        problems.append(f"{names} ignored: metric=queue scales on healer.scale.target")
+        return {}
+    out: dict[str, float] = {}
+    for name, value in given.items():
+        parsed = _fraction(name, value, problems)
+        if parsed is not None:
+            out[name] = parsed
+    spec = ScaleSpec()
+    up = out.get("up_threshold", spec.up_threshold)
+    down = out.get("down_threshold", spec.down_threshold)
+    if down >= up:
+        problems.append(
+            f"healer.scale.down_threshold ({down:g}) must be below healer.scale.up_threshold "
+            f"({up:g}); defaults {spec.down_threshold:g}/{spec.up_threshold:g} used"
+        )
+        return {}
+    return out
+
+
+def _durations(own: Mapping[str, str], problems: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, field_name in (("window", "stabilization_window_s"), ("cooldown", "cooldown_s")):
+        value = own.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            seconds = -1.0
+        if seconds < 0:
+            problems.append(f"{_label(name, value)} is not seconds >= 0 (e.g. 300, 90s, 5m)")
+            continue
+        out[field_name] = seconds
+    return out
+
+
+def _queues(
+    value: str | None, metric: Metric, worker: bool, problems: list[str]
+) -> tuple[str, ...]:
+    names = tuple(q.strip() for q in (value or "").split(",") if q.strip())
+    if names:
+        if metric != "queue":
+            problems.append(f"{_label('queues', value or '')} ignored: metric is {metric}")
+        return names
+    if worker:
+        return HEALER_QUEUES
+    if metric == "queue":
+        problems.append(
+            "metric=queue needs healer.scale.queues (comma list of Celery queues); "
+            "the service is not scaled until it is set"
+        )
+    return ()
+
+
+def _drain(value: str | None, metric: Metric, problems: list[str]) -> Drain:
+    # A queue-scaled service is a Celery worker: removing one without draining it would
+    # cut its running tasks short (they are redelivered, but only after the visibility timeout).
+    default: Drain = "celery" if metric == "queue" else "none"
+    if value is None:
+        return default
+    v = value.strip().lower()
+    if v == "celery":
+        return "celery"
+    if v in ("none", "false", "no"):
+        return "none"
+    problems.append(f"{_label('drain', value)} is not celery or none; {default} used")
+    return default
+
+
+def _spec(kw: dict[str, Any], problems: list[str]) -> ScaleSpec:
+    try:
+        return ScaleSpec(**kw)
+    except ValueError as exc:
+        # Each field was checked above; this only catches a combination they missed.
+        problems.append(f"{exc}; scaling defaults used")
+    bounds = {k: kw[k] for k in ("min_replicas", "max_replicas", "metric", "target") if k in kw}
+    try:
+        return ScaleSpec(**bounds)
+    except ValueError:
+        return ScaleSpec()

@@ -1,0 +1,62 @@
+"""Has the engine restarted since it was last seen alive? Run by the events watcher each time
+its stream (re)connects, before it replays the events it missed, so the reconcile already
+sees the projects as recovering when those events arrive."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from healer.adapters.docker.engine import ContainerGone, DockerEngine
+from healer.adapters.store.boot import BootStore
+from healer.core.boot.detect import (
+    ContainerTimes,
+    container_times,
+    engine_time,
+    restarted_containers,
+)
+from healer.core.model import ContainerId, split_service_id
+
+log = logging.getLogger("healer.boot")
+
+
+def restarted_projects(
+    engine: DockerEngine,
+    store: BootStore,
+    deadline: float,
+    recover: Callable[[str], None] = lambda project: None,
+) -> list[str]:
+    """The managed projects to recover in order: each is marked ``booting`` for ``deadline``
+    seconds and handed to ``recover``. Only then is the engine recorded as alive now, so a
+    failure on the way (Redis, the broker) leaves the restart to be found again."""
+    now = engine_time(engine.system_time())
+    alive = store.last_alive()
+    intended = {
+        cid: sid
+        for cid, sid in store.intended().items()
+        if engine.manages(split_service_id(sid)[0])
+    }
+    projects: list[str] = []
+    if alive is not None and intended:
+        times: dict[ContainerId, ContainerTimes] = {}
+        for cid in intended:
+            try:
+                times[cid] = container_times(engine.inspect(cid))
+            except ContainerGone:
+                continue
+        changed = restarted_containers(intended, times, alive)
+        projects = sorted({split_service_id(intended[c])[0] for c in changed})
+        store.stopped_by_the_engine(changed)
+        for project in projects:
+            store.mark_booting(project, deadline)
+            recover(project)
+        if projects:
+            log.warning(
+                "engine restarted since %.0f (engine time): %d containers meant to run were "
+                "stopped or started; ordered recovery of %s",
+                alive,
+                len(changed),
+                ", ".join(projects),
+            )
+    store.engine_alive(now)
+    return projects

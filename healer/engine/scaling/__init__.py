@@ -1,0 +1,1 @@
+"""The autoscaling cycle and bringing a service to N replicas."""
