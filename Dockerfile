@@ -9,7 +9,9 @@
 #   CLI     healer status | healer check | healer repair SERVICE ...
 #
 # Without a command the image runs `healer run` (all four roles in one container), which is the
-# supervisor's single-host mode and handy for `docker run`.
+# supervisor's single-host mode and the docker-autoheal drop-in: started as root, the entrypoint
+# (deploy/entrypoint.sh) joins the socket's group and drops to `healer`; without REDIS_URL it
+# starts a Redis inside the container (Debian's redis-server, data in /data).
 #
 # Docker access: the image runs as the unprivileged user `healer` (uid/gid 10001). In the
 # compose stack no role gets the socket: each reaches the engine through its socket proxy
@@ -62,15 +64,22 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid "${HEALER_UID}" healer \
     && useradd --system --uid "${HEALER_UID}" --gid healer --home-dir /app \
        --shell /usr/sbin/nologin healer \
-    && mkdir -p /app /var/log/healer \
-    && chown healer:healer /app /var/log/healer
+    && mkdir -p /app /var/log/healer /data \
+    && chown healer:healer /app /var/log/healer /data
+
+# The built-in Redis of the one-container drop-in (used only when no REDIS_URL is given).
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends redis-server \
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /opt/venv /opt/venv
 COPY deploy/healthcheck.py /usr/local/bin/healer-healthcheck
-RUN chmod 0755 /usr/local/bin/healer-healthcheck
+COPY deploy/entrypoint.sh /usr/local/bin/healer-entrypoint
+RUN chmod 0755 /usr/local/bin/healer-healthcheck /usr/local/bin/healer-entrypoint
 
 WORKDIR /app
-USER healer
+# root only until the entrypoint drops to `healer` (compose runs every role as `healer` itself).
+USER root
+ENTRYPOINT ["healer-entrypoint"]
 EXPOSE 8000 5555
 
 # Role-aware: without an argument it finds the role from the running command. Compose sets

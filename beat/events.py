@@ -17,6 +17,7 @@ import docker
 import redis
 
 from healer.adapters.docker.engine import DockerEngine, EngineError
+from healer.adapters.hardening.environ import keep_environ_private
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.store.stores import Stores
 from healer.core.boot.detect import engine_time
@@ -48,10 +49,11 @@ class EventsWatcher:
         # reboot) and after losing the engine, never after a Redis hiccup: a lone container
         # that crashed meanwhile would look like a restart of a one-container engine.
         self._engine_lost = True
+        self._started = False  # the start-up look (intent + first reconcile) is done
 
     def handle(self, ev: ContainerEvent, engine: DockerEngine) -> None:
         """`engine`: the one whose stream delivered the event (it knows the managed projects)."""
-        if not engine.manages(ev.sid.split("/", 1)[0]):
+        if not engine.manages_labels(ev.project, ev.labels):
             return
         healer_acting = self.state.is_acting(ev.container_id)
         if ev.looks_like_hand_stop and not healer_acting:
@@ -105,8 +107,13 @@ class EventsWatcher:
 
     def _follow(self) -> None:
         # A fresh engine per stream: a reconnect after an engine restart starts clean.
-        engine = DockerEngine.connect(self.settings.docker_host, self.settings.project_list)
+        engine = DockerEngine.connect(
+            self.settings.docker_host,
+            self.settings.project_list,
+            selector=self.settings.selector,
+        )
         self._check_boot(engine)
+        self._start_up(engine)
         since = self._cursor()
         stream = engine.events(since)
         self._close_on_stop(stream)
@@ -140,13 +147,30 @@ class EventsWatcher:
         )
         self._engine_lost = False
 
+    def _start_up(self, engine: DockerEngine) -> None:
+        """Once per process, right after the restart check (which reads the intent an
+        earlier run left): record what runs now as the intent and reconcile at once, rather
+        than one WATCHDOG_INTERVAL later, so an engine restart soon after the healer started
+        is recognised and recovered in order."""
+        if self._started:
+            return
+        if self.settings.boot_recovery:
+            self.boot.remember(engine.services().values())
+        self.dispatcher.probe_all()
+        self._started = True
+        log.info("start-up: intent recorded and a reconcile sent for host %s", self.host)
+
     def engine_alive(self) -> None:
         """Record the engine's clock while the stream is open: the restart check compares
         container start and stop times with the last of these."""
         generation = self._generation
         if not self._connected or not self.settings.boot_recovery:
             return
-        engine = DockerEngine.connect(self.settings.docker_host, self.settings.project_list)
+        engine = DockerEngine.connect(
+            self.settings.docker_host,
+            self.settings.project_list,
+            selector=self.settings.selector,
+        )
         try:
             now = engine_time(engine.system_time())
         finally:
@@ -183,6 +207,7 @@ class EventsWatcher:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    keep_environ_private()
     settings = Settings()
     watcher = EventsWatcher(settings, CeleryDispatcher(make_celery(settings), settings.host_id))
     for sig in (signal.SIGINT, signal.SIGTERM):

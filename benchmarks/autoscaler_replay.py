@@ -21,11 +21,13 @@ No Docker, Redis or Celery is touched.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from benchmarks.naive_scaler import naive_threshold_decide
 from healer.adapters.store.keys import SCALE_TRIGGER_HOLD as TRIGGER_HOLD
@@ -123,6 +125,7 @@ class Run:
     to_capacity: list[float] = field(default_factory=list)
     peak_backlog: float = 0.0
     replica_seconds: float = 0.0
+    series: list[tuple[float, float, int]] = field(default_factory=list)  # t, backlog, replicas
 
 
 class Decider:
@@ -186,6 +189,8 @@ def simulate(
             rising_at = None
         run.peak_backlog = max(run.peak_backlog, pool.backlog)
         run.replica_seconds += pool.replicas
+        if second % 5 == 0 or (run.series and run.series[-1][2] != pool.replicas):
+            run.series.append((now, round(pool.backlog, 1), pool.replicas))
         watch = Watch(
             ServiceId("bench/svc"), ("q",), target, pool.replicas, decider.spec.max_replicas
         )
@@ -318,7 +323,9 @@ def main() -> None:
     p.add_argument("--burst-start-delay", type=float, default=1.0, help="burst case: start, s")
     p.add_argument("--burst-concurrency", type=int, default=4, help="burst case: tasks/replica")
     p.add_argument("--burst-task-seconds", type=float, default=20.0, help="burst case: task, s")
+    p.add_argument("--json", type=Path, help="also write each pattern's time series here")
     args = p.parse_args()
+    series: dict[str, dict[str, object]] = {}
     burst_report(args)
     # target = one replica's concurrency: "a full replica" is the HPA target.
     spec = ScaleSpec(
@@ -337,6 +344,10 @@ def main() -> None:
         hpa = simulate(pattern, Decider(spec, naive=False), args)
         triggered = simulate(pattern, Decider(spec, naive=False), args, trigger=True)
         naive = simulate(pattern, Decider(spec, naive=True), args)
+        series[name] = {
+            label: {"series": run.series, "events": run.events, "max_replicas": spec.max_replicas}
+            for label, run in (("hpa", hpa), ("hpa+trigger", triggered), ("naive", naive))
+        }
         print(f"{name}:")
         print(describe("hpa", hpa, args.verbose))
         print(describe("hpa+tr", triggered, args.verbose))
@@ -348,6 +359,12 @@ def main() -> None:
             f"time-to-capacity {ratio(ttc_n, ttc_h) if ttc_h == ttc_h else '-'}, "
             f"peak backlog {ratio(naive.peak_backlog, hpa.peak_backlog)}"
         )
+    from benchmarks.replay.sources import report
+
+    report(args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"benchmark": "autoscaler_replay", "patterns": series}))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from healer.core.scaling.policy import (
+    TOTAL_METRICS,
     Observation,
     ScaleDecision,
     ScaleSpec,
@@ -33,7 +34,7 @@ def naive_threshold_decide(spec: ScaleSpec, observation: Observation) -> ScaleDe
 
 
 def _utilisation(spec: ScaleSpec, obs: Observation, value: float) -> float:
-    if spec.metric != "queue" or spec.target is None:
+    if spec.metric not in TOTAL_METRICS or spec.target is None:
         return value
     load = value + obs.in_flight
     if obs.replicas == 0:

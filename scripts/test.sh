@@ -33,6 +33,7 @@ step ruff ruff check .
 step ruff-format ruff format --check .
 step mypy mypy
 step import-contracts lint-imports
+step docs mkdocs build --strict
 step pytest "$python" -m pytest -p no:cacheprovider "$@"
 
 if ((${#failed[@]})); then

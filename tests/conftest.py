@@ -267,6 +267,8 @@ def healer_stack(redis_url: str, tmp_path: Path) -> Iterator[HealerFactory]:
             "WATCHDOG_INTERVAL": "2",
             "RESTART_COOLDOWN": "30",
             "HEALER_API_TOKEN": "test-token-0123456789",
+            "HEALER_ALERTS_TOKEN": "alerts-token-0123456789",
+            "HEALER_METRICS_TOKEN": "metrics-token-0123456789",
             "HEALER_LOG_DIR": str(log_dir),
             "HEALER_VERIFY_TIMEOUT": "10",
             "PYTHONUNBUFFERED": "1",
@@ -278,4 +280,4 @@ def healer_stack(redis_url: str, tmp_path: Path) -> Iterator[HealerFactory]:
 
     yield make
     for s in stacks:
-        s.stop_all()
+        s.discard()

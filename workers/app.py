@@ -6,10 +6,14 @@ from typing import Any
 
 import redis
 
+from beat import schedule
+from healer.adapters.hardening.environ import keep_environ_private
 from healer.adapters.queue import make_celery
 from healer.settings import Settings
+from workers import conf_view, embedded  # noqa: F401  (conf_view: see below)
 
 settings = Settings()
+keep_environ_private()  # worker, beat and Flower: their environ holds the Redis password
 app = make_celery(settings)
 
 # Every task's options for a lost Redis (broker and state store): retried with backoff, each
@@ -19,9 +23,15 @@ RETRY_ON_REDIS_LOSS: dict[str, Any] = {
     "retry_backoff": True,
 }
 
-# Imported for their side effect of registering the tasks (and the worker's host wiring).
-from beat import schedule  # noqa: E402
-from workers import boot_tasks, embedded, host_agent, scale_tasks, tasks  # noqa: E402, F401
-
+# The task modules import `app`, so the app does not import them: Celery's loader does, when a
+# worker starts (producers send by task name and need none of them). host_agent wires the
+# worker's own host queues and heartbeat through worker signals. conf_view (imported above)
+# replaces the worker's `conf` inspect command on import; it does not import the app.
+app.conf.include = [
+    "workers.tasks",
+    "workers.scale_tasks",
+    "workers.boot_tasks",
+    "workers.host_agent",
+]
 schedule.install(app, settings)
 embedded.install(app)

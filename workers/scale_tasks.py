@@ -13,6 +13,7 @@ from healer.adapters.docker.engine import EngineError
 from healer.adapters.queue import SCALE_CYCLE, SCALE_SERVICE, SCALE_TRIGGERED
 from healer.adapters.scaling.queue_depth import CeleryQueues
 from healer.adapters.store.history import Record
+from healer.core.alerts import ALERT_ONE_FEWER
 from healer.core.model import Outcome, ServiceId, Source
 from healer.core.queues import SCALE_QUEUE
 from healer.engine.context import Healer
@@ -116,8 +117,9 @@ def scale_service_task(
 
 def _scale(h: Healer, sid: ServiceId, replicas: int, force: bool, source: Source) -> dict[str, Any]:
     view = h.engine.services(sid).get(sid)
+    down = replicas == ALERT_ONE_FEWER
     if source == Source.ALERT:
-        refusal = alert_scale_refusal(h, view)
+        refusal = alert_scale_refusal(h, view, down=down)
         if refusal:
             rec = Record(sid, Outcome.SKIPPED, "scale", reason="not_autoscaled", detail=refusal)
             h.history.record(rec)
@@ -128,8 +130,9 @@ def _scale(h: Healer, sid: ServiceId, replicas: int, force: bool, source: Source
                 "detail": refusal,
             }
     if replicas < 0:
-        # An alert asks for "more": one replica above what runs now.
-        replicas = (len(view.containers) if view else 0) + 1
+        # An alert asks for one replica more, or fewer, than runs now.
+        running = sum(1 for c in view.containers if c.state == "running") if view else 0
+        replicas = max(0, running - 1) if down else running + 1
     try:
         result = scale_to(
             h,

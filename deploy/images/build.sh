@@ -3,22 +3,24 @@
 #
 #   base     Debian bookworm from `debootstrap --variant=minbase` | tar | docker import, then
 #            base.Dockerfile (security updates). Needs root (debootstrap) and the Debian mirror.
-#   healer   ./Dockerfile on the base, Python packages from a wheelhouse built here on the host
-#            (`pip wheel`), so the build needs no PyPI access (TLS-intercepting proxy, air gap).
+#   healer   ./Dockerfile on the base, Python packages from a wheelhouse downloaded here on the
+#            host from the lock file deploy/images/requirements.lock (pinned, with hashes; any
+#            host Python), so the build needs no PyPI access (TLS-intercepting proxy, air gap).
+#            deploy/images/lock.sh updates the lock.
 #   redis, prometheus, alertmanager, socket-proxy, redis-exporter[, postgres, postgres-exporter]
 #            services.Dockerfile targets: Debian's packages on the base.
 #
 # Usage: deploy/images/build.sh [--demo] [--rebuild]
 #   --demo     also the demo profile's images (postgres, postgres-exporter)
 #   --rebuild  rebuild the base and the wheelhouse even when their inputs are unchanged
-#              (picks up Debian security updates and new releases within pyproject's ranges)
+#              (picks up Debian security updates; the Python packages stay the lock's)
 #
 # Image names come from the environment (scripts/stack.sh exports .env): HEALER_BASE_IMAGE,
 # HEALER_IMAGE, REDIS_IMAGE, PROMETHEUS_IMAGE, ALERTMANAGER_IMAGE, SOCKET_PROXY_IMAGE,
 # REDIS_EXPORTER_IMAGE, POSTGRES_IMAGE, POSTGRES_EXPORTER_IMAGE. An image that exists is used
 # as it is; a name that is not this project's own (compose-healer/..., compose-healer:...) is
 # pulled instead of built. Cache: the base image is rebuilt only when its inputs change (their
-# hash is the image label below), the wheelhouse only when pyproject.toml or the Python changes,
+# hash is the image label below), the wheelhouse only when the lock or the image's Python changes,
 # and every docker build reuses its layer cache.
 #
 # Env: DOCKER (CLI, default /usr/bin/docker when present), PYTHON (default python3),
@@ -104,6 +106,8 @@ base() {
     fetch "$base_image" # yours: Debian bookworm with python3, python3-venv and ca-certificates
     return
   fi
+  # shellcheck source=scripts/lib/ensure.sh
+  command -v debootstrap >/dev/null || (source "$repo_root/scripts/lib/ensure.sh" && ensure_apt debootstrap)
   command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
   [[ $(id -u) == 0 ]] || die "building $base_image runs debootstrap, which needs root"
   local work rootfs_image=compose-healer/debian-rootfs:bookworm start=$SECONDS
@@ -127,34 +131,38 @@ base() {
 # --- wheelhouse and healer image ---------------------------------------------------------------
 
 wheelhouse() {
-  # In the build context (see .dockerignore), rebuilt when its inputs change.
-  local dir=$repo_root/.wheelhouse inputs image_python
-  # The image's interpreter, whose environment markers the wheelhouse must satisfy.
+  # In the build context (see .dockerignore), refilled when the lock or the image's Python
+  # changes. Exactly the packages of the lock file, checked against its hashes, as wheels for
+  # the image's Python: any host Python can download them.
+  local dir=$repo_root/.wheelhouse lock=deploy/images/requirements.lock inputs image_python
   image_python=$("$DOCKER" run --rm --network none "$base_image" \
     python3 -c 'import platform; print(platform.python_version())') ||
     die "cannot run python3 in $base_image"
   inputs=$(
-    cat pyproject.toml deploy/images/wheelhouse.py
-    "$python" -c 'import sys, platform; print(sys.version, platform.machine())'
-    echo "$image_python"
+    cat "$lock" deploy/images/wheelhouse.py
+    echo "$image_python $(uname -m)"
   )
   inputs=$(sha256sum <<<"$inputs" | cut -c1-16)
   if ((!rebuild)) && [[ -f $dir/.inputs && $(cat "$dir/.inputs") == "$inputs" ]]; then
     log "wheelhouse: up to date ($(find "$dir" -name '*.whl' | wc -l) wheels)"
     return
   fi
-  "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' ||
-    die "the wheelhouse must be built with Python 3.11 (the image's Debian python3); set PYTHON"
-  log "wheelhouse: pip wheel (the package's dependencies, Flower, setuptools)"
+  local version=${image_python%.*} arch platforms=() glibc
+  arch=$(uname -m)
+  # Debian bookworm's glibc is 2.36: every manylinux wheel up to that runs in the image.
+  for glibc in $(seq 17 36); do platforms+=(--platform "manylinux_2_${glibc}_$arch"); done
+  platforms+=(--platform "manylinux2014_$arch" --platform "linux_$arch")
+  log "wheelhouse: pip download of $lock for Python $image_python ($arch)"
   rm -rf "$dir" && mkdir -p "$dir"
-  "$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$dir" \
-    . 'flower>=2.0' 'setuptools>=68' >>"$cache_dir/build.log" 2>&1 ||
-    die "pip wheel failed; log: $cache_dir/build.log"
-  rm -f "$dir"/compose_healer-*.whl # the package itself is built in the image from source
-  "$python" deploy/images/wheelhouse.py "$dir" "$image_python" >>"$cache_dir/build.log" 2>&1 ||
-    die "completing the wheelhouse for Python $image_python failed; log: $cache_dir/build.log"
+  "$python" -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+    --only-binary=:all: --python-version "$version" --implementation cp \
+    --abi "cp${version/./}" --abi abi3 --abi none "${platforms[@]}" \
+    --dest "$dir" -r "$lock" >>"$cache_dir/build.log" 2>&1 ||
+    die "pip download failed; log: $cache_dir/build.log"
+  "$python" deploy/images/wheelhouse.py "$dir" "$lock" >>"$cache_dir/build.log" 2>&1 ||
+    die "the wheelhouse does not match $lock; log: $cache_dir/build.log"
   echo "$inputs" >"$dir/.inputs"
-  log "wheelhouse: $(find "$dir" -name '*.whl' | wc -l) wheels"
+  log "wheelhouse: $(find "$dir" -name '*.whl' | wc -l) wheels, exactly the lock's"
 }
 
 healer_image() {

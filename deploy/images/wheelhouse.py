@@ -1,71 +1,60 @@
-"""Complete a wheelhouse for the image's Python: ``wheelhouse.py DIR PYTHON_VERSION``.
+"""Check a wheelhouse against the lock file: ``wheelhouse.py DIR LOCK``.
 
-`pip wheel` on the host resolves dependencies for the host's interpreter. Environment markers
-can differ for the image's (Debian's python3 may be an older patch release): redis needs
-async-timeout only below Python 3.11.3, for instance. This adds, with `pip wheel --no-deps`,
-every requirement of a wheel in DIR whose marker holds for PYTHON_VERSION and that DIR lacks,
-until nothing is missing. Prints what it added.
+deploy/images/build.sh fills DIR with `pip download --require-hashes -r LOCK` for the image's
+Python (any host Python can do that). This proves DIR holds exactly the locked packages, one
+wheel each at the locked version, and nothing else, so the image installs what the lock says
+and `--rebuild` gives the same packages. Prints the count, or what differs (exit 1).
 """
 
 from __future__ import annotations
 
-import subprocess
+import re
 import sys
-import zipfile
 from pathlib import Path
 
 try:
-    from packaging.markers import default_environment
-    from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name, parse_wheel_filename
 except ImportError:  # pip's own copy is always there
-    from pip._vendor.packaging.markers import default_environment  # type: ignore[no-redef]
-    from pip._vendor.packaging.requirements import Requirement  # type: ignore[no-redef]
     from pip._vendor.packaging.utils import (  # type: ignore[no-redef]
         canonicalize_name,
         parse_wheel_filename,
     )
 
-
-def _requirements(wheel: Path) -> list[Requirement]:
-    with zipfile.ZipFile(wheel) as zf:
-        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-        text = zf.read(meta).decode()
-    return [
-        Requirement(line.split(":", 1)[1].strip())
-        for line in text.splitlines()
-        if line.startswith("Requires-Dist:")
-    ]
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
-def missing(folder: Path, python: str) -> list[Requirement]:
-    env = dict(default_environment())
-    env.update(python_full_version=python, python_version=".".join(python.split(".")[:2]))
-    wheels = sorted(folder.glob("*.whl"))
-    have = {canonicalize_name(parse_wheel_filename(w.name)[0]) for w in wheels}
-    out: dict[str, Requirement] = {}
-    for wheel in wheels:
-        for req in _requirements(wheel):
-            # Extras are not installed from here: the marker is evaluated without one.
-            if req.marker is not None and not req.marker.evaluate({**env, "extra": ""}):
-                continue
-            if canonicalize_name(req.name) not in have:
-                out[canonicalize_name(req.name)] = req
-    return list(out.values())
+def locked(lock: Path) -> dict[str, str]:
+    pins = (PIN.match(line) for line in lock.read_text(encoding="utf-8").splitlines())
+    return {canonicalize_name(m[1]): m[2] for m in pins if m}
 
 
-def main(folder: Path, python: str) -> int:
-    for _ in range(10):
-        todo = missing(folder, python)
-        if not todo:
-            return 0
-        names = [f"{r.name}{r.specifier}" for r in todo]
-        print("adding for Python", python + ":", " ".join(names))
-        pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
-        subprocess.run([*pip, "-w", str(folder), *names], check=True)
-    print("wheelhouse: requirements still missing after 10 rounds", file=sys.stderr)
-    return 1
+def present(folder: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for wheel in sorted(folder.glob("*.whl")):
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        out.setdefault(canonicalize_name(name), []).append(str(version))
+    return out
+
+
+def differences(folder: Path, lock: Path) -> list[str]:
+    want, have = locked(lock), present(folder)
+    problems = [f"{n}=={v}: no wheel" for n, v in want.items() if n not in have]
+    for name, versions in have.items():
+        if name not in want:
+            problems.append(f"{name}: not in the lock")
+        elif versions != [want[name]]:
+            problems.append(f"{name}: wheels {versions}, locked {want[name]}")
+    return problems
+
+
+def main(folder: Path, lock: Path) -> int:
+    problems = differences(folder, lock)
+    for problem in problems:
+        print("wheelhouse:", problem, file=sys.stderr)
+    if not problems:
+        print(f"wheelhouse: {len(locked(lock))} wheels, exactly the lock's")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), sys.argv[2]))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))

@@ -1,9 +1,11 @@
 """POST /alerts: Alertmanager's webhook, turned into guarded repairs.
 
 Each alert is decided by `healer.core.alerts.decide` (pure), then applied here: duplicate
-deliveries collapse on a Redis SET NX, a per (service, alertname) window keeps a re-firing
-alert from repairing again, and every alert that is not a duplicate ends in a history record.
-The repair itself goes through the same guard as the healer's own probes (Condition.ALERT).
+deliveries collapse on a Redis SET NX; the service's labels bound what an alert may ask
+(healer.core.alertpolicy); a per (service, action) window keeps a re-firing alert, or another
+rule asking the same, from repairing again; a cluster-wide rate caps alert actions a minute;
+every alert that is not a duplicate ends in a history record. The repair itself goes through
+the same guard as the healer's own probes (Condition.ALERT).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from healer.adapters.store.alert_marks import Claim
 from healer.adapters.store.history import Record
 from healer.api.bodies import json_body, load_json
 from healer.core.actions import UnknownAction
+from healer.core.alertpolicy.allowed import alert_refusal
 from healer.core.alerts import (
+    ALERT_ONE_FEWER,
+    ALERT_ONE_MORE,
     HOST,
     Alert,
     AlertDecision,
@@ -56,6 +61,14 @@ from healer.engine.status import HostDown, catalogue, require_live
 # real one and keeps a hostile or broken sender from making the API buffer without bound.
 MAX_BODY_BYTES = 1 << 20
 
+# Alert actions queued per minute across every service: a storm of alerts (or a sender that
+# got hold of the alerts token) cannot restart the whole cluster at once.
+DEFAULT_RATE = 30
+
+# Alertmanager groups alerts by name and service: a real batch holds a few. The rest of a
+# larger one is answered `ignored` (batch_cap), never acted on, never recorded one by one.
+MAX_ALERTS_PER_BATCH = 100
+
 # Longer than Prometheus' usual lookback and Alertmanager's repeat_interval (10 min in
 # monitoring/alertmanager), so one incident re-firing gives one repair, not one per delivery.
 DEFAULT_SUPPRESS_SECONDS = 900
@@ -81,7 +94,7 @@ def alerts_router(
     max_body: int = MAX_BODY_BYTES,
 ) -> APIRouter:
     """`authorized` is the app's auth dependency; it runs before the body is read."""
-    intake = AlertIntake(h, suppress)
+    intake = AlertIntake(h, suppress, h.settings.alert_rate)
     router = APIRouter()
 
     @router.post(
@@ -155,17 +168,23 @@ class AlertIntake:
     An alert runs on the host its `host` (or `instance`) label names; without one its
     `service` label resolves like any service id across the cluster."""
 
-    def __init__(self, h: Healer, suppress: float) -> None:
+    def __init__(self, h: Healer, suppress: float, rate: int = DEFAULT_RATE) -> None:
         self.h = h
         self.marks = h.stores.alerts
         self.suppress = max(1, int(suppress))
+        self.rate = max(1, rate)
 
     def handle(self, hook: Webhook) -> list[AlertResult]:
         batch = _Batch()
         # An alert's action label may name a plugin strategy of any host; the service's own
         # host is asked once the service is found.
         plugins = cluster_strategies(self.h)
-        return [self._one(alert, batch, plugins) for alert in hook.alerts]
+        kept = hook.alerts[:MAX_ALERTS_PER_BATCH]
+        results = [self._one(alert, batch, plugins) for alert in kept]
+        for alert in hook.alerts[len(kept) :]:
+            d = decide(alert, plugins)
+            results.append(_result(d, "ignored", "batch_cap"))
+        return results
 
     def _one(self, alert: Alert, batch: _Batch, plugins: frozenset[str]) -> AlertResult:
         d = decide(alert, plugins)
@@ -200,6 +219,12 @@ class AlertIntake:
         if self.h.stores.on(ref.host).flags.is_paused(ref.sid):
             self._record(ref, Outcome.SKIPPED, d, "paused", f"{d.detail}; paused by an operator")
             return _result(d, "skipped", "paused", ref)
+        refusal = (
+            None if ref.sid == HOST else alert_refusal(str(d.action), self._labels(ref, batch))
+        )
+        if refusal is not None:
+            self._record(ref, Outcome.SKIPPED, d, "not_allowed", f"{d.detail}; {refusal}")
+            return _result(d, "skipped", "not_allowed", ref)
         if d.repair_action is not None:
             try:
                 check_on_host(self.h, ref.host, d.repair_action)
@@ -216,14 +241,30 @@ class AlertIntake:
                 self._record(ref, Outcome.SKIPPED, d, "container_not_found", why)
                 return _result(d, "skipped", "container_not_found", ref)
             containers = (cid,)
-        window = self.marks.claim_window(ref.qualified, d.alertname, self.suppress)
+        # Keyed on what is done to what, not on the alert's name: a renamed or second rule
+        # asking the same action on the same service within the window is suppressed too.
+        window = self.marks.claim_window(ref.qualified, str(d.action), self.suppress)
         if window is None:
-            why = f"{d.detail}; already repaired for this alert within {self.suppress}s"
+            why = f"{d.detail}; {d.action} already requested by an alert within {self.suppress}s"
             self._record(ref, Outcome.SKIPPED, d, "suppressed", why)
             return _result(d, "skipped", "suppressed", ref)
         claimed.append(window)
+        if not self.marks.take_rate(self.rate, 60):
+            why = f"{d.detail}; over {self.rate} alert actions a minute across all services"
+            self._record(ref, Outcome.SKIPPED, d, "rate_limited", why)
+            return _result(d, "skipped", "rate_limited", ref)
         task_id = self._dispatch(ref, d, containers)
         return _result(d, "queued", "", ref, task_id)
+
+    def _labels(self, ref: ServiceRef, batch: _Batch) -> dict[str, str]:
+        """The service's labels (replica 1's), from this host's engine. A service of another
+        host is read by its own agent only: its alerts get the default actions."""
+        if ref.host != self.h.host:
+            return {}
+        if ref.sid not in batch.labels:
+            view = self.h.engine.services(ref.sid).get(ref.sid)
+            batch.labels[ref.sid] = dict(view.labels) if view else {}
+        return batch.labels[ref.sid]
 
     def _container(self, ref: ServiceRef, name: str) -> ContainerId | None:
         """The alert's container (name, id or short id) among the service's. This host's
@@ -307,8 +348,9 @@ class AlertIntake:
         elif d.action == Action.CLEANUP:
             self.h.dispatcher.cleanup(Source.ALERT, request_id, host=ref.host)
         else:
-            # replicas=-1: one more than the service runs when the task executes.
-            self.h.dispatcher.scale(ref.sid, -1, Source.ALERT, request_id, host=ref.host)
+            # replicas=-1: one more than the service runs when the task executes; -2: one fewer.
+            step = ALERT_ONE_FEWER if d.action == Action.SCALE_DOWN else ALERT_ONE_MORE
+            self.h.dispatcher.scale(ref.sid, step, Source.ALERT, request_id, host=ref.host)
 
     def _record(
         self,
@@ -347,6 +389,7 @@ class _Batch:
 
     catalogue: dict[HostId, set[ServiceId]] | None = None
     lookups: dict[tuple[str, str], _Lookup] = field(default_factory=dict)
+    labels: dict[ServiceId, dict[str, str]] = field(default_factory=dict)
 
 
 def _host_target(scope: dict[HostId, set[ServiceId]]) -> ServiceRef:

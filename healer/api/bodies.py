@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from healer.core.labels import parse_duration
+from healer.core.duration.parse import parse_duration
 from healer.core.model import Action
 
 # {"action": "...", "reason": "..."} is tiny; 64 KiB is generous and bounds what a caller

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Collection
 
 from healer.core.model import REPAIR_ACTIONS, Action
+from healer.errors import Invalid
 
 # Container repairs the repair task carries out itself. `cleanup` is not one: it is the
 # host-wide disk repair (`healer cleanup`, an alert with service="host").
@@ -33,7 +34,7 @@ _PLUGIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _SIGNALS = frozenset(s.name.removeprefix("SIG") for s in signal.Signals)
 
 
-class UnknownAction(ValueError):
+class UnknownAction(Invalid, ValueError):
     """The name is no action here; the message lists the known ones."""
 
     def __init__(self, name: str, plugins: Collection[str], why: str = "") -> None:

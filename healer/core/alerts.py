@@ -27,7 +27,10 @@ AUTO_REPAIR_LABEL = "auto_repair"
 
 # What an alert's `action` label may ask for (monitoring/README.md) besides the repair
 # actions (healer.core.actions: built-ins, signal:<NAME>, installed plugin strategies).
-TASK_ACTIONS = (Action.CLEANUP, Action.SCALE_UP)
+TASK_ACTIONS = (Action.CLEANUP, Action.SCALE_UP, Action.SCALE_DOWN)
+# The replica count an alert's scale task is sent with: relative to what runs when it executes.
+ALERT_ONE_MORE = -1
+ALERT_ONE_FEWER = -2
 
 # Used when an auto_repair alert has no `action` label; mirrors the shipped rules so an
 # operator's own rule with a familiar name does the expected thing.
@@ -42,6 +45,14 @@ DEFAULT_ACTIONS: dict[str, Action] = {
     "DiskSpaceLow": Action.CLEANUP,
     "CeleryQueueBacklog": Action.SCALE_UP,
 }
+
+
+# Bounds of one alert's fields: Prometheus' own labels are far smaller; a sender that sends
+# more is broken or hostile, and every byte of them ends in Redis and the log.
+MAX_LABELS = 64
+MAX_LABEL_NAME = 128
+MAX_LABEL_VALUE = 1024
+MAX_ANNOTATION = 2048
 
 
 class IgnoreReason(enum.StrEnum):
@@ -74,6 +85,27 @@ class Alert(BaseModel):
     endsAt: str = ""
     generatorURL: str = ""
     fingerprint: str = Field("", max_length=128)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_bounded(cls, v: dict[str, str]) -> dict[str, str]:
+        # Labels decide what is done: an oversized one is refused, not cut (422).
+        if len(v) > MAX_LABELS:
+            raise ValueError(f"{len(v)} labels; at most {MAX_LABELS}")
+        for key, value in v.items():
+            if len(key) > MAX_LABEL_NAME or len(value) > MAX_LABEL_VALUE:
+                raise ValueError(
+                    f"label {key[:40]!r} longer than {MAX_LABEL_NAME} (name) or "
+                    f"{MAX_LABEL_VALUE} (value) characters"
+                )
+        return v
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_bounded(cls, v: dict[str, str]) -> dict[str, str]:
+        # Annotations only describe: kept, cut to size, so a long runbook text is no error.
+        kept = list(v.items())[:MAX_LABELS]
+        return {k[:MAX_LABEL_NAME]: text[:MAX_ANNOTATION] for k, text in kept}
 
     @field_validator("startsAt")
     @classmethod
@@ -151,7 +183,7 @@ class AlertDecision:
 
     @property
     def repair_action(self) -> str | None:
-        """The repair task's action; None for cleanup and scale_up (tasks of their own)."""
+        """The repair task's action; None for cleanup and scaling (tasks of their own)."""
         return None if self.action in (None, *TASK_ACTIONS) else self.action
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from healer.core.compose_labels import PROJECT_LABEL, SERVICE_LABEL
 from healer.core.model import ContainerId, ServiceId, service_id
+from healer.core.selection.selector import PLAIN_PROJECT
 
 # Events after which the service's state may need a repair (or has just recovered).
 PROBE_ACTIONS = frozenset({"die", "oom", "stop", "start", "restart", "destroy", "kill"})
@@ -25,6 +26,13 @@ class ContainerEvent:
     signal: str | None = None
     exit_code: int | None = None
     name: str = ""
+    # The actor's attributes: the container's labels (and name, image, exitCode...), for the
+    # selector to decide whether the container is managed.
+    labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def project(self) -> str:
+        return self.sid.split("/", 1)[0]
 
     @property
     def triggers_probe(self) -> bool:
@@ -49,6 +57,8 @@ def parse_event(raw: dict[str, Any]) -> ContainerEvent | None:
     actor = raw.get("Actor") or {}
     attrs: dict[str, str] = actor.get("Attributes") or {}
     project, service = attrs.get(PROJECT_LABEL), attrs.get(SERVICE_LABEL)
+    if PROJECT_LABEL not in attrs:  # a plain container: the service `-/<name>`
+        project, service = PLAIN_PROJECT, attrs.get("name")
     if not project or not service:
         return None
     if action not in PROBE_ACTIONS and not action.startswith(HEALTH_PREFIX):
@@ -64,4 +74,5 @@ def parse_event(raw: dict[str, Any]) -> ContainerEvent | None:
         signal=attrs.get("signal"),
         exit_code=int(code) if code is not None and code.lstrip("-").isdigit() else None,
         name=attrs.get("name", ""),
+        labels=dict(attrs),
     )

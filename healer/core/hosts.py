@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from healer.core.model import HostId, ServiceId
+from healer.errors import Conflict, NotFound
 
 # Host names become Redis key parts, Celery queue names and Prometheus label values: no `/`
 # (service ids), `|` (counter fields), `:` (keys) or whitespace.
@@ -45,11 +46,11 @@ class ServiceRef:
         return self.qualified
 
 
-class UnknownService(LookupError):
+class UnknownService(NotFound, LookupError):
     """No managed service matches the id."""
 
 
-class AmbiguousService(LookupError):
+class AmbiguousService(Conflict, LookupError):
     """Several services match; `candidates` are their qualified ids."""
 
     def __init__(self, message: str, candidates: tuple[str, ...]) -> None:

@@ -45,7 +45,7 @@ class Condition(enum.StrEnum):
 
 class Action(enum.StrEnum):
     """Everything the healer can be asked to do: container repairs, the host-wide disk
-    cleanup, and one more replica (an alert's `scale_up`)."""
+    cleanup, and one replica more or fewer (an alert's `scale_up` / `scale_down`)."""
 
     RESTART = "restart"
     START = "start"
@@ -53,6 +53,7 @@ class Action(enum.StrEnum):
     RECREATE = "recreate"
     CLEANUP = "cleanup"
     SCALE_UP = "scale_up"
+    SCALE_DOWN = "scale_down"
 
 
 # The built-in container repairs the guarded repair task carries out, in the order error
@@ -117,6 +118,8 @@ class SkipReason(enum.StrEnum):
     WAITING_DEPENDENCY = "waiting_dependency"
     BOOT_RECOVERY = "boot_recovery"  # an ordered recovery after an engine restart owns it
     COMPLETED = "completed"  # a one-shot others wait for exited 0: done, not down
+    STORM_BRAKE = "storm_brake"  # the repair-storm brake holds it, on evidence of overload
+    INVALID_TARGET = "invalid_target"  # the request named containers of another service
 
 
 class HealthStatus(enum.StrEnum):
@@ -147,6 +150,7 @@ class ContainerView:
     exit_code: int | None
     labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     network_mode: str = ""  # HostConfig.NetworkMode: `service:`/`container:` shares a namespace
+    created: float = 0.0  # the engine's creation time (epoch seconds); 0 when unknown
 
     @property
     def service_id(self) -> ServiceId:

@@ -57,7 +57,8 @@ class PolicyDefaults:
             max_attempts=labels.max_attempts(condition, attempts),
             backoff_max=self.backoff_max,
             reset_after=self.reset_after,
-            quarantines=condition != Condition.MANUAL,
+            # keep_trying: retry at the backoff cap for ever, as CrashLoopBackOff does.
+            quarantines=condition != Condition.MANUAL and not labels.keeps_trying(condition),
         )
 
 
@@ -321,7 +322,7 @@ def _without_manual_stops(f: Finding, snap: Snapshot, ctx: DetectContext) -> Fin
 def _skip_reason(
     view: ServiceView, f: Finding, labels: ServiceLabels, snap: Snapshot, ctx: DetectContext
 ) -> str | None:
-    if labels.opted_out:
+    if labels.opted_out or not labels.enabled(f.condition):
         return SkipReason.OPTED_OUT.value
     if snap.is_paused(view.sid):
         return SkipReason.PAUSED.value

@@ -12,9 +12,10 @@ adapter does only I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+from healer.core.labels import ServiceLabels
 from healer.core.model import Action, Condition, ContainerId, Finding, ServiceId, ServiceView
 
 # cgroup v1 writes "unlimited" as the largest page-aligned int64; anything this big is no limit.
@@ -49,6 +50,19 @@ CPU_RULE = SustainedRule(Condition.CPU, 0.9, 600.0)
 # ten a second for two minutes is a broken link or an overrun queue.
 NETWORK_RULE = SustainedRule(Condition.NETWORK, 10.0, 120.0)
 DEFAULT_RULES = (MEMORY_RULE, CPU_RULE, NETWORK_RULE)
+
+
+def service_rules(
+    rules: Sequence[SustainedRule], labels: ServiceLabels
+) -> tuple[SustainedRule, ...]:
+    """The host's rules as one service's labels tune them: a disabled condition has no rule
+    (its window is not even tracked), a threshold or window label replaces the setting."""
+    out: list[SustainedRule] = []
+    for rule in rules:
+        if labels.enabled(rule.condition):
+            threshold, window = labels.sustained(rule.condition, rule.threshold, rule.window)
+            out.append(replace(rule, threshold=threshold, window=window))
+    return tuple(out)
 
 
 class Ratios(NamedTuple):

@@ -10,10 +10,12 @@ from typing import Protocol
 from healer.adapters.docker.engine import DockerEngine
 from healer.adapters.notify import Notifier
 from healer.adapters.oplog import OpLog
+from healer.adapters.overload.pressure import read_pressure
 from healer.adapters.scaling.metrics import CollectorSource
 from healer.adapters.store.history import setup_file_log
 from healer.adapters.store.stores import Stores
 from healer.core.model import Condition, ContainerId, HostId, RepairRequest, ServiceId, Source
+from healer.core.overload.evidence import Pressure
 from healer.core.reconcile import PolicyDefaults
 from healer.core.resources import ResourceSample
 from healer.engine.resources import ResourceMonitor
@@ -49,6 +51,8 @@ class Healer:
     engine: DockerEngine
     dispatcher: Dispatcher
     clock: Callable[[], float] = field(default=time.time)
+    # Host CPU/IO pressure (PSI), evidence of overload for the storm brake.
+    pressure: Callable[[], Pressure] = field(default=read_pressure)
 
     def __post_init__(self) -> None:
         st = self.stores
@@ -59,7 +63,7 @@ class Healer:
         self.state, self.history, self.counters = st.state, st.history, st.counters
         self.flags, self.requests, self.guard = st.flags, st.requests, st.guard
         self.telemetry = st.telemetry
-        self.notifier = Notifier(self.settings.notify_webhook)
+        self.notifier = Notifier.from_settings(self.settings)
         self.oplog = OpLog(self.settings.oplog, self.settings.host)
         self._resources: ResourceMonitor | None = None
         self._scale_metrics: CollectorSource | None = None
@@ -104,7 +108,10 @@ def build(settings: Settings, dispatcher: Dispatcher) -> Healer:
         settings=settings,
         stores=Stores.connect(settings),
         engine=DockerEngine.connect(
-            settings.docker_host, settings.project_list, settings.docker_timeout
+            settings.docker_host,
+            settings.project_list,
+            settings.docker_timeout,
+            selector=settings.selector,
         ),
         dispatcher=dispatcher,
     )

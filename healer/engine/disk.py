@@ -15,7 +15,6 @@ from healer.adapters.docker.cleanup import (
 from healer.adapters.store.history import Record
 from healer.core.cleanup import CleanupPlan
 from healer.core.model import (
-    INTENT_SOURCES,
     OPERATOR_SOURCES,
     Condition,
     Outcome,
@@ -49,7 +48,9 @@ def check_disk(h: Healer, source: Source = Source.PROBE, dry_run: bool = False) 
     path = watched_path(h)
     ratio = disk_usage(path)[0]
     h.telemetry.disk_usage(path, ratio, h.settings.disk_interval)
-    if source not in INTENT_SOURCES and ratio < h.settings.disk_threshold:
+    # Only an operator's own request cleans below the threshold; an alert is told what the
+    # disk is like by whatever sends it, so it gets the same threshold as the probe.
+    if source not in OPERATOR_SOURCES and ratio < h.settings.disk_threshold:
         return DiskResult(Outcome.OK, path, ratio, f"{ratio:.0%} used, below the threshold")
     # `healer pause` is the operator's "leave it alone": the scheduled cleanup and an alert's
     # honour it (the operator's own `healer cleanup` does not need to).
@@ -71,10 +72,10 @@ def check_disk(h: Healer, source: Source = Source.PROBE, dry_run: bool = False) 
 def _guarded(h: Healer, path: str, ratio: float, source: Source) -> DiskResult:
     cooldown, attempts = h.settings.condition_defaults(Condition.DISK)
     # Cleanup is safe to repeat, so it never quarantines; an operator's request skips the
-    # cooldown because they asked for it now.
+    # cooldown because they asked for it now (an alert's does not: alerts can repeat fast).
     policy = RestartPolicy(
-        0 if source in INTENT_SOURCES else cooldown,
-        attempts if source not in INTENT_SOURCES else 10**6,
+        0 if source in OPERATOR_SOURCES else cooldown,
+        attempts if source not in OPERATOR_SOURCES else 10**6,
         h.settings.backoff_max,
         h.settings.reset_after,
         quarantines=False,

@@ -22,11 +22,12 @@ from healer.core.hosts import (
 from healer.core.model import HostId, ServiceId
 from healer.core.reconcile import plan
 from healer.engine.context import Healer
+from healer.errors import Unavailable
 
 __all__ = ["AmbiguousService", "UnknownService", "catalogue", "hosts", "resolve", "status"]
 
 
-class HostDown(RuntimeError):
+class HostDown(Unavailable):
     """The service's host has no live agent: nothing could act on it now."""
 
 

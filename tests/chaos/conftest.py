@@ -56,7 +56,7 @@ def chaos_stack(tmp_path: Path) -> Iterator[StackFactory]:
 
     yield make
     for s in stacks:
-        s.stop_all()
+        s.discard()
 
 
 class HealerRun:

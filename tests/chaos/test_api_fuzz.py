@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -38,7 +39,7 @@ def fuzz_app(redis_url: str, tmp_path: Path) -> Iterator[FastAPI]:
 
 
 @pytest.fixture
-def api_schema(fuzz_app: FastAPI) -> schemathesis.BaseSchema:  # type: ignore[name-defined]
+def api_schema(fuzz_app: FastAPI) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
 
 
@@ -54,13 +55,13 @@ SETTINGS = settings(
 
 @schema.parametrize()
 @SETTINGS
-def test_no_5xx_without_the_token(case: schemathesis.Case) -> None:
+def test_no_5xx_without_the_token(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate(checks=[not_a_server_error])
 
 
 @schema.parametrize()
 @SETTINGS
-def test_no_5xx_with_the_token(case: schemathesis.Case) -> None:
+def test_no_5xx_with_the_token(case: schemathesis.Case[Any]) -> None:
     case.call_and_validate(
         headers={"Authorization": f"Bearer {TOKEN}"}, checks=[not_a_server_error]
     )

@@ -91,16 +91,22 @@ def test_a_crash_looping_service_gets_its_budget_once_across_redis_crashes(
     def worker_beat() -> float:
         return ask(lambda: float(r.get(keys.heartbeat("worker", host)) or 0), 0.0)
 
+    def acted_at_least(n: int) -> Callable[[], bool]:
+        return lambda: acted() >= n
+
+    def beat_after(t: float) -> Callable[[], bool]:
+        return lambda: worker_beat() > t
+
     for attempt in range(1, MAX_ATTEMPTS + 1):
         rec.wait_for("start", "web", count=attempt, timeout=120)
         # The attempt is recorded; now crash Redis between it and the next one.
-        wait_until(lambda n=attempt: acted() >= n, timeout=60, message=f"attempt {attempt}")
+        wait_until(acted_at_least(attempt), timeout=60, message=f"attempt {attempt}")
         own_redis.kill9()
         own_redis.start()
         restarted = time.time()
         # Positive signal: a reconcile ran again on the restarted Redis.
         wait_until(
-            lambda t=restarted: worker_beat() > t,
+            beat_after(restarted),
             timeout=120,
             message="a reconcile after the Redis crash:\n" + run.tail(),
         )

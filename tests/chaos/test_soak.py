@@ -131,13 +131,17 @@ class Soak:
 
     def status(self) -> dict[str, dict[str, Any]]:
         data: dict[str, dict[str, Any]] = httpx.get(
-            f"{self.stack.api_url}/status", timeout=10
+            f"{self.stack.api_url}/status", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
         ).json()["services"]
         return data
 
     def request_records(self) -> dict[str, dict[str, Any]]:
         return {
-            rid: httpx.get(f"{self.stack.api_url}/requests/{rid}", timeout=10).json()
+            rid: httpx.get(
+                f"{self.stack.api_url}/requests/{rid}",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=10,
+            ).json()
             for rid in self.requests
         }
 

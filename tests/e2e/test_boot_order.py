@@ -204,7 +204,7 @@ def test_engine_restart_recovers_the_project_in_depends_on_order(
         return data if data.get("state") == "running" and data.get("waiting") else {}
 
     wait_until(running, timeout=30, interval=0.1, message="a running recovery:\n" + stack.tail())
-    shown = stack.cli("status").stdout
+    shown = stack.read("status")
     assert f"RECOVERING {project.name}" in shown, shown
     assert f"{project.name}/app" in shown, shown
 

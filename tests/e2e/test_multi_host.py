@@ -39,6 +39,7 @@ from tests.support.dockerd import PrivateEngine
 from tests.support.healer import HealerFactory, HealerStack
 
 AUTH = {"Authorization": "Bearer test-token-0123456789"}
+ALERTS = {"Authorization": "Bearer alerts-token-0123456789"}  # as tests/conftest.py sets it
 HEARTBEAT = 1.0  # HEALER_HEARTBEAT_INTERVAL: host_down after 2 × 1 s + 1 s
 DOWN_AFTER = 2 * HEARTBEAT + HEARTBEAT
 
@@ -70,7 +71,7 @@ def _project_on(engine: PrivateEngine, twin: ComposeProject) -> ComposeProject:
 
 
 def _status(url: str) -> dict[str, Any]:
-    data: dict[str, Any] = httpx.get(f"{url}/status", timeout=10).json()
+    data: dict[str, Any] = httpx.get(f"{url}/status", headers=AUTH, timeout=10).json()
     return data
 
 
@@ -87,7 +88,9 @@ def _attempts(url: str, *ids: str) -> tuple[int, ...]:
 
 def _diagnose(c: Cluster) -> str:
     services = _status(c.url)["services"]
-    entries = httpx.get(f"{c.url}/history", params={"service": c.sid}, timeout=10).json()
+    entries = httpx.get(
+        f"{c.url}/history", params={"service": c.sid}, headers=AUTH, timeout=10
+    ).json()
     return json.dumps(
         {"a": services.get(c.qa), "b": services.get(c.qb), "history": entries["entries"]},
         indent=1,
@@ -272,12 +275,14 @@ def _api_repair_for_b_stays_on_b(c: Cluster) -> None:
     assert resp.json()["host"] == c.host_b
     task = resp.json()["task_id"]
     outcome = wait_until(
-        lambda: httpx.get(f"{c.url}/requests/{task}", timeout=5).json().get("outcome"),
+        lambda: (
+            httpx.get(f"{c.url}/requests/{task}", headers=AUTH, timeout=5).json().get("outcome")
+        ),
         timeout=60,
         message="the API repair for host B to finish",
     )
     assert outcome == "acted"
-    assert httpx.get(f"{c.url}/requests/{task}", timeout=5).json()["host"] == c.host_b
+    assert httpx.get(f"{c.url}/requests/{task}", headers=AUTH, timeout=5).json()["host"] == c.host_b
     c.b_events.wait_for("restart", "web", count=1, timeout=10)
     _wait_acted(c.stack_b, "agent-b", c.qb, 2)
     # A's engine saw nothing: its twin of the same name was not touched.
@@ -304,7 +309,7 @@ def _alert_for_b_runs_on_b(c: Cluster) -> None:
             }
         ],
     }
-    resp = httpx.post(f"{c.url}/alerts", headers=AUTH, json=alert, timeout=10)
+    resp = httpx.post(f"{c.url}/alerts", headers=ALERTS, json=alert, timeout=10)
     assert resp.status_code == 202, resp.text
     [result] = resp.json()["results"]
     assert (result["decision"], result["host"]) == ("queued", c.host_b), result
@@ -325,11 +330,15 @@ def _guard_state_is_per_host(c: Cluster) -> None:
     _kill(c.project_a)
     _kill(c.project_b)
     c.a_events.wait_for("start", "web", count=2, timeout=60)
-    history = httpx.get(f"{c.url}/history", params={"service": c.qb}, timeout=10).json()["entries"]
+    history = httpx.get(
+        f"{c.url}/history", params={"service": c.qb}, headers=AUTH, timeout=10
+    ).json()["entries"]
     wait_until(
         lambda: any(
             e["outcome"] == "skipped" and e["reason"] == "paused" and e["host"] == c.host_b
-            for e in httpx.get(f"{c.url}/history", params={"service": c.qb}).json()["entries"]
+            for e in httpx.get(f"{c.url}/history", params={"service": c.qb}, headers=AUTH).json()[
+                "entries"
+            ]
         ),
         timeout=30,
         message=f"B's paused web recorded as skipped: {history}",
@@ -357,7 +366,7 @@ def _b_down_a_heals(c: Cluster) -> None:
         timeout=30,
         message="B's worker and events watcher to die with their agent",
     )
-    metrics = httpx.get(f"{c.url}/metrics", timeout=10).text
+    metrics = httpx.get(f"{c.url}/metrics", headers=AUTH, timeout=10).text
     assert f'healer_host_up{{host="{c.host_b}"}} 0.0' in metrics
     assert f'healer_host_up{{host="{c.host_a}"}} 1.0' in metrics
     assert _status(c.url)["services"][c.qb]["host_status"] == "host_down"
@@ -395,15 +404,15 @@ def _scale_of_b_runs_on_b(c: Cluster) -> None:
 
 def _the_host_shows_everywhere(c: Cluster) -> None:
     # Status, history and report show the host.
-    out = json.loads(c.stack_a.cli("status", "--json").stdout)
+    out = c.stack_a.status()
     assert out["services"][c.qb]["host"] == c.host_b and out["hosts"][c.host_b]["status"] == "up"
     # Each agent publishes its strategies (the API checks a plugin against the service's host).
     assert "example-exec" in out["hosts"][c.host_b]["strategies"].split(","), out["hosts"]
-    listed = c.stack_a.cli("hosts").stdout
+    listed = c.stack_a.read("hosts")
     assert re.search(rf"{re.escape(c.host_b)}\s+up .*strategies: .*example-exec", listed), listed
-    text = c.stack_a.cli("status").stdout
+    text = c.stack_a.read("status")
     assert re.search(rf"{re.escape(c.host_b)}\s+{re.escape(c.qb)}", text), text
-    report = c.stack_a.cli("report").stdout
+    report = c.stack_a.read("report")
     assert c.qa in report and c.qb in report, report
-    entries = json.loads(c.stack_a.cli("history", "--json", "--host", c.host_b).stdout)
+    entries = c.stack_a.history(None, "--host", c.host_b)
     assert entries and all(e["host"] == c.host_b for e in entries)

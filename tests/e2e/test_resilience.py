@@ -101,7 +101,7 @@ def _alive(stack: HealerStack) -> dict[str, int | None]:
 
 
 def _history(stack: HealerStack, service: str) -> list[dict[str, object]]:
-    return list(json.loads(stack.cli("history", "--service", service, "--json").stdout))
+    return stack.history(service)
 
 
 def _pool_children(pid: int) -> list[int]:

@@ -310,6 +310,20 @@ def test_least_privilege(stack: Stack) -> None:
         + " call(p + '/containers/x/exec', {'Cmd': ['sh']}), call(p + '/swarm'))",
     )
     assert worker_calls == "403 403 403", worker_calls
+    # A create wearing a managed service's labels but asking more than its containers have.
+    labels = {PROJECT_LABEL: stack.project, SERVICE_LABEL: "demo-web"}
+    escapes = [
+        {**body, "Labels": labels, "HostConfig": {"Binds": ["/var/run/docker.sock:/s"]}},
+        {**body, "Labels": labels, "HostConfig": {"Binds": ["/:/host"]}},
+        {**body, "Labels": labels, "HostConfig": {"CapAdd": ["ALL"], "PidMode": "host"}},
+    ]
+    escaped = stack.exec_python(
+        "healer-worker",
+        PROXY_CALL
+        + "p = 'http://docker-proxy-worker:2375/containers/create'\n"
+        + f"print(*[call(p, b) for b in {escapes!r}])",
+    )
+    assert escaped == "403 403 403", escaped
     unreachable = stack.exec_python(
         "healer-api", PROXY_CALL + "print(call('http://docker-proxy-worker:2375/version'))"
     )
@@ -322,6 +336,11 @@ def test_least_privilege(stack: Stack) -> None:
         assert http.get(f"{ALERTMANAGER}/api/v2/status", auth=auth).status_code == 200
         assert http.get(f"{FLOWER}/api/tasks").status_code == 401
         assert http.post(f"{API}/repair/demo-web").status_code == 401
+        for path in ("/status", "/history", "/metrics"):  # reads need a token too
+            assert http.get(f"{API}{path}").status_code == 401, path
+        # The operator's token does not post alerts; only Alertmanager's does.
+        operator = {"Authorization": f"Bearer {stack.secret('HEALER_API_TOKEN')}"}
+        assert http.post(f"{API}/alerts", json={}, headers=operator).status_code == 403
     ping = stack.container("redis").exec_run(["redis-cli", "ping"]).output.decode()
     assert "NOAUTH" in ping, ping
 
@@ -453,9 +472,9 @@ def _health(stack: Stack, service: str) -> str:
 
 
 def _request_done(stack: Stack, request_id: str) -> dict[str, str] | None:
-    with httpx.Client(timeout=10) as http:
+    with stack.api() as http:
         try:
-            resp = http.get(f"{API}/requests/{request_id}")
+            resp = http.get(f"/requests/{request_id}")
         except httpx.TransportError:
             return None
     data: dict[str, str] = resp.json() if resp.status_code == 200 else {}

@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from healer.api.alerts import MAX_BODY_BYTES
+from healer.api.alerts import MAX_ALERTS_PER_BATCH, MAX_BODY_BYTES
 from healer.api.app import create_app
 from healer.settings import Settings
 from tests.support import (
@@ -35,7 +35,8 @@ from tests.support import (
 )
 from tests.support.healer import HealerFactory, HealerStack
 
-AUTH = {"Authorization": "Bearer test-token-0123456789"}
+AUTH = {"Authorization": "Bearer alerts-token-0123456789"}  # only the alerts token reaches /alerts
+OPERATOR = {"Authorization": "Bearer test-token-0123456789"}
 T1 = "2024-05-01T10:00:00.000000001Z"
 T2 = "2024-05-01T10:20:00Z"
 
@@ -51,6 +52,8 @@ def alerts_app(stack: HealerStack | None = None, **settings: Any) -> FastAPI:
             redis_url=env.get("REDIS_URL", settings.pop("redis_url", "")),
             projects=env.get("HEALER_PROJECTS", "none"),
             api_token="test-token-0123456789",
+            alerts_token="alerts-token-0123456789",
+            api_allowed_hosts="127.0.0.1,testserver",
             log_dir=stack.log_dir if stack else settings.pop("log_dir"),
             **settings,
         )
@@ -133,14 +136,15 @@ def only(resp: httpx.Response) -> dict[str, Any]:
 
 def wait_done(url: str, task_id: str) -> dict[str, Any]:
     def done() -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{url}/requests/{task_id}").json()
+        data: dict[str, Any] = httpx.get(f"{url}/requests/{task_id}", headers=OPERATOR).json()
         return data if data.get("status") == "done" else {}
 
     return wait_until(done, timeout=60, message=f"request {task_id} to finish")
 
 
 def alert_history(url: str, service: str) -> list[dict[str, Any]]:
-    entries = httpx.get(f"{url}/history", params={"service": service}).json()["entries"]
+    params = {"service": service}
+    entries = httpx.get(f"{url}/history", params=params, headers=OPERATOR).json()["entries"]
     return [e for e in entries if e["source"] == "alert"]
 
 
@@ -179,8 +183,11 @@ def test_alert_repairs_a_healthy_service_once_per_firing(
         human = only(post(url, alert("web", auto_repair="false")))
         assert (human["decision"], human["reason"]) == ("ignored", "not_auto_repair")
 
-        # Another alert about the same service is not suppressed by the first one's window.
-        other = only(post(url, alert("web", alertname="ContainerUnhealthy")))
+        # Suppression is per (service, action): a renamed rule asking the same is suppressed,
+        # another action on the same service is not.
+        renamed = only(post(url, alert("web", alertname="ContainerUnhealthy")))
+        assert (renamed["decision"], renamed["reason"]) == ("skipped", "suppressed")
+        other = only(post(url, alert("web", alertname="ContainerRestarting", action="stop_start")))
         assert other["decision"] == "queued"
         assert wait_done(url, other["task_id"])["outcome"] == "acted"
         # Positive signal: the repair queue drained and no task is in flight (acks are late,
@@ -192,13 +199,15 @@ def test_alert_repairs_a_healthy_service_once_per_firing(
             message="the repair queue to drain",
         )
         broker.close()
-        assert len(rec.events("restart", "web")) == 2, rec.describe()
+        # One restart (its own start event) and one stop_start (a stop, then a start).
+        assert len(rec.events("restart", "web")) == 1, rec.describe()
+        assert len(rec.events("start", "web")) == 2, rec.describe()
 
         history = alert_history(url, "web")
     by_outcome: dict[str, int] = {}
     for e in history:
         by_outcome[e["outcome"]] = by_outcome.get(e["outcome"], 0) + 1
-    assert by_outcome == {"requested": 2, "acted": 2, "skipped": 1, "ignored": 2}, history
+    assert by_outcome == {"requested": 2, "acted": 2, "skipped": 2, "ignored": 2}, history
     assert {e["reason"] for e in history if e["outcome"] in ("skipped", "ignored")} == {
         "suppressed",
         "resolved",
@@ -222,13 +231,21 @@ def test_auth_bad_bodies_unknown_and_paused_services(
         assert httpx.post(f"{url}/alerts", json=body).status_code == 401
         wrong = {"Authorization": "Bearer nope"}
         assert httpx.post(f"{url}/alerts", json=body, headers=wrong).status_code == 401
+        # The operator's token is not an alert sender's, nor the other way round.
+        assert httpx.post(f"{url}/alerts", json=body, headers=OPERATOR).status_code == 403
+        assert httpx.get(f"{url}/status", headers=AUTH).status_code == 403
+        for path in ("/status", "/history", "/metrics", "/requests/x"):
+            assert httpx.get(f"{url}{path}").status_code == 401, path
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        evil = httpx.get(f"{url}/status", headers={**OPERATOR, "Host": "evil.example"})
+        assert evil.status_code == 400
 
         garbage = httpx.post(f"{url}/alerts", content=b"{not json", headers=AUTH)
         assert garbage.status_code == 422 and "not JSON" in garbage.text
         v3 = {**body, "version": "3"}
         schema = httpx.post(f"{url}/alerts", json=v3, headers=AUTH)
         assert schema.status_code == 422, schema.text
-        assert any(p.startswith("version:") for p in schema.json()["detail"]["problems"])
+        assert any(p.startswith("version:") for p in schema.json()["problems"])
 
         # Unknown service alone (with a resolved alert beside it): 404, recorded as skipped.
         lost = alert("nosuch", fingerprint="lost")
@@ -320,6 +337,7 @@ def test_redis_down_is_a_503_so_alertmanager_retries(tmp_path: Any) -> None:
     with TestClient(app) as client:
         resp = client.post("/alerts", headers=AUTH, json=webhook(alert("web")))
     assert resp.status_code == 503 and "Redis" in resp.text
+    assert int(resp.headers["retry-after"]) >= 1, "a 503 says when to come back"
 
 
 def _queued(broker: redis.Redis, queue: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -339,7 +357,9 @@ def test_host_cleanup_and_scale_up_alerts_become_their_tasks(
     test_image: str,
 ) -> None:
     # No worker: the messages stay on the broker to be read back.
-    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")))
+    # scale_up from an alert: the service autoscales (healer.scale.max), so it opted in.
+    web = healthy_service_yaml(test_image, "web", labels={"healer.scale.max": "3"})
+    project = compose_project(compose_yaml(web))
     stack = healer_stack(project.name)
     with TestClient(alerts_app(stack)) as client:
         disk = alert("host", alertname="DiskSpaceLow", action="cleanup")
@@ -379,3 +399,80 @@ def test_host_cleanup_and_scale_up_alerts_become_their_tasks(
         ("queued", "cleanup"),
         ("queued", "scale_up"),
     ]
+
+
+def test_alerts_may_only_do_what_the_service_allows(
+    compose_project: ComposeFactory,
+    healer_stack: HealerFactory,
+    redis_client: redis.Redis,
+    test_image: str,
+) -> None:
+    # No worker: what is allowed stays queued on the broker, what is not is never queued.
+    opted = {"healer.alerts.actions": "signal:KILL, recreate"}
+    project = compose_project(
+        compose_yaml(
+            healthy_service_yaml(test_image, "web"),
+            healthy_service_yaml(test_image, "opted", labels=opted),
+        )
+    )
+    stack = healer_stack(project.name)
+    refused = [
+        alert("web", action="signal:KILL", fingerprint="kill"),
+        alert("web", action="signal:HUP", fingerprint="hup"),
+        alert("web", action="recreate", fingerprint="recreate"),
+        alert("web", action="scale_up", fingerprint="scale"),
+    ]
+    allowed = [alert("opted", action="signal:SIGKILL"), alert("opted", action="recreate")]
+    with serve(alerts_app(stack)) as url:
+        results = post(url, *refused, *allowed).json()["results"]
+        decisions = [(r["decision"], r["reason"]) for r in results]
+        assert decisions == [("skipped", "not_allowed")] * 4 + [("queued", "")] * 2, results
+        history = alert_history(url, "web")
+    kill = [e for e in history if e["action"] == "signal:KILL"]
+    assert [(e["outcome"], e["reason"]) for e in kill] == [("skipped", "not_allowed")]
+    assert "healer.alerts.actions" in kill[0]["detail"]
+    host = socket.gethostname()
+    queued = _queued(redis_client, f"healer.repair@{host}")
+    assert sorted(kw["action"] for _name, _id, kw in queued) == ["recreate", "signal:KILL"]
+    assert {kw["sid"] for _name, _id, kw in queued} == {f"{project.name}/opted"}
+
+
+def test_a_batch_over_the_cap_is_answered_without_acting_on_the_rest(
+    healer_stack: HealerFactory,
+) -> None:
+    stack = healer_stack("none")
+    many = [alert("ghost", fingerprint=f"g{i}") for i in range(MAX_ALERTS_PER_BATCH + 5)]
+    with serve(alerts_app(stack)) as url:
+        results = post(url, *many).json()["results"]
+    assert len(results) == MAX_ALERTS_PER_BATCH + 5
+    assert [r["reason"] for r in results[-5:]] == ["batch_cap"] * 5
+    assert all(r["reason"] == "not_found" for r in results[:-5])
+
+
+def test_a_scale_down_alert_becomes_a_scale_task_for_one_fewer(
+    compose_project: ComposeFactory,
+    healer_stack: HealerFactory,
+    redis_client: redis.Redis,
+    test_image: str,
+) -> None:
+    opted = {"healer.scale.metric": "cpu", "healer.scale.alert_down": "true"}
+    project = compose_project(
+        compose_yaml(
+            healthy_service_yaml(test_image, "web", labels=opted),
+            healthy_service_yaml(test_image, "fixed", labels={"healer.scale.metric": "cpu"}),
+        )
+    )
+    stack = healer_stack(project.name)
+    with TestClient(alerts_app(stack)) as client:
+        quiet = alert("web", alertname="QueueIdle", action="scale_down")
+        unasked = alert("fixed", alertname="QueueIdle", action="scale_down")
+        resp = client.post("/alerts", headers=AUTH, json=webhook(quiet, unasked))
+    assert resp.status_code == 202, resp.text
+    down, refused = resp.json()["results"]
+    assert down["decision"] == "queued"
+    # Autoscaled but without healer.scale.alert_down: alerts may not take capacity away.
+    assert (refused["decision"], refused["reason"]) == ("skipped", "not_allowed")
+    host = socket.gethostname()
+    ((task, _id, kwargs),) = _queued(redis_client, f"healer.scale@{host}")
+    # -2: one replica fewer than runs when the task executes (the task checks the opt-in too).
+    assert (task, kwargs["replicas"], kwargs["source"]) == ("healer.scale.service", -2, "alert")

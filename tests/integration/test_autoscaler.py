@@ -245,7 +245,7 @@ def test_scale_to_respects_bounds_unless_forced_and_clones_volumes_as_compose_do
 
     with pytest.raises(ScaleError, match=r"3 replicas is outside .*bounds 1-2.*--force"):
         go(3)
-    with pytest.raises(ScaleError, match="scale to zero is not supported"):
+    with pytest.raises(ScaleError, match=r"does not scale to zero: set healer\.scale\.min=0"):
         go(0, True)
     with pytest.raises(ScaleError, match="no container of this service"):
         scale_to(h, ServiceId(f"{project.name}/nope"), 1, queues=queues, options=OPTIONS)

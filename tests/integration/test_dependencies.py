@@ -3,8 +3,6 @@ of Docker's own events."""
 
 from __future__ import annotations
 
-import json
-
 from tests.support import ComposeFactory, EventsFactory, compose_yaml, healthy_service_yaml
 from tests.support.healer import HealerFactory
 
@@ -44,10 +42,10 @@ def test_dependencies_are_repaired_first_and_dependents_wait_uncharged(
     app = rec.wait_for("start", "app", timeout=20)[0]
     worker = rec.wait_for("start", "worker", timeout=20)[0]
     assert db["time_ns"] < db_ok["time_ns"] <= app["time_ns"] < worker["time_ns"], rec.describe()
-    history = json.loads(stack.cli("history", "--json").stdout)
+    history = stack.history()
     waits = [e for e in history if e["reason"] == "waiting_dependency"]
     assert any("waiting for" in e["detail"] for e in waits), history
-    status = json.loads(stack.cli("status", "--json").stdout)["services"]
+    status = stack.status()["services"]
     # waiting did not cost the dependents an attempt: one repair each
     assert status[f"{project.name}/app"]["attempts"] <= 1
     assert status[f"{project.name}/worker"]["attempts"] <= 1
@@ -71,5 +69,5 @@ def test_dependents_declaring_restart_true_are_restarted_after_the_dependency_he
     assert app_restart["time_ns"] > db_ok["time_ns"]
     # worker declared no `restart: true` on app: it is left alone
     assert not rec.events("restart", "worker")
-    history = json.loads(stack.cli("history", "--service", "app", "--json").stdout)
+    history = stack.history("app")
     assert any(e["condition"] == "dependency" and e["outcome"] == "acted" for e in history)

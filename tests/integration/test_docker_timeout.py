@@ -13,7 +13,7 @@ import docker
 import pytest
 
 from healer.adapters.docker.engine import DockerEngine, EngineError
-from healer.core.model import ServiceId
+from healer.core.model import ContainerId, ServiceId
 
 
 @pytest.fixture
@@ -58,7 +58,10 @@ def test_connecting_fails_within_the_docker_timeout(hung_socket: str) -> None:
 def test_every_call_fails_within_the_docker_timeout(hung_socket: str) -> None:
     # A fixed API version skips the version request, as a client made before the hang.
     engine = DockerEngine(docker.DockerClient(base_url=hung_socket, version="1.41", timeout=1))
-    for call in (lambda: engine.services(ServiceId("p/s")), lambda: engine.inspect("c" * 64)):
+    for call in (
+        lambda: engine.services(ServiceId("p/s")),
+        lambda: engine.inspect(ContainerId("c" * 64)),
+    ):
         started = time.monotonic()
         with pytest.raises(EngineError):
             call()

@@ -106,7 +106,7 @@ def test_adhoc_repair_shows_in_flower_with_readable_kwargs(
     )
 
     out = stack.cli("repair", "web").stdout
-    task_id = out.split(" as task ")[1].strip()
+    task_id = out.split(" as request ")[1].strip()
 
     def finished() -> dict[str, Any]:
         info: dict[str, Any] = flower.get(f"/api/task/info/{task_id}")

@@ -26,16 +26,28 @@ from healer.adapters.store import keys
 from healer.api.app import create_app
 from healer.core.model import HostId
 from healer.settings import Settings
-from tests.integration.test_alerts_api import AUTH, alert, serve, webhook
+from tests.integration.test_alerts_api import AUTH as ALERTS
+from tests.integration.test_alerts_api import OPERATOR as AUTH
+from tests.integration.test_alerts_api import alert, serve, webhook
 from tests.support import ComposeFactory, compose_yaml, healthy_service_yaml
 
 TOKEN = AUTH["Authorization"].split()[1]
+ALERTS_TOKEN = ALERTS["Authorization"].split()[1]
+# The in-process client's Host header, and the served one's.
+HOSTS = "testserver,127.0.0.1"
 
 
 @pytest.fixture
 def app(redis_url: str, tmp_path: Path) -> Iterator[FastAPI]:
     yield create_app(
-        Settings(redis_url=redis_url, projects="none", api_token=TOKEN, log_dir=tmp_path)
+        Settings(
+            redis_url=redis_url,
+            projects="none",
+            api_token=TOKEN,
+            alerts_token=ALERTS_TOKEN,
+            api_allowed_hosts=HOSTS,
+            log_dir=tmp_path,
+        )
     )
 
 
@@ -66,11 +78,11 @@ def test_an_unauthenticated_huge_repair_body_is_refused_before_it_is_read(app: F
 
 def test_bad_input_is_a_4xx_naming_the_problem(app: FastAPI) -> None:
     client = TestClient(app, raise_server_exceptions=False)
-    r = client.get("/history", params={"since": "1e308"})
+    r = client.get("/history", params={"since": "1e308"}, headers=AUTH)
     assert r.status_code == 422 and "since" in r.text
-    assert client.get("/history", params={"limit": "0"}).status_code == 422
+    assert client.get("/history", params={"limit": "0"}, headers=AUTH).status_code == 422
     nested = b'{"version": "4", "alerts": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
-    r = client.post("/alerts", content=nested, headers=AUTH)
+    r = client.post("/alerts", content=nested, headers=ALERTS)
     assert r.status_code == 422 and "nested" in r.text
     r = client.post("/repair/web", content=b"[" * 20_000 + b"]" * 20_000, headers=AUTH)
     assert r.status_code == 422
@@ -85,15 +97,19 @@ def test_metrics_survive_a_pipe_in_a_service_id(app: FastAPI, redis_client: redi
     redis_client.hset(
         "healer:metrics:container_events", "restarts|node-a|odd/we|b|odd-web-1", 2
     )  # what the events watcher writes
-    r = TestClient(app).get("/metrics")
+    r = TestClient(app).get("/metrics", headers=AUTH)
     assert r.status_code == 200, r.text
-    labels = 'action="restart",host="node-a",service="odd/we|b",success="true"'
+    labels = 'action="restart",host="node-a",project="odd",service="odd/we|b",success="true"'
     assert f"repair_attempts_total{{{labels}}} 1.0" in r.text
-    assert 'healer_decisions_total{host="node-a",outcome="acted",service="odd/we|b"} 1.0' in r.text
-    assert (
-        'healer_container_restart_count{container="odd-web-1",host="node-a",service="odd/we|b"}'
-        in r.text
+    decisions = (
+        'healer_decisions_total{host="node-a",outcome="acted",project="odd",service="odd/we|b"}'
     )
+    assert f"{decisions} 1.0" in r.text
+    container = 'container="odd-web-1",host="node-a",project="odd",service="odd/we|b"'
+    assert f"healer_container_restarts_total{{{container}}} 2.0" in r.text
+    assert f"healer_container_restart_count{{{container}}} 2.0" in r.text  # deprecated name
+    assert 'healer_build_info{version="' in r.text
+    assert "process_resident_memory_bytes" in r.text and "python_info{" in r.text
 
 
 def _requests(r: redis.Redis) -> list[dict[str, Any]]:
@@ -118,7 +134,12 @@ def test_a_broker_failure_is_503_and_the_request_is_marked_failed(
 ) -> None:
     project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")))
     settings = Settings(
-        redis_url=redis_url, projects=project.name, api_token=TOKEN, log_dir=tmp_path
+        redis_url=redis_url,
+        projects=project.name,
+        api_token=TOKEN,
+        alerts_token=ALERTS_TOKEN,
+        api_allowed_hosts=HOSTS,
+        log_dir=tmp_path,
     )
     app = create_app(settings)
     _broken_broker(app, monkeypatch)
@@ -130,9 +151,12 @@ def test_a_broker_failure_is_503_and_the_request_is_marked_failed(
     assert len(records) == 1
     assert (records[0]["status"], records[0]["outcome"]) == ("done", "failed")
     assert records[0]["reason"] == "broker_unavailable"
+    # Which token asked: its name and fingerprint, never the token.
+    assert records[0]["by"].startswith("api:") and len(records[0]["by"]) == len("api:") + 8
+    assert TOKEN not in json.dumps(records[0])
 
     cleanup = alert("host", alertname="DiskSpaceLow", fingerprint="disk1", action="cleanup")
-    r = client.post("/alerts", content=json.dumps(webhook(cleanup)), headers=AUTH)
+    r = client.post("/alerts", content=json.dumps(webhook(cleanup)), headers=ALERTS)
     assert r.status_code == 503, r.text
     failed = [x for x in _requests(redis_client) if x.get("action") == "cleanup"]
     assert len(failed) == 1 and failed[0]["outcome"] == "failed"
@@ -148,11 +172,49 @@ def test_the_api_starts_and_answers_503_while_the_engine_is_away(
         redis_url=redis_url,
         docker_host="unix:///nonexistent/healer-test.sock",
         api_token=TOKEN,
+        api_allowed_hosts=HOSTS,
         log_dir=tmp_path,
     )
     client = TestClient(create_app(settings), raise_server_exceptions=False)
     r = client.get("/healthz")
     assert r.status_code == 503 and "unreachable" in r.json()["docker"]
     r = client.post("/repair/web", headers=AUTH)
-    assert r.status_code == 503 and "healer-test.sock" in r.text
-    assert httpx.codes.is_success(client.get("/history").status_code)
+    # What failed, not where: no socket path or exception text in the answer.
+    assert r.status_code == 503 and "Docker engine unreachable" in r.text, r.text
+    assert (
+        "healer-test.sock" not in r.text and "healer-test.sock" not in client.get("/healthz").text
+    )
+    assert httpx.codes.is_success(client.get("/history", headers=AUTH).status_code)
+
+
+def test_reads_need_a_token_each_token_reaches_its_own_routes_and_docs_are_offline(
+    redis_url: str, tmp_path: Path
+) -> None:
+    metrics_token = "metrics-token-0123456789"
+    settings = Settings(
+        redis_url=redis_url,
+        projects="none",
+        api_token=TOKEN,
+        alerts_token=ALERTS_TOKEN,
+        metrics_token=metrics_token,
+        api_allowed_hosts=HOSTS,
+        log_dir=tmp_path,
+    )
+    client = TestClient(create_app(settings), raise_server_exceptions=False)
+    for path in ("/status", "/history", "/metrics", "/requests/abc"):
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers=ALERTS).status_code == 403, path
+    scraper = {"Authorization": f"Bearer {metrics_token}"}
+    assert client.get("/metrics", headers=scraper).status_code == 200
+    assert client.get("/status", headers=scraper).status_code == 403
+    assert client.post("/repair/web", headers=scraper).status_code == 403
+    assert client.get("/status", headers=AUTH).status_code == 200
+    # Another Host (a DNS-rebinding page) is refused before anything else.
+    assert client.get("/status", headers={**AUTH, "Host": "evil.example"}).status_code == 400
+    # /docs and its assets come from the installed package: no CDN.
+    page = client.get("/docs")
+    assert page.status_code == 200 and "cdn" not in page.text.lower()
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    # Costly reads are rate-limited per process.
+    codes = [client.get("/history", headers=AUTH).status_code for _ in range(60)]
+    assert 429 in codes and codes[0] == 200

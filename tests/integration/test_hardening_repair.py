@@ -30,6 +30,7 @@ from healer.engine.disk import check_disk
 from healer.engine.repair.run import repair
 from healer.settings import Settings
 from tests.support import (
+    TIMING_OUT_CHECK,
     ComposeFactory,
     ComposeProject,
     compose_yaml,
@@ -69,7 +70,8 @@ def _request(
     sid: ServiceId, condition: Condition, action: Action, source: str, *ids: str
 ) -> RepairRequest:
     cids = tuple(ContainerId(i) for i in ids)
-    return RepairRequest(sid, condition, action, cids, "test", source, f"req-{time.monotonic_ns()}")
+    request_id = f"req-{time.monotonic_ns()}"
+    return RepairRequest(sid, condition, action, cids, "test", Source(source), request_id)
 
 
 def test_an_alert_does_not_start_a_hand_stopped_service_when_told_to_respect_it(
@@ -200,7 +202,10 @@ def test_the_storm_brake_lets_one_unhealthy_repair_through_and_still_starts_cras
     test_image: str,
 ) -> None:
     names = [f"s{i}" for i in range(5)]
-    yaml = compose_yaml(*(healthy_service_yaml(test_image, n) for n in [*names, "crashy"]))
+    # Checks that time out (as on an overloaded engine) are the brake's evidence; explicit
+    # failures are repaired at full speed (the next test).
+    blocks = [healthy_service_yaml(test_image, n, check=TIMING_OUT_CHECK) for n in names]
+    yaml = compose_yaml(*blocks, healthy_service_yaml(test_image, "crashy"))
     project = compose_project(yaml, wait=True)
     h = make_healer(project, storm_min_services=4, storm_share=0.55, storm_interval=600)
     h.stores.storm.set_managed(6, ttl=600)  # what the reconcile probe writes
@@ -235,3 +240,32 @@ def test_the_storm_brake_lets_one_unhealthy_repair_through_and_still_starts_cras
         h, _request(service_id(project.name, "crashy"), Condition.EXITED, Action.START, "probe")
     )
     assert started.outcome == "acted", started
+
+
+def test_a_storm_of_explicit_failures_on_an_idle_host_is_repaired_at_full_speed(
+    compose_project: ComposeFactory,
+    make_healer: Callable[..., Healer],
+    test_image: str,
+) -> None:
+    names = [f"s{i}" for i in range(5)]
+    project = compose_project(
+        compose_yaml(*(healthy_service_yaml(test_image, n) for n in names)), wait=True
+    )
+    # An unpressured host: the thresholds are set out of reach of a shared test machine.
+    h = make_healer(
+        project,
+        storm_min_services=4,
+        storm_interval=600,
+        storm_cpu_pressure=100,
+        storm_io_pressure=100,
+    )
+    h.stores.storm.set_managed(5, ttl=600)
+    _unhealthy(project, names)
+    results = [
+        repair(
+            h, _request(service_id(project.name, n), Condition.UNHEALTHY, Action.RESTART, "probe")
+        )
+        for n in names
+    ]
+    assert [r.outcome for r in results] == ["acted"] * 5, results
+    assert not [r for r in h.history.query(service="host") if r.reason == "storm_brake"]

@@ -18,12 +18,13 @@ from tests.support import (
     healthy_service_yaml,
     wait_until,
 )
-from tests.support.healer import HealerFactory
+from tests.support.healer import HealerFactory, HealerStack
+
+AUTH = {"Authorization": "Bearer test-token-0123456789"}  # as tests/conftest.py sets it
 
 
-def _history(stack, service: str) -> list[dict[str, object]]:
-    out = stack.cli("history", "--service", service, "--json")
-    return list(json.loads(out.stdout))
+def _history(stack: HealerStack, service: str) -> list[dict[str, object]]:
+    return stack.history(service)
 
 
 def test_unhealthy_container_is_restarted_via_the_event_path(
@@ -80,7 +81,7 @@ def test_crashed_and_hand_stopped_services_are_started_opted_out_is_not(
     assert not rec.events("start", "legacy"), "auto_repair=false must never be touched"
     legacy = project.container("legacy")
     assert legacy.status == "exited"
-    status = json.loads(stack.cli("status", "--json").stdout)["services"]
+    status = stack.status()["services"]
     assert status[f"{project.name}/legacy"]["status"] == "opted_out"
 
 
@@ -151,7 +152,7 @@ def test_crash_loop_backs_off_then_quarantines_and_reset_lifts_it(
     # Waits of 2 s then 4 s between claims; a start event lags its claim by the engine's
     # start time (up to ~1 s here), hence the margin.
     assert gaps[0] >= 1.2 and gaps[1] >= 3.2, f"backoff doubling not respected: {gaps}"
-    status = json.loads(stack.cli("status", "--json").stdout)["services"]
+    status = stack.status()["services"]
     assert status[f"{project.name}/loop"]["status"] == "quarantined"
     assert project.container("loop").status == "exited", "kept for inspection"
     # the critical notification reached the (Slack-compatible) webhook
@@ -209,7 +210,7 @@ def test_concurrent_adhoc_repairs_restart_exactly_once(
     def post(_: int) -> httpx.Response:
         return httpx.post(
             f"{url}/repair/web",
-            headers={"Authorization": "Bearer test-token-0123456789"},
+            headers=AUTH,
             timeout=10,
         )
 
@@ -220,10 +221,13 @@ def test_concurrent_adhoc_repairs_restart_exactly_once(
     assert len(ids) == 24
 
     def all_done() -> bool:
-        return all(httpx.get(f"{url}/requests/{i}").json().get("status") == "done" for i in ids)
+        return all(
+            httpx.get(f"{url}/requests/{i}", headers=AUTH).json().get("status") == "done"
+            for i in ids
+        )
 
     wait_until(all_done, timeout=60, message=stack.tail())
-    outcomes = [httpx.get(f"{url}/requests/{i}").json()["outcome"] for i in ids]
+    outcomes = [httpx.get(f"{url}/requests/{i}", headers=AUTH).json()["outcome"] for i in ids]
     assert outcomes.count("acted") == 1, outcomes
     assert set(outcomes) == {"acted", "skipped"}
     assert len(rec.events("restart", "web")) == 1
@@ -250,11 +254,13 @@ def test_api_contract(
     ok = httpx.post(f"{url}/repair/{project.name}/web", headers=auth, json={"action": "restart"})
     assert ok.status_code == 202 and ok.json()["task_id"]
     assert httpx.get(f"{url}/healthz").json() == {"ok": True, "redis": "ok", "docker": "ok"}
-    services = httpx.get(f"{url}/status").json()["services"]
+    assert httpx.get(f"{url}/status").status_code == 401  # reads need the token too
+    services = httpx.get(f"{url}/status", headers=auth).json()["services"]
     assert services[f"{project.name}/web"]["status"] == "healthy"
-    hist = httpx.get(f"{url}/history", params={"service": "web"}).json()["entries"]
+    hist = httpx.get(f"{url}/history", params={"service": "web"}, headers=auth).json()["entries"]
     assert hist and hist[0]["outcome"] == "requested"
-    assert httpx.get(f"{url}/history", params={"since": "yesterday"}).status_code == 422
+    since = {"since": "yesterday"}
+    assert httpx.get(f"{url}/history", params=since, headers=auth).status_code == 422
 
 
 def test_reconcile_path_repairs_without_the_events_watcher(

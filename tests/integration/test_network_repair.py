@@ -152,8 +152,7 @@ def _prev_sample(r: redis.Redis, cid: str) -> dict[str, Any] | None:
 
 
 def _network_history(stack: HealerStack, service: str) -> list[dict[str, Any]]:
-    out = stack.cli("history", "--service", service, "--json")
-    return [e for e in json.loads(out.stdout) if e["condition"] == "network"]
+    return [e for e in stack.history(service) if e["condition"] == "network"]
 
 
 def test_climbing_network_errors_restart_the_container_once_after_the_window(

@@ -35,12 +35,13 @@ RULES = REPO_ROOT / "monitoring" / "prometheus" / "alerts"
 T = TypeVar("T")
 
 # The seed's series (docs/architecture.md, Public names), sample name → exact label names:
-# the seed's, plus the Docker host every series carries since one cluster heals many hosts.
+# the seed's, plus the Docker host every series carries since one cluster heals many hosts,
+# and the compose project beside every service (to join with cAdvisor's labels).
 SEED_SERIES = {
-    "repair_attempts_total": {"service", "action", "success", "host"},
-    "service_health_status": {"service", "status", "host"},
-    "service_failure_count": {"service", "host"},
-    "service_last_repair_timestamp": {"service", "host"},
+    "repair_attempts_total": {"service", "action", "success", "host", "project"},
+    "service_health_status": {"service", "status", "host", "project"},
+    "service_failure_count": {"service", "host", "project"},
+    "service_last_repair_timestamp": {"service", "host", "project"},
 }
 
 
@@ -54,6 +55,9 @@ class Prometheus:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = self.dir / "prometheus.yml"
+        # Prometheus sends the metrics token from a file, as the compose stack does.
+        token = self.dir / "healer_metrics_token"
+        token.write_text("metrics-token-0123456789\n")
         config.write_text(
             "global:\n"
             "  scrape_interval: 1s\n"
@@ -62,6 +66,8 @@ class Prometheus:
             f"rule_files:\n  - {RULES}/*.yml\n"
             "scrape_configs:\n"
             "  - job_name: healer-api\n"
+            "    authorization:\n"
+            f"      credentials_file: {token}\n"
             "    static_configs:\n"
             f"      - targets: ['{target}']\n"
         )
@@ -159,22 +165,26 @@ def test_metrics_endpoint_and_dashboard_queries_on_a_real_prometheus(
     url = stack.api()
 
     # State for every seed series: a probe has seen the service, and a repair has acted.
-    task = httpx.post(f"{url}/repair/web", headers=AUTH, timeout=10).json()["task_id"]
+    task = httpx.post(f"{url}/repair/web", headers=AUTH, timeout=10).json()["request_id"]
     _wait(
-        lambda: httpx.get(f"{url}/requests/{task}").json().get("outcome") == "acted",
+        lambda: httpx.get(f"{url}/requests/{task}", headers=AUTH).json().get("outcome") == "acted",
         60,
         "the ad-hoc repair to act",
         stack.tail,
     )
     host = socket.gethostname()
-    healthy = f'service_health_status{{host="{host}",service="{sid}",status="healthy"}} 1.0'
+    name = sid.split("/")[0]
+    healthy = (
+        f'service_health_status{{host="{host}",project="{name}",service="{sid}",'
+        'status="healthy"} 1.0'
+    )
     _wait(
-        lambda: healthy in httpx.get(f"{url}/metrics").text,
+        lambda: healthy in httpx.get(f"{url}/metrics", headers=AUTH).text,
         30,
         f"{healthy} in /metrics",
-        lambda: httpx.get(f"{url}/metrics").text + stack.tail(),
+        lambda: httpx.get(f"{url}/metrics", headers=AUTH).text + stack.tail(),
     )
-    text = httpx.get(f"{url}/metrics").text
+    text = httpx.get(f"{url}/metrics", headers=AUTH).text
     samples, declared = _samples(text)
     for name, labels in SEED_SERIES.items():
         assert name in samples, f"{name} missing from /metrics:\n{text}"

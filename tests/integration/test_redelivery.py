@@ -16,7 +16,15 @@ from docker.models.containers import Container
 
 from healer.adapters.store import keys
 from healer.core.labels import parse_service_labels
-from healer.core.model import Action, Condition, RepairRequest, ServiceId, service_id
+from healer.core.model import (
+    Action,
+    Condition,
+    HostId,
+    RepairRequest,
+    ServiceId,
+    Source,
+    service_id,
+)
 from healer.core.repair.backoff import Verdict
 from healer.engine import context
 from healer.engine.repair.run import repair
@@ -29,13 +37,14 @@ from tests.support import (
     compose_yaml,
     healthy_service_yaml,
 )
+from tests.support.healer import NoDispatch
 
 
-class _NoDispatch:
+class _NoDispatch(NoDispatch):
     def repair(self, request: RepairRequest, countdown: float = 0) -> str:
         raise AssertionError(f"no repair is enqueued here: {request}")
 
-    def probe(self, sid: ServiceId, countdown: float = 0) -> None:
+    def probe(self, sid: ServiceId, countdown: float = 0, host: HostId | None = None) -> None:
         raise AssertionError(f"no probe is enqueued here: {sid}")
 
 
@@ -48,7 +57,7 @@ def _healer(redis_url: str, project: str, log_dir: Path) -> context.Healer:
 
 def _request(project: str, request_id: str) -> RepairRequest:
     sid = service_id(project, "web")
-    return RepairRequest(sid, Condition.MANUAL, Action.RESTART, (), "test", "api", request_id)
+    return RepairRequest(sid, Condition.MANUAL, Action.RESTART, (), "test", Source.API, request_id)
 
 
 @dataclass

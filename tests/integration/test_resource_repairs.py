@@ -9,7 +9,6 @@ removes *every* dangling image and unused build cache on this engine, like the p
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import subprocess
@@ -55,8 +54,7 @@ SPINNER = "touch /tmp/healthy; while [ ! -f /tmp/spin ]; do sleep 0.2; done; whi
 
 
 def _history(stack: HealerStack, service: str) -> list[dict[str, Any]]:
-    out = stack.cli("history", "--service", service, "--json")
-    return list(json.loads(out.stdout))
+    return stack.history(service)
 
 
 def _acted(stack: HealerStack, service: str, condition: str) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""The Docker socket proxy's real HAProxy configuration (deploy/socket-proxy/), run by the real
-HAProxy in front of the real engine: each level allows exactly the calls its roles make."""
+"""The read-only Docker socket proxy's real HAProxy configuration (deploy/socket-proxy/), run by
+the real HAProxy in front of the real engine: it allows exactly the reads its roles make. The
+worker's proxy is tests/integration/test_docker_proxy.py."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ import docker
 import httpx
 import pytest
 
-from healer.adapters.docker.engine import DockerEngine
-from healer.core.model import ContainerId
 from tests.support import free_port, wait_until
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "deploy" / "socket-proxy"
@@ -96,7 +95,7 @@ def proxies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Prox
     tmp = tmp_path_factory.mktemp("proxy")
     started: dict[str, Proxy] = {}
     try:
-        for level in ("readonly", "worker"):
+        for level in ("readonly",):
             started[level] = Proxy(level, tmp)
         yield started
     finally:
@@ -151,80 +150,3 @@ def test_the_readonly_level_reads_and_nothing_else(
         *NEVER,
     ]:
         assert ro.status(method, path.format(id=target)) == 403, (method, path)
-
-
-def test_the_worker_level_makes_the_healers_calls_only(
-    proxies: dict[str, Proxy],
-    target: str,
-    test_image: str,
-    docker_client: docker.DockerClient,
-) -> None:
-    w = proxies["worker"]
-    assert w.status("GET", "/system/df") == 200
-    for method, path in NEVER:
-        assert w.status(method, path.format(id=target)) == 403, (method, path)
-    # The healer's own adapter through the proxy: list, inspect, restart, stop, start.
-    engine = DockerEngine.connect(f"tcp://127.0.0.1:{w.port}", [])
-    cid = ContainerId(target)
-    started = engine.inspect(cid)["State"]["StartedAt"]
-    engine.restart(cid, 5)
-    assert engine.inspect(cid)["State"]["StartedAt"] != started
-    engine.stop(cid, 5)
-    engine.start(cid)
-    assert engine.inspect(cid)["State"]["Running"]
-    # signal:<NAME> goes through the kill API; recreate renames the new container into place.
-    # SIGWINCH: init forwards it and sleep ignores it, so the container keeps running.
-    assert w.status("POST", f"/containers/{target}/kill?signal=SIGWINCH") == 204
-    assert engine.inspect(cid)["State"]["Running"]
-    renamed = f"proxy-renamed-{uuid.uuid4().hex[:8]}"
-    assert w.status("POST", f"/containers/{target}/rename?name={renamed}") == 204
-    assert engine.inspect(cid)["Name"] == f"/{renamed}"
-    # Create (as scaling does), connect-free, then remove.
-    name = f"proxy-created-{uuid.uuid4().hex[:8]}"
-    resp = w.http.post(f"/containers/create?name={name}", json=_create_body(test_image))
-    try:
-        assert resp.status_code == 201, resp.text
-    finally:
-        if resp.status_code == 201:
-            assert w.status("DELETE", f"/containers/{resp.json()['Id']}?force=1") == 204
-    assert w.status("POST", "/build/prune") == 200
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        '{"Image": "%s", "HostConfig": {"Privileged": true}}',
-        '{"Image": "%s", "HostConfig": {"privileged" :  true}}',
-        '{"Image": "%s", "HostConfig": {"PRIVILEGED":true}}',
-        '{"Image": "%s", "HostConfig": {"\\u0050rivileged": true}}',
-    ],
-)
-def test_the_worker_level_refuses_privileged_containers(
-    proxies: dict[str, Proxy], test_image: str, docker_client: docker.DockerClient, raw: str
-) -> None:
-    name = f"proxy-priv-{uuid.uuid4().hex[:8]}"
-    resp = proxies["worker"].http.post(
-        f"/containers/create?name={name}",
-        content=(raw % test_image).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        assert resp.status_code == 403, resp.text
-    finally:
-        for c in docker_client.containers.list(all=True, filters={"name": name}):
-            c.remove(force=True)
-
-
-def test_the_worker_level_refuses_a_create_body_it_cannot_read_whole(
-    proxies: dict[str, Proxy], test_image: str
-) -> None:
-    w = proxies["worker"]
-    body = _create_body(test_image, Privileged=True)
-    body["Labels"] = {"padding": "x" * 300_000}  # larger than the proxy's buffer
-    assert w.status("POST", "/containers/create", body) == 403
-
-    def chunks() -> Iterator[bytes]:  # no Content-Length: chunked transfer
-        yield json.dumps(_create_body(test_image)).encode()
-
-    resp = w.http.post("/containers/create", content=chunks())
-    assert resp.status_code == 403

@@ -12,7 +12,8 @@ import docker
 import pytest
 import redis
 
-from healer.adapters.docker.stats import StatsCollector, SustainedStore, cgroup_version
+from healer.adapters.docker.cgroups import cgroup_version
+from healer.adapters.docker.stats import StatsCollector, SustainedStore
 from healer.adapters.store.keys import RESOURCE_PREFIX as RES_PREFIX
 from healer.core.model import Condition, ContainerId
 from healer.core.resources import ResourceSample, ratios

@@ -23,10 +23,11 @@ from tests.support import (
 from tests.support.healer import HealerFactory, HealerStack
 
 AUTH = {"Authorization": "Bearer test-token-0123456789"}  # as tests/conftest.py sets it
+ALERTS = {"Authorization": "Bearer alerts-token-0123456789"}
 
 
 def _history(stack: HealerStack, service: str) -> list[dict[str, Any]]:
-    return list(json.loads(stack.cli("history", "--service", service, "--json").stdout))
+    return stack.history(service)
 
 
 def _outcomes(stack: HealerStack, service: str, outcome: str) -> list[dict[str, Any]]:
@@ -129,7 +130,7 @@ def test_escalation_restarts_then_recreates_then_quarantines(
     assert destroys[0]["time_ns"] < started[0]["time_ns"]
     acted = sorted(_outcomes(stack, "web", "acted"), key=lambda e: e["attempt"])
     assert [(e["attempt"], e["action"]) for e in acted] == [(1, "restart"), (2, "recreate")]
-    status = json.loads(stack.cli("status", "--json").stdout)["services"]
+    status = stack.status()["services"]
     assert status[f"{project.name}/web"]["status"] == "quarantined"
     assert second.status == "running", "a quarantined container is left for inspection"
 
@@ -187,10 +188,13 @@ def test_plugin_strategies_from_entry_points(
     test_image: str,
     tmp_path: Path,
 ) -> None:
-    names = ("fixme", "failing", "hanging", "broken")
-    project = compose_project(
-        compose_yaml(*(healthy_service_yaml(test_image, n) for n in names)), wait=True
+    # Each service lets alerts run its plugin (healer.alerts.actions): by default they may not.
+    plugins = {"fixme": "exec", "failing": "fail", "hanging": "hang", "broken": "broken"}
+    services = (
+        healthy_service_yaml(test_image, n, labels={"healer.alerts.actions": f"example-{p}"})
+        for n, p in plugins.items()
     )
+    project = compose_project(compose_yaml(*services), wait=True)
     rec = docker_events(project.name, include_exec=True)
     extra_path = _broken_plugin(tmp_path / "plugins")
     stack = healer_stack(
@@ -220,7 +224,7 @@ def test_plugin_strategies_from_entry_points(
             _alert("broken", "example-broken"),
         ],
     }
-    resp = httpx.post(f"{url}/alerts", headers=AUTH, json=batch, timeout=30)
+    resp = httpx.post(f"{url}/alerts", headers=ALERTS, json=batch, timeout=30)
     assert resp.status_code == 202, resp.text
     assert [r["decision"] for r in resp.json()["results"]] == ["queued"] * 4
 
@@ -241,7 +245,7 @@ def test_plugin_strategies_from_entry_points(
     assert "did not finish within 3s; killed" in hung["detail"]
     assert "libfoo" in failed("broken")["detail"]
     assert not _plugin_children(stack.log_dir), "a killed strategy left a process behind"
-    metrics = httpx.get(f"{url}/metrics").text
+    metrics = httpx.get(f"{url}/metrics", headers=AUTH).text
     assert 'action="example-exec"' in metrics and 'action="example-hang"' in metrics
 
     # The worker survived all of it and keeps serving repairs.

@@ -7,6 +7,7 @@ cannot go green.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -17,24 +18,15 @@ from typing import Any
 import pytest
 import yaml
 
-try:  # repo root on sys.path (pytest `pythonpath = ["."]`, python -m pytest)
-    from tests.monitoring.dashboard import (
-        REPO_ROOT,
-        dashboard_queries,
-        iter_panels,
-        load_dashboard,
-        raw_dashboard_exprs,
-    )
-    from tests.monitoring.promql import metric_names
-except ModuleNotFoundError:  # default rootdir-less "prepend" import mode
-    from dashboard import (
-        REPO_ROOT,
-        dashboard_queries,
-        iter_panels,
-        load_dashboard,
-        raw_dashboard_exprs,
-    )
-    from promql import metric_names
+# The repository root is on sys.path (tests/conftest.py puts it first).
+from tests.monitoring.dashboard import (
+    REPO_ROOT,
+    dashboard_queries,
+    iter_panels,
+    load_dashboard,
+    raw_dashboard_exprs,
+)
+from tests.monitoring.promql import metric_names
 
 MONITORING = REPO_ROOT / "monitoring"
 PROMETHEUS_DIR = MONITORING / "prometheus"
@@ -61,17 +53,21 @@ HEALER_METRICS = frozenset(
         "healer_quarantined_services",
         "healer_service_quarantined",
         "healer_cooldown_remaining_seconds",
-        "healer_cleanup_bytes_freed_total",
+        "healer_cleanup_freed_bytes_total",
+        "healer_cleanup_bytes_freed_total",  # deprecated
+        "healer_build_info",
         "healer_heartbeat_timestamp_seconds",
         "healer_decisions_total",
         "healer_repairs_in_flight",
         "healer_container_up",
         "healer_container_healthy",
-        "healer_container_restart_count",
+        "healer_container_restarts_total",
+        "healer_container_restart_count",  # deprecated
         "healer_container_oom_killed",
         "healer_container_cpu_ratio",
         "healer_container_memory_ratio",
-        "healer_container_network_errors_per_second",
+        "healer_container_network_errors_total",
+        "healer_container_network_errors_per_second",  # deprecated
         "healer_disk_used_ratio",
         "healer_host_up",
         "healer_host_last_heartbeat_timestamp_seconds",
@@ -180,8 +176,17 @@ def _allowed_metrics() -> frozenset[str]:
 # ---------------------------------------------------------------- the real tools
 
 
-def test_prometheus_config_is_valid() -> None:
-    _run(_tool("promtool", "prometheus"), "check", "config", PROMETHEUS_CONFIG)
+def test_prometheus_config_is_valid(tmp_path: Path) -> None:
+    # promtool opens credential files: point the compose secret's path at a stand-in, beside
+    # the real rule files.
+    token = tmp_path / "healer_metrics_token"
+    token.write_text("metrics-token-0123456789")
+    text = PROMETHEUS_CONFIG.read_text().replace("/run/secrets/healer_metrics_token", str(token))
+    assert str(token) in text
+    (tmp_path / "alerts").symlink_to(PROMETHEUS_CONFIG.parent / "alerts")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(text)
+    _run(_tool("promtool", "prometheus"), "check", "config", config)
 
 
 def test_alert_rules_are_valid() -> None:
@@ -272,7 +277,7 @@ def test_alert_has_labels_and_annotations(name: str) -> None:
     assert labels["service"].strip()
     assert annotations["summary"].strip()
     assert annotations["description"].strip()
-    assert annotations["runbook_url"] == f"https://example.invalid/runbooks/{name}"
+    assert annotations["runbook_url"] == f"docs/runbooks.md#{name.lower()}"
 
 
 @pytest.mark.parametrize("name", sorted(_alerts()))
@@ -297,6 +302,8 @@ def test_service_label_is_templated_where_the_series_has_one() -> None:
             "healer_container_memory_ratio",
             "healer_container_cpu_ratio",
             "healer_container_network_errors_per_second",
+            "healer_container_network_errors_total",
+            "healer_container_restarts_total",
         }
         if per_service:
             assert rule["labels"]["service"] == "{{ $labels.service }}", name
@@ -333,6 +340,12 @@ def test_prometheus_scrapes_the_stack_and_alerts_alertmanager() -> None:
     assert jobs["healer-api"] == ("/metrics", "healer-api:8000")
     assert jobs["flower"] == ("/metrics", "flower:5555")
     assert jobs["demo-web"] == ("/metrics", "demo-web:8080")
+    # HighErrorRate's `service` comes from the scrape target, not from what the app exports.
+    by_name = {job["job_name"]: job for job in config["scrape_configs"]}
+    (relabel,) = by_name["demo-web"]["relabel_configs"]
+    assert relabel["target_label"] == "service" and relabel["source_labels"] == ["__address__"]
+    healer = by_name["healer-api"]["authorization"]
+    assert healer["credentials_file"] == "/run/secrets/healer_metrics_token"
     assert jobs["postgres-exporter"] == ("/metrics", "postgres-exporter:9187")
     assert config["rule_files"] == ["alerts/*.yml"]
     managers = config["alerting"]["alertmanagers"]
@@ -356,7 +369,7 @@ def test_auto_repair_alerts_reach_the_healer_webhook() -> None:
     assert webhook["send_resolved"] is True
     assert 0 < webhook["max_alerts"] <= 100
     auth = webhook["http_config"]["authorization"]
-    assert auth["credentials_file"] == "/etc/alertmanager/healer_token"
+    assert auth["credentials_file"] == "/etc/alertmanager/healer_alerts_token"
     assert "credentials" not in auth, "the token must come from the file, not the config"
     assert receivers["notify"]["slack_configs"] and receivers["notify"]["pagerduty_configs"]
 
@@ -393,7 +406,7 @@ def test_dashboard_panels_are_well_formed() -> None:
         assert panel["targets"], panel["title"]
         assert set(panel["gridPos"]) == {"h", "w", "x", "y"}
         for target in panel["targets"]:
-            assert target["datasource"]["uid"] == "prometheus", panel["title"]
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
             assert target["expr"].strip(), panel["title"]
 
 
@@ -410,8 +423,21 @@ def test_dashboard_queries_have_no_grafana_variables_left() -> None:
 
 
 def _variable(name: str) -> dict[str, Any]:
-    (variable,) = [v for v in load_dashboard()["templating"]["list"] if v["name"] == name]
+    found: list[dict[str, Any]] = [
+        v for v in load_dashboard()["templating"]["list"] if v["name"] == name
+    ]
+    (variable,) = found
     return variable
+
+
+def test_dashboard_reads_prometheus_through_a_datasource_variable() -> None:
+    # No hard-coded uid: importing into a Grafana whose Prometheus has another uid works.
+    variable = _variable("datasource")
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+    assert '"uid": "prometheus"' not in json.dumps(load_dashboard())
+    for other in load_dashboard()["templating"]["list"]:
+        if other["type"] == "query":
+            assert other["datasource"]["uid"] == "${datasource}", other["name"]
 
 
 def test_dashboard_service_variable_reads_a_known_metric() -> None:

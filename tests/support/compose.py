@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sysconfig
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -170,6 +170,9 @@ def _container_sort_key(container: Container) -> tuple[str, int, str]:
     return (labels.get(SERVICE_LABEL, ""), int(number) if number.isdigit() else 0, container.name)
 
 
+TIMING_OUT_CHECK = ("CMD-SHELL", "test -f /tmp/healthy || sleep 30")
+
+
 def healthy_service_yaml(
     image: str,
     name: str,
@@ -181,6 +184,7 @@ def healthy_service_yaml(
     interval: str = "1s",
     retries: int = 1,
     timeout: str = "1s",
+    check: Sequence[str] = ("CMD", "test", "-f", "/tmp/healthy"),
 ) -> str:
     """The YAML block of one standard test service, to sit under ``services:``.
 
@@ -195,6 +199,9 @@ def healthy_service_yaml(
       127.0.0.1; anything else must respect the tests' network rule.
     - ``labels``: service labels, e.g. ``{"auto_repair": "false"}``.
     - ``interval``/``retries``/``timeout``: the healthcheck's.
+    - ``check``: the healthcheck's test; ``TIMING_OUT_CHECK`` hangs instead of failing once
+      ``/tmp/healthy`` is gone, as a check on an overloaded host does ("Health check
+      exceeded timeout").
 
     The service has ``init: true`` (so SIGTERM stops it at once and restarts take well
     under a second) and a tmpfs ``/tmp`` (so the health file never outlives a container).
@@ -208,7 +215,7 @@ def healthy_service_yaml(
         "      - /tmp",
         f"    command: {json.dumps(['sh', '-c', command])}",
         "    healthcheck:",
-        '      test: ["CMD", "test", "-f", "/tmp/healthy"]',
+        f"      test: {json.dumps(list(check))}",
         f"      interval: {interval}",
         f"      timeout: {timeout}",
         f"      retries: {retries}",

@@ -3,6 +3,8 @@ against the tests' Redis database and the real Docker engine, and stops them by 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -11,15 +13,18 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
 
-from healer.core.model import RepairRequest, ServiceId
+from healer.core.model import HostId, RepairRequest, ServiceId, Source
 
 from .waiting import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+# `healer` commands that only read Redis and the engine: safe to run in the test's process.
+READ_ONLY_COMMANDS = frozenset({"status", "history", "report", "hosts"})
 
 
 @dataclass
@@ -146,6 +151,39 @@ class HealerStack:
             )
         return proc
 
+    def read(self, *args: str) -> str:
+        """The stdout of ``healer <args>`` for a command that only reads (status, history,
+        report, hosts), run in this process: the CLI's own code under this stack's
+        environment, without starting an interpreter (1-3 s each on a loaded 2-core host).
+        Commands that change something, or test the entry point itself, go through cli()."""
+        if not args or args[0] not in READ_ONLY_COMMANDS:
+            raise ValueError(f"healer {args[:1]}: read() runs only {sorted(READ_ONLY_COMMANDS)}")
+        from typer.testing import CliRunner  # local: only tests that read need the CLI
+
+        from healer.cli import app
+
+        result = CliRunner().invoke(app, list(args), env=self.env, catch_exceptions=False)
+        if result.exit_code != 0:
+            raise AssertionError(
+                f"healer {' '.join(args)} failed ({result.exit_code}):\n{result.output}"
+            )
+        return result.stdout
+
+    def read_json(self, *args: str) -> Any:
+        """``healer <args> --json``, parsed (see read())."""
+        return json.loads(self.read(*args, "--json"))
+
+    def history(self, service: str | None = None, *more: str) -> list[dict[str, Any]]:
+        """`healer history [--service S] --json`: the decisions, newest first."""
+        args = ["history", *(["--service", service] if service else []), *more]
+        entries: list[dict[str, Any]] = self.read_json(*args)
+        return entries
+
+    def status(self) -> dict[str, Any]:
+        """`healer status --json`: services, hosts and recoveries."""
+        data: dict[str, Any] = self.read_json("status")
+        return data
+
     def kill(self, role: str, sig: int = signal.SIGTERM) -> None:
         proc = self.procs.pop(role)
         _stop(proc, sig)
@@ -153,6 +191,16 @@ class HealerStack:
     def stop_all(self) -> None:
         for proc in self.procs.values():
             _stop(proc, signal.SIGTERM)
+        self.procs.clear()
+
+    def discard(self) -> None:
+        """Kill every role at once (SIGKILL), and what each started in a session of its own
+        (a strategy plugin's runner): a stack thrown away at teardown has nothing to shut
+        down gracefully, and a worker's warm shutdown costs 1-2 s per stack."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                _kill_tree(proc.pid)
+            proc.wait()
         self.procs.clear()
 
     def tail(self, lines: int = 40) -> str:
@@ -188,15 +236,55 @@ def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
         proc.wait()
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL the process group of ``pid`` and every descendant, wherever its group."""
+    pids = _descendants(pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    for child in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                kids = [int(c) for c in task.read_text().split()]
+                found += kids
+                todo += kids
+    return found
+
+
 HealerFactory = Callable[..., HealerStack]
 
 
 class NoDispatch:
-    """A dispatcher for in-process healers whose follow-up work (re-probes, repairs) is not
-    part of the test: nothing is enqueued."""
+    """A dispatcher for in-process healers whose follow-up work (re-probes, repairs, scale
+    and cleanup tasks) is not part of the test: nothing is enqueued."""
 
     def repair(self, request: RepairRequest, countdown: float = 0) -> str:
         return ""
 
-    def probe(self, sid: ServiceId, countdown: float = 0) -> None:
+    def probe(self, sid: ServiceId, countdown: float = 0, host: HostId | None = None) -> None:
         return None
+
+    def probe_all(self, host: HostId | None = None) -> None:
+        return None
+
+    def cleanup(self, source: Source, request_id: str, host: HostId | None = None) -> None:
+        return None
+
+    def scale(
+        self,
+        sid: ServiceId,
+        replicas: int,
+        source: Source,
+        request_id: str,
+        host: HostId | None = None,
+        force: bool = False,
+    ) -> str:
+        return ""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import urlsplit, urlunsplit
 
 import docker
 import docker.errors
@@ -13,8 +15,10 @@ from .compose import compose_binary
 SKIP_ENV = "HEALER_SKIP_INTEGRATION"
 
 # DB 15 is reserved for tests and flushed around every test that uses it, so never point
-# this at a Redis database holding anything of value.
+# this at a Redis database holding anything of value. Under pytest-xdist, worker gwN uses the
+# database N below it (15, 14, 13, ...): workers never flush each other's data.
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+XDIST_WORKER_ENV = "PYTEST_XDIST_WORKER"
 
 
 def skip_integration() -> bool:
@@ -23,7 +27,29 @@ def skip_integration() -> bool:
 
 
 def redis_test_url() -> str:
-    return os.environ.get("HEALER_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    """The Redis database of this test process (of this xdist worker, under pytest-xdist)."""
+    url = os.environ.get("HEALER_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    return worker_redis_url(url, os.environ.get(XDIST_WORKER_ENV, ""))
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """``url`` with the database of xdist worker ``worker`` ("gw2": two below url's own).
+
+    Celery's broadcasts are prefixed with the database number too (kombu's fanout_prefix),
+    so two workers' healers never hear each other. Database 0 is never handed out.
+    """
+    match = re.fullmatch(r"gw(\d+)", worker)
+    if not match:
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    db = base - int(match.group(1))
+    if db < 1:
+        raise ValueError(
+            f"xdist worker {worker} would get Redis db {db} below {url}: use fewer workers "
+            "or a higher database in HEALER_TEST_REDIS_URL"
+        )
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
 
 def unreachable_services() -> list[str]:

@@ -11,14 +11,15 @@ T = TypeVar("T")
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float,
     interval: float = 0.1,
     message: str = "",
     *,
     ignore: tuple[type[BaseException], ...] = (),
 ) -> T:
-    """Call ``predicate`` until it returns something truthy and return that value.
+    """Call ``predicate`` until it returns something truthy and return that value (never
+    None, so a predicate of ``X | None`` gives an ``X``).
 
     ``timeout`` and ``interval`` are seconds. Exceptions listed in ``ignore`` count as "not
     yet" (e.g. ``ConnectionError`` while a server starts); any other exception propagates.

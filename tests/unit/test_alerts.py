@@ -202,6 +202,8 @@ def test_cleanup_and_scale_up_are_not_container_repairs() -> None:
     scale = decide(one(alert(service="healer-worker", action="scale_up")))
     assert cleanup.act and cleanup.repair_action is None
     assert scale.act and scale.repair_action is None
+    down = decide(one(alert(service="worker", action="scale_down")))
+    assert down.act and down.action == Action.SCALE_DOWN and down.repair_action is None
 
 
 def test_auto_repair_label_is_case_insensitive() -> None:

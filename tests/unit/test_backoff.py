@@ -215,7 +215,9 @@ def test_operator_repair_is_not_blocked_by_an_old_quarantine_flag() -> None:
 
 @PROPS
 @given(policies, gaps)
-def test_any_sequence_of_failures_obeys_the_policy(policy: RestartPolicy, steps: list) -> None:
+def test_any_sequence_of_failures_obeys_the_policy(
+    policy: RestartPolicy, steps: list[float]
+) -> None:
     episode, now, quarantined = Episode(), T0, False
     for gap in steps:
         now += gap
@@ -229,6 +231,7 @@ def test_any_sequence_of_failures_obeys_the_policy(policy: RestartPolicy, steps:
                 now - episode.last_repair_at >= required_wait(policy, episode.attempts)
             )
         elif d.verdict == Verdict.WAIT:
+            assert episode.last_repair_at is not None, "a wait follows a repair"
             allowed_at = episode.last_repair_at + required_wait(policy, episode.attempts)
             assert d.retry_after == allowed_at - now > 0
             assert cooldown_remaining(policy, episode, now) == d.retry_after

@@ -79,7 +79,8 @@ def test_an_engine_getting_faster_is_not_overload() -> None:
     state = run(POLICY.start(), *steady(0.0, 9, 0.75, 7.0, 71))
     state = run(state, *steady(6.1, 16, 0.14, 8.8, 94))
     assert state.best == pytest.approx(0.14)
-    assert state.cost is not None and state.cost > POLICY.tolerance * state.best
+    assert state.best is not None and state.cost is not None
+    assert state.cost > POLICY.tolerance * state.best
     assert state.slow_start and allowed(POLICY, state) == 8 + 25
 
 

@@ -6,14 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from healer.core.compose_labels import DEPENDS_ON_LABEL
 from healer.core.deps import (
-    DEPENDS_ON_LABEL,
     Dependency,
     DependencyGraph,
-    ServiceId,
     parse_depends_on,
     parse_network_mode,
 )
+from healer.core.model import ServiceId
 
 PROPS = settings(max_examples=60, deadline=None)
 DB_ID = "f" * 64

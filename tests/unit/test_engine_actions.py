@@ -18,7 +18,6 @@ from healer.core.model import (
     ServiceView,
     Source,
 )
-from healer.engine.repair import actions
 from healer.engine.repair.run import repair
 from tests.unit.engine_fakes import CID, SID, FakeEngine, FakeStores, make_healer
 
@@ -81,7 +80,6 @@ def test_the_post_repair_hook_gets_acted_failed_and_quarantined_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sent: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(actions, "post_outcome", lambda url, p: sent.append((url, p)) or True)
     engine = LabelledEngine({}, comes_back=False)
     h = make_healer(
         engine,
@@ -90,6 +88,12 @@ def test_the_post_repair_hook_gets_acted_failed_and_quarantined_only(
         max_restart_attempts=1,
         restart_cooldown=1,
     )
+
+    def post_outcome(url: str, payload: dict[str, Any]) -> bool:
+        sent.append((url, payload))
+        return True
+
+    monkeypatch.setattr(h.notifier, "post_outcome", post_outcome)
     repair(h, request())  # failed: the container does not come back
     repair(h, request())  # skipped: cooldown, no hook
     h.clock.now += 100  # type: ignore[attr-defined]

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 
-import workers.app  # noqa: F401  (the app first: it imports and registers the task modules)
 import workers.tasks as tasks
 from healer.core.model import Action, Condition, RepairRequest, ServiceId, Source
 from healer.core.reconcile import Plan
@@ -53,11 +52,12 @@ def api_request(rid: str) -> RepairRequest:
 
 @pytest.mark.usefixtures("worker_healer")
 def test_full_slots_are_retried_until_one_frees_and_then_it_acts() -> None:
-    stores = FakeStores(guard=SlotsAfter(busy=3))
+    slots = SlotsAfter(busy=3)
+    stores = FakeStores(guard=slots)
     engine = FakeEngine(running=True)
     out = run_task(make_healer(engine, stores), api_request("r1"))
     assert out["outcome"] == "acted"
-    assert stores.guard.asked == 4
+    assert slots.asked == 4
     assert len(stores.guard.claims) == 1, "the waits spent no attempt"
     assert engine.calls == [("restart", CID)]
     assert stores.requests.get("r1")["status"] == "done"
@@ -133,3 +133,15 @@ def test_the_probe_queues_one_repair_per_failure_and_exact_reprobes() -> None:
     # the reconcile loop.
     assert dispatcher.probes == [(other, pytest.approx(12.55))]  # type: ignore[attr-defined]
     assert stores.state.pending == {(SID, Condition.EXITED)}
+
+
+def test_the_worker_loader_registers_every_task_the_queues_route() -> None:
+    """The app names its task modules in `include` (no import cycle); a worker's loader
+    imports them, and every healer task family is then registered under its routed name."""
+    from workers.app import app
+
+    app.loader.import_default_modules()
+    names = {n for n in app.tasks if n.startswith("healer.")}
+    for family in ("healer.probe.", "healer.repair.", "healer.scale."):
+        assert any(n.startswith(family) for n in names), (family, sorted(names))
+    assert "workers.host_agent" in app.conf.include

@@ -136,10 +136,13 @@ def test_compose_labels_with_empty_values_are_not_ours(attrs: dict[str, str]) ->
     assert parse_event(event("die", **attrs)) is None
 
 
-def test_non_compose_container_is_ignored() -> None:
+def test_a_plain_container_is_the_service_dash_name() -> None:
     raw = event("die")
     raw["Actor"]["Attributes"] = {"image": "nginx", "name": "loner", "exitCode": "1"}
-    assert parse_event(raw) is None
+    ev = parse_event(raw)
+    assert ev is not None
+    assert (ev.sid, ev.project, ev.exit_code) == ("-/loner", "-", 1)
+    assert ev.labels["image"] == "nginx"
 
 
 def test_missing_attributes_or_actor_is_ignored() -> None:

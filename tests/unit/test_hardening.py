@@ -25,6 +25,7 @@ from healer.core.model import (
     ServiceView,
     Source,
 )
+from healer.core.repair.concurrency import LimitState
 from healer.core.repair.storm import StormPolicy, applies, assess
 from healer.core.repair.work import repair_budget, stop_grace
 from healer.core.scaling.labels import parse_scale_labels
@@ -172,7 +173,7 @@ def test_a_short_api_token_is_refused() -> None:
 def test_cleanup_min_age_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HEALER_CLEANUP_MIN_AGE", "120")
     assert Settings().cleanup_min_age == 120
-    assert Settings(_env_file=None).cleanup_min_age == 120  # type: ignore[call-arg]
+    assert Settings(_env_file=None).cleanup_min_age == 120
 
 
 def test_the_redis_password_is_redacted() -> None:
@@ -293,10 +294,17 @@ def test_the_storm_brake_skips_unhealthy_repairs_past_the_trickle_uncharged() ->
     stores.storm.trickle_free = False  # the trickle's one was taken by another service
     h = make_healer(engine, stores)
     engine.health = "unhealthy"
+    # Explicit failures on an unpressured host with an engine at its best: no brake.
+    explicit = repair(h, _req(Condition.UNHEALTHY, Action.RESTART, Source.PROBE))
+    assert explicit.outcome == Outcome.ACTED, explicit
+    engine.calls.clear()
+    claims = len(stores.guard.claims)
+    # The same storm on a slow engine (actions 4x their best) is overload.
+    stores.guard.limit = LimitState(8.0, cost=4.0, best=1.0)
     result = repair(h, _req(Condition.UNHEALTHY, Action.RESTART, Source.PROBE))
     assert (result.outcome, result.reason) == (Outcome.SKIPPED, "storm_brake"), result
-    assert "7 of 8 managed services" in result.detail
-    assert engine.calls == [] and stores.guard.claims == [], "no attempt charged"
+    assert "7 of 8 managed services" in result.detail and "slower" in result.detail
+    assert engine.calls == [] and len(stores.guard.claims) == claims, "no attempt charged"
     notes = [r for r in stores.history.records if r.sid == "host"]
     assert len(notes) == 1 and notes[0].reason == "storm_brake"
     # An exited container is started at once, brake or not.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,58 +12,12 @@ from hypothesis import strategies as st
 from healer.core.labels import (
     ConditionOverride,
     ServiceLabels,
-    parse_duration,
     parse_service_labels,
+    stop_timeout_label,
 )
 from healer.core.model import Condition
 
 PROPS = settings(max_examples=80, deadline=None)
-
-
-# --- parse_duration ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("300", 300),
-        ("90s", 90),
-        ("5m", 300),
-        ("1h", 3600),
-        ("7d", 7 * 86400),
-        ("1.5m", 90),
-        (" 2M ", 120),
-        ("0", 0),
-        ("0.25", 0.25),
-    ],
-)
-def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize(
-    "text", ["", "   ", "s", "fast", "5ms", "5 minutes", "1h30m", "nan", "inf", "-inf", "1e999"]
-)
-def test_bad_durations_raise_value_error(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_duration(text)
-
-
-@PROPS
-@given(st.text(max_size=12))
-def test_parse_duration_returns_a_finite_number_or_raises_value_error(text: str) -> None:
-    try:
-        value = parse_duration(text)
-    except ValueError:
-        return
-    assert math.isfinite(value)
-
-
-@PROPS
-@given(st.integers(0, 10_000), st.sampled_from([("", 1), ("s", 1), ("m", 60), ("h", 3600)]))
-def test_units_multiply(n: int, unit: tuple[str, int]) -> None:
-    suffix, factor = unit
-    assert parse_duration(f"{n}{suffix}") == n * factor
 
 
 # --- opt-out -----------------------------------------------------------------------------------
@@ -159,7 +114,7 @@ def test_scale_labels_are_not_this_parsers_business() -> None:
         ("healer.unhealthy.cooldown", "-1m"),
         ("healer.unhealthy.cooldown", ""),
         ("healer.unhealthy.cooldown", "nan"),
-        ("healer.unhealthy.cooldown", "5ms"),
+        ("healer.unhealthy.cooldown", "5 minutes"),
         ("healer.unhealthy.max_attempts", "0"),
         ("healer.unhealthy.max_attempts", "-1"),
         ("healer.unhealthy.max_attempts", "2.5"),
@@ -240,3 +195,99 @@ def test_any_labels_parse_without_raising(labels: dict[str, str]) -> None:
         assert override.max_attempts is None or override.max_attempts >= 1
     if "auto_repair" not in labels:
         assert not parsed.opted_out
+
+
+# --- every condition under the service's control -----------------------------------------------
+
+
+def test_enabled_false_switches_a_condition_off() -> None:
+    parsed = parse_service_labels({"healer.memory.enabled": "false", "healer.cpu.enabled": "true"})
+    assert parsed.problems == ()
+    assert not parsed.enabled(Condition.MEMORY)
+    assert parsed.enabled(Condition.CPU) and parsed.enabled(Condition.UNHEALTHY)
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"healer.cpu.threshold": "0.95", "healer.cpu.window": "15m"}, (0.95, 900)),
+        ({"healer.cpu.threshold": "95%"}, (0.95, 600)),
+        ({"healer.cpu.window": "1m30s"}, (0.9, 90)),
+        ({}, (0.9, 600)),
+    ],
+)
+def test_threshold_and_window_labels(labels: dict[str, str], expected: tuple[float, float]) -> None:
+    parsed = parse_service_labels(labels)
+    assert parsed.problems == ()
+    threshold, window = parsed.sustained(Condition.CPU, 0.9, 600)
+    assert (round(threshold, 6), window) == expected
+
+
+def test_network_threshold_is_a_rate() -> None:
+    parsed = parse_service_labels({"healer.network.threshold": "50"})
+    assert parsed.sustained(Condition.NETWORK, 10, 120) == (50, 120)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("healer.cpu.threshold", "1.5"),
+        ("healer.memory.threshold", "0"),
+        ("healer.memory.threshold", "lots"),
+        ("healer.network.threshold", "-1"),
+        ("healer.memory.window", "0"),
+        ("healer.memory.window", "-20s"),
+        ("healer.unhealthy.threshold", "0.5"),
+        ("healer.exited.window", "10s"),
+        ("healer.memory.enabled", "maybe"),
+        ("healer.exited.on_exhausted", "retry"),
+        ("autoheal.stop.timeout", "soon"),
+    ],
+)
+def test_bad_control_labels_are_reported(key: str, value: str) -> None:
+    parsed = parse_service_labels({key: value})
+    assert len(parsed.problems) == 1 and key in parsed.problems[0]
+    assert parsed.enabled(Condition.MEMORY)
+
+
+def test_on_exhausted_keep_trying() -> None:
+    parsed = parse_service_labels({"healer.exited.on_exhausted": "keep_trying"})
+    assert parsed.keeps_trying(Condition.EXITED)
+    assert not parsed.keeps_trying(Condition.UNHEALTHY)
+    assert not parse_service_labels({"healer.exited.on_exhausted": "quarantine"}).keeps_trying(
+        Condition.EXITED
+    )
+
+
+def test_the_healers_own_labels_are_not_bad_labels() -> None:
+    own = {
+        "healer.role": "worker",
+        "healer.enable": "true",
+        "healer.scale.min": "1",
+        "healer.boot.timeout": "30s",
+        "autoheal": "true",
+        "autoheal.stop.timeout": "20",
+        "com.docker.compose.project": "shop",
+    }
+    assert parse_service_labels(own).problems == ()
+
+
+def test_every_label_in_the_projects_own_compose_file_is_known() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    doc = yaml.safe_load((root / "docker-compose.yml").read_text())
+    for name, service in doc["services"].items():
+        labels = service.get("labels") or {}
+        if isinstance(labels, list):
+            labels = dict(item.split("=", 1) for item in labels)
+        labels = {str(k): str(v) for k, v in labels.items()}
+        assert parse_service_labels(labels).problems == (), name
+
+
+def test_stop_timeout_label() -> None:
+    assert stop_timeout_label("20") == 20
+    assert stop_timeout_label("1m") == 60
+    assert stop_timeout_label("2.5") == 3
+    assert stop_timeout_label(None) is None
+    assert stop_timeout_label("x") is None

@@ -73,7 +73,7 @@ def test_to_kwargs_is_plain_data() -> None:
         Action.RESTART,
         (ContainerId("c1"), ContainerId("c2")),
         "healthcheck failing",
-        "api",
+        Source.API,
         "req-1",
     )
     assert req.to_kwargs() == {

@@ -20,7 +20,9 @@ def test_critical_quarantine_payload() -> None:
         ":rotating_light: [CRITICAL] shop/web quarantined: "
         "3 repairs in this episode reached max_attempts 3"
     )
-    (att,) = p["attachments"]  # type: ignore[misc]
+    attachments = p["attachments"]
+    assert isinstance(attachments, list)
+    (att,) = attachments
     assert att == {
         "color": "danger",
         "title": "shop/web quarantined",

@@ -15,6 +15,7 @@ from healer.core.model import (
     RepairRequest,
     ServiceId,
     ServiceView,
+    Source,
 )
 from healer.core.observed import ProbeEffects, Snapshot
 from healer.core.reconcile import Note, Plan, PolicyDefaults, plan
@@ -94,7 +95,7 @@ def test_unhealthy_service_gets_one_restart_request() -> None:
     p, eff = run(svc(SICK))
     assert p.requests == [
         RepairRequest(
-            WEB, Condition.UNHEALTHY, Action.RESTART, (SICK.id,), p.requests[0].detail, "probe"
+            WEB, Condition.UNHEALTHY, Action.RESTART, (SICK.id,), p.requests[0].detail, Source.PROBE
         )
     ]
     assert p.notes == []
@@ -102,7 +103,7 @@ def test_unhealthy_service_gets_one_restart_request() -> None:
 
 
 def test_exited_service_is_started_with_the_given_source() -> None:
-    p = plan(views(svc(DOWN)), Snapshot(), DEFAULTS, NOW, source="event")
+    p = plan(views(svc(DOWN)), Snapshot(), DEFAULTS, NOW, source=Source.EVENT)
     (req,) = p.requests
     assert (req.condition, req.action, req.container_ids, req.source) == (
         Condition.EXITED,
@@ -303,7 +304,8 @@ def test_bad_labels_are_info_notes_and_defaults_apply() -> None:
     assert any("healer.unhealthy.cooldown" in n.detail for n in infos)
     assert p.requests == []  # the default 300 s cooldown is still in force
     assert skips(p)[0].reason == "cooldown"
-    assert len(eff.snapshots[WEB]["problems"]) == 2
+    problems = eff.snapshots[WEB]["problems"]
+    assert isinstance(problems, list) and len(problems) == 2
 
 
 # --- healthy_since and episode reset -------------------------------------------------------

@@ -120,4 +120,5 @@ def test_a_probe_of_one_service_plans_its_dependency_component_only() -> None:
     assert set(related_views(everything, lone)) == {lone}
     narrowed = plan(related_views(everything, APP), Snapshot(), DEFAULTS, NOW)
     assert [r.sid for r in narrowed.requests] == [DB]
+    assert narrowed.effects is not None
     assert set(narrowed.effects.snapshots) == {DB, APP, WORKER}

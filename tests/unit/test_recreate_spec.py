@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from healer.core.compose_labels import NUMBER_LABEL, REPLACE_LABEL
 from healer.core.container_spec import (
-    NUMBER_LABEL,
-    REPLACE_LABEL,
     create_body,
     namespace_sharer,
     recreate_body,

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from healer.adapters.queue import make_celery
 from healer.core.queues import QUEUES, host_queues
 from healer.core.scaling.labels import (
+    ALL_KEYS,
     DEFAULT_QUEUE_TARGET,
     HEALER_QUEUES,
-    KNOWN,
     PREFIX,
     ScaleConfig,
     parse_scale_labels,
@@ -115,8 +115,8 @@ def test_env_defaults_apply_and_labels_override_them() -> None:
     [
         ({"min": "two"}, "healer.scale.min='two' is not a whole number"),
         ({"max": "-1"}, "healer.scale.max='-1'"),
-        ({"min": "0"}, "scale to zero is not supported"),
-        ({"metric": "gpu"}, "healer.scale.metric='gpu' is not one of cpu, memory, queue"),
+        ({"min": "0"}, "scale to zero needs a queue or prometheus metric"),
+        ({"metric": "gpu"}, "healer.scale.metric='gpu': 'gpu' is not one of cpu, memory, queue"),
         ({"metric": "cpu", "target": "abc"}, "healer.scale.target='abc'"),
         ({"metric": "cpu", "target": "60"}, "reads as 6000 %"),
         ({"metric": "cpu", "up_threshold": "80"}, "healer.scale.up_threshold='80' reads as 8000"),
@@ -158,7 +158,7 @@ def test_crossed_thresholds_fall_back_to_both_defaults() -> None:
 
 def test_thresholds_on_queue_metric_are_reported_as_ignored() -> None:
     cfg = parse(metric="queue", queues="q", up_threshold="0.9")
-    assert any("ignored: metric=queue" in p for p in cfg.problems)
+    assert any("ignored: only cpu/memory" in p for p in cfg.problems)
 
 
 def test_queue_metric_without_queues_is_reported() -> None:
@@ -172,13 +172,13 @@ def test_zero_env_minimum_is_raised_to_one() -> None:
 
 
 def test_known_labels_are_documented_names() -> None:
-    assert set(KNOWN) >= {"min", "max", "metric", "queues", "target"}
+    assert set(ALL_KEYS) >= {"min", "max", "metric", "metrics", "queues", "target", "query"}
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     st.dictionaries(
-        st.sampled_from([*(PREFIX + k for k in KNOWN), "healer.role", PREFIX + "x"]),
+        st.sampled_from([*(PREFIX + k for k in sorted(ALL_KEYS)), "healer.role", PREFIX + "x"]),
         st.text(max_size=12) | st.sampled_from(["0", "1", "80%", "queue", "worker", "1e309"]),
     ),
     st.integers(-3, 10),
@@ -188,5 +188,7 @@ def test_never_raises_and_always_yields_a_valid_spec(
     labels: dict[str, str], lo: int, hi: int
 ) -> None:
     cfg = parse_scale_labels(labels, min_replicas=lo, max_replicas=hi)
-    assert 1 <= cfg.spec.min_replicas <= cfg.spec.max_replicas
+    assert 0 <= cfg.spec.min_replicas <= cfg.spec.max_replicas
+    if cfg.spec.min_replicas == 0:  # only a metric that reads with no replica can wake it
+        assert any(m.metric in ("queue", "prometheus") for m in cfg.metrics)
     assert all(isinstance(p, str) and p for p in cfg.problems)

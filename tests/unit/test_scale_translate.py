@@ -13,8 +13,8 @@ from kombu.transport.redis import PRIORITY_STEPS, Channel
 from healer.adapters.scaling.metrics import CollectorSource
 from healer.adapters.scaling.queue_depth import count_tasks, priority_keys
 from healer.core import resources as res
+from healer.core.compose_labels import NUMBER_LABEL
 from healer.core.container_spec import (
-    NUMBER_LABEL,
     create_body,
     fixed_host_ports,
     name_separator,

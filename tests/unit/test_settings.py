@@ -27,8 +27,15 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_every_field_has_an_env_name() -> None:
-    assert len(ENV_NAMES) == len(Settings.model_fields)
+    assert all(getattr(f.validation_alias, "choices", None) for f in Settings.model_fields.values())
     assert all(n.isupper() for n in ENV_NAMES)
+
+
+def test_every_setting_takes_the_healer_prefix() -> None:
+    for name, f in Settings.model_fields.items():
+        choices = [str(c) for c in f.validation_alias.choices]  # type: ignore[union-attr]
+        own = name in ("docker_host", "autoheal_container_label")  # foreign names, kept as is
+        assert own or any(c.startswith("HEALER_") for c in choices), name
 
 
 def test_contract_defaults() -> None:
@@ -95,14 +102,112 @@ def test_field_names_work_in_the_constructor() -> None:
     assert s.project_list == ("a",)
 
 
-def test_dot_env_file_is_read_and_the_environment_wins(
+def test_no_stray_dot_env_is_read(clean_env: Path) -> None:
+    (clean_env / ".env").write_text("REDIS_URL=redis://someone-elses-app:6379/0\n")
+    assert Settings().redis_url == "redis://localhost:6379/0"
+
+
+def test_healer_env_file_is_read_and_the_environment_wins(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (clean_env / ".env").write_text("WATCHDOG_INTERVAL=7\nRESTART_COOLDOWN=11\n")
+    env_file = clean_env / "healer.env"
+    env_file.write_text("WATCHDOG_INTERVAL=7\nHEALER_RESTART_COOLDOWN=1m30s\n")
+    monkeypatch.setenv("HEALER_ENV_FILE", str(env_file))
     s = Settings()
-    assert (s.watchdog_interval, s.restart_cooldown) == (7, 11)
+    assert (s.watchdog_interval, s.restart_cooldown) == (7, 90)
     monkeypatch.setenv("RESTART_COOLDOWN", "12")
     assert Settings().restart_cooldown == 12
+
+
+def test_a_missing_healer_env_file_is_an_error(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEALER_ENV_FILE", str(clean_env / "nope.env"))
+    with pytest.raises(ValidationError, match=r"HEALER_ENV_FILE=.*no such file"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "value", "field", "expected"),
+    [
+        ("REDIS_URL", "HEALER_REDIS_URL", "redis://r:1/0", "redis_url", "redis://r:1/0"),
+        ("WATCHDOG_INTERVAL", "HEALER_WATCHDOG_INTERVAL", "45", "watchdog_interval", 45),
+        ("MAX_RESTART_ATTEMPTS", "HEALER_MAX_RESTART_ATTEMPTS", "4", "max_restart_attempts", 4),
+        ("RESTART_COOLDOWN", "HEALER_RESTART_COOLDOWN", "2m", "restart_cooldown", 120),
+        ("SCALER_INTERVAL", "HEALER_SCALER_INTERVAL", "15s", "scaler_interval", 15),
+        ("MAX_REPLICAS", "HEALER_MAX_REPLICAS", "7", "max_replicas", 7),
+    ],
+)
+def test_prefixed_and_historical_names_both_work_and_the_prefix_wins(
+    monkeypatch: pytest.MonkeyPatch, old: str, new: str, value: str, field: str, expected: object
+) -> None:
+    monkeypatch.setenv(old, value)
+    assert getattr(Settings(), field) == expected
+    monkeypatch.delenv(old)
+    monkeypatch.setenv(new, value)
+    assert getattr(Settings(), field) == expected
+    monkeypatch.setenv(old, "999")
+    assert getattr(Settings(), field) == expected
+
+
+def test_docker_host_keeps_its_own_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert Settings().docker_host == "tcp://127.0.0.1:2375"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field", "expected"),
+    [
+        ("HEALER_RESET_AFTER", "1m30s", "reset_after", 90),
+        ("HEALER_BOOT_POLL_INTERVAL", "500ms", "boot_poll_interval", 0.5),
+        ("HEALER_BACKOFF_MAX", "2h", "backoff_max", 7200),
+        ("HEALER_STOP_TIMEOUT", "20s", "stop_timeout", 20),
+    ],
+)
+def test_durations_take_compose_syntax(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, field: str, expected: float
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert getattr(Settings(), field) == expected
+
+
+@pytest.mark.parametrize("value", ["-5", "-1m", "soon"])
+def test_bad_durations_name_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("RESTART_COOLDOWN", value)
+    with pytest.raises(ValidationError, match="HEALER_RESTART_COOLDOWN or RESTART_COOLDOWN"):
+        Settings()
+
+
+def test_docker_autoheal_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AUTOHEAL_CONTAINER_LABEL": "all",
+        "AUTOHEAL_INTERVAL": "5",
+        "AUTOHEAL_START_PERIOD": "10",
+        "AUTOHEAL_DEFAULT_STOP_TIMEOUT": "20",
+        "WEBHOOK_URL": "http://127.0.0.1:9/hook",
+    }.items():
+        monkeypatch.setenv(name, value)
+    s = Settings()
+    assert s.selector.everything
+    assert (s.watchdog_interval, s.start_period, s.stop_timeout) == (5, 10, 20)
+    assert (s.webhook_url, s.webhook_json_key) == ("http://127.0.0.1:9/hook", "text")
+
+
+def test_the_healer_selector_wins_over_autoheal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOHEAL_CONTAINER_LABEL", "all")
+    monkeypatch.setenv("HEALER_LABEL_SELECTOR", "healer.enable=true")
+    assert Settings().selector.engine_filters() == ["healer.enable=true"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("HEALER_LABEL_SELECTOR", "=x"), ("AUTOHEAL_CONTAINER_LABEL", "a b")]
+)
+def test_bad_selectors_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name):
+        Settings()
 
 
 @pytest.mark.parametrize(
@@ -177,7 +282,9 @@ def test_min_replicas_above_max_replicas_is_refused(monkeypatch: pytest.MonkeyPa
         (",,,", ()),
     ],
 )
-def test_projects_comma_list(monkeypatch: pytest.MonkeyPatch, raw: str, listed: tuple) -> None:
+def test_projects_comma_list(
+    monkeypatch: pytest.MonkeyPatch, raw: str, listed: tuple[str, ...]
+) -> None:
     monkeypatch.setenv("HEALER_PROJECTS", raw)
     s = Settings()
     assert s.project_list == listed

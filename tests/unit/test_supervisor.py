@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from healer.adapters.queue import QUEUES
+from healer.core.queues import QUEUES
 from healer.supervisor import EMBEDDED, commands
 from workers.embedded import ROLES, parse_roles
 

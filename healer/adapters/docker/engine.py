@@ -20,9 +20,12 @@ import requests
 from healer.core.compose_labels import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from healer.core.events import WATCHED_ACTIONS
 from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
+from healer.core.selection.listing import list_filters
+from healer.core.selection.selector import DEFAULT_SELECTOR, PLAIN_PROJECT, Selector
+from healer.errors import HealerError, Unavailable
 
 
-class EngineError(Exception):
+class EngineError(HealerError):
     """The engine refused or failed; `status` keeps the HTTP status when there was one."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -34,8 +37,10 @@ class ContainerGone(EngineError):
     pass
 
 
-class EngineUnreachable(EngineError):
+class EngineUnreachable(EngineError, Unavailable):
     """No engine answers at the configured address; the message is one line naming it."""
+
+    public = "Docker engine unreachable"
 
 
 def engine_address(docker_host: str | None) -> str:
@@ -69,6 +74,7 @@ class ListEntry(TypedDict, total=False):
     State: str
     Status: str
     Labels: dict[str, str]
+    Created: int
 
 
 _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
@@ -101,7 +107,23 @@ def view_from_list_entry(entry: ListEntry) -> ContainerView | None:
         exit_code=int(e.group(1)) if e else None,
         labels=dict(labels),
         network_mode=str((entry.get("HostConfig") or {}).get("NetworkMode", "")),
+        created=float(entry.get("Created") or 0),
     )
+
+
+def plain_view_from_list_entry(entry: ListEntry) -> ContainerView | None:
+    """A container started without compose as the one container of service `-/<name>`;
+    None for a compose container (view_from_list_entry reads those)."""
+    labels = entry.get("Labels") or {}
+    if PROJECT_LABEL in labels:
+        return None
+    names = entry.get("Names") or []
+    if not names:
+        return None
+    name = names[0].lstrip("/")
+    fake = {**labels, PROJECT_LABEL: PLAIN_PROJECT, SERVICE_LABEL: name}
+    view = view_from_list_entry({**entry, "Labels": fake})
+    return None if view is None else replace(view, labels=dict(labels))
 
 
 def refresh_from_inspect(view: ContainerView, inspect: dict[str, Any]) -> ContainerView:
@@ -136,7 +158,7 @@ def inspect_from_list(view: ContainerView, fixed: Fixed) -> dict[str, Any]:
         "Id": view.id,
         "Name": f"/{view.name}",
         "State": state,
-        "Config": {"StopTimeout": fixed.stop_timeout},
+        "Config": {"StopTimeout": fixed.stop_timeout, "Labels": dict(view.labels)},
     }
 
 
@@ -200,24 +222,30 @@ class DockerEngine:
         *,
         docker_host: str | None = None,
         timeout: float = 60.0,
+        selector: Selector = DEFAULT_SELECTOR,
     ) -> None:
         self._client = client
         self.docker_host = docker_host
         self.timeout = timeout
         self.projects = frozenset(projects)
+        self.selector = selector
         self.api_calls = 0  # for benchmarks: how many engine round trips a cycle costs
         self._fixed: OrderedDict[ContainerId, Fixed] = OrderedDict()
         self._fixed_lock = threading.Lock()
 
     @classmethod
     def connect(
-        cls, docker_host: str | None, projects: tuple[str, ...] = (), timeout: float = 60.0
+        cls,
+        docker_host: str | None,
+        projects: tuple[str, ...] = (),
+        timeout: float = 60.0,
+        selector: Selector = DEFAULT_SELECTOR,
     ) -> DockerEngine:
         """Connects on first use, so a process started while the engine is away comes up
         (API answers 503, tasks fail with one line) and works once the engine is back.
         `timeout` bounds every call, connecting included: a hung engine fails as an
         EngineError like any other call."""
-        return cls(None, projects, docker_host=docker_host, timeout=timeout)
+        return cls(None, projects, docker_host=docker_host, timeout=timeout, selector=selector)
 
     @property
     def address(self) -> str:
@@ -251,18 +279,31 @@ class DockerEngine:
     def services(
         self, sid: ServiceId | None = None, *, project: str | None = None
     ) -> dict[ServiceId, ServiceView]:
-        """Managed compose services, from ONE list call (sparse: no per-container inspect).
+        """Managed services (compose services and selected plain containers), from one list
+        call per filter (sparse: no per-container inspect; usually one call).
 
-        `sid` narrows to one service, `project` to one project."""
-        filters: dict[str, Any] = {"label": [PROJECT_LABEL]}
-        if sid is not None:
-            p, service = split_service_id(sid)
-            filters["label"] = [f"{PROJECT_LABEL}={p}", f"{SERVICE_LABEL}={service}"]
-        elif project is not None:
-            filters["label"] = [f"{PROJECT_LABEL}={project}"]
-        entries = self._call(lambda: self.client.api.containers(all=True, filters=filters))
-        views = (view_from_list_entry(e) for e in entries)
-        return group_services(v for v in views if v is not None and self.manages(v.project))
+        `sid` narrows to one service, `project` to one project (`-`: the plain containers)."""
+        entries: dict[str, ListEntry] = {}
+        plain = self.manages(PLAIN_PROJECT)
+        for given in list_filters(self.selector, sid, project, plain_managed=plain):
+            filters = {k: v for k, v in given.items() if v}  # AUTOHEAL_CONTAINER_LABEL=all: none
+            entries.update((e.get("Id", ""), e) for e in self._list(filters))
+        views = (self._view(e) for e in entries.values())
+        # A filter for plain containers may list compose ones too (`all` has no label to ask).
+        return group_services(
+            v for v in views if v is not None and (project is None or v.project == project)
+        )
+
+    def _list(self, filters: dict[str, Any]) -> list[ListEntry]:
+        return list(self._call(lambda: self.client.api.containers(all=True, filters=filters)))
+
+    def _view(self, entry: ListEntry) -> ContainerView | None:
+        labels = entry.get("Labels") or {}
+        compose = PROJECT_LABEL in labels
+        view = view_from_list_entry(entry) if compose else plain_view_from_list_entry(entry)
+        if view is None or not self.manages(view.project):
+            return None
+        return view if self.selector.matches(labels, compose=compose) else None
 
     def project_fresh(
         self, sid: ServiceId, container_id: ContainerId | None
@@ -287,7 +328,14 @@ class DockerEngine:
         return str(self._call(lambda: self.client.info()).get("SystemTime", ""))
 
     def manages(self, project: str) -> bool:
+        """HEALER_PROJECTS narrows compose projects; plain containers (`-`) stay managed
+        unless it is set without `-` (the selector decides which of them)."""
         return not self.projects or project in self.projects
+
+    def manages_labels(self, project: str, labels: dict[str, str]) -> bool:
+        """An event's container: in a managed project and chosen by the selector."""
+        compose = project != PLAIN_PROJECT
+        return self.manages(project) and self.selector.matches(labels, compose=compose)
 
     def events(self, since: float) -> Any:
         """The engine's event stream of compose containers from `since` (decoded dicts);
@@ -296,11 +344,13 @@ class DockerEngine:
         # healthcheck emits three exec_* events per check, and 100 of them checking every
         # second would make the engine encode, and the watcher decode, 300 events a second
         # for nothing. `health_status` matches `health_status: unhealthy` and the others.
-        filters = {
-            "type": "container",
-            "label": [PROJECT_LABEL],
-            "event": sorted(WATCHED_ACTIONS),
-        }
+        filters: dict[str, Any] = {"type": "container", "event": sorted(WATCHED_ACTIONS)}
+        # Plain containers have no compose label: then the selector (or nothing, with
+        # AUTOHEAL_CONTAINER_LABEL=all) filters, and manages_labels decides per event.
+        if not self.selector.is_default:
+            filters["label"] = self.selector.engine_filters()
+        elif not self.manages(PLAIN_PROJECT):
+            filters["label"] = [PROJECT_LABEL]
         return self._call(lambda: self.client.events(decode=True, since=since, filters=filters))
 
     def close(self) -> None:

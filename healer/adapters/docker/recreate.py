@@ -25,6 +25,14 @@ log = logging.getLogger("healer.recreate")
 
 StopHook = Callable[[ContainerId], None]
 """Called before a container is stopped (marks the stop as the healer's own)."""
+Ready = Callable[[ContainerId], bool]
+"""Start-first: True once the new container serves (healthy, or running without a check)."""
+
+
+class NotReady(Exception):
+    """A start-first recreate's new container never became available: it was removed and the
+    old one left serving."""
+
 
 _MAX_DEPTH = 3  # a sharer of a sharer is possible; a deeper chain is a configuration error
 
@@ -48,9 +56,37 @@ class Recreator:
         self.before_stop = before_stop
 
     def recreate(
-        self, info: dict[str, Any], stop_timeout: int, network_mode: str | None = None
+        self,
+        info: dict[str, Any],
+        stop_timeout: int,
+        network_mode: str | None = None,
+        ready: Ready | None = None,
     ) -> Recreated:
+        """With `ready`, start-first: the new container is started and must be ready before
+        the old one is stopped (the caller checked start-first is possible)."""
+        if ready is not None:
+            return self._start_first(info, stop_timeout, ready)
         return self._recreate(info, stop_timeout, network_mode, 0)
+
+    def _start_first(self, info: dict[str, Any], stop_timeout: int, ready: Ready) -> Recreated:
+        old_id, name = ContainerId(str(info["Id"])), _name(info)
+        sharers = self._sharers(old_id, name)
+        body, networks = recreate_body(info, self._image(info))
+        new_id = create_container(self.api, body, f"{old_id[:12]}_{name}", networks)
+        try:
+            call_engine(lambda: self.api.start(new_id))
+            if not ready(new_id):
+                raise NotReady(
+                    f"start-first: the new container of {name} did not become healthy; "
+                    "removed it, the old one still serves"
+                )
+            self._retire(old_id, stop_timeout)
+        except (EngineError, NotReady):
+            discard(self.api, new_id)
+            raise
+        call_engine(lambda: self.api.rename(new_id, name))
+        notes = [f"{name} recreated start-first ({old_id[:12]} -> {new_id[:12]})"]
+        return self._with_sharers(Recreated(new_id, name, tuple(notes)), sharers, 0)
 
     def _recreate(
         self, info: dict[str, Any], stop_timeout: int, network_mode: str | None, depth: int
@@ -68,12 +104,17 @@ class Recreator:
         call_engine(lambda: self.api.rename(new_id, name))
         call_engine(lambda: self.api.start(new_id))
         notes = [f"{name} recreated ({old_id[:12]} -> {new_id[:12]})"]
-        errors: list[str] = []
+        return self._with_sharers(Recreated(new_id, name, tuple(notes)), sharers, depth)
+
+    def _with_sharers(
+        self, done: Recreated, sharers: list[dict[str, Any]], depth: int
+    ) -> Recreated:
+        notes, errors = list(done.notes), list(done.errors)
         for sharer in sharers:
-            done = self._reattach(sharer, new_id, depth)
-            notes += done.notes
-            errors += done.errors
-        return Recreated(new_id, name, tuple(notes), tuple(errors))
+            again = self._reattach(sharer, done.new_id, depth)
+            notes += again.notes
+            errors += again.errors
+        return Recreated(done.new_id, done.name, tuple(notes), tuple(errors))
 
     def _image(self, info: dict[str, Any]) -> str:
         """The image by the name the service asks for, as compose recreates it (a re-tagged

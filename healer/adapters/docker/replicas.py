@@ -46,17 +46,29 @@ class ReplicaChange:
     removed: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # Scaled to zero: the last replica is stopped, not removed (the template to wake from).
+    stopped: tuple[str, ...] = ()
+    started: tuple[str, ...] = ()  # woken from zero: the stopped template started again
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def delta(self) -> int:
+        """Replicas gained (negative: lost) by this change."""
+        return len(self.added) + len(self.started) - len(self.removed) - len(self.stopped)
+
     def describe(self) -> str:
         parts = []
+        if self.started:
+            parts.append("started " + ", ".join(self.started) + " (woken from zero)")
         if self.added:
             parts.append("added " + ", ".join(self.added))
         if self.removed:
             parts.append("removed " + ", ".join(self.removed))
+        if self.stopped:
+            parts.append("stopped " + ", ".join(self.stopped) + " (kept as the template)")
         return "; ".join(parts + list(self.notes) + list(self.errors))
 
 
@@ -98,6 +110,15 @@ class Replicas:
                 break  # the next ones would fail the same way
         errors += self._wait_ready(created)
         return ReplicaChange(tuple(n for n, _ in created), (), tuple(errors), tuple(notes))
+
+    def start_stopped(self, c: ContainerView) -> ReplicaChange:
+        """Start a replica kept stopped at zero; wait (bounded) until it runs."""
+        try:
+            self.engine.start(c.id)
+        except EngineError as exc:
+            return ReplicaChange(errors=(f"{c.name}: {exc}",))
+        errors = self._wait_ready([(c.name, c.id)])
+        return ReplicaChange(started=(c.name,), errors=tuple(errors))
 
     def _template(self, view: ServiceView) -> dict[str, Any]:
         """Container #1 if present, else the lowest-numbered one: compose's own reference."""

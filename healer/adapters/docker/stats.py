@@ -281,14 +281,20 @@ class SustainedStore:
         pipe.execute()
         self.round_trips += 1
 
-    def cycle(self, samples: Mapping[ContainerId, ResourceSample]) -> list[Breach]:
-        """Read → evaluate (pure) → write: the conditions that have held for their window."""
+    def cycle(
+        self,
+        samples: Mapping[ContainerId, ResourceSample],
+        rules: Mapping[ContainerId, Sequence[SustainedRule]] | None = None,
+    ) -> list[Breach]:
+        """Read → evaluate (pure) → write: the conditions that have held for their window.
+        `rules`: a container's own (its service's labels), else the store's."""
         states = self.read(list(samples))
         new: dict[ContainerId, ResourceState] = {}
         breaches: list[Breach] = []
         self.last_ratios = {}
         for cid, sample in samples.items():
-            new[cid], found = res.evaluate(states[cid], sample, self.rules)
+            own = self.rules if rules is None else rules.get(cid, self.rules)
+            new[cid], found = res.evaluate(states[cid], sample, own)
             breaches += found
             # Kept for the metrics the alert rules and dashboard read.
             self.last_ratios[cid] = res.ratios(states[cid].prev, sample)

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from healer.adapters.hardening.environ import child_env
 from healer.core.actions import valid_plugin_name
 
 GROUP = "compose_healer.strategies"
@@ -114,7 +115,9 @@ class RunRequest:
 
 def run(req: RunRequest, timeout: float) -> str:
     """Run the strategy in a child process; return its log output, raise PluginFailed."""
-    env = dict(os.environ)
+    # Only what running Python and reaching Docker needs: a strategy never sees REDIS_URL,
+    # tokens or passwords (and the worker itself is not dumpable: healer.adapters.hardening).
+    env = child_env(os.environ)
     if req.docker_host:
         env["DOCKER_HOST"] = req.docker_host
     proc = subprocess.Popen(

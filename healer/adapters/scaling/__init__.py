@@ -1,1 +1,2 @@
-"""The autoscaler's edges: usage metrics, queue depth and drain, its state, the trigger."""
+"""What the autoscaler measures outside the healer's own Redis: an application's own Celery
+broker (Redis or RabbitMQ) and any Prometheus query."""

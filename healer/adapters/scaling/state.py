@@ -42,7 +42,17 @@ class ScaleStore:
             if e[0] > now - keys.SCALE_UPS_TTL
         )
 
+    def park(self, sid: ServiceId) -> None:
+        self.r.set(keys.scale_parked(self.host, sid), "1")
+
+    def unpark(self, sid: ServiceId) -> None:
+        self.r.delete(keys.scale_parked(self.host, sid))
+
+    def parked(self, sid: ServiceId) -> bool:
+        return bool(self.r.exists(keys.scale_parked(self.host, sid)))
+
     def record_scale_up(self, sid: ServiceId, added: int, at: float) -> None:
+        """`added` < 0 records a scale-down (scale-down policies count those)."""
         kept = [[t, n] for t, n in self.scale_ups(sid, at)] + [[at, added]]
         self.r.set(keys.scale_ups(self.host, sid), json.dumps(kept), ex=keys.SCALE_UPS_TTL)
 

@@ -1,9 +1,10 @@
-"""The alert intake's Redis marks: delivery dedupe and the per (service, alertname)
-suppression window. Keys and TTLs: keys.alert_seen, keys.alert_suppress."""
+"""The alert intake's Redis marks: delivery dedupe, the per (service, action)
+suppression window and the cluster-wide rate. Keys: keys.alert_seen, alert_suppress, alert_rate."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
 from typing import NewType
 
@@ -33,10 +34,19 @@ class AlertMarks:
         """The first delivery's outcome, answered to every re-delivery for ALERT_SEEN_TTL."""
         self.r.set(claim, outcome, ex=keys.ALERT_SEEN_TTL)
 
-    def claim_window(self, sid: str, alertname: str, seconds: int) -> Claim | None:
+    def claim_window(self, sid: str, action: str, seconds: int) -> Claim | None:
         """A claim if no repair for this alert on this service ran within `seconds`."""
-        key = keys.alert_suppress(sid, alertname)
+        key = keys.alert_suppress(sid, action)
         return Claim(key) if self.r.set(key, "1", nx=True, ex=seconds) else None
+
+    def take_rate(self, limit: int, window: int) -> bool:
+        """One more alert action in the current `window`-second slot, if under `limit`."""
+        key = keys.alert_rate(int(time.time()) // window)
+        pipe = self.r.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, window * 2)
+        count, _ = pipe.execute()
+        return int(count) <= limit
 
     def release(self, claims: Sequence[Claim]) -> None:
         """Undo the claims of a delivery that was not acknowledged, so Alertmanager's retry is

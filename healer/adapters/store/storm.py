@@ -16,6 +16,7 @@ class StormStore:
         self._managed = keys.storm_managed(host)
         self._trickle = keys.storm_trickle(host)
         self._braked = keys.storm_braked(host)
+        self._evidence = keys.storm_evidence(host)
 
     def observe_unhealthy(self, sid: ServiceId, now: float, window: float) -> int:
         """Note `sid` as unhealthy now; returns distinct services unhealthy in the window."""
@@ -37,14 +38,22 @@ class StormStore:
         """True for the one repair allowed in this trickle interval (host-wide, atomic)."""
         return bool(self.r.set(self._trickle, "1", nx=True, px=max(1, int(interval * 1000))))
 
-    def set_braked(self, detail: str, ttl: float) -> bool:
-        """Mark the brake engaged; True when it was not engaged before (first notice)."""
+    def set_braked(self, detail: str, ttl: float, evidence: list[str] | None = None) -> bool:
+        """Mark the brake engaged, with the kinds of evidence that engaged it; True when it
+        was not engaged before (first notice)."""
         fresh = not self.r.exists(self._braked)
-        self.r.set(self._braked, detail, ex=max(1, int(ttl)))
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(self._braked, detail, ex=max(1, int(ttl)))
+        pipe.set(self._evidence, ",".join(evidence or []), ex=max(1, int(ttl)))
+        pipe.execute()
         return fresh
 
     def release(self) -> None:
-        self.r.delete(self._braked)
+        self.r.delete(self._braked, self._evidence)
+
+    def evidence(self) -> list[str]:
+        raw = self.r.get(self._evidence)
+        return [e for e in str(raw or "").split(",") if e]
 
     def braked(self) -> str | None:
         raw = self.r.get(self._braked)

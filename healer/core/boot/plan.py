@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
 from healer.core.deps import DependencyGraph
-from healer.core.labels import parse_duration
+from healer.core.duration.parse import parse_duration
 from healer.core.model import ServiceId
 
 ORDER_LABEL = "healer.boot.order"  # "strict": stop and restart it even without restart: true

@@ -46,6 +46,11 @@ class DetectContext:
     respect_manual_stop: bool = False
 
 
+# A container compose (or `docker create`) made but never started: compose starts each one
+# within seconds, or once its dependencies are ready; longer than the grace, its start failed.
+CREATED = "created"
+
+
 def detect(view: ServiceView, ctx: DetectContext) -> list[Finding]:
     """Findings for one service, one per condition, listing the containers that show it."""
     by_condition: dict[Condition, list[ContainerView]] = {}
@@ -83,6 +88,8 @@ def _container_condition(
         if crashlooping:
             return Condition.RESTARTING, "crash loop: engine keeps restarting it"
         return None
+    if c.state == CREATED and c.created and ctx.now - c.created >= ctx.restarting_grace:
+        return Condition.EXITED, f"created {ctx.now - c.created:.0f}s ago and never started"
     if c.state == "running" and c.health == "unhealthy":
         return Condition.UNHEALTHY, "healthcheck failing"
     if c.state == "running" and crashlooping:
@@ -169,7 +176,7 @@ def still_failing(
     `engine_restarts`: the engine's restart policy has restarted the container (its
     RestartCount is climbing) — a crash loop, even if it happens to be running right now."""
     if condition == Condition.EXITED:
-        return state in DOWN_STATES
+        return state in DOWN_STATES or state == CREATED
     if condition == Condition.UNHEALTHY:
         return state == "running" and health == "unhealthy"
     if condition == Condition.RESTARTING:

@@ -1,1 +1,2 @@
-"""Autoscaling decisions, pure: labels, HPA-style policy, the between-cycles trigger."""
+"""Autoscaling decisions that are new with the behaviour, several-metric and scale-to-zero
+settings: pure, no I/O."""

@@ -1,6 +1,6 @@
 """A service's autoscaling settings from its `healer.scale.*` labels, parsed without I/O.
 
-A service is autoscaled when it names a metric (`healer.scale.metric`) or a ceiling
+A service is autoscaled when it names a metric (`healer.scale.metric` or `.metrics`) or a ceiling
 (`healer.scale.max`), or when it is the healer's own worker (`healer.role=worker`, scaled on
 the healer's queues). A bad value never raises: it is reported in `problems`, naming the label
 and the value, and the default stays in force.
@@ -9,54 +9,70 @@ and the value, and the default stays in force.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from healer.core.labels import parse_duration
+from healer.core.duration.parse import parse_duration
 from healer.core.queues import QUEUES
-from healer.core.scaling.policy import METRICS, Metric, ScaleSpec
+from healer.core.scaling.behavior_labels import KEYS as BEHAVIOR_KEYS
+from healer.core.scaling.behavior_labels import behavior
+from healer.core.scaling.metric_labels import (
+    DEFAULT_QUEUE_TARGET as DEFAULT_QUEUE_TARGET,
+)
+from healer.core.scaling.metric_labels import (
+    MetricConfig,
+    known_keys,
+    metric_config,
+    metric_names,
+)
+from healer.core.scaling.policy import TOTAL_METRICS, Metric, ScaleSpec
 
 PREFIX = "healer.scale."
 ROLE_LABEL = "healer.role"
 WORKER_ROLE = "worker"
 # The healer's own worker service scales on its own queues unless its labels say otherwise.
 HEALER_QUEUES = QUEUES
-# Tasks (waiting + in flight) one replica should carry when a queue service names no target:
-# a few times a worker's usual concurrency, so one burst does not add a replica per task.
-DEFAULT_QUEUE_TARGET = 10.0
 
 Drain = Literal["celery", "none"]
 KNOWN = (
     "min",
     "max",
     "metric",
-    "queues",
-    "target",
     "up_threshold",
     "down_threshold",
     "window",
     "cooldown",
     "drain",
     "shared_storage",  # read by replica_spec: replicas may share writable mounts
+    "alert_down",  # read by the alert intake: alerts may scale the service down
 )
+ALL_KEYS = frozenset(KNOWN) | known_keys() | frozenset(BEHAVIOR_KEYS)
 
 
 @dataclass(frozen=True)
 class ScaleConfig:
     """What the scaler needs about one service; `enabled` is False when it is not autoscaled
-    (its `spec` still carries the replica bounds `healer scale` must respect)."""
+    (its `spec` still carries the replica bounds `healer scale` must respect). `metrics` are
+    the metrics it scales on (the largest recommendation wins); `spec.metric`/`spec.target`
+    are the first one's."""
 
     enabled: bool
     spec: ScaleSpec
     queues: tuple[str, ...] = ()
     drain: Drain = "none"
     problems: tuple[str, ...] = field(default=())
+    metrics: tuple[MetricConfig, ...] = ()
+
+    @property
+    def queue_metric(self) -> MetricConfig | None:
+        return next((m for m in self.metrics if m.metric == "queue"), None)
 
 
 def wants_autoscaling(labels: Mapping[str, str]) -> bool:
     return (
         PREFIX + "metric" in labels
+        or PREFIX + "metrics" in labels
         or PREFIX + "max" in labels
         or labels.get(ROLE_LABEL, "").strip() == WORKER_ROLE
     )
@@ -83,34 +99,31 @@ def _parse(
     labels: Mapping[str, str], env_min: int, env_max: int, problems: list[str]
 ) -> ScaleConfig:
     own = {k[len(PREFIX) :]: v for k, v in labels.items() if k.startswith(PREFIX)}
-    for name in sorted(set(own) - set(KNOWN)):
-        problems.append(f"label {PREFIX}{name} is unknown (known: {', '.join(KNOWN)}); ignored")
+    for name in sorted(set(own) - ALL_KEYS):
+        problems.append(f"label {PREFIX}{name} is unknown (see the autoscaling labels); ignored")
     worker = labels.get(ROLE_LABEL, "").strip() == WORKER_ROLE
-    metric = _metric(own.get("metric"), "queue" if worker else "cpu", problems)
-    kw: dict[str, Any] = {"metric": metric}
-    kw.update(_bounds(own, env_min, env_max, problems))
-    kw.update(_target(own.get("target"), metric, problems))
-    kw.update(_thresholds(own, metric, problems))
+    names = metric_names(own, "queue" if worker else "cpu", problems)
+    wq = HEALER_QUEUES if worker else ()
+    metrics = tuple(metric_config(own, m, len(names) == 1, wq, problems) for m in names)
+    first = metrics[0]
+    kw: dict[str, Any] = {"metric": first.metric}
+    if first.target is not None:
+        kw["target"] = first.target
+    elif first.metric in TOTAL_METRICS:  # unusable: keep the spec valid, the metric is held
+        kw["metric"] = "cpu"
+    kw.update(_bounds(own, env_min, env_max, metrics, worker, problems))
+    kw.update(_thresholds(own, names, problems))
     kw.update(_durations(own, problems))
-    queues = _queues(own.get("queues"), metric, worker, problems)
-    drain = _drain(own.get("drain"), metric, problems)
+    kw.update(behavior(own, problems))
+    queue = next((m for m in metrics if m.metric == "queue"), None)
+    drain = _drain(own.get("drain"), queue is not None, problems)
     spec = _spec(kw, problems)
-    return ScaleConfig(wants_autoscaling(labels), spec, queues, drain, tuple(problems))
+    queues = queue.queues if queue else ()
+    return ScaleConfig(wants_autoscaling(labels), spec, queues, drain, tuple(problems), metrics)
 
 
 def _label(name: str, value: str) -> str:
     return f"label {PREFIX}{name}={value!r}"
-
-
-def _metric(value: str | None, default: Metric, problems: list[str]) -> Metric:
-    if value is None:
-        return default
-    v = value.strip().lower()
-    for metric in METRICS:
-        if v == metric:
-            return metric
-    problems.append(f"{_label('metric', value)} is not one of {', '.join(METRICS)}; {default} used")
-    return default
 
 
 def _int(name: str, value: str, problems: list[str]) -> int | None:
@@ -136,14 +149,21 @@ def _capped(config: ScaleConfig, cap: int) -> ScaleConfig:
 
 
 def _bounds(
-    own: Mapping[str, str], env_min: int, env_max: int, problems: list[str]
+    own: Mapping[str, str],
+    env_min: int,
+    env_max: int,
+    metrics: tuple[MetricConfig, ...],
+    worker: bool,
+    problems: list[str],
 ) -> dict[str, int]:
-    # Scale to zero is refused: replicas are cloned from a live container, and compose
-    # keeps no service template the healer could start from once the last one is gone.
-    default_lo = max(1, min(env_min, env_max))
-    default_hi = max(default_lo, env_max)
-    lo = _bound("min", own.get("min"), default_lo, problems)
-    hi = _bound("max", own.get("max"), default_hi, problems)
+    # Zero needs a metric that still reads with no replica running (a queue or a query):
+    # the cpu of no container cannot wake a service. The healer's own worker runs the scaler.
+    can_zero = not worker and any(m.metric in TOTAL_METRICS for m in metrics)
+    floor = 0 if can_zero else 1
+    default_lo = max(floor, min(env_min, env_max))
+    default_hi = max(default_lo, env_max, 1)
+    lo = _bound("min", own.get("min"), default_lo, floor, problems)
+    hi = _bound("max", own.get("max"), default_hi, 1, problems)
     if lo > hi:
         problems.append(
             f"healer.scale.min ({lo}) is above healer.scale.max ({hi}); "
@@ -153,14 +173,19 @@ def _bounds(
     return {"min_replicas": lo, "max_replicas": hi}
 
 
-def _bound(name: str, value: str | None, default: int, problems: list[str]) -> int:
+def _bound(name: str, value: str | None, default: int, floor: int, problems: list[str]) -> int:
     if value is None:
         return default
     n = _int(name, value, problems)
     if n is None:
         return default
-    if n < 1:
-        why = "scale to zero is not supported" if n == 0 else "must be >= 1"
+    if n < floor:
+        why = (
+            "scale to zero needs a queue or prometheus metric (and is not for the healer's "
+            "own worker)"
+            if n == 0
+            else f"must be >= {floor}"
+        )
         problems.append(f"{_label(name, value)}: {why}; {default} used")
         return default
     return n
@@ -189,30 +214,13 @@ def _fraction(name: str, value: str, problems: list[str]) -> float | None:
     return number
 
 
-def _target(value: str | None, metric: Metric, problems: list[str]) -> dict[str, float]:
-    if value is None:
-        return {"target": DEFAULT_QUEUE_TARGET} if metric == "queue" else {}
-    if metric != "queue":
-        parsed = _fraction("target", value, problems)
-        return {} if parsed is None else {"target": parsed}
-    try:
-        tasks = float(value.strip())
-    except ValueError:
-        tasks = math.nan
-    if math.isfinite(tasks) and tasks > 0:
-        return {"target": tasks}
-    problems.append(
-        f"{_label('target', value)} is not a number of tasks per replica > 0; "
-        f"{DEFAULT_QUEUE_TARGET:g} used"
-    )
-    return {"target": DEFAULT_QUEUE_TARGET}
-
-
-def _thresholds(own: Mapping[str, str], metric: Metric, problems: list[str]) -> dict[str, float]:
+def _thresholds(
+    own: Mapping[str, str], metrics: Sequence[Metric], problems: list[str]
+) -> dict[str, float]:
     given = {k: own[k] for k in ("up_threshold", "down_threshold") if k in own}
-    if given and metric == "queue":
+    if given and not {"cpu", "memory"} & set(metrics):
         names = ", ".join(PREFIX + k for k in given)
-        problems.append(f"{names} ignored: metric=queue scales on healer.scale.target")
+        problems.append(f"{names} ignored: only cpu/memory without a target use thresholds")
         return {}
     out: dict[str, float] = {}
     for name, value in given.items():
@@ -248,28 +256,10 @@ def _durations(own: Mapping[str, str], problems: list[str]) -> dict[str, float]:
     return out
 
 
-def _queues(
-    value: str | None, metric: Metric, worker: bool, problems: list[str]
-) -> tuple[str, ...]:
-    names = tuple(q.strip() for q in (value or "").split(",") if q.strip())
-    if names:
-        if metric != "queue":
-            problems.append(f"{_label('queues', value or '')} ignored: metric is {metric}")
-        return names
-    if worker:
-        return HEALER_QUEUES
-    if metric == "queue":
-        problems.append(
-            "metric=queue needs healer.scale.queues (comma list of Celery queues); "
-            "the service is not scaled until it is set"
-        )
-    return ()
-
-
-def _drain(value: str | None, metric: Metric, problems: list[str]) -> Drain:
+def _drain(value: str | None, queue: bool, problems: list[str]) -> Drain:
     # A queue-scaled service is a Celery worker: removing one without draining it would
     # cut its running tasks short (they are redelivered, but only after the visibility timeout).
-    default: Drain = "celery" if metric == "queue" else "none"
+    default: Drain = "celery" if queue else "none"
     if value is None:
         return default
     v = value.strip().lower()
@@ -287,7 +277,8 @@ def _spec(kw: dict[str, Any], problems: list[str]) -> ScaleSpec:
     except ValueError as exc:
         # Each field was checked above; this only catches a combination they missed.
         problems.append(f"{exc}; scaling defaults used")
-    bounds = {k: kw[k] for k in ("min_replicas", "max_replicas", "metric", "target") if k in kw}
+    keep = ("min_replicas", "max_replicas", "metric", "target")
+    bounds = {k: kw[k] for k in keep if k in kw}
     try:
         return ScaleSpec(**bounds)
     except ValueError:

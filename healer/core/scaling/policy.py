@@ -28,17 +28,24 @@ Behaviour follows the Kubernetes HorizontalPodAutoscaler:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
-Metric = Literal["cpu", "memory", "queue"]
+from healer.core.scaling.rate import RatePolicy, Select, rate_problems, scale_down_floor, up_limit
+
+Metric = Literal["cpu", "memory", "queue", "prometheus"]
 Direction = Literal["up", "down", "none"]
 History = tuple[tuple[float, int], ...]
 """Recent raw recommendations as ``(timestamp, replicas)``, oldest first."""
 ScaleUps = tuple[tuple[float, int], ...]
-"""The autoscaler's own recent scale-ups as ``(timestamp, replicas added)``."""
+"""The autoscaler's own recent replica changes as ``(timestamp, replicas added)``; a
+scale-down is stored as a negative count (it rate-limits later scale-downs)."""
 
-METRICS: tuple[Metric, ...] = ("cpu", "memory", "queue")
+METRICS: tuple[Metric, ...] = ("cpu", "memory", "queue", "prometheus")
+# Metrics whose value is a total to share out (desired = ceil(value / target), HPA's
+# AverageValue), not a per-replica utilisation.
+TOTAL_METRICS: tuple[Metric, ...] = ("queue", "prometheus")
 # ceil() of a product that should be an integer (3 * 0.6 / 0.4) can land a hair above it.
 _CEIL_EPSILON = 1e-9
 
@@ -69,6 +76,12 @@ class ScaleSpec:
     # About one scaler interval: new replicas start and show up in the metric before a
     # scale-down is considered. Scale-up never waits on it.
     cooldown_s: float = 60.0
+    # HPA behaviour policies; empty scale-up policies mean the factor/step/period above,
+    # empty scale-down policies mean no rate limit (the stabilisation window alone).
+    up_policies: tuple[RatePolicy, ...] = ()
+    up_select: Select = "max"
+    down_policies: tuple[RatePolicy, ...] = ()
+    down_select: Select = "max"
 
     def __post_init__(self) -> None:
         problems = _spec_problems(self)
@@ -105,6 +118,8 @@ def _spec_problems(spec: ScaleSpec) -> list[str]:
         problems.append(f"scale_up_factor must be >= 1, got {spec.scale_up_factor!r}")
     if not _is_int(spec.scale_up_step) or spec.scale_up_step < 1:
         problems.append(f"scale_up_step must be an integer >= 1, got {spec.scale_up_step!r}")
+    problems += rate_problems(spec.up_policies, spec.up_select, "up")
+    problems += rate_problems(spec.down_policies, spec.down_select, "down")
     return problems
 
 
@@ -124,8 +139,8 @@ def _metric_problems(spec: ScaleSpec) -> list[str]:
         return [f"metric must be one of {', '.join(METRICS)}, got {spec.metric!r}"]
     if spec.target is not None and (not _is_real(spec.target) or spec.target <= 0):
         return [f"target must be a finite number > 0, got {spec.target!r}"]
-    if spec.metric == "queue" and spec.target is None:
-        return ["metric 'queue' needs a target (tasks per replica); thresholds are fractions"]
+    if spec.metric in TOTAL_METRICS and spec.target is None:
+        return [f"metric {spec.metric!r} needs a target (per replica); thresholds are fractions"]
     up, down = spec.up_threshold, spec.down_threshold
     if not (_is_real(up) and _is_real(down) and 0 <= down < up):
         return [f"thresholds need 0 <= down_threshold < up_threshold, got {down!r}, {up!r}"]
@@ -169,6 +184,8 @@ class ScaleDecision:
     reason: str
     history: History
     """What to store and pass to the next :func:`decide` call."""
+    decided_by: str = ""
+    """The metric whose recommendation won (several metrics: the largest wins)."""
 
     @property
     def changed(self) -> bool:
@@ -182,6 +199,8 @@ def _ceil(x: float) -> int:
 def _describe(spec: ScaleSpec, obs: Observation, value: float) -> str:
     if spec.metric == "queue":
         return f"queue backlog {value:g} + {obs.in_flight} in flight"
+    if spec.metric == "prometheus":
+        return f"prometheus query {value:g}"
     return f"{spec.metric} {value:.3f} per replica"
 
 
@@ -191,7 +210,11 @@ def ceiling_load(spec: ScaleSpec) -> float:
     cannot change the decision, so they need not be measured."""
     if spec.metric != "queue" or spec.target is None:
         return math.inf
-    return spec.target * spec.max_replicas
+    # From max-1 replicas the load must also leave the tolerance band, or `recommend` keeps
+    # max-1 (target 1, max 12: a backlog of 12 is a ratio of 1.09, inside a tolerance of 0.1).
+    # The 1e-9 keeps the ratio strictly above the band after float rounding.
+    past_band = (spec.max_replicas - 1) * spec.target * (1 + spec.tolerance) * (1 + 1e-9)
+    return max(spec.target * spec.max_replicas, past_band)
 
 
 def recommend(spec: ScaleSpec, obs: Observation) -> tuple[int | None, str]:
@@ -202,7 +225,7 @@ def recommend(spec: ScaleSpec, obs: Observation) -> tuple[int | None, str]:
     if spec.target is None:
         return threshold_recommend(spec, obs.replicas, value)
     current = obs.replicas
-    load = value + obs.in_flight if spec.metric == "queue" else current * value
+    load = value + obs.in_flight if spec.metric in TOTAL_METRICS else current * value
     ratio = load / (current * spec.target) if current else math.inf
     shown = f"ratio {ratio:.2f}" if current else "no replicas running"
     what = f"{_describe(spec, obs, value)} vs target {spec.target:g} ({shown})"
@@ -252,18 +275,28 @@ def _up_limit(spec: ScaleSpec, history: History, now: float, raw: int) -> int:
     return min([raw, *(r for t, r in history if t > cutoff)])
 
 
+def up_policies(spec: ScaleSpec) -> tuple[RatePolicy, ...]:
+    """The scale-up policies in force: the labels', else double or + step per period."""
+    if spec.up_policies:
+        return spec.up_policies
+    period = spec.scale_up_period_s
+    return (
+        RatePolicy("percent", (spec.scale_up_factor - 1) * 100, period),
+        RatePolicy("pods", spec.scale_up_step, period),
+    )
+
+
 def max_scale_up(spec: ScaleSpec, current: int, scale_ups: ScaleUps = (), now: float = 0.0) -> int:
-    """Most replicas a scale-up may reach now: double, or + step, from the count at the start
-    of the period (before the autoscaler's scale-ups within it), as HPA computes it."""
-    start = max(0, current - added_in_period(spec, scale_ups, now))
-    return max(_ceil(start * spec.scale_up_factor), start + spec.scale_up_step)
+    """Most replicas a scale-up may reach now: by default double, or + step, from the count at
+    the start of the period (before the autoscaler's scale-ups within it), as HPA computes it."""
+    return up_limit(up_policies(spec), spec.up_select, current, scale_ups, now)
 
 
 def added_in_period(spec: ScaleSpec, scale_ups: ScaleUps, now: float) -> int:
     """Replicas the autoscaler added in the last ``scale_up_period_s`` (an event exactly one
     period old has left it, as in HPA)."""
     cutoff = now - spec.scale_up_period_s
-    return sum(n for t, n in scale_ups if cutoff < t <= now)
+    return sum(n for t, n in scale_ups if cutoff < t <= now and n > 0)
 
 
 def _stabilise(
@@ -288,7 +321,10 @@ def _stabilise(
     if down is None:
         held = raw < current
         return current, f"history does not cover the {window} window yet" if held else ""
-    if down < current:
+    floor = scale_down_floor(spec.down_policies, spec.down_select, current, scale_ups, now)
+    if max(down, floor) < current:
+        if floor > down:
+            return floor, f"scale-down rate-limited to {floor} (from {down})"
         return down, "" if down == raw else f"stabilised at {down}, highest in {window}"
     if raw < current:
         return current, f"scale-down held: recommendation {down} within the last {window}"
@@ -334,8 +370,21 @@ def decide(
 
     ``last_scale_at`` is the last replica change of any source (it holds scale-down only);
     ``scale_ups`` the autoscaler's own recent scale-ups (they rate-limit scale-up)."""
-    current = observation.replicas
-    raw, why = recommend(spec, observation)
+    reading = Reading(spec.metric, spec.target, observation)
+    return decide_readings(spec, (reading,), history, last_scale_at, now, scale_ups)
+
+
+def decide_readings(
+    spec: ScaleSpec,
+    readings: Sequence[Reading],
+    history: History,
+    last_scale_at: float | None,
+    now: float,
+    scale_ups: ScaleUps = (),
+) -> ScaleDecision:
+    """:func:`decide` over several metrics: each recommends, the largest wins (HPA v2)."""
+    current = readings[0].observation.replicas if readings else 0
+    raw, why, by = recommend_all(spec, readings)
     kept = prune_history(spec, history, now)
     cooldown = _cooldown_note(spec, last_scale_at, now)
     target = current
@@ -347,4 +396,54 @@ def decide(
     desired, note = clamp(spec, target)
     # A second decision at the same instant replaces the first.
     new_history = kept if raw is None else (*(e for e in kept if e[0] < now), (now, raw))
-    return scale_decision(current, desired, raw, [*notes, note], new_history)
+    decision = scale_decision(current, desired, raw, [*notes, note], new_history)
+    return replace(decision, decided_by=by)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One metric's measurement; ``activation``: above it a service at zero wakes, at or
+    below it (every metric) a service with min 0 counts as idle (KEDA's activation)."""
+
+    metric: Metric
+    target: float | None
+    observation: Observation
+    activation: float = 0.0
+
+    @property
+    def load(self) -> float | None:
+        value = self.observation.usable_value
+        return None if value is None else value + self.observation.in_flight
+
+
+def recommend_all(spec: ScaleSpec, readings: Sequence[Reading]) -> tuple[int | None, str, str]:
+    """(raw recommendation, why, the metric that decided): the largest of the metrics'. A
+    missing metric never lets the count go below the current one (HPA does the same)."""
+    results = [
+        (r, *recommend(replace(spec, metric=r.metric, target=r.target), r.observation))
+        for r in readings
+    ]
+    known = [(r, n, why) for r, n, why in results if n is not None]
+    whys = [why for _, _, why in results]
+    if not known:
+        return None, "; ".join(whys) or "no metric", ""
+    best, raw, _ = max(known, key=lambda k: k[1])
+    current = best.observation.replicas
+    if spec.min_replicas == 0:
+        raw = _activated(readings, raw, whys)
+    if len(known) < len(results):
+        whys.append(f"a metric is missing: not below {current}")
+        raw = max(raw, current)
+    if len(results) > 1:
+        whys.append(f"{best.metric} decided")
+    return raw, "; ".join(whys), best.metric
+
+
+def _activated(readings: Sequence[Reading], raw: int, whys: list[str]) -> int:
+    """Scale to zero: idle (every metric at or below its activation) asks for 0, any
+    activity for at least one replica."""
+    active = [r for r in readings if (r.load or 0.0) > r.activation]
+    if active:
+        return max(1, raw)
+    whys.append("idle: every metric at or below its activation")
+    return 0

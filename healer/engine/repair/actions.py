@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from healer.adapters.autoheal import webhook
 from healer.adapters.docker.engine import EngineError
-from healer.adapters.docker.recreate import Recreator
-from healer.adapters.notify import post_outcome
+from healer.adapters.docker.recreate import NotReady, Recreator
+from healer.adapters.outbound.delivery import redacted
 from healer.adapters.plugins import strategies as plugins
 from healer.core.actions import (
     BUILTIN_ACTIONS,
@@ -26,7 +27,7 @@ from healer.core.actions import (
     normalize,
     signal_of,
 )
-from healer.core.labels import parse_service_labels
+from healer.core.labels import STOP_TIMEOUT_LABEL, parse_service_labels, stop_timeout_label
 from healer.core.model import (
     Action,
     ContainerId,
@@ -35,11 +36,22 @@ from healer.core.model import (
     ServiceId,
     ServiceView,
 )
+from healer.core.rollout.labels import RolloutLabels
+from healer.core.rollout.start_first import Order, choose
+from healer.core.selection.selector import is_plain
 from healer.engine.context import Healer
 from healer.engine.repair import limit as repair_limit
+from healer.engine.rollout import waves
+from healer.engine.rollout.drain import celery_drain
 
 # Outcomes of a repair that did something (or gave up): what the post-repair hook reports.
 HOOK_OUTCOMES = frozenset({"acted", "failed", "quarantined"})
+
+# A recreate copies compose's configuration; a plain container's is whatever `docker run` got.
+PLAIN_RECREATE = (
+    "{sid} is a container started without compose: recreate needs compose "
+    "(use restart, start or stop_start)"
+)
 
 
 @dataclass
@@ -119,33 +131,61 @@ def check_on_host(h: Healer, host: HostId, action: str) -> None:
 
 
 def perform(
-    h: Healer, req: RepairRequest, inspected: dict[ContainerId, dict[str, Any]], attempt: int
+    h: Healer,
+    req: RepairRequest,
+    inspected: dict[ContainerId, dict[str, Any]],
+    attempt: int,
+    rollout: RolloutLabels | None = None,
+    keep: waves.Keep | None = None,
 ) -> Done:
+    """`rollout`: the service's budget and recreate order; `keep` stretches the repair's
+    lease as a rolling repair goes on (both default to a plain one-wave repair)."""
     try:
         action = normalize(req.action, plugin_names())
     except UnknownAction as exc:
         return Done([str(exc)])
-    if action in BUILTIN_ACTIONS or signal_of(action):
-        done = Done()
+    if action == Action.RECREATE and is_plain(req.sid):
+        return Done([PLAIN_RECREATE.format(sid=req.sid)])
+    done = Done()
+    if signal_of(action):  # a signal takes no replica down: all at once
         for cid, info in inspected.items():
-            _on_container(h, action, cid, info, done)
+            _on_container(h, action, cid, info, done, Order.STOP_FIRST)
+        return done
+    if action in BUILTIN_ACTIONS:
+        rollout = rollout or RolloutLabels()
+
+        def act_one(cid: ContainerId, info: dict[str, Any]) -> ContainerId | None:
+            return _on_container(h, action, cid, info, done, rollout.order)
+
+        # A planned repair (not a signal, not a start) drains a worker before it stops it.
+        stops = action in (Action.RESTART, Action.STOP_START, Action.RECREATE)
+        drain = celery_drain(h, next(iter(inspected.values()))) if stops and inspected else None
+        done.errors += waves.run(
+            h, req, inspected, rollout, act_one, keep or (lambda _: None), drain
+        )
         return done
     return _plugin(h, req, inspected, attempt)
 
 
 def _on_container(
-    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done
-) -> None:
+    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done, order: Order
+) -> ContainerId | None:
+    """The id now serving (a recreate's is new), or None when the action failed."""
     try:
-        cid = _act(h, action, cid, info, done)
+        cid = _act(h, action, cid, info, done, order)
         after = h.engine.wait_running(cid, h.settings.verify_timeout)
         if not (after.get("State") or {}).get("Running"):
             done.errors.append(f"{_name(info)} not running after {action}")
-    except EngineError as exc:
+            return None
+        return cid
+    except (EngineError, NotReady) as exc:
         done.errors.append(f"{_name(info)}: {exc}")
+        return None
 
 
-def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done) -> ContainerId:
+def _act(
+    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done, order: Order
+) -> ContainerId:
     """Do it; returns the id to verify (a recreated container has a new one)."""
     timeout = _stop_timeout(h, info)
     running = (info.get("State") or {}).get("Running")
@@ -163,8 +203,16 @@ def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: D
         # A recreate copies the whole configuration as it is now: the repair's own read may
         # have come from the list call (reread.observe), which carries only what it decides by.
         full = h.engine.inspect(cid)
-        with repair_limit.timed_action(h, grace=timeout):
-            result = recreator.recreate(full, timeout)
+        choice = choose(order, full)
+        if choice.why:
+            done.notes.append(f"{_name(info)}: {choice.why}")
+        ready = None
+        if choice.order == Order.START_FIRST:
+            ready = lambda new: waves.wait_available(h, new, full)  # noqa: E731
+        # A start-first recreate waits for health inside: that time is the container's, so
+        # the limit counts it as a completion and does not measure the engine by it.
+        with repair_limit.timed_action(h, grace=0.0 if ready else timeout):
+            result = recreator.recreate(full, timeout, ready=ready)
         done.notes += result.notes
         done.errors += result.errors
         return result.new_id
@@ -184,9 +232,15 @@ def _act(h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: D
 
 
 def _stop_timeout(h: Healer, info: dict[str, Any]) -> int:
+    """docker-autoheal's label, then HEALER_STOP_TIMEOUT (AUTOHEAL_DEFAULT_STOP_TIMEOUT),
+    then the container's own stop grace period, then the engine's 10 s."""
+    config = info.get("Config") or {}
+    labelled = stop_timeout_label((config.get("Labels") or {}).get(STOP_TIMEOUT_LABEL))
+    if labelled is not None:
+        return labelled
     if h.settings.stop_timeout is not None:
         return h.settings.stop_timeout
-    configured = (info.get("Config") or {}).get("StopTimeout")
+    configured = config.get("StopTimeout")
     return int(configured) if configured is not None else 10
 
 
@@ -213,11 +267,20 @@ def _plugin(
 def post_repair(
     h: Healer, req: RepairRequest, outcome: str, reason: str, detail: str, attempt: int
 ) -> None:
-    """The post-repair hook (HEALER_POST_REPAIR_WEBHOOK): what was done and how it ended."""
+    """The post-repair hook (HEALER_POST_REPAIR_WEBHOOK): what was done and how it ended;
+    and docker-autoheal's WEBHOOK_URL, one line of text, for repairs that acted or failed."""
+    hook = h.settings.webhook_url
+    if hook and outcome in ("acted", "failed"):
+        target = webhook.target(str(req.sid), [str(c) for c in req.container_ids])
+        text = webhook.message(target, req.condition.value, str(req.action), outcome == "acted")
+        key = h.settings.webhook_json_key
+        h.notifier.courier.submit(
+            f"autoheal webhook {redacted(hook)}", lambda: webhook.post(hook, key, text)
+        )
     url = h.settings.post_repair_webhook
     if not url or outcome not in HOOK_OUTCOMES:
         return
-    post_outcome(
+    h.notifier.post_outcome(
         url,
         {
             "service": str(req.sid),

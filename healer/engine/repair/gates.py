@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from healer.adapters.docker.engine import EngineError
+from healer.adapters.overload.pressure import health_outputs
 from healer.adapters.store.history import Record
 from healer.core.model import (
     OPERATOR_SOURCES,
@@ -14,6 +16,15 @@ from healer.core.model import (
     RepairRequest,
     ServiceId,
     ServiceView,
+    SkipReason,
+)
+from healer.core.overload.evidence import (
+    Found,
+    OverloadPolicy,
+    describe,
+    from_checks,
+    from_engine,
+    from_pressure,
 )
 from healer.core.repair.storm import StormPolicy, applies, assess
 from healer.engine.context import Healer
@@ -56,8 +67,19 @@ def storm_policy(h: Healer) -> StormPolicy:
     return StormPolicy(s.storm_share, s.storm_min_services, s.storm_window, s.storm_interval)
 
 
-def storm_brake(h: Healer, req: RepairRequest) -> str:
-    """Why this repair must wait for the repair-storm brake, or "" when it may go on."""
+def overload_policy(h: Healer) -> OverloadPolicy:
+    s = h.settings
+    return OverloadPolicy(s.storm_cpu_pressure, s.storm_io_pressure, s.storm_slow_factor)
+
+
+def storm_brake(
+    h: Healer, req: RepairRequest, inspected: dict[ContainerId, dict[str, Any]] | None = None
+) -> str:
+    """Why this repair must wait for the repair-storm brake, or "" when it may go on.
+
+    The count of unhealthy services only says a storm may be under way; the brake engages
+    on evidence of overload (healer.core.overload.evidence), so explicit failures on an
+    unpressured host are repaired at full speed however many there are."""
     if not applies(req.condition, req.source):
         return ""
     policy = storm_policy(h)
@@ -67,13 +89,42 @@ def storm_brake(h: Healer, req: RepairRequest) -> str:
     if managed is None:
         managed = len(h.engine.services())
     verdict = assess(policy, unhealthy, managed)
-    if not verdict.braked:
+    found = overload(h, req, inspected or {}) if verdict.braked else []
+    if not found:
         store.release()
         return ""
-    why = verdict.explain(policy)
-    if store.set_braked(why, policy.window):
-        rec = Record(ServiceId("host"), Outcome.INFO, "unhealthy", reason="storm_brake", detail=why)
+    why = f"{verdict.explain(policy)}; evidence of overload: {describe(found)}"
+    if store.set_braked(why, policy.window, [str(f.kind) for f in found]):
+        rec = Record(
+            ServiceId("host"), Outcome.INFO, "unhealthy", reason=SkipReason.STORM_BRAKE, detail=why
+        )
         h.history.record(rec)
     if store.take_trickle(policy.interval):
         return ""  # this one is the trickle
     return why
+
+
+def overload(
+    h: Healer, req: RepairRequest, inspected: dict[ContainerId, dict[str, Any]]
+) -> list[Found]:
+    """The evidence of overload now, cheapest first: a container's health log needs an
+    inspect, read only when the host and the engine show none."""
+    policy = overload_policy(h)
+    found = from_pressure(policy, h.pressure())
+    limit = h.guard.limit_state()
+    found += from_engine(policy, limit.cost, limit.best)
+    if found:
+        return found
+    return from_checks(str(req.sid), _health_outputs(h, inspected))
+
+
+def _health_outputs(h: Healer, inspected: dict[ContainerId, dict[str, Any]]) -> list[str]:
+    outputs: list[str] = []
+    for cid, info in inspected.items():
+        if not ((info.get("State") or {}).get("Health") or {}).get("Log"):
+            try:
+                info = h.engine.inspect(cid)  # the list call carries no health log
+            except EngineError:
+                continue
+        outputs += health_outputs(info)
+    return outputs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,25 +24,25 @@ from healer.core.model import (
     SkipReason,
 )
 from healer.core.repair.backoff import Decision, Verdict
-from healer.core.repair.work import repair_budget, stop_grace
+from healer.core.repair.work import FINISH_SLACK, repair_budget, stop_grace
 from healer.engine.context import Healer
 from healer.engine.repair import actions, gates, reread
 from healer.engine.repair import limit as repair_limit
 from healer.engine.repair.outcome import RepairResult, finish_repair
+from healer.errors import RetryLater
 
-STORM_BRAKE = "storm_brake"
-INVALID_TARGET = "invalid_target"
+STORM_BRAKE = SkipReason.STORM_BRAKE.value
+INVALID_TARGET = SkipReason.INVALID_TARGET.value
 
 
-class Busy(Exception):
+class Busy(RetryLater):
     """Another repair of this service holds the lock; retry after `retry_after` seconds.
 
     `held_for` is what is left of the holder's lease (its lock is stretched to its work, so it
     may outlive HEALER_LOCK_TTL): a waiting request keeps waiting while a lease runs."""
 
     def __init__(self, retry_after: float, held_for: float = 0.0) -> None:
-        super().__init__(f"repair in flight, retry in {retry_after}s")
-        self.retry_after = retry_after
+        super().__init__(f"repair in flight, retry in {retry_after}s", retry_after)
         self.held_for = held_for
 
 
@@ -135,7 +136,7 @@ def _guarded(
                 Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "containers gone before acting"
             ),
         )
-    braked = gates.storm_brake(h, req)
+    braked = gates.storm_brake(h, req, inspected)
     if braked:
         result = RepairResult(Outcome.SKIPPED, STORM_BRAKE, braked)
         return finish_repair(h, req, result, once=req.source not in INTENT_SOURCES)
@@ -157,7 +158,7 @@ def _guarded(
         req = replace(
             req, action=labels.action(req.condition, decision.episode.attempts, req.action)
         )
-    return _act(h, req, decision, inspected, lease)
+    return _act(h, req, decision, inspected, lease, labels)
 
 
 def _redelivered(
@@ -224,6 +225,7 @@ def _act(
     d: Decision,
     inspected: dict[ContainerId, dict[str, Any]],
     lease: _Lease,
+    labels: Any,
 ) -> RepairResult:
     # Every TTL the repair holds is derived from its work: the lock and slot must not expire
     # while it still acts (another repair or the scaler would act too), and the acting mark
@@ -244,7 +246,18 @@ def _act(
     h.oplog.write("begin", **op, action=str(req.action), budget=ttl, containers=list(inspected))
     outcome = "error"
     try:
-        result = _act_marked(h, req, d, inspected)
+        until = time.monotonic() + ttl
+
+        def keep(seconds: float) -> None:
+            # A rolling repair waits for health between waves: its lease grows with it,
+            # and never shrinks below what the repair was given.
+            nonlocal until
+            wanted = time.monotonic() + seconds + FINISH_SLACK
+            if wanted > until:
+                until = wanted
+                h.state.mark_acting(inspected, lease.stretch(h, wanted - time.monotonic()))
+
+        result = _act_marked(h, req, d, inspected, labels, keep)
         outcome = str(result.outcome)
         return result
     finally:
@@ -253,10 +266,15 @@ def _act(
 
 
 def _act_marked(
-    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
+    h: Healer,
+    req: RepairRequest,
+    d: Decision,
+    inspected: dict[ContainerId, dict[str, Any]],
+    labels: Any,
+    keep: Callable[[float], None],
 ) -> RepairResult:
     notes = [_exit_note(i) for i in inspected.values()]
-    done = actions.perform(h, req, inspected, d.episode.attempts)
+    done = actions.perform(h, req, inspected, d.episode.attempts, labels.rollout, keep)
     errors = done.errors
     ok = not errors
     for _ in inspected:

@@ -1,1 +1,1 @@
-"""The autoscaling cycle and bringing a service to N replicas."""
+"""The autoscaler cycle's stages that read: every metric of a service, from every source."""

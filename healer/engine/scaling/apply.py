@@ -1,5 +1,6 @@
-"""Bringing a service to N replicas: under its action lock, re-read it from Docker, add
-replicas or drain and remove them, then record the outcome. Shared by the autoscaler cycle and
+"""Bringing a service to N replicas, the one place a scale is applied and recorded: under its
+action lock, re-read it from Docker, add replicas or drain and remove them (to zero: park the
+last one, engine/scaling/zero.py), then record the outcome. Shared by the autoscaler cycle and
 the operator's `healer scale`.
 
 The lock is the repair lock (`Guard.action_lock`), deliberately: one action in flight per
@@ -10,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from healer.adapters.docker.engine import EngineError
 from healer.adapters.docker.replicas import DrainGate, ReplicaChange, Replicas, ScaleBlocked
+from healer.adapters.scaling.brokers import queue_source
 from healer.adapters.scaling.queue_depth import QueueDepth
 from healer.adapters.scaling.state import ScaleStore
 from healer.adapters.store.guard import Lock
@@ -23,6 +25,7 @@ from healer.adapters.store.history import Record
 from healer.core.model import ContainerId, Outcome, ServiceId, ServiceView, Source
 from healer.core.scaling.labels import ROLE_LABEL, WORKER_ROLE, ScaleConfig
 from healer.engine.context import Healer
+from healer.engine.scaling.zero import merge, park, wake
 from healer.settings import Settings
 
 log = logging.getLogger("healer.scaler")
@@ -77,6 +80,7 @@ class ScaleContext:
     queues: QueueSource | None
     options: ScalerOptions
     self_host: str
+    brokers: Callable[[str], QueueSource] = queue_source  # the app's own broker, by label
     store: ScaleStore = field(init=False)
     replicas: Replicas = field(init=False)
 
@@ -94,18 +98,46 @@ def _acquire(lock: Lock, wait: float) -> bool:
     return True
 
 
-def change(
-    sc: ScaleContext, sid: ServiceId, desired: int, cfg: ScaleConfig, wait: float
-) -> ReplicaChange | None:
-    """Bring the service to `desired` replicas under its action lock; None when busy."""
-    lock = sc.h.guard.action_lock(sid, sc.options.lock_ttl)
+@dataclass(frozen=True)
+class ScaleIntent:
+    """One replica change asked for, by the autoscaler cycle or an operator: what
+    `carry_out` applies and then writes down next to the change's result."""
+
+    sid: ServiceId
+    cfg: ScaleConfig
+    current: int
+    desired: int
+    reason: str
+    facts: str = ""  # the measurements behind it, for the history detail
+    source: Source = Source.SCALER
+    decided_by: str = ""  # the metric whose recommendation won
+
+
+def carry_out(
+    sc: ScaleContext, intent: ScaleIntent, wait: float, now: float | None = None
+) -> ServiceResult:
+    """The one place a scale happens: under the service's action lock, re-read it, resize,
+    then record the outcome (or the reason it did not happen); `now` is the decision clock."""
+    try:
+        result = _change(sc, intent, wait)
+    except ScaleBlocked as exc:
+        # Every cycle would hit it again: one history entry per dedupe period, no alert storm.
+        return _skipped(sc, intent, "blocked", str(exc))
+    if result is None:
+        why = "another repair or scale of the service holds its lock"
+        return _skipped(sc, intent, "in_flight", why)
+    return _record(sc, intent, result, sc.h.clock() if now is None else now)
+
+
+def _change(sc: ScaleContext, intent: ScaleIntent, wait: float) -> ReplicaChange | None:
+    lock = sc.h.guard.action_lock(intent.sid, sc.options.lock_ttl)
     if not _acquire(lock, wait):
         return None
     try:
-        view = sc.h.engine.services(sid).get(sid)  # re-read: the plan may be stale by now
+        view = sc.h.engine.services(intent.sid).get(intent.sid)  # the plan may be stale
         if view is None:
             return ReplicaChange(errors=("no container of the service exists any more",))
-        return _resize(sc, view, desired, cfg)
+        return _resize(sc, view, intent.desired, intent.cfg)
     except ScaleBlocked:
         raise  # a configuration problem, not a failed attempt: the caller reports it
     except EngineError as exc:
@@ -115,15 +147,27 @@ def change(
 
 
 def _resize(sc: ScaleContext, view: ServiceView, desired: int, cfg: ScaleConfig) -> ReplicaChange:
+    if sc.store.parked(view.sid):
+        return wake(sc, view, desired) if desired > 0 else ReplicaChange(notes=("at zero",))
     current = len(view.containers)
     if desired > current:
         return sc.replicas.add(view, desired - current)
     if desired == current:
         return ReplicaChange(notes=(f"already {current} replicas",))
+    removed = _remove(sc, view, current - max(desired, 1), cfg)
+    if desired > 0 or not removed.ok:
+        return removed
+    rest = sc.h.engine.services(view.sid).get(view.sid)
+    return merge(removed, park(sc, rest, _gate(sc, cfg)) if rest else ReplicaChange())
+
+
+def _remove(sc: ScaleContext, view: ServiceView, count: int, cfg: ScaleConfig) -> ReplicaChange:
+    if count <= 0:
+        return ReplicaChange()
     own_worker = view.labels.get(ROLE_LABEL, "").strip() == WORKER_ROLE
     return sc.replicas.remove(
         view,
-        current - desired,
+        count,
         drain=_gate(sc, cfg),
         before_stop=lambda cid: sc.h.state.mark_acting([cid], sc.options.lock_ttl),
         # The healer's own worker must not drain the replica running this very task.
@@ -132,8 +176,11 @@ def _resize(sc: ScaleContext, view: ServiceView, desired: int, cfg: ScaleConfig)
 
 
 def _gate(sc: ScaleContext, cfg: ScaleConfig) -> DrainGate | None:
-    queues = sc.queues
-    if cfg.drain != "celery" or queues is None:
+    queue = cfg.queue_metric
+    if cfg.drain != "celery" or queue is None:
+        return None
+    source = sc.brokers(queue.broker) if queue.broker else sc.queues
+    if source is None:
         return None
 
     def gate(victims: Mapping[ContainerId, dict[str, Any]]) -> Mapping[ContainerId, str]:
@@ -141,38 +188,36 @@ def _gate(sc: ScaleContext, cfg: ScaleConfig) -> DrainGate | None:
             str(cid): str((i.get("Config") or {}).get("Hostname") or "")
             for cid, i in victims.items()
         }
-        notes = queues.drain(hosts, cfg.queues, sc.options.drain_timeout)
+        notes = source.drain(hosts, cfg.queues, sc.options.drain_timeout)
         return {ContainerId(k): v for k, v in notes.items()}
 
     return gate
 
 
-@dataclass(frozen=True)
-class ScaleIntent:
-    """One replica change asked for, by the autoscaler cycle or an operator: what
-    `record_scale` writes down next to the change's result."""
-
-    sid: ServiceId
-    cfg: ScaleConfig
-    current: int
-    desired: int
-    reason: str
-    facts: str = ""  # the measurements behind it, for the history detail
-    source: Source = Source.SCALER
+def _skipped(sc: ScaleContext, i: ScaleIntent, reason: str, detail: str) -> ServiceResult:
+    rec = Record(i.sid, Outcome.SKIPPED, condition="scale", reason=reason, detail=detail)
+    sc.h.history.record_skip_once(rec)
+    return ServiceResult(i.sid, Outcome.SKIPPED, i.current, i.desired, reason, detail)
 
 
-def record_scale(
+def _record(
     sc: ScaleContext, intent: ScaleIntent, result: ReplicaChange, now: float
 ) -> ServiceResult:
-    """The end of a scale: cooldown mark, history, a notification on failure."""
+    """The end of a scale: cooldown mark, rate-limit events, history, a notification on
+    failure."""
     i = intent
-    direction = "up" if result.added or i.desired > i.current else "down"
-    if result.added or result.removed:
+    direction = "up" if result.delta > 0 or i.desired > i.current else "down"
+    if result.delta:
         sc.store.mark_scaled(i.sid, direction, now)
-    if result.added and i.source == Source.SCALER:  # an operator's scale-up: no rate limit
-        sc.store.record_scale_up(i.sid, len(result.added), now)
+        if i.source == Source.SCALER:  # its own changes rate-limit its next ones
+            sc.store.record_scale_up(i.sid, result.delta, now)
     outcome = Outcome.SCALED if result.ok else Outcome.FAILED
     detail = "; ".join(x for x in (i.facts, result.describe()) if x)
+    extra = {
+        "from": str(i.current),
+        "to": str(i.desired),
+        "metric": i.decided_by or i.cfg.spec.metric,
+    }
     sc.h.history.record(
         Record(
             sid=i.sid,
@@ -182,7 +227,7 @@ def record_scale(
             reason=i.reason,
             detail=detail,
             source=i.source,
-            extra={"from": str(i.current), "to": str(i.desired), "metric": i.cfg.spec.metric},
+            extra=extra,
         )
     )
     if not result.ok:

@@ -1,0 +1,1 @@
+"""Replay traces of the autoscaler's newer sources (see sources.py)."""

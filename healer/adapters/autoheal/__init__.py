@@ -1,0 +1,1 @@
+"""docker-autoheal compatibility: what its users' settings expect besides the selector."""

@@ -1,0 +1,1 @@
+"""Process-level hardening every healer role applies to itself."""

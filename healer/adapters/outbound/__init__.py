@@ -1,0 +1,1 @@
+"""Outbound notifications: signed webhooks and Apprise, delivered off the repair path."""

@@ -1,0 +1,1 @@
+"""Reading the host's overload evidence (PSI, the engine's health logs)."""

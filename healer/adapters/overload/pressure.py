@@ -1,0 +1,47 @@
+"""Host CPU and IO pressure from Linux PSI (/proc/pressure/cpu, /proc/pressure/io).
+
+PSI is host-wide even inside a container (it is not namespaced; a cgroup's own files are
+elsewhere), so the healer reads the same figures wherever it runs. Without /proc/pressure
+(kernel before 4.20, or PSI disabled) the figures are None and only the other evidence
+counts; `healer check` says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from healer.core.overload.evidence import Pressure, parse_psi
+
+PSI_ROOT = Path("/proc/pressure")
+
+
+def _avg10(name: str, kind: str, root: Path) -> float | None:
+    try:
+        text = (root / name).read_text()
+    except OSError:
+        return None
+    return parse_psi(text).get(kind)
+
+
+def read_pressure(root: Path = PSI_ROOT) -> Pressure:
+    return Pressure(cpu_some=_avg10("cpu", "some", root), io_full=_avg10("io", "full", root))
+
+
+def available(root: Path = PSI_ROOT) -> bool:
+    return (root / "cpu").exists()
+
+
+def health_outputs(info: dict[str, Any]) -> list[str]:
+    """The outputs of the checks failing now (inspect State.Health.Log after its last
+    success): a check that timed out before the last success says nothing of this failure."""
+    log = ((info.get("State") or {}).get("Health") or {}).get("Log") or []
+    failing: list[str] = []
+    for entry in log:
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("ExitCode") == 0:
+            failing = []
+        else:
+            failing.append(str(entry.get("Output") or ""))
+    return failing

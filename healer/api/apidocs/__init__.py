@@ -1,0 +1,1 @@
+"""The API's own reference page (/docs), served without the internet."""

@@ -1,0 +1,1 @@
+"""Durations: the one syntax every setting, label and CLI option reads."""

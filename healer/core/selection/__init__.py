@@ -1,0 +1,1 @@
+"""Selection: which containers the healer manages (compose services and plain containers)."""

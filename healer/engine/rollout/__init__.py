@@ -1,0 +1,1 @@
+"""Repairs of a service's replicas that keep it available (the decisions are core/rollout)."""
