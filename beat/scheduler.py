@@ -41,7 +41,7 @@ CHECK_EVERY = 1.0  # seconds between two scale checks (a check is three Redis ro
 
 def _make_trigger(app: Celery, host: HostId) -> ScaleTrigger:
     """The check of one host's queue-scaled services; a cycle goes to that host's queue."""
-    r = connect(app.conf.broker_url)
+    r = connect(app.conf.get("healer_redis") or app.conf.broker_url)
     queues = CeleryQueues(r, app)
 
     def send(sid: ServiceId) -> None:
@@ -80,8 +80,8 @@ class ResilientScheduler(RedBeatScheduler):  # type: ignore[misc]
 
     def live_hosts(self, *, quiet: bool = False) -> list[HostId]:
         if self._registry is None:
-            url = self.app.conf.redbeat_redis_url or self.app.conf.broker_url
-            self._registry = HostRegistry(connect(url), self.app.conf.healer_host_down_after)
+            where = self.app.conf.get("healer_redis") or self.app.conf.broker_url
+            self._registry = HostRegistry(connect(where), self.app.conf.healer_host_down_after)
         patterns = tuple(self.app.conf.healer_beat_hosts or ())
         hosts = [h for h in self._registry.live() if in_scope(h, patterns)]
         if not hosts and not quiet:

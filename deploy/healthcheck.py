@@ -107,9 +107,14 @@ def check_worker(argv: Sequence[str]) -> Result:
         return True, f"cannot tell, Redis unreachable ({redis_problem}); {docker_msg}"
     from celery import Celery
 
+    from healer.adapters.store.connection import target
+    from healer.settings import Settings
+
     node = option(argv, "-n", "--hostname", default="celery@%h")
     node = node.replace("%h", socket.gethostname())
     app = Celery(broker=url)
+    # With sentinel:// the broker needs the master's name (and the sentinels' password).
+    app.conf.broker_transport_options = target(Settings()).transport_options()
     try:
         replies = app.control.ping(destination=[node], timeout=5.0)
     finally:
@@ -123,17 +128,16 @@ def check_events(argv: Sequence[str]) -> Result:
     docker_ok, docker_msg = _docker_reachable()
     if not docker_ok:
         return False, docker_msg
-    url, redis_problem = _redis()
+    _, redis_problem = _redis()
     if redis_problem:
         return True, f"cannot tell, Redis unreachable ({redis_problem}); {docker_msg}"
-    import redis
-
     from healer.adapters.store import keys
+    from healer.adapters.store.connection import connect, target
     from healer.settings import Settings
 
-    host = Settings().host_id
-    with redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as r:
-        fresh = bool(r.exists(keys.heartbeat("events", host)))
+    settings = Settings()
+    with connect(target(settings)) as r:
+        fresh = bool(r.exists(keys.heartbeat("events", settings.host_id)))
     if not fresh:
         return False, "no events heartbeat in Redis for 60 s"
     return True, f"heartbeat fresh; {docker_msg}"
@@ -172,12 +176,13 @@ def _redis() -> tuple[str, str]:
     """(REDIS_URL, problem or "")."""
     import redis
 
+    from healer.adapters.store.connection import ping, target
     from healer.settings import Settings
 
-    url = Settings().redis_url
+    settings = Settings()
+    url = settings.redis_url
     try:
-        with redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as r:
-            r.ping()
+        ping(target(settings), timeout=3)
     except redis.RedisError as exc:
         return url, str(exc)
     return url, ""

@@ -30,6 +30,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from healer.adapters.redisha.target import validate as validate_redis_url
 from healer.core.duration.parse import seconds as parse_seconds
 from healer.core.hosts import down_after, validate_host
 from healer.core.model import Condition, HostId
@@ -44,7 +45,10 @@ MIN_TOKEN_LENGTH = 16
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced by `***`, safe to print or log."""
+    """The URL with its password replaced by `***`, safe to print or log (each part of a
+    `sentinel://a;sentinel://b` list)."""
+    if ";" in url:
+        return ";".join(redact_url(part) for part in url.split(";"))
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -139,6 +143,33 @@ class Settings(BaseSettings):
     # --- connections -------------------------------------------------------------------
     redis_url: str = Field("redis://localhost:6379/0", validation_alias=_env("REDIS_URL"))
     docker_host: str | None = Field(None, validation_alias=_env("DOCKER_HOST"))
+    sentinel_master: str = Field(
+        "mymaster",
+        min_length=1,
+        validation_alias=_env("HEALER_SENTINEL_MASTER"),
+        description="Sentinel's name of the Redis master, when REDIS_URL is sentinel://.",
+    )
+    sentinel_password: SecretStr | None = Field(
+        None,
+        validation_alias=_env("HEALER_SENTINEL_PASSWORD"),
+        description="Password of the sentinels themselves (their requirepass); the Redis "
+        "password goes in REDIS_URL (sentinel://:password@host:26379;...).",
+    )
+    redis_wait_replicas: int | None = Field(
+        None,
+        ge=0,
+        validation_alias=_env("HEALER_REDIS_WAIT_REPLICAS"),
+        description="Replicas a repair claim waits for (Redis WAIT) before the repair acts; "
+        "default 1 with Sentinel, 0 (no wait) with one Redis.",
+    )
+    redis_wait_timeout: float = Field(
+        0.1,
+        gt=0,
+        le=5,
+        validation_alias=_env("HEALER_REDIS_WAIT_TIMEOUT"),
+        description="Seconds that WAIT may block; a claim not confirmed in time still acts "
+        "and is recorded (history detail, healer_redis_unreplicated_claims_total).",
+    )
     host: str = Field(
         default_factory=socket.gethostname,
         validation_alias=_env("HEALER_HOST"),
@@ -678,6 +709,11 @@ class Settings(BaseSettings):
     def _strip_list(cls, v: str) -> str:
         return ",".join(p.strip() for p in v.split(",") if p.strip())
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str) -> str:
+        return validate_redis_url(v)
+
     @field_validator("visibility_timeout")
     @classmethod
     def _visibility_above_limit(cls, v: float, info: object) -> float:
@@ -748,6 +784,13 @@ class Settings(BaseSettings):
         if self.worker_concurrency is not None:
             return self.worker_concurrency
         return THREADS_DEFAULT if self.worker_pool == "threads" else os.cpu_count() or 1
+
+    @property
+    def wait_replicas(self) -> int:
+        """HEALER_REDIS_WAIT_REPLICAS, or its default: 1 with Sentinel, 0 without."""
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if self.redis_url.startswith("sentinel://") else 0
 
     @property
     def redis_url_redacted(self) -> str:

@@ -3,6 +3,8 @@
 #
 #   scripts/stack.sh up [--demo] [--rebuild]   write .env if absent, build the images, start,
 #                                              wait until every service is healthy
+#   scripts/stack.sh up --ha                   the same with Redis through Sentinel (one master,
+#                                              two replicas, three sentinels: deploy/compose.ha.yml)
 #   scripts/stack.sh down [--volumes]          remove the stack (and its data with --volumes)
 #   scripts/stack.sh status                    containers, health, and the healer's /healthz
 #
@@ -47,7 +49,7 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '3,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '3,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -57,8 +59,12 @@ usage() {
 # shellcheck source=scripts/lib/ensure.sh
 source "$repo_root/scripts/lib/ensure.sh"
 
+# `up --ha` adds the HA override; down and status always read it, so they see its services.
+compose_files=(-f "$repo_root/docker-compose.yml")
+ha_file=(-f "$repo_root/deploy/compose.ha.yml")
+
 compose() {
-  "${compose_cmd[@]}" --project-directory "$repo_root" -f "$repo_root/docker-compose.yml" \
+  "${compose_cmd[@]}" --project-directory "$repo_root" "${compose_files[@]}" \
     --env-file "$env_file" "$@"
 }
 
@@ -164,6 +170,7 @@ cmd_up() {
     case $arg in
     --demo) demo=1 ;;
     --rebuild) rebuild=(--rebuild) ;;
+    --ha) compose_files+=("${ha_file[@]}") ;;
     *) usage ;;
     esac
   done
@@ -204,12 +211,14 @@ cmd_down() {
     esac
   done
   [[ -f $env_file ]] || die "no $env_file: nothing was started from here"
+  compose_files+=("${ha_file[@]}")
   compose "${all_profiles[@]}" down --remove-orphans "${volumes[@]}"
   log "stack removed${volumes:+ with its volumes}"
 }
 
 cmd_status() {
   [[ -f $env_file ]] || die "no $env_file: the stack was never started from here"
+  compose_files+=("${ha_file[@]}")
   compose "${all_profiles[@]}" ps -a
   local addr
   addr=$(sed -n 's/^PUBLISH_ADDR=//p' "$env_file")

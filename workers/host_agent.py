@@ -12,7 +12,9 @@ import redis
 from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 
 from healer.adapters.docker.engine import docker_client
-from healer.adapters.store.connection import connect
+from healer.adapters.redisha.failover import FailoverWatch
+from healer.adapters.store.connection import connect, target
+from healer.adapters.store.history import History
 from healer.adapters.store.hosts import HostRegistry
 from healer.core.queues import host_queues
 from healer.engine.repair.actions import STRATEGIES_FIELD, published_strategies
@@ -35,13 +37,15 @@ def _consume_host_queues(sender: str, instance: Any, **_: Any) -> None:
 @worker_ready.connect
 def _start_heartbeat(**_: Any) -> None:
     _stop.clear()
-    r = connect(settings.redis_url)
+    r = connect(target(settings))
     registry = HostRegistry(r, settings.host_down_after)
     adopted = registry.adopt_legacy_pauses(settings.host_id)
     if adopted:
         log.warning("pause flags from before hosts now belong to %s: %s", settings.host, adopted)
     info = {"pid": str(os.getpid()), "docker_host": settings.docker_host or "", **_engine()}
-    threading.Thread(target=_beat, args=(registry, info), daemon=True, name="host-hb").start()
+    watch = FailoverWatch(r, History(r, settings.history_maxlen, settings.host_id))
+    args = (registry, info, watch)
+    threading.Thread(target=_beat, args=args, daemon=True, name="host-hb").start()
 
 
 @worker_shutdown.connect
@@ -49,10 +53,11 @@ def _stop_heartbeat(**_: Any) -> None:
     _stop.set()
 
 
-def _beat(registry: HostRegistry, info: dict[str, str]) -> None:
+def _beat(registry: HostRegistry, info: dict[str, str], watch: FailoverWatch) -> None:
     while True:
         try:
             registry.heartbeat(settings.host_id, {**info, **_strategies()})
+            watch.check()  # a Sentinel failover shows in the history and metrics
         except redis.RedisError as exc:
             log.warning("host heartbeat not recorded: %s", exc)
         if _stop.wait(settings.heartbeat_interval):

@@ -12,6 +12,7 @@ from celery import Celery
 from kombu import Queue
 
 from healer.adapters.store import keys
+from healer.adapters.store.connection import target
 from healer.core.model import HostId, RepairRequest, ServiceId, Source
 from healer.core.queues import (
     PROBE_QUEUE,
@@ -41,11 +42,15 @@ HOST_TASKS = {PROBE_ALL: PROBE_QUEUE, SCALE_CYCLE: SCALE_QUEUE, CHECK_DISK: PROB
 
 def make_celery(settings: Settings, name: str = "healer") -> Celery:
     app = Celery(name, broker=settings.redis_url, backend=settings.redis_url)
+    redis_target = target(settings)
     transport = {
         # Redis redelivers an unacked task after this; every time limit stays below it so a
         # running task is never handed to a second worker.
         "visibility_timeout": settings.visibility_timeout,
+        # With sentinel:// URLs: the master's name and the sentinels' password.
+        **redis_target.transport_options(),
     }
+    redbeat_url, redbeat_options = redis_target.redbeat()
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -56,6 +61,9 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
         result_backend_transport_options=transport,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
+        # Reconnect a lost broker every 0.5-2 s (kombu's own: 2, 4, 6 … s), so a worker is
+        # back within moments of a Sentinel failover (workers/consumer.py).
+        worker_consumer="workers.consumer:QuickReconnectConsumer",
         task_send_sent_event=True,
         worker_send_task_events=True,
         task_track_started=True,
@@ -75,7 +83,10 @@ def make_celery(settings: Settings, name: str = "healer") -> Celery:
         worker_concurrency=settings.concurrency,
         # The beat entry point (beat.schedule.install) names its scheduler; RedBeat's
         # settings live here with the broker's.
-        redbeat_redis_url=settings.redis_url,
+        redbeat_redis_url=redbeat_url,
+        **({"redbeat_redis_options": redbeat_options} if redbeat_options else {}),
+        # The healer's own clients in beat (host registry, scale trigger) open this target.
+        healer_redis=redis_target,
         # A beat limited to some hosts (HEALER_BEAT_HOSTS) keeps its own schedule and lock,
         # so beats over disjoint host sets are each active at once.
         redbeat_key_prefix=keys.redbeat_prefix(settings.beat_host_patterns),

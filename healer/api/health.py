@@ -42,10 +42,13 @@ def checks(h: Healer) -> dict[str, str]:
 def ready_answer(h: Healer) -> JSONResponse:
     found = checks(h)
     ok = all(v == "ok" for v in found.values())
+    extra: dict[str, str] = {}
     if found["redis"] == "ok":
         h.counters.heartbeat("api", ttl=120)
+        extra["redis_master"] = h.stores.master()  # with Sentinel: the master found now
     headers = {} if ok else {"Retry-After": RETRY_AFTER}
-    return JSONResponse({"ok": ok, **found}, status_code=200 if ok else 503, headers=headers)
+    body = {"ok": ok, **found, **extra}
+    return JSONResponse(body, status_code=200 if ok else 503, headers=headers)
 
 
 @health.get("/livez")

@@ -11,6 +11,7 @@ import typer
 
 from healer.adapters.docker.engine import DockerEngine, EngineError
 from healer.adapters.store.connection import ping as redis_ping
+from healer.adapters.store.connection import target as redis_target
 from healer.cli.app import EXIT_FAILED, EXIT_UNAVAILABLE, app, healer, settings
 from healer.cli.output import Format, JsonOpt, OutputOpt, emit, progress, wants_json
 from healer.core.model import Outcome, Source
@@ -63,7 +64,7 @@ def check(output: OutputOpt = Format.TEXT, as_json: JsonOpt = False) -> None:
         body["notes"].append("HEALER_API_TOKEN is unset; POST /repair and /alerts answer 403")
     unavailable: list[str] = []
     try:
-        redis_ping(s.redis_url, timeout=3)
+        redis_ping(redis_target(s), timeout=3)
         body["redis"] = f"ok ({s.redis_url_redacted})"
     except redis.RedisError as exc:
         unavailable.append(f"redis at {s.redis_url_redacted}: {exc} — is redis-server running?")

@@ -27,6 +27,7 @@ def status_cmd(output: OutputOpt = Format.TEXT, as_json: JsonOpt = False) -> Non
     if wants_json(output, as_json):
         emit(body)
         return
+    typer.echo(f"redis master: {body['redis']['master']} ({body['redis']['url']})")
     print_recoveries(body["recoveries"])
     if body["paused_all"]:
         typer.secho("healer is PAUSED for every service (healer resume)", fg=typer.colors.YELLOW)

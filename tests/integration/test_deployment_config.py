@@ -627,6 +627,29 @@ def test_external_redis_override_renders() -> None:
         assert proxy in services[name]["depends_on"], name
 
 
+def test_ha_override_points_every_role_at_the_sentinels() -> None:
+    override = ROOT / "deploy" / "compose.ha.yml"
+    result = _compose("-f", str(override), "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    nodes = {"redis", "redis-replica-1", "redis-replica-2"}
+    sentinels = {f"redis-sentinel-{n}" for n in (1, 2, 3)}
+    assert nodes | sentinels <= set(services)
+    for name in (*HEALER_SERVICES, "flower"):
+        env = services[name]["environment"]
+        url = env["REDIS_URL"]
+        assert url.count("sentinel://") == 3 and url.endswith("/0"), name
+        assert all(s in url for s in sentinels), name
+        assert env["HEALER_SENTINEL_MASTER"] == "mymaster" and env["HEALER_SENTINEL_PASSWORD"]
+    for name in nodes | sentinels:
+        service = services[name]
+        assert service["cap_drop"] == ["ALL"] and service["read_only"] is True, name
+        assert service["labels"]["auto_repair"] == "false", name
+        assert "ports" not in service, name  # nothing published
+    for name in nodes:
+        assert "--min-replicas-to-write 1" in " ".join(services[name]["command"]), name
+
+
 def _agent_config(**env: str) -> subprocess.CompletedProcess[str]:
     agent = ROOT / "deploy" / "compose.agent.yml"
     clean = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}

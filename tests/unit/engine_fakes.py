@@ -242,6 +242,9 @@ class FakeRequests:
     def get(self, request_id: str) -> dict[str, str]:
         return dict(self.records.get(request_id, {}))
 
+    def replicated(self, request_id: str) -> bool:
+        return True  # one Redis, no replica asked for
+
 
 @dataclass
 class FakeStores:

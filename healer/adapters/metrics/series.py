@@ -22,6 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from healer.adapters.metrics.counters import Counters
+from healer.adapters.redisha.failover import redis_series
 from healer.adapters.store import keys
 from healer.adapters.store.boot import boot_series
 from healer.adapters.store.hosts import HostRegistry
@@ -119,6 +120,7 @@ class HealerCollector(Collector):
         yield from self._healer_series(hosts)
         yield from self._histograms()
         yield from boot_series(self.r)
+        yield from redis_series(self.r)
 
     def _host_series(self, states: dict[HostId, HostStatus]) -> Iterator[Metric]:
         up = GaugeMetricFamily(

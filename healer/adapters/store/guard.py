@@ -6,6 +6,7 @@ atomic with WATCH/MULTI so any number of workers, beats and retries agree on one
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 from collections.abc import Iterator
@@ -13,11 +14,14 @@ from contextlib import AbstractContextManager, contextmanager
 
 import redis
 
+from healer.adapters.redisha.replication import replicate
 from healer.adapters.store import keys
 from healer.adapters.store.repair_limit import RepairLimiter
 from healer.core.model import Condition, HostId, ServiceId
 from healer.core.repair.backoff import Decision, Episode, RestartPolicy, Verdict, decide
 from healer.core.repair.concurrency import LimitState
+
+log = logging.getLogger("healer.guard")
 
 # Delete only if we still own it: a lock that expired and was re-taken is someone else's.
 _RELEASE = """
@@ -136,10 +140,17 @@ class Guard:
     """The guard as the engine sees it: one object per Redis and host, no client handed out.
     Locks, episodes and repair slots (the limiter's) are the host's own (keys.lock(host, …))."""
 
-    def __init__(self, r: redis.Redis, limiter: RepairLimiter) -> None:
+    def __init__(
+        self,
+        r: redis.Redis,
+        limiter: RepairLimiter,
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.1,
+    ) -> None:
         self._r = r
         self.host = limiter.host
         self._limiter = limiter
+        self._wait = (wait_replicas, wait_timeout)
 
     def service_lock(self, sid: ServiceId, ttl: float) -> AbstractContextManager[Lock | None]:
         """The held lock, or None when another action on this service is in flight."""
@@ -163,9 +174,30 @@ class Guard:
         request_id: str = "",
         ttl: float,
     ) -> Decision:
-        return claim(
+        decision = claim(
             self._r, self.host, sid, condition, policy, now, request_id=request_id, ttl=ttl
         )
+        if decision.verdict == Verdict.ACT and self._wait[0] > 0:
+            self._confirm(keys.episode(self.host, sid, condition), ttl, sid)
+        return decision
+
+    def _confirm(self, key: str, ttl: float, sid: ServiceId) -> None:
+        """Bound the failover window: the claim is on a replica before the repair acts. Not
+        confirmed in time, the repair still acts (it is what the service needs; refusing
+        would stop every repair while replication lags), and the fact is counted."""
+        wanted, timeout = self._wait
+        acks = replicate(self._r, key, ttl, wanted, timeout)
+        if acks < wanted:
+            self._r.incr(keys.UNREPLICATED_CLAIMS)
+            log.warning(
+                "claim of %s/%s on %d of %d replicas after %.0f ms; acting anyway (a failover "
+                "now could let one more repair through)",
+                self.host,
+                sid,
+                acks,
+                wanted,
+                timeout * 1000,
+            )
 
     def take_slot(self, now: float) -> str | None:
         """A repair slot's owner token, or None when the adaptive limit's slots are in use."""

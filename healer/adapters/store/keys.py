@@ -175,6 +175,11 @@ HISTORY = f"{PREFIX}history"
 # METRIC_TTL, refreshed on every write: a month of no repair at all resets them, which
 # Prometheus' rate() handles like a restart.
 REPAIR_COUNTS = f"{PREFIX}metrics:repairs"
+# Redis through Sentinel: claims WAIT did not see on a replica in time, failovers seen, and the
+# master last seen (host:port), which the failover watch compares with the sentinels' answer.
+UNREPLICATED_CLAIMS = f"{PREFIX}metrics:redis_unreplicated_claims"
+REDIS_FAILOVERS = f"{PREFIX}metrics:redis_failovers"
+REDIS_MASTER = f"{PREFIX}redis:master"
 DECISION_COUNTS = f"{PREFIX}metrics:decisions"
 LAST_REPAIR = f"{PREFIX}metrics:last_repair"
 METRIC_TTL = 30 * DAY

@@ -9,12 +9,23 @@ import uuid
 
 import redis
 
+from healer.adapters.redisha.replication import replicate
 from healer.adapters.store import keys
 
 
 class RequestStore:
-    def __init__(self, r: redis.Redis) -> None:
+    def __init__(self, r: redis.Redis, wait_replicas: int = 0, wait_timeout: float = 0.1) -> None:
         self.r = r
+        self._wait = (wait_replicas, wait_timeout)
+
+    def replicated(self, request_id: str) -> bool:
+        """Whether the record, and the task queued before this call, are on the replicas
+        the settings ask for (always true without Sentinel: no replica is asked for)."""
+        wanted, timeout = self._wait
+        if wanted <= 0:
+            return True
+        acks = replicate(self.r, keys.request(request_id), keys.REQUEST_TTL, wanted, timeout)
+        return acks >= wanted
 
     def open(self, service: str, action: str, source: str, **extra: str) -> str:
         """A new record with status `queued`; returns its id (also the Celery task id)."""

@@ -22,7 +22,7 @@ from healer.adapters.scaling.state import ScaleStore
 from healer.adapters.store import keys
 from healer.adapters.store.alert_marks import AlertMarks
 from healer.adapters.store.boot import BootStore
-from healer.adapters.store.connection import connect
+from healer.adapters.store.connection import connect, master_address, target
 from healer.adapters.store.control import ControlFlags
 from healer.adapters.store.guard import Guard
 from healer.adapters.store.history import History
@@ -47,9 +47,9 @@ class Stores:
         self.history = History(r, s.history_maxlen, self.host)
         self.counters = Counters(r, self.host)
         self.flags = ControlFlags(r, self.host)
-        self.requests = RequestStore(r)
+        self.requests = RequestStore(r, s.wait_replicas, s.redis_wait_timeout)
         limiter = RepairLimiter(r, policy_from(s), s.lock_ttl, self.host)
-        self.guard = Guard(r, limiter)
+        self.guard = Guard(r, limiter, s.wait_replicas, s.redis_wait_timeout)
         self.telemetry = Telemetry(r, self.host)
         self.scale = ScaleStore(r, self.host)
         self.alerts = AlertMarks(r)
@@ -63,7 +63,7 @@ class Stores:
 
     @classmethod
     def connect(cls, s: Settings) -> Stores:
-        return cls(connect(s.redis_url), s)
+        return cls(connect(target(s)), s)
 
     def sustained(self, rules: Sequence[SustainedRule], stale_after: float) -> SustainedStore:
         return SustainedStore(self._r, rules, stale_after=stale_after)
@@ -81,6 +81,10 @@ class Stores:
 
     def ping(self) -> None:
         self._r.ping()
+
+    def master(self) -> str:
+        """`host:port` of the Redis (the Sentinel master) this process writes to."""
+        return master_address(self._r)
 
     def close(self) -> None:
         self._r.close()

@@ -23,6 +23,8 @@ def status_body(h: Healer) -> dict[str, Any]:
         "hosts": hosts(h),
         "paused_all": h.flags.paused_all(),
         "recoveries": recoveries(h),
+        # With Sentinel, the master the healer writes to now (it changes at a failover).
+        "redis": {"master": h.stores.master(), "url": h.settings.redis_url_redacted},
     }
 
 

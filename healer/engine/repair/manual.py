@@ -40,6 +40,14 @@ def send_or_fail(h: Healer, request_id: str, send: Callable[[], object]) -> None
         with contextlib.suppress(redis.RedisError):
             close_request(h, request_id, Outcome.FAILED, "broker_unavailable", why)
         raise EnqueueFailed(f"task broker unavailable: {exc}") from exc
+    # With Sentinel, a task the master took but no replica holds yet dies with the master:
+    # the caller hears so (503) rather than a 202 that a failover could silently undo.
+    if not h.requests.replicated(request_id):
+        raise EnqueueFailed(
+            f"request {request_id} is queued but no Redis replica confirmed it in time; a "
+            f"Redis failover now could lose it. GET /requests/{request_id} tells whether it "
+            "runs; sending it again is safe (one restart per episode)"
+        )
 
 
 def enqueue_manual(

@@ -1,0 +1,1 @@
+"""Redis through Sentinel: where the master is, and what the healer does when it moves."""

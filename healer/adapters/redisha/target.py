@@ -1,0 +1,135 @@
+"""Where the healer's Redis is: one server (`redis://`) or a master found through Sentinel
+(`sentinel://h1:26379;sentinel://h2:26379/0`, kombu's form).
+
+The same target configures every Redis user: the healer's own clients (redis_conn.connect),
+Celery's broker and result backend (kombu's and Celery's sentinel transports) and RedBeat
+(`redis-sentinel://` with `redbeat_redis_options`), so all follow the one current master.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+SENTINEL_SCHEME = "sentinel"
+DEFAULT_SENTINEL_PORT = 26379
+# Seconds a Sentinel query may take: a sentinel that is down is skipped, not waited for.
+SENTINEL_TIMEOUT = 1.0
+
+
+KEEPALIVE = {socket.TCP_KEEPIDLE: 10, socket.TCP_KEEPINTVL: 5, socket.TCP_KEEPCNT: 3}
+
+
+class BadRedisUrl(ValueError):
+    """REDIS_URL cannot be read; the message names what is wrong."""
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    url: str
+    master: str = "mymaster"
+    sentinel_password: str | None = None
+    # Replicas the guard's claim waits for (WAIT) and for how long; see guard.claim.
+    wait_replicas: int = 0
+    wait_timeout: float = 0.1
+
+    @property
+    def is_sentinel(self) -> bool:
+        return self.url.startswith(f"{SENTINEL_SCHEME}://")
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        return [(h, p) for h, p, _ in _chunks(self.url)]
+
+    @property
+    def db(self) -> int:
+        dbs = [db for _, _, db in _chunks(self.url) if db is not None]
+        return dbs[-1] if dbs else 0
+
+    @property
+    def username(self) -> str | None:
+        return _credentials(self.url)[0]
+
+    @property
+    def password(self) -> str | None:
+        """The Redis password (of master and replicas), from the URL's first part."""
+        return _credentials(self.url)[1]
+
+    def sentinel_kwargs(self) -> dict[str, Any]:
+        """Options of the connections to the sentinels themselves."""
+        out: dict[str, Any] = {"socket_timeout": SENTINEL_TIMEOUT}
+        out["socket_connect_timeout"] = SENTINEL_TIMEOUT
+        if self.sentinel_password:
+            out["password"] = self.sentinel_password
+        return out
+
+    def transport_options(self) -> dict[str, Any]:
+        """kombu's and Celery's Sentinel options (broker and result backend)."""
+        if not self.is_sentinel:
+            return {}
+        return {
+            "master_name": self.master,
+            "sentinel_kwargs": self.sentinel_kwargs(),
+            # A worker waits for tasks on a blocking read: if the master's host vanishes
+            # without closing the connection, TCP keepalive ends the wait in about 25 s (the
+            # kernel's default is two hours), and the worker asks the sentinels again.
+            "socket_keepalive": True,
+            "socket_keepalive_options": KEEPALIVE,
+        }
+
+    def redbeat(self) -> tuple[str, dict[str, Any]]:
+        """RedBeat's (redbeat_redis_url, redbeat_redis_options). RedBeat takes Sentinel as a
+        `redis-sentinel://` URL plus the sentinels and `service_name` in its options."""
+        if not self.is_sentinel:
+            return self.url, {}
+        options: dict[str, Any] = {
+            "sentinels": self.sentinels,
+            "service_name": self.master,
+            "db": self.db,
+            "password": self.password,
+            "sentinel_kwargs": self.sentinel_kwargs(),
+            "socket_timeout": 10,
+        }
+        if self.username:
+            options["username"] = self.username
+        host, port = self.sentinels[0]
+        return f"redis-sentinel://{host}:{port}/{self.db}", options
+
+
+def validate(url: str) -> str:
+    """The URL unchanged, or BadRedisUrl naming what is wrong."""
+    if url.startswith(f"{SENTINEL_SCHEME}://"):
+        _chunks(url)
+    return url
+
+
+def _chunks(url: str) -> list[tuple[str, int, int | None]]:
+    """(host, port, db or None) of each `sentinel://` part."""
+    out = []
+    for chunk in url.split(";"):
+        parts = urlsplit(chunk.strip())
+        if parts.scheme != SENTINEL_SCHEME or not parts.hostname:
+            raise BadRedisUrl(f"REDIS_URL part {_redacted(chunk)!r} is not sentinel://host:port")
+        try:
+            port = parts.port or DEFAULT_SENTINEL_PORT
+        except ValueError as exc:
+            raise BadRedisUrl(f"REDIS_URL part {_redacted(chunk)!r}: bad port") from exc
+        path = parts.path.strip("/")
+        if path and not path.isdigit():
+            raise BadRedisUrl(f"REDIS_URL part {_redacted(chunk)!r}: the database is a number")
+        out.append((parts.hostname, port, int(path) if path else None))
+    return out
+
+
+def _credentials(url: str) -> tuple[str | None, str | None]:
+    first = urlsplit(url.split(";")[0].strip())
+    user = unquote(first.username) if first.username else None
+    password = unquote(first.password) if first.password is not None else None
+    return user, password
+
+
+def _redacted(chunk: str) -> str:
+    at = chunk.rfind("@")
+    return chunk if at < 0 else f"{chunk.split('://')[0]}://***@{chunk[at + 1 :]}"
