@@ -9,7 +9,7 @@ Celery's broker and result backend (kombu's and Celery's sentinel transports) an
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -28,9 +28,10 @@ class BadRedisUrl(ValueError):
 
 @dataclass(frozen=True)
 class RedisTarget:
-    url: str
+    # Both carry passwords: a repr (Celery's conf dump, Flower's config view) leaves them out.
+    url: str = field(repr=False)
     master: str = "mymaster"
-    sentinel_password: str | None = None
+    sentinel_password: str | None = field(default=None, repr=False)
     # Replicas the guard's claim waits for (WAIT) and for how long; see guard.claim.
     wait_replicas: int = 0
     wait_timeout: float = 0.1

@@ -13,9 +13,10 @@ from healer.adapters.store.history import Record
 from healer.core.hosts import ServiceRef
 from healer.core.model import Condition, Outcome, RepairRequest, Source
 from healer.engine.context import Healer
+from healer.errors import Unavailable
 
 
-class EnqueueFailed(Exception):
+class EnqueueFailed(Unavailable):
     """The broker refused the task: the request record is marked failed; answer 503."""
 
     public = "task broker unavailable"
