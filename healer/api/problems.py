@@ -100,6 +100,39 @@ async def _docker_error(request: Request, exc: Exception) -> JSONResponse:
     return _later(request, exc, "Docker engine error", Unavailable.retry_after)
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "problems": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def document(app: FastAPI) -> None:
+    """The OpenAPI document says what the handlers do: every 4xx/5xx answer of every
+    operation is `application/problem+json`, not FastAPI's default validation list."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for ops in schema.get("paths", {}).values():
+                for op in ops.values():
+                    for code, answer in op.get("responses", {}).items():
+                        if code[:1] in ("4", "5"):
+                            answer["content"] = {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
     """Route every error the API raises through `problem`. Starlette picks the handler of
     the nearest class in the exception's MRO, so a kind's subclasses share its answer."""
@@ -110,3 +143,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Unavailable, _unavailable)
     app.add_exception_handler(redis.RedisError, _redis_error)
     app.add_exception_handler(EngineError, _docker_error)
+    document(app)

@@ -62,10 +62,11 @@ def repair(
         raise fail(f"--action: {exc}", EXIT_USAGE) from exc
     out = enqueue_manual(h, ref, action, reason or "requested via cli", Source.CLI)
     as_json = wants_json(output, as_json)
+    if not as_json:
+        typer.echo(f"queued {action} of {ref} as request {out['request_id']}")
     if not wait:
-        emit(out) if as_json else typer.echo(
-            f"queued {action} of {ref} as request {out['request_id']}"
-        )
+        if as_json:
+            emit(out)
         return
     done = wait_record(h, out["request_id"], timeout, f"{action} of {ref}")
     if as_json:
@@ -152,7 +153,10 @@ def scale(
 
 def _scale_line(h: Healer, request_id: str, ref: object, done: dict[str, Any]) -> str:
     """`scaled: <ref> 1 -> 2. <detail>` from the task's result, else the record's outcome."""
-    result = h.dispatcher.scale_result(request_id, timeout=5)  # type: ignore[attr-defined]
+    try:
+        result = h.dispatcher.scale_result(request_id, timeout=5)  # type: ignore[attr-defined]
+    except Exception:  # celery's TimeoutError, a task error re-raised: the record still says
+        result = None
     if isinstance(result, dict) and "current" in result:
         return (
             f"{result.get('outcome')}: {ref} {result.get('current')} -> "
