@@ -253,7 +253,9 @@ def test_api_contract(
     assert bad.status_code == 422
     ok = httpx.post(f"{url}/repair/{project.name}/web", headers=auth, json={"action": "restart"})
     assert ok.status_code == 202 and ok.json()["task_id"]
-    assert httpx.get(f"{url}/healthz").json() == {"ok": True, "redis": "ok", "docker": "ok"}
+    health = httpx.get(f"{url}/healthz").json()
+    assert health.pop("redis_master") == stack.env["REDIS_URL"].split("/")[2]  # host:port
+    assert health == {"ok": True, "redis": "ok", "docker": "ok"}
     assert httpx.get(f"{url}/status").status_code == 401  # reads need the token too
     services = httpx.get(f"{url}/status", headers=auth).json()["services"]
     assert services[f"{project.name}/web"]["status"] == "healthy"

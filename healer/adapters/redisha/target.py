@@ -19,7 +19,12 @@ DEFAULT_SENTINEL_PORT = 26379
 SENTINEL_TIMEOUT = 1.0
 
 
-KEEPALIVE = {socket.TCP_KEEPIDLE: 10, socket.TCP_KEEPINTVL: 5, socket.TCP_KEEPCNT: 3}
+KEEPALIVE = {
+    socket.TCP_KEEPIDLE: 10,
+    socket.TCP_KEEPINTVL: 5,
+    socket.TCP_KEEPCNT: 3,
+    socket.TCP_USER_TIMEOUT: 25_000,  # milliseconds
+}
 
 
 class BadRedisUrl(ValueError):
@@ -73,9 +78,12 @@ class RedisTarget:
         return {
             "master_name": self.master,
             "sentinel_kwargs": self.sentinel_kwargs(),
-            # A worker waits for tasks on a blocking read: if the master's host vanishes
-            # without closing the connection, TCP keepalive ends the wait in about 25 s (the
-            # kernel's default is two hours), and the worker asks the sentinels again.
+            # A master that vanishes without closing its connections (its host or container
+            # gone: no RST) must not hold a producer or a worker for the kernel's minutes:
+            # replies time out after 10 s, a silent peer is dropped after ~25 s (keepalive,
+            # and TCP_USER_TIMEOUT for data never acknowledged); then the sentinels are asked.
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
             "socket_keepalive": True,
             "socket_keepalive_options": KEEPALIVE,
         }
