@@ -219,12 +219,6 @@ class AlertIntake:
         if self.h.stores.on(ref.host).flags.is_paused(ref.sid):
             self._record(ref, Outcome.SKIPPED, d, "paused", f"{d.detail}; paused by an operator")
             return _result(d, "skipped", "paused", ref)
-        refusal = (
-            None if ref.sid == HOST else alert_refusal(str(d.action), self._labels(ref, batch))
-        )
-        if refusal is not None:
-            self._record(ref, Outcome.SKIPPED, d, "not_allowed", f"{d.detail}; {refusal}")
-            return _result(d, "skipped", "not_allowed", ref)
         if d.repair_action is not None:
             try:
                 check_on_host(self.h, ref.host, d.repair_action)
@@ -232,6 +226,13 @@ class AlertIntake:
                 why = IgnoreReason.UNKNOWN_ACTION
                 self._record(ref, Outcome.SKIPPED, d, why, f"{d.detail}; {exc}")
                 return _result(d, "skipped", why, ref)
+        # What the service lets alerts do (an unknown action was named above already).
+        refusal = (
+            None if ref.sid == HOST else alert_refusal(str(d.action), self._labels(ref, batch))
+        )
+        if refusal is not None:
+            self._record(ref, Outcome.SKIPPED, d, "not_allowed", f"{d.detail}; {refusal}")
+            return _result(d, "skipped", "not_allowed", ref)
         containers: tuple[ContainerId, ...] = ()
         if d.container and d.repair_action is not None:
             # The alert names one container: repair that one, not every replica.

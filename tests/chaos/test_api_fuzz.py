@@ -33,6 +33,8 @@ def fuzz_app(redis_url: str, tmp_path: Path) -> Iterator[FastAPI]:
             redis_url=redis_url,
             projects="chtest-fuzz-none",
             api_token=TOKEN,
+            alerts_token="fuzz-alerts-token-0123456789",
+            api_allowed_hosts="*",  # whatever Host the fuzzer's client sends
             log_dir=tmp_path,
         )
     )

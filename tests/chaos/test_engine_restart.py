@@ -21,7 +21,7 @@ from healer.api.app import create_app
 from healer.core.model import HostId
 from healer.settings import Settings
 from tests.chaos.conftest import StackFactory, project_on
-from tests.integration.test_alerts_api import AUTH, alert, only, post, serve, wait_done
+from tests.integration.test_alerts_api import AUTH, OPERATOR, alert, only, post, serve, wait_done
 from tests.support import (
     ComposeProject,
     EventRecorder,
@@ -32,7 +32,7 @@ from tests.support import (
 from tests.support.dockerd import PrivateEngine
 
 SERVICES = ("web", "db")
-TOKEN = AUTH["Authorization"].split()[1]
+TOKEN = OPERATOR["Authorization"].split()[1]
 COOLDOWN = 5
 
 
@@ -110,13 +110,17 @@ def test_a_cleanup_alert_request_is_finished(
 ) -> None:
     """Item 3: a cleanup queued by an alert closes its request record. On the private engine,
     so the real cleanup touches nobody else's images or containers."""
-    stack = chaos_stack(redis_url, "chtest-none", DOCKER_HOST=private_engine.url)
+    # An alert's cleanup keeps the disk threshold: a tiny one, so this disk is "full".
+    stack = chaos_stack(
+        redis_url, "chtest-none", DOCKER_HOST=private_engine.url, HEALER_DISK_THRESHOLD="0.0001"
+    )
     stack.worker()
     settings = Settings(
         redis_url=redis_url,
         docker_host=private_engine.url,
         projects="chtest-none",
         api_token=TOKEN,
+        alerts_token=AUTH["Authorization"].split()[1],
         log_dir=tmp_path / "api-logs",
     )
     with serve(create_app(settings)) as url:

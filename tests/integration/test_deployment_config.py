@@ -360,8 +360,9 @@ def test_redis_flower_and_alertmanager_need_credentials() -> None:
     services = _services()
     redis = services["redis"]
     # The password reaches redis-server on stdin (its ACL), never in its argv.
-    assert "user default on >%s" in " ".join(redis["command"])
-    assert "REDIS_PASSWORD" not in " ".join(redis["command"]).split("exec redis-server", 1)[1]
+    script = redis["command"][2]
+    assert "user default on >$$REDIS_PASSWORD" in script
+    assert "REDIS_PASSWORD" not in script.splitlines()[0]  # the exec line: redis-server's argv
     assert redis["environment"]["REDIS_PASSWORD"] == "test-redis_password"
     for name in HEALER_SERVICES:
         url = urlsplit(services[name]["environment"]["REDIS_URL"])

@@ -201,6 +201,7 @@ ESCAPES: list[tuple[str, Any]] = [
     ("writable root", lambda b: _host(b, ReadonlyRootfs=False)),
     ("another command", lambda b: {**b, "Cmd": ["sh", "-c", "id"]}),
     ("as root", lambda b: {**b, "User": "0:0"}),
+    ("a healthcheck command", lambda b: {**b, "Healthcheck": {"Test": ["CMD", "id"]}}),
     ("another image", lambda b: {**b, "Image": "busybox-other:latest"}),
     ("no compose labels", lambda b: {**b, "Labels": {}}),
 ]

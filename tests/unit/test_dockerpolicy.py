@@ -132,3 +132,21 @@ def test_routes_are_the_workers_calls_only() -> None:
     ]:
         assert match(method, path) is None, (method, path)
     assert truthy("1") and truthy("True") and not truthy("0") and not truthy("false")
+
+
+def test_a_call_is_forwarded_for_the_id_that_was_checked() -> None:
+    call = match("POST", "/v1.41/containers/web-1/stop")
+    assert call is not None and call.naming("f" * 64) == f"/v1.41/containers/{'f' * 64}/stop"
+    image = match("DELETE", "/images/sha256:abc")
+    assert image is not None and image.naming("sha256:def") == "/images/sha256:def"
+
+
+def test_a_clone_cannot_run_another_command_through_its_healthcheck() -> None:
+    hook = {"Test": ["CMD", "sh", "-c", "curl --unix-socket /var/run/docker.sock ..."]}
+    assert "healthcheck" in str(_refusal({**_clone(), "Healthcheck": hook}))
+
+
+def test_a_clone_cannot_grant_itself_healer_labels() -> None:
+    body = _clone()
+    body["Labels"] = {**body["Labels"], "healer.alerts.actions": "signal:KILL"}
+    assert "healer.* labels" in str(_refusal(body))

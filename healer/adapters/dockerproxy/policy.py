@@ -19,6 +19,7 @@ from healer.core.dockerpolicy.routes import Call, Kind, truthy
 class Verdict:
     refusal: str | None  # why the call is refused; None to forward it
     body: bytes = b""  # what to forward: re-encoded from what was checked
+    target: str = ""  # the id the call's name resolved to: what is forwarded instead
 
 
 def _refuse(reason: str) -> Verdict:
@@ -87,20 +88,23 @@ class Policy:
             return Verdict(None)  # the engine answers 404 itself
         if not self.managed(labels_of(info)):
             return _refuse(f"container {ref!r} is not in a managed compose project")
-        return Verdict(None)
+        return Verdict(None, target=str(info.get("Id", "")))
 
     async def _remove(self, ref: str, query: Mapping[str, str]) -> Verdict:
         if truthy(query.get("v")) or truthy(query.get("link")):
             return _refuse("removing volumes or links")
         info = await self.engine.container(ref)
-        if info is None or self.managed(labels_of(info)):
+        if info is None:
             return Verdict(None)
+        target = str(info.get("Id", ""))
+        if self.managed(labels_of(info)):
+            return Verdict(None, target=target)
         state = info.get("State") or {}
         if PROJECT_LABEL in labels_of(info):
             return _refuse(f"container {ref!r} is in a compose project the healer does not manage")
         if truthy(query.get("force")) or state.get("Running") or state.get("Restarting"):
             return _refuse(f"container {ref!r} is running and in no managed project")
-        return Verdict(None)  # cleanup: a stopped container of no compose project
+        return Verdict(None, target=target)  # cleanup: a stopped container of no project
 
     async def _connect(self, network: str, body: dict[str, Any]) -> Verdict:
         req = fold(body)
@@ -109,6 +113,8 @@ class Policy:
         labels = labels_of(info)
         if info is None or not self.managed(labels):
             return _refuse(f"container {ref!r} is not in a managed compose project")
+        if ref != info.get("Id"):  # the healer connects by id; a name could move meanwhile
+            return _refuse("network connect names its container by full id only")
         siblings = await self.engine.service(labels[PROJECT_LABEL], labels.get(SERVICE_LABEL, ""))
         others = [s for s in siblings if s.get("Id") != info.get("Id")]
         ipam = fold(req.get("endpointconfig"), "EndpointConfig").get("ipamconfig")
@@ -121,7 +127,9 @@ class Policy:
             return _refuse("forcing an image removal")
         info = await self.engine.image(ref)
         tags = [t for t in (info or {}).get("RepoTags") or [] if t != "<none>:<none>"]
-        return _refuse(f"image {ref!r} is tagged {tags}") if tags else Verdict(None)
+        if tags:
+            return _refuse(f"image {ref!r} is tagged {tags}")
+        return Verdict(None, target=str((info or {}).get("Id", "")))
 
 
 def _namespace_targets(host: object) -> list[str]:

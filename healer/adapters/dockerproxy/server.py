@@ -108,7 +108,8 @@ class ProxyApp:
             return await _answer(send, 502, "healer docker proxy: the engine did not answer")
         if verdict.refusal is not None:
             return await self._refuse(send, method, path, verdict.refusal)
-        url = call.path + ("?" + urlencode(query) if query else "")
+        path = call.naming(verdict.target) if verdict.target else call.path
+        url = path + ("?" + urlencode(query) if query else "")
         await self._forward(method, url, verdict.body, streams(call, first), receive, send)
         return None
 

@@ -15,8 +15,9 @@ from healer.core.compose_labels import PROJECT_LABEL, SERVICE_LABEL
 from healer.core.dockerpolicy.hostconfig import Context, ProjectOf, host_config_refusal
 from healer.core.dockerpolicy.jsonfold import deep_fold, empty, fold
 
-# What the container runs and as whom: a clone runs exactly the reference's.
-_SAME_AS_REFERENCE = ("cmd", "entrypoint", "user", "workingdir", "env")
+# What the container runs and as whom: a clone runs exactly the reference's. The healthcheck
+# too: its command runs inside the container, with everything the container may reach.
+_SAME_AS_REFERENCE = ("cmd", "entrypoint", "user", "workingdir", "env", "healthcheck", "shell")
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,20 @@ def _config_refusal(config: dict[str, Any], ref: dict[str, Any]) -> str | None:
         if (empty(asked) and empty(have)) or deep_fold(asked) == deep_fold(have):
             continue
         return f"{key} differs from the service's"
-    return _image_refusal(config, ref)
+    return _image_refusal(config, ref) or _healer_labels_refusal(config, own)
+
+
+def _healer_labels_refusal(config: dict[str, Any], own: dict[str, Any]) -> str | None:
+    """The healer's own labels (`healer.*`: what alerts may do, how it scales) are the
+    service's: a clone cannot give itself more."""
+
+    def healer_labels(labels: object) -> dict[str, Any]:
+        found = labels if isinstance(labels, dict) else {}
+        return {k: v for k, v in found.items() if str(k).startswith("healer.")}
+
+    if healer_labels(config.get("labels")) != healer_labels(own.get("labels")):
+        return "healer.* labels differ from the service's"
+    return None
 
 
 def _endpoints_refusal(endpoints: dict[str, Any], ref: dict[str, Any]) -> str | None:

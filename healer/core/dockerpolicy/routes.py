@@ -53,6 +53,15 @@ class Call:
     kind: Kind
     ref: str  # the container, network or image the call names ("" for none)
     path: str  # the path to forward, rebuilt from the match
+    ref_at: int = -1  # where `ref` starts in `path`
+
+    def naming(self, target: str) -> str:
+        """The path with `ref` replaced by `target` (an id the proxy resolved): the call acts
+        on the object that was checked even if a name moves in between."""
+        if self.ref_at < 0:
+            return self.path
+        end = self.ref_at + len(quote(self.ref, safe=":@/"))
+        return self.path[: self.ref_at] + quote(target, safe=":@/") + self.path[end:]
 
 
 def _clean(path: str) -> bool:
@@ -71,8 +80,9 @@ def match(method: str, path: str) -> Call | None:
         ref = found.groupdict().get("ref") or ""
         if ".." in ref:
             return None
-        rebuilt = path if not ref else path.replace(ref, quote(ref, safe=":@/"), 1)
-        return Call(kind, ref, rebuilt)
+        at = found.start("ref") if ref else -1
+        rebuilt = path if not ref else path[:at] + quote(ref, safe=":@/") + path[found.end("ref") :]
+        return Call(kind, ref, rebuilt, at)
     return None
 
 
