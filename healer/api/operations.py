@@ -59,6 +59,7 @@ async def _reason(request: Request) -> str:
 
 
 operations = APIRouter(dependencies=[Depends(deps.authorized)])
+by = deps.caller  # which token asked, recorded with each operation
 REASON_DOC = json_body(ReasonBody, required=False)
 
 
@@ -66,14 +67,16 @@ REASON_DOC = json_body(ReasonBody, required=False)
 async def pause_all(h: HealerDep, request: Request, response: Response) -> dict[str, Any]:
     """Stop acting on every service (still observed and reported)."""
     reason = await _reason(request)
-    return located(response, await run_in_threadpool(control.pause, h, None, reason, Source.API))
+    return located(
+        response, await run_in_threadpool(control.pause, h, None, reason, Source.API, by(request))
+    )
 
 
 @operations.post("/resume", openapi_extra=REASON_DOC)
 async def resume_all(h: HealerDep, request: Request, response: Response) -> dict[str, Any]:
     """Undo `POST /pause`."""
     reason = await _reason(request)
-    out = await run_in_threadpool(control.resume, h, None, reason, Source.API)
+    out = await run_in_threadpool(control.resume, h, None, reason, Source.API, by(request))
     return located(response, out)
 
 
@@ -82,7 +85,9 @@ async def pause(h: HealerDep, service: str, request: Request, response: Response
     """Stop acting on SERVICE (`service`, `project/service` or `host/project/service`)."""
     reason = await _reason(request)
     ref = await run_in_threadpool(deps.service_ref, h, service)
-    return located(response, await run_in_threadpool(control.pause, h, ref, reason, Source.API))
+    return located(
+        response, await run_in_threadpool(control.pause, h, ref, reason, Source.API, by(request))
+    )
 
 
 @operations.post("/resume/{service:path}", openapi_extra=REASON_DOC)
@@ -92,7 +97,9 @@ async def resume(
     """Undo a pause of SERVICE and probe it at once."""
     reason = await _reason(request)
     ref = await run_in_threadpool(deps.service_ref, h, service)
-    return located(response, await run_in_threadpool(control.resume, h, ref, reason, Source.API))
+    return located(
+        response, await run_in_threadpool(control.resume, h, ref, reason, Source.API, by(request))
+    )
 
 
 @operations.post("/reset/{service:path}", openapi_extra=REASON_DOC)
@@ -100,7 +107,9 @@ async def reset(h: HealerDep, service: str, request: Request, response: Response
     """End SERVICE's episodes: attempts to zero, quarantine lifted."""
     reason = await _reason(request)
     ref = await run_in_threadpool(deps.service_ref, h, service)
-    return located(response, await run_in_threadpool(control.reset, h, ref, reason, Source.API))
+    return located(
+        response, await run_in_threadpool(control.reset, h, ref, reason, Source.API, by(request))
+    )
 
 
 @operations.post("/scale/{service:path}", status_code=202, openapi_extra=json_body(ScaleBody))
@@ -109,6 +118,13 @@ async def scale(h: HealerDep, service: str, request: Request, response: Response
     body = parse(ScaleBody, await read_capped(request, MAX_REPAIR_BODY))
     ref = await run_in_threadpool(deps.service_ref, h, service)
     out = await run_in_threadpool(
-        control.request_scale, h, ref, body.replicas, body.force, body.reason, Source.API
+        control.request_scale,
+        h,
+        ref,
+        body.replicas,
+        body.force,
+        body.reason,
+        Source.API,
+        by(request),
     )
     return located(response, out)

@@ -34,12 +34,24 @@ def answer(
     }
 
 
+def _who(by: str) -> dict[str, str]:
+    """`by` names the API token that asked (`api:1a2b3c4d`), never the token itself."""
+    return {"by": by} if by else {}
+
+
 def _done(
-    h: Healer, ref: ServiceRef | None, action: str, outcome: Outcome, reason: str, source: Source
+    h: Healer,
+    ref: ServiceRef | None,
+    action: str,
+    outcome: Outcome,
+    reason: str,
+    source: Source,
+    by: str = "",
 ) -> dict[str, Any]:
     """Record an operation that already took effect: request record (closed) and history."""
     host = str(ref.host) if ref else ""
-    request_id = h.requests.open(str(ref.sid) if ref else ALL, action, source, host=host)
+    sid = str(ref.sid) if ref else ALL
+    request_id = h.requests.open(sid, action, source, host=host, **_who(by))
     h.requests.close(request_id, Outcome.ACTED, reason, f"{action} by {source}")
     h.history.record(
         Record(
@@ -50,46 +62,63 @@ def _done(
             source=source,
             request_id=request_id,
             host=host,
+            extra=_who(by),
         )
     )
     return answer(request_id, ref, action, "done", outcome=str(Outcome.ACTED), reason=reason)
 
 
-def pause(h: Healer, ref: ServiceRef | None, reason: str, source: Source) -> dict[str, Any]:
+def pause(
+    h: Healer, ref: ServiceRef | None, reason: str, source: Source, by: str = ""
+) -> dict[str, Any]:
     """Stop acting on `ref` (every service with None); it is still observed and reported."""
     if ref is None:
         h.flags.pause()
     else:
         h.stores.on(ref.host).flags.pause(ref.sid)
-    return _done(h, ref, "pause", Outcome.PAUSED, reason, source)
+    return _done(h, ref, "pause", Outcome.PAUSED, reason, source, by)
 
 
-def resume(h: Healer, ref: ServiceRef | None, reason: str, source: Source) -> dict[str, Any]:
+def resume(
+    h: Healer, ref: ServiceRef | None, reason: str, source: Source, by: str = ""
+) -> dict[str, Any]:
     """Undo a pause and probe at once instead of at the next reconcile."""
     if ref is None:
         h.flags.resume()
     else:
         h.stores.on(ref.host).flags.resume(ref.sid)
-    out = _done(h, ref, "resume", Outcome.RESUMED, reason, source)
+    out = _done(h, ref, "resume", Outcome.RESUMED, reason, source, by)
     probe_now(h, ref)
     return out
 
 
-def reset(h: Healer, ref: ServiceRef, reason: str, source: Source) -> dict[str, Any]:
+def reset(h: Healer, ref: ServiceRef, reason: str, source: Source, by: str = "") -> dict[str, Any]:
     """End the service's episodes: attempts to zero, quarantine lifted."""
     removed = h.stores.on(ref.host).guard.reset(ref.sid)
-    out = _done(h, ref, "reset", Outcome.RESET, reason or "healer reset", source)
+    out = _done(h, ref, "reset", Outcome.RESET, reason or "healer reset", source, by)
     probe_now(h, ref)
     return {**out, "keys_cleared": removed}
 
 
 def request_scale(
-    h: Healer, ref: ServiceRef, replicas: int, force: bool, reason: str, source: Source
+    h: Healer,
+    ref: ServiceRef,
+    replicas: int,
+    force: bool,
+    reason: str,
+    source: Source,
+    by: str = "",
 ) -> dict[str, Any]:
     """Queue a scale of `ref` to `replicas` on its host's worker; the worker closes the
     request record with the outcome (acted: scaled, skipped: held or refused)."""
     request_id = h.requests.open(
-        str(ref.sid), "scale", source, host=str(ref.host), reason=reason, replicas=str(replicas)
+        str(ref.sid),
+        "scale",
+        source,
+        host=str(ref.host),
+        reason=reason,
+        replicas=str(replicas),
+        **_who(by),
     )
     send_or_fail(
         h,
@@ -106,6 +135,7 @@ def request_scale(
             source=source,
             request_id=request_id,
             host=str(ref.host),
+            extra=_who(by),
         )
     )
     return answer(request_id, ref, "scale", "queued", replicas=replicas, force=force)
