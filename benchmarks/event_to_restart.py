@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from healer.adapters.store import keys  # noqa: E402
+from healer.adapters.store.history import History  # noqa: E402
 from healer.core.model import HostId  # noqa: E402
 from tests.support import (  # noqa: E402
     ComposeProject,
@@ -128,6 +129,9 @@ def run_path(
         limit = r.hgetall(keys.repair_limit(host))
         if limit:
             print(f"  repair limit after the run: {float(limit['limit']):.1f}", flush=True)
+        notes = [e for e in History(r, 10_000).query(service="host") if e.reason == "storm_brake"]
+        braked = sum(1 for e in History(r, 10_000).query() if e.reason == "storm_brake")
+        print(f"  storm brake: {braked} records; {notes[0].detail if notes else 'never engaged'}")
         stack.stop_all()
         # The floor on the very same containers, right away: same healthchecks running, same
         # engine state, the machine's load of the same minute.

@@ -1,8 +1,9 @@
 """Independent failures spread over time are each repaired at once, brake or not.
 
-Every service of the host fails now and then, one after another (a crash or a failing
-healthcheck every 2-4 s): within the storm window each of them has been "seen unhealthy",
-which once kept the repair-storm brake on and trickled repairs at one per interval. These
+Every service of the host fails once, one after another (a crash or a failing healthcheck
+every 2-4 s): within the storm window most of them have been "seen unhealthy", which once
+kept the repair-storm brake on and trickled repairs at one per interval. (Each fails once:
+a service failing again within its episode meets its cooldown and backoff, by design.) These
 failures are explicit (a check exits non-zero at once), so the brake, which engages only on
 evidence of overload, stays off: no failure may be missed, and all end healthy.
 """
@@ -23,9 +24,9 @@ from tests.support import (
 )
 from tests.support.healer import HealerFactory
 
-SERVICES = [f"s{i}" for i in range(6)]
-FAILURES = 16  # one every 2-4 s: about a minute
+SERVICES = [f"s{i}" for i in range(10)]
 SEED = 21
+REPAIRED_WITHIN = 15.0  # seconds from a failure to its repair's start, on a loaded machine
 
 
 def test_independent_failures_over_time_are_all_repaired_and_end_healthy(
@@ -34,9 +35,10 @@ def test_independent_failures_over_time_are_all_repaired_and_end_healthy(
     healer_stack: HealerFactory,
     test_image: str,
 ) -> None:
-    project = compose_project(
-        compose_yaml(*(healthy_service_yaml(test_image, s) for s in SERVICES)), wait=True
-    )
+    # A generous check timeout: on a machine this loaded, a 1 s `docker exec` may time out,
+    # which is the brake's evidence of overload; these failures must stay explicit.
+    blocks = (healthy_service_yaml(test_image, s, timeout="10s") for s in SERVICES)
+    project = compose_project(compose_yaml(*blocks), wait=True)
     rec = docker_events(project.name)
     # Default settings but for host pressure: the machine that runs this suite is shared, and
     # its CPU pressure is another test's, not these explicit failures' (the storm test covers
@@ -51,28 +53,26 @@ def test_independent_failures_over_time_are_all_repaired_and_end_healthy(
     stack.beat()
     rng = random.Random(SEED)
     faults: list[tuple[str, float]] = []
-    for _ in range(FAILURES):
-        # A service not failing right now: one failure at a time per service.
-        busy = {s for s, at in faults if not _started_after(rec, s, at)}
-        name = rng.choice([s for s in SERVICES if s not in busy] or SERVICES)
+    # Mostly failing checks: a count of unhealthy services above the brake's share.
+    kinds = rng.sample(["crash"] * 3 + ["check"] * (len(SERVICES) - 3), len(SERVICES))
+    for name, kind in zip(rng.sample(SERVICES, len(SERVICES)), kinds, strict=True):
         cid = project.container(name).id
         at = time.time()
-        if rng.random() < 0.5:
+        if kind == "crash":
             subprocess.run(["docker", "kill", cid], check=False, capture_output=True)
         else:
             subprocess.run(["docker", "exec", cid, "rm", "/tmp/healthy"], check=False)
         faults.append((name, at))
         time.sleep(rng.uniform(2, 4))
-    for name, at in faults:
-
-        def started(n: str = name, t: float = at) -> bool:
-            return bool(_started_after(rec, n, t))
-
-        wait_until(
-            started,
-            timeout=30,
-            message=f"{name} failed at {at:.1f} and was never started again:\n{stack.tail()}",
-        )
+    # Each failure is repaired at once: a start within REPAIRED_WITHIN of it (the brake's
+    # trickle would hold the later ones for up to HEALER_STORM_INTERVAL, 30 s).
+    time.sleep(max(0.0, faults[-1][1] + REPAIRED_WITHIN - time.time()))
+    late = [
+        f"{name} (failed at {at:.1f})"
+        for name, at in faults
+        if not _started_between(rec, name, at, at + REPAIRED_WITHIN)
+    ]
+    assert not late, f"not started within {REPAIRED_WITHIN}s: {late}\n{stack.tail()}"
 
     def all_healthy() -> bool:
         return all(
@@ -83,5 +83,5 @@ def test_independent_failures_over_time_are_all_repaired_and_end_healthy(
     wait_until(all_healthy, timeout=20, message="every service healthy at the end")
 
 
-def _started_after(rec: EventRecorder, service: str, at: float) -> bool:
-    return any(e["time_ns"] / 1e9 > at for e in rec.events("start", service))
+def _started_between(rec: EventRecorder, service: str, start: float, end: float) -> bool:
+    return any(start < e["time_ns"] / 1e9 <= end for e in rec.events("start", service))
