@@ -1,8 +1,8 @@
-"""A guarded repair: lock → re-read the containers → claim the slot → act → verify → record.
-
-Each step can end the repair with a recorded reason (engine/repair/outcome.py); nothing here
-decides policy, it asks `backoff.decide` (through the guard's atomic claim) and
-`policy.still_failing` (engine/repair/reread.py).
+"""A guarded repair, as one pipeline: the service read once → checks → the service's lock and
+a repair slot → the containers re-read once → checks that narrow them → the atomic claim
+(`backoff.decide` through the guard) → act → verify. Each check returns a `Skip` (a shared
+`SkipReason` and why) or nothing; the outcome is recorded in one place, `repair`, through
+engine/repair/outcome.py. Nothing here decides policy.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from healer.adapters.store.guard import Lock
-from healer.core.labels import parse_service_labels
+from healer.core.labels import ServiceLabels, parse_service_labels
 from healer.core.model import (
     INTENT_SOURCES,
     OPERATOR_SOURCES,
     ContainerId,
     Outcome,
     RepairRequest,
+    ServiceView,
     SkipReason,
 )
 from healer.core.repair.backoff import Decision, Verdict
@@ -30,9 +31,6 @@ from healer.engine.repair import actions, gates, reread
 from healer.engine.repair import limit as repair_limit
 from healer.engine.repair.outcome import RepairResult, finish_repair
 from healer.errors import RetryLater
-
-STORM_BRAKE = SkipReason.STORM_BRAKE.value
-INVALID_TARGET = SkipReason.INVALID_TARGET.value
 
 
 class Busy(RetryLater):
@@ -50,40 +48,109 @@ class SlotsFull(Busy):
     """HEALER_REPAIR_CONCURRENCY repairs are acting already: every source waits its turn."""
 
 
-def repair(h: Healer, req: RepairRequest) -> RepairResult:
-    services = h.engine.services(req.sid)
-    view = services.get(req.sid)
-    if view is None:
-        return finish_repair(
-            h,
-            req,
-            RepairResult(
-                Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "no container of this service exists"
-            ),
+@dataclass(frozen=True)
+class Skip:
+    """A check's verdict that the repair must not act: why, in the shared SkipReason."""
+
+    reason: SkipReason
+    detail: str = ""
+    once: bool = False  # a probe's skip that repeats each cycle is recorded once
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How the repair ended, recorded in one place (`repair`)."""
+
+    result: RepairResult
+    once: bool = False
+    acted_as: RepairRequest | None = None  # the request with its escalated action, if changed
+
+    @classmethod
+    def skipped(cls, skip: Skip, attempt: int = 0) -> Ending:
+        return cls(
+            RepairResult(Outcome.SKIPPED, skip.reason.value, skip.detail, attempt), skip.once
         )
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The request and the service as read once, before the lock."""
+
+    req: RepairRequest
+    view: ServiceView | None
+    labels: ServiceLabels | None
+    targets: gates.Targets | None
+
+
+Containers = dict[ContainerId, dict[str, Any]]
+
+
+def repair(h: Healer, req: RepairRequest) -> RepairResult:
+    """Read → checks → lock and slot → re-read → checks → claim → act; recorded once, here.
+    Raises Busy / SlotsFull (RetryLater) when it must wait for another repair."""
+    ending = _run(h, _asked(h, req))
+    return finish_repair(h, ending.acted_as or req, ending.result, once=ending.once)
+
+
+def _asked(h: Healer, req: RepairRequest) -> Asked:
+    view = h.engine.services(req.sid).get(req.sid)
+    if view is None:
+        return Asked(req, None, None, None)
     labels = parse_service_labels(view.labels, actions.plugin_names())
-    if labels.opted_out:
-        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.OPTED_OUT.value))
-    if req.source not in OPERATOR_SOURCES and h.flags.is_paused(req.sid):
-        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, SkipReason.PAUSED.value))
-    chosen = gates.targets(req, view)
-    if chosen.foreign and not chosen.ids:
-        why = f"container(s) {', '.join(chosen.foreign)} are not containers of {req.sid}"
-        return finish_repair(h, req, RepairResult(Outcome.SKIPPED, INVALID_TARGET, why))
+    return Asked(req, view, labels, gates.targets(req, view))
+
+
+# --- checks before the lock: each returns a Skip or None, in this order --------------------
+
+
+def _exists(h: Healer, a: Asked) -> Skip | None:
+    return None if a.view else Skip(SkipReason.NOT_FOUND, "no container of this service exists")
+
+
+def _opted_in(h: Healer, a: Asked) -> Skip | None:
+    return Skip(SkipReason.OPTED_OUT) if a.labels and a.labels.opted_out else None
+
+
+def _not_paused(h: Healer, a: Asked) -> Skip | None:
+    if a.req.source not in OPERATOR_SOURCES and h.flags.is_paused(a.req.sid):
+        return Skip(SkipReason.PAUSED)
+    return None
+
+
+def _own_targets(h: Healer, a: Asked) -> Skip | None:
+    t = a.targets
+    if t is not None and t.foreign and not t.ids:
+        why = f"container(s) {', '.join(t.foreign)} are not containers of {a.req.sid}"
+        return Skip(SkipReason.INVALID_TARGET, why)
+    return None
+
+
+BEFORE_LOCK: tuple[Callable[[Healer, Asked], Skip | None], ...] = (
+    _exists,
+    _opted_in,
+    _not_paused,
+    _own_targets,
+)
+
+
+def _run(h: Healer, a: Asked) -> Ending:
+    for check in BEFORE_LOCK:
+        if (skip := check(h, a)) is not None:
+            return Ending.skipped(skip)
+    assert a.labels is not None and a.targets is not None  # _exists passed
+    req = a.req
     with h.guard.service_lock(req.sid, h.settings.lock_ttl) as lock:
         if lock is None:
             if req.source in INTENT_SOURCES:
                 raise Busy(1.0, h.guard.lock_left(req.sid))
-            return finish_repair(
-                h, req, RepairResult(Outcome.SKIPPED, SkipReason.IN_FLIGHT.value), once=True
-            )
+            return Ending.skipped(Skip(SkipReason.IN_FLIGHT, once=True))
         # The slot is taken before the claim, so a repair waiting for one spends no attempt.
         slot = repair_limit.wait_for_slot(h)
         if slot is None:
             raise SlotsFull(0.2 + random.random() * 0.3)  # jitter: no retry herd
         lease = _Lease(lock, slot)
         try:
-            return _guarded(h, req, labels, chosen.ids, lease)
+            return _guarded(h, req, a.labels, a.targets.ids, lease)
         finally:
             h.guard.release_slot(lease.token)
 
@@ -102,44 +169,53 @@ class _Lease:
         return ttl
 
 
+# --- under the lock: the containers re-read once, then the checks that narrow them ---------
+
+
+def _still_failing(h: Healer, req: RepairRequest, now: Containers) -> Containers | Skip:
+    """An operator's or alert's request acts anyway; a probe's acts on what still fails."""
+    if req.source in INTENT_SOURCES:
+        return now
+    failing = {cid: i for cid, i in now.items() if reread.failing(req.condition, i)}
+    return failing or Skip(SkipReason.RECOVERED, "state changed before acting")
+
+
+def _not_hand_stopped(h: Healer, req: RepairRequest, now: Containers) -> Containers | Skip:
+    stopped = gates.hand_stopped(h, req, now)
+    if stopped and stopped >= set(now):
+        why = "stopped by hand; HEALER_RESPECT_MANUAL_STOP keeps it down (docker start to undo)"
+        return Skip(SkipReason.MANUAL_STOP, why)
+    left = {cid: i for cid, i in now.items() if cid not in stopped}
+    return left or Skip(SkipReason.NOT_FOUND, "containers gone before acting")
+
+
+def _not_braked(h: Healer, req: RepairRequest, now: Containers) -> Containers | Skip:
+    braked = gates.storm_brake(h, req, now)
+    if braked:
+        return Skip(SkipReason.STORM_BRAKE, braked, once=req.source not in INTENT_SOURCES)
+    return now
+
+
+UNDER_LOCK: tuple[Callable[[Healer, RepairRequest, Containers], Containers | Skip], ...] = (
+    _still_failing,
+    _not_hand_stopped,
+    _not_braked,
+)
+
+
 def _guarded(
     h: Healer,
     req: RepairRequest,
-    labels: Any,
+    labels: ServiceLabels,
     targets: tuple[ContainerId, ...],
     lease: _Lease,
-) -> RepairResult:
-    inspected = reread.observe(h, req, targets)
-    if req.source not in INTENT_SOURCES:
-        failing = {cid: i for cid, i in inspected.items() if reread.failing(req.condition, i)}
-        if not failing:
-            return finish_repair(
-                h,
-                req,
-                RepairResult(
-                    Outcome.SKIPPED, SkipReason.RECOVERED.value, "state changed before acting"
-                ),
-            )
-        inspected = failing
-    stopped = gates.hand_stopped(h, req, inspected)
-    if stopped and stopped >= set(inspected):
-        why = "stopped by hand; HEALER_RESPECT_MANUAL_STOP keeps it down (docker start to undo)"
-        return finish_repair(
-            h, req, RepairResult(Outcome.SKIPPED, SkipReason.MANUAL_STOP.value, why)
-        )
-    inspected = {cid: i for cid, i in inspected.items() if cid not in stopped}
-    if not inspected:
-        return finish_repair(
-            h,
-            req,
-            RepairResult(
-                Outcome.SKIPPED, SkipReason.NOT_FOUND.value, "containers gone before acting"
-            ),
-        )
-    braked = gates.storm_brake(h, req, inspected)
-    if braked:
-        result = RepairResult(Outcome.SKIPPED, STORM_BRAKE, braked)
-        return finish_repair(h, req, result, once=req.source not in INTENT_SOURCES)
+) -> Ending:
+    now: Containers = reread.observe(h, req, targets)
+    for check in UNDER_LOCK:
+        narrowed = check(h, req, now)
+        if isinstance(narrowed, Skip):
+            return Ending.skipped(narrowed)
+        now = narrowed
     policy = h.defaults.restart_policy(labels, req.condition)
     decision = h.guard.claim(
         req.sid,
@@ -150,20 +226,18 @@ def _guarded(
         ttl=h.settings.quarantine_ttl,
     )
     if decision.verdict == Verdict.REDELIVERED:
-        return _redelivered(h, req, decision, inspected)
+        return Ending(_redelivered(h, req, decision, now))
     if decision.verdict != Verdict.ACT:
-        return _not_acting(h, req, decision, inspected)
+        return _not_acting(h, req, decision, now)
     if req.source not in INTENT_SOURCES:
         # Escalation (healer.<condition>.actions): attempt k uses the k-th action.
         req = replace(
             req, action=labels.action(req.condition, decision.episode.attempts, req.action)
         )
-    return _act(h, req, decision, inspected, lease, labels)
+    return Ending(_act(h, req, decision, now, lease, labels), acted_as=req)
 
 
-def _redelivered(
-    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
-) -> RepairResult:
+def _redelivered(h: Healer, req: RepairRequest, d: Decision, inspected: Containers) -> RepairResult:
     """End a request whose first delivery was lost mid-repair, without acting again.
 
     The lost delivery may have been the worker that restarted its own container; acting again
@@ -181,20 +255,14 @@ def _redelivered(
             for i in now.values()
         ):
             detail = f"{note}; its action took effect: started since the claim"
-            return finish_repair(
-                h, req, RepairResult(Outcome.ACTED, d.reason, detail, d.episode.attempts)
-            )
+            return RepairResult(Outcome.ACTED, d.reason, detail, d.episode.attempts)
         if time.monotonic() >= deadline:
             detail = f"{note}; it did not take effect, a later probe requests a new repair"
-            return finish_repair(
-                h, req, RepairResult(Outcome.FAILED, d.reason, detail, d.episode.attempts)
-            )
+            return RepairResult(Outcome.FAILED, d.reason, detail, d.episode.attempts)
         time.sleep(0.2)
 
 
-def _not_acting(
-    h: Healer, req: RepairRequest, d: Decision, inspected: dict[ContainerId, dict[str, Any]]
-) -> RepairResult:
+def _not_acting(h: Healer, req: RepairRequest, d: Decision, inspected: Containers) -> Ending:
     if d.verdict == Verdict.QUARANTINE:
         detail = f"{d.reason}; containers left as they are for inspection: " + ", ".join(
             _name(i) for i in inspected.values()
@@ -205,18 +273,11 @@ def _not_acting(
             detail,
             {"service": req.sid, "host": h.host, "condition": req.condition.value},
         )
-        return finish_repair(
-            h, req, RepairResult(Outcome.QUARANTINED, "max_attempts", detail, d.episode.attempts)
-        )
-    reason = {Verdict.QUARANTINED: SkipReason.QUARANTINED.value}.get(
-        d.verdict, SkipReason.BACKOFF.value if d.episode.attempts > 1 else SkipReason.COOLDOWN.value
-    )
-    return finish_repair(
-        h,
-        req,
-        RepairResult(Outcome.SKIPPED, reason, d.reason, d.episode.attempts),
-        once=req.source not in INTENT_SOURCES,
-    )
+        return Ending(RepairResult(Outcome.QUARANTINED, "max_attempts", detail, d.episode.attempts))
+    waiting = SkipReason.BACKOFF if d.episode.attempts > 1 else SkipReason.COOLDOWN
+    reason = SkipReason.QUARANTINED if d.verdict == Verdict.QUARANTINED else waiting
+    once = req.source not in INTENT_SOURCES
+    return Ending.skipped(Skip(reason, d.reason, once), d.episode.attempts)
 
 
 def _act(
@@ -290,7 +351,7 @@ def _act_marked(
             detail,
             {"service": req.sid, "host": h.host, "action": str(req.action)},
         )
-    return finish_repair(h, req, result)
+    return result
 
 
 def _grace(h: Healer, info: dict[str, Any]) -> int:
