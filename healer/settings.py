@@ -107,6 +107,9 @@ SECONDS_FIELDS = (
     "task_time_limit",
     "visibility_timeout",
     "start_period",
+    "redis_wait_timeout",
+    "prometheus_timeout",
+    "webhook_timeout",
 )
 
 
