@@ -7,6 +7,18 @@
 
 Helpers (ComposeProject, EventRecorder, wait_until, free_port, healthy_service_yaml, …)
 live in tests/support.
+
+Parallel runs (pytest-xdist, ``-n N --dist loadgroup``, as scripts/test.sh runs them): each
+worker has its own Redis database (tests/support/services.py), every compose project and
+healer stack is the test's own, and:
+
+- a test marked ``serial`` (CPU burners, latency or rate measurements, engine restarts) runs
+  alone: no other test runs meanwhile but those marked ``alongside`` (tests/support/turns.py);
+- ``alongside`` tests (long, built to tolerate load: the compose-stack e2e, the soak) run
+  beside everything; they are handed out first, serial tests last;
+- the tests of a module with a module-scoped fixture (one stack for the module) run on one
+  worker, so the fixture is set up once;
+- ``tests.support.figures.say`` prints measured figures to the terminal, from a worker too.
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ import os
 import sys
 from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 # `from tests.support import …` must work however pytest was started (`pytest` or
 # `python -m pytest`, from any folder), so the repository root goes first on sys.path.
@@ -38,11 +51,14 @@ from tests.support import (
     unique_project_name,
     unreachable_services,
 )
+from tests.support.figures import WORKER_KEY as figures_key
 from tests.support.healer import HealerFactory, HealerStack
+from tests.support.turns import Turns
 
 TESTS_DIR = Path(__file__).resolve().parent
 SERVICE_SUITES = ("integration", "e2e", "chaos")
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+_TURNS = pytest.StashKey[Turns]()
 
 
 # --- markers and the services check -------------------------------------------------------
@@ -55,7 +71,7 @@ def _suite(item: pytest.Item) -> str | None:
         return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by these markers and xdist groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip = pytest.mark.skip(reason=f"{SKIP_ENV}=1: integration and e2e tests skipped on request")
     for item in items:
@@ -64,6 +80,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(getattr(pytest.mark, suite))
             if skip_integration():
                 item.add_marker(skip)
+        if _module_scoped(item) and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    # Long load-tolerant tests first, serial ones last: xdist hands tests out in this order,
+    # so the serial tests wait for the end of the parallel crowd, not the other way round.
+    items.sort(key=_turn)
+
+
+def _turn(item: pytest.Item) -> int:
+    if item.get_closest_marker("alongside"):
+        return 0
+    return 2 if item.get_closest_marker("serial") else 1
+
+
+def _module_scoped(item: pytest.Item) -> bool:
+    """The test uses a fixture of module scope: its module's tests share one xdist worker."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # an xdist worker: its basetemp's parent is the run's
+        config.stash[_TURNS] = Turns(Path(config.option.basetemp).parent / "turns")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest-timeout: waiting is no test time
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+    turns = item.config.stash.get(_TURNS, None)
+    if turns is None or item.get_closest_marker("alongside"):
+        return (yield)
+    hold = turns.exclusive if item.get_closest_marker("serial") else turns.shared
+    with hold():
+        return (yield)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -81,6 +132,23 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             "these tests explicitly.",
             returncode=pytest.ExitCode.INTERNAL_ERROR,
         )
+
+
+_FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's: a worker finished, with its output
+def pytest_testnodedown(node: Any, error: object) -> None:
+    figures = getattr(node, "workeroutput", {}).get(figures_key, [])
+    node.config.stash.setdefault(_FIGURES, []).extend(figures)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    figures = terminalreporter.config.stash.get(_FIGURES, [])
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.write_line(line)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

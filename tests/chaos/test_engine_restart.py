@@ -49,6 +49,7 @@ def engine_project(
     project.run("down", "-t", "0", check=False)
 
 
+@pytest.mark.serial  # alone: exact start counts after a restart; load fails healthchecks
 def test_an_engine_restart_is_healed_once_and_the_watcher_reconnects(
     private_engine: PrivateEngine,
     engine_project: ComposeProject,

@@ -172,6 +172,9 @@ def _volumes(project: ComposeProject) -> list[str]:
     return sorted(v.name for v in project.client.volumes.list(filters={"label": label}))
 
 
+# Alongside: built for a loaded host (10 s healthcheck timeouts, invariants, not timings),
+# and three minutes long: it runs beside every other test.
+@pytest.mark.alongside
 @pytest.mark.timeout(int(SECONDS) + 900)
 def test_soak(
     own_redis: RedisServer,

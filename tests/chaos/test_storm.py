@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 
+import pytest
 import redis
 
 from healer.adapters.metrics.series import HealerCollector
@@ -32,6 +33,9 @@ INTERVAL = 30.0
 SHARE = 0.55
 OBSERVE = 40.0  # seconds of storm watched: more than one trickle interval
 BURN = "while :; do :; done"
+
+# Alone: its CPU burners saturate the host, and it counts repairs per interval.
+pytestmark = pytest.mark.serial
 
 
 def test_a_storm_of_unhealthy_services_is_repaired_at_the_brakes_rate(

@@ -73,6 +73,10 @@ def _compose_yaml(image: str) -> str:
     )
 
 
+# Alone: engine restarts, and the order is asserted on start times a second apart.
+pytestmark = pytest.mark.serial
+
+
 @pytest.fixture
 def three_tier(
     private_engine: PrivateEngine, test_image: str, tmp_path: Path

@@ -43,6 +43,9 @@ ALERTS = {"Authorization": "Bearer alerts-token-0123456789"}  # as tests/conftes
 HEARTBEAT = 1.0  # HEALER_HEARTBEAT_INTERVAL: host_down after 2 × 1 s + 1 s
 DOWN_AFTER = 2 * HEARTBEAT + HEARTBEAT
 
+# Alone: a host is down after 3 s without a heartbeat; load must not fake that.
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture
 def engine_b(test_image: str) -> Iterator[PrivateEngine]:

@@ -303,6 +303,7 @@ def _wait_rate(count: Callable[[], int], seconds: float) -> float:
     return (count() - start_n) / (time.monotonic() - start_t)
 
 
+@pytest.mark.serial  # alone: it measures a rate of probes per second
 def test_two_beats_schedule_once_and_the_standby_takes_over(
     healer_stack: HealerFactory,
 ) -> None:

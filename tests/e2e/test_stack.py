@@ -44,6 +44,7 @@ from tests.support import (
     unique_project_name,
     wait_until,
 )
+from tests.support.figures import say
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "scripts" / "stack.sh"
@@ -76,7 +77,9 @@ HEALER_ENV = {
 }
 
 # The first test includes `up`, which builds every image on a fresh machine (~5 min).
-pytestmark = pytest.mark.timeout(1800)
+# Alongside: six minutes of mostly waiting (an alert's `for: 1m`, a redelivery after the
+# visibility timeout), with latencies bounded by minutes: it runs beside every other test.
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.alongside]
 
 
 class Stack:
@@ -156,10 +159,8 @@ class Stack:
 
 
 def _say(request: pytest.FixtureRequest, message: str) -> None:
-    """Straight to the terminal, past pytest's capture: the figures the issue asks to see."""
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print(f"\n[stack e2e] {message}", flush=True)
+    """To the terminal, past pytest's capture (from an xdist worker too): the figures."""
+    say(request.config, f"[stack e2e] {message}")
 
 
 SLOW_SERVICE = """\

@@ -9,6 +9,7 @@ import subprocess
 import threading
 from typing import Any
 
+import pytest
 import redis
 
 from tests.support import (
@@ -27,6 +28,7 @@ def _history(stack: HealerStack, service: str) -> list[dict[str, object]]:
     return stack.history(service)
 
 
+@pytest.mark.serial  # alone: it asserts a latency under 5 s
 def test_unhealthy_container_is_restarted_via_the_event_path(
     compose_project: ComposeFactory,
     docker_events: EventsFactory,

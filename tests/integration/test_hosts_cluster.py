@@ -111,8 +111,13 @@ def test_a_worker_hands_on_work_for_another_host(
         timeout=30,
         message="the task on the other host's queue:\n" + stack.tail(),
     )
-    log = (stack.log_dir / "worker-fw.out").read_text()
-    assert f"reached host {mine}; sent on to healer.probe@{other}" in log
+    # The worker logs the hand-on once it is done: on a loaded host, after the queue shows it.
+    said = f"reached host {mine}; sent on to healer.probe@{other}"
+    wait_until(
+        lambda: said in (stack.log_dir / "worker-fw.out").read_text(),
+        timeout=10,
+        message=f"{said!r} in the worker's log:\n" + stack.tail(),
+    )
 
 
 def test_beats_over_disjoint_host_sets_each_fan_out_to_their_own(

@@ -31,6 +31,7 @@ def test_a_raising_strategy_fails_with_its_error_and_its_log() -> None:
     assert "RuntimeError" in str(exc.value)
 
 
+@pytest.mark.serial  # alone: a kill within 6 s, child start included
 def test_a_hanging_strategy_is_killed_at_its_limit() -> None:
     started = time.monotonic()
     with pytest.raises(plugins.PluginFailed, match="did not finish within 2s; killed"):

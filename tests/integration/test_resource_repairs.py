@@ -125,6 +125,7 @@ def test_memory_hog_is_restarted_after_its_window_and_the_restart_frees_it(
     assert len(_acted(stack, "hog", "memory")) == 1
 
 
+@pytest.mark.serial  # alone: a CPU burner; measures CPU after
 def test_cpu_spinner_is_restarted_after_its_window_and_then_idles(
     compose_project: ComposeFactory,
     docker_events: EventsFactory,
@@ -247,6 +248,7 @@ def _exists(client: docker.DockerClient, kind: str, ident: str) -> bool:
     return True
 
 
+@pytest.mark.serial  # alone: the cleanup removes every dangling image of the engine, others' too
 def test_full_disk_gets_the_safe_cleanup_once_per_cooldown(
     compose_project: ComposeFactory,
     healer_stack: HealerFactory,

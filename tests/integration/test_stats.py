@@ -76,6 +76,7 @@ def test_memory_hog_near_its_limit(
     assert f.cpu_limit_cores == s.cpu_limit_cores
 
 
+@pytest.mark.serial  # alone: it measures CPU use against a quota
 def test_cpu_spinner_at_its_limit_by_both_paths(
     compose_project: ComposeFactory, docker_client: docker.DockerClient, test_image: str
 ) -> None:
@@ -94,6 +95,7 @@ def test_cpu_spinner_at_its_limit_by_both_paths(
     assert by_cgroup[1].net_errors == 0  # network_mode none: loopback only, not counted
 
 
+@pytest.mark.serial  # alone: it compares call times
 def test_stats_api_fallback_runs_in_parallel(
     compose_project: ComposeFactory, docker_client: docker.DockerClient, test_image: str
 ) -> None:

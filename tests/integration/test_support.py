@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -22,6 +24,8 @@ from tests.support import (
     unique_project_name,
     wait_until,
 )
+from tests.support.services import worker_redis_url
+from tests.support.turns import Turns
 
 
 def _health(container: Container) -> str:
@@ -99,6 +103,7 @@ def test_image_serves_http_on_the_host_network(
     assert body == b"hello\n"
 
 
+@pytest.mark.serial  # alone: a restart within 3 s
 def test_compose_project_health_events_and_fast_restart(
     compose_project: ComposeFactory, docker_events: EventsFactory, test_image: str
 ) -> None:
@@ -170,3 +175,49 @@ def test_down_removes_what_compose_does_not_know_about(
     with pytest.raises(docker.errors.NotFound):
         stray.reload()
     docker_client.images.get(test_image)  # the shared image stays
+
+
+def test_each_xdist_worker_gets_its_own_redis_database() -> None:
+    url = "redis://:pw@127.0.0.1:6382/15"
+    assert worker_redis_url(url, "") == url  # not under xdist
+    assert worker_redis_url(url, "gw0") == url
+    assert worker_redis_url(url, "gw3") == "redis://:pw@127.0.0.1:6382/12"
+    with pytest.raises(ValueError, match="gw2 would get Redis db 0"):
+        worker_redis_url("redis://127.0.0.1:6379/2", "gw2")
+
+
+def test_a_serial_test_waits_for_the_running_ones_and_the_later_ones_wait_for_it(
+    tmp_path: Path,
+) -> None:
+    # Each Turns opens its own files, as each xdist worker does: flock treats them apart.
+    log: list[str] = []
+    first_in, release_first = threading.Event(), threading.Event()
+
+    def ordinary(name: str, hold: threading.Event | None = None) -> None:
+        with Turns(tmp_path).shared():
+            log.append(f"{name} in")
+            first_in.set()
+            if hold is not None:
+                hold.wait(5)
+            log.append(f"{name} out")
+
+    def serial() -> None:
+        with Turns(tmp_path).exclusive():
+            log.append("serial in")
+            time.sleep(0.2)
+            log.append("serial out")
+
+    running = threading.Thread(target=ordinary, args=("a", release_first))
+    running.start()
+    first_in.wait(5)
+    waiting = threading.Thread(target=serial)
+    waiting.start()
+    time.sleep(0.2)  # the serial test now queues at the turnstile, the room held by "a"
+    later = threading.Thread(target=ordinary, args=("b",))
+    later.start()
+    time.sleep(0.2)
+    assert log == ["a in"], "neither the serial test nor a later one may start meanwhile"
+    release_first.set()
+    for t in (running, waiting, later):
+        t.join(5)
+    assert log == ["a in", "a out", "serial in", "serial out", "b in", "b out"]
