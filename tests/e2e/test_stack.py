@@ -130,9 +130,14 @@ class Stack:
         assert len(found) == 1, (service, [c.name for c in self.containers()])
         return found[0]
 
+    @property
+    def api_url(self) -> str:
+        """The API as this stack publishes it (PUBLISH_ADDR, any loopback address)."""
+        return f"http://{self.env.get('PUBLISH_ADDR', '127.0.0.1')}:8000"
+
     def api(self) -> httpx.Client:
         return httpx.Client(
-            base_url=API,
+            base_url=self.api_url,
             timeout=30,
             headers={"Authorization": f"Bearer {self.secret('HEALER_API_TOKEN')}"},
         )

@@ -15,11 +15,15 @@ import docker
 import httpx
 import pytest
 
-from tests.e2e.test_stack import API, STACK_IMAGES, Stack, _image_exists, _say
+from tests.e2e.test_stack import STACK_IMAGES, Stack, _image_exists, _say
 from tests.support import ComposeProject, wait_until
 from tests.support.healer import ROOT
 
-pytestmark = pytest.mark.timeout(1800)
+# Alongside (tests/conftest.py): long, mostly waiting, its bounds are minutes. It publishes on
+# 127.0.0.2, so it runs beside the main stack e2e (127.0.0.1) without a port clash.
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.alongside]
+ADDR = "127.0.0.2"
+API = f"http://{ADDR}:8000"
 
 NODES = ("redis", "redis-replica-1", "redis-replica-2")
 SENTINELS = ("redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3")
@@ -35,6 +39,8 @@ def ha_stack(
     s = Stack(tmp, docker_client)
     s.env["HEALER_PROJECTS"] = s.project
     s.env["SENTINEL_DOWN_AFTER_MS"] = "2000"
+    s.env["PUBLISH_ADDR"] = ADDR
+    s.env["HEALER_API_ALLOWED_HOSTS"] = f"localhost,127.0.0.1,::1,healer-api,{ADDR}"
     present = {name for name in STACK_IMAGES if _image_exists(docker_client, name)}
     try:
         start = time.monotonic()
@@ -112,7 +118,8 @@ def test_every_role_runs_on_the_sentinels_and_follows_a_new_master(
     stack.container("redis").start()  # it comes back as a replica of the new master
 
     def failovers() -> float:
-        text = httpx.get(f"{API}/metrics", timeout=5).text
+        with stack.api() as api:  # /metrics needs a token too
+            text = api.get("/metrics").text
         line = next(x for x in text.splitlines() if x.startswith("healer_redis_failovers_total"))
         return float(line.split()[1])
 
