@@ -77,7 +77,12 @@ install_venv() {
     constraints=(-c "$prefix/constraints.txt")
   fi
   log "venv: compose-healer, no extras, versions of ${lock#"$repo_root"/}"
-  "${pip[@]}" "${constraints[@]}" "$repo_root" || die "pip could not install compose-healer into $venv"
+  # Built from a copy of the sources, so the checkout gets no build/ or egg-info folders.
+  local src
+  src=$(mktemp -d)
+  cp -r "$repo_root"/{pyproject.toml,README.md,healer,workers,beat} "$src"/
+  "${pip[@]}" "${constraints[@]}" "$src" || die "pip could not install compose-healer into $venv"
+  rm -rf "$src"
   "$venv/bin/healer" --help >/dev/null || die "$venv/bin/healer does not run"
   log "venv: $venv/bin/healer installed"
 }

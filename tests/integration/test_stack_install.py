@@ -18,7 +18,11 @@ def run_ensure(tools: Path, script: str) -> subprocess.CompletedProcess[str]:
     # A PATH of the system's own folders only: no docker-compose, no pip-installed tools, and
     # Debian's docker CLI without the compose plugin.
     env = {k: v for k, v in os.environ.items() if k not in ("COMPOSE", "DOCKER", "PYTHON")}
-    env.update(PATH="/usr/sbin:/usr/bin:/sbin:/bin", HEALER_TOOLS_DIR=str(tools))
+    env.update(
+        PATH="/usr/sbin:/usr/bin:/sbin:/bin",
+        HEALER_TOOLS_DIR=str(tools),
+        HEALER_COMPOSE_PLUGIN_DIR=str(tools / "cli-plugins"),
+    )
     env["PYTHON"] = str(SYSTEM_PYTHON)
     return subprocess.run(
         ["bash", "-c", f"set -euo pipefail; source {ENSURE}; {script}"],
@@ -53,6 +57,8 @@ def test_compose_v2_is_installed_into_its_own_venv_and_found_again(tmp_path: Pat
     assert "Docker Compose version v2." in first.stdout
     assert "installed Docker Compose version v2." in first.stdout
     assert (tools / "venv/bin/python").exists()
+    plugin = tools / "cli-plugins/docker-compose"
+    assert plugin.is_symlink() and plugin.resolve().is_file(), "not linked as a docker plugin"
 
     again = run_ensure(tools, 'ensure_compose; echo "${compose_cmd[0]}"')
     assert again.returncode == 0, again.stderr
