@@ -97,6 +97,9 @@ async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _docker_error(request: Request, exc: Exception) -> JSONResponse:
+    # EngineUnreachable is an EngineError and Unavailable: the MRO meets EngineError first.
+    if isinstance(exc, Unavailable):
+        return await _unavailable(request, exc)
     return _later(request, exc, "Docker engine error", Unavailable.retry_after)
 
 

@@ -230,7 +230,7 @@ def test_repair_request_survives_its_worker_being_killed_mid_task(
     r = redis.Redis.from_url(stack.env["REDIS_URL"], decode_responses=True)
     try:
         out = stack.cli("repair", service).stdout
-        match = re.search(r"as task ([0-9a-f]+)", out)
+        match = re.search(r"as request ([0-9a-f]+)", out)
         assert match, out
         request_id = match.group(1)
         assert r.hget(f"healer:request:{request_id}", "status") == "queued"

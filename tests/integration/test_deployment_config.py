@@ -47,6 +47,7 @@ NOT_SETTINGS: dict[str, str] = {
 NOT_PASSED = {
     "HEALER_API_HOST": "healer-api's command fixes --host 0.0.0.0",
     "HEALER_API_PORT": "healer-api's command fixes --port 8000 (monitoring/ addresses it)",
+    "HEALER_ENV_FILE": "compose passes the variables themselves, not a file of them",
 }
 # Variables only docker-compose.yml reads (interpolation), documented in .env.example.
 COMPOSE_ONLY = {
@@ -508,9 +509,19 @@ def test_healer_env_names_are_settings_fields() -> None:
                 assert key in aliases, f"{name}: {key} is not a Settings field (typo?)"
 
 
+def _names() -> dict[str, set[str]]:
+    """Settings field → every environment name it is read from (HEALER_X, its historical
+    alias, docker-autoheal's)."""
+    out: dict[str, set[str]] = {}
+    for env, field in _aliases().items():
+        out.setdefault(field, set()).add(env)
+    return out
+
+
 def test_every_setting_reaches_the_healer() -> None:
+    # Each setting by one of its names: a second spelling of it would only be a duplicate.
     passed = set().union(*(set(_services()[n]["environment"]) for n in HEALER_SERVICES))
-    missing = set(_aliases()) - passed - set(NOT_PASSED)
+    missing = {f for f, names in _names().items() if not names & (passed | set(NOT_PASSED))}
     assert not missing, f"settings docker-compose.yml does not pass to the healer: {missing}"
     assert not set(NOT_SETTINGS) & set(_aliases()), "now a Settings field: drop NOT_SETTINGS"
 
@@ -526,7 +537,7 @@ def _env_example() -> dict[str, tuple[bool, str]]:
 
 
 def _as_env(value: object) -> str:
-    if value is None:
+    if value is None or value == {}:  # unset in the file: an empty mapping by default
         return ""
     if isinstance(value, bool):
         return str(value).lower()
@@ -537,15 +548,16 @@ def test_env_example_documents_every_setting_with_its_default() -> None:
     text = ENV_EXAMPLE.read_text()
     documented = _env_example()
     aliases = _aliases()
-    for alias in aliases:
-        assert re.search(rf"\b{alias}\b", text), f".env.example does not mention {alias}"
+    for field, names in _names().items():
+        said = any(re.search(rf"\b{name}\b", text) for name in names)
+        assert said, f".env.example does not mention {field} ({', '.join(sorted(names))})"
     for name in documented:
         assert name in aliases or name in COMPOSE_ONLY, f".env.example: unknown {name}"
     # Where compose passes the value through, a commented line shows the default that applies.
     api_env = _services()["healer-api"]["environment"]
     for name, (commented, value) in documented.items():
         if commented and name in aliases and api_env.get(name, "") is None:
-            default = Settings.model_fields[aliases[name]].default
+            default = Settings.model_fields[aliases[name]].get_default(call_default_factory=True)
             assert value == _as_env(default), f".env.example: {name}={value}, default {default}"
 
 
@@ -602,10 +614,16 @@ def test_dockerfile_installs_the_package_and_runs_unprivileged() -> None:
     copied = [rest.split()[-2] for word, rest in instr if word == "COPY" and "--from" not in rest]
     for package in ("healer", "workers", "beat", "pyproject.toml"):
         assert package in copied or any(package in c for c in copied), package
+    # Root only until the entrypoint drops to `healer` (the `docker run` drop-in must join
+    # the socket's group first); compose runs every role as `healer` from the start.
     users = [rest for word, rest in instr if word == "USER"]
-    assert users and users[-1] not in ("root", "0")
+    entry = [rest for word, rest in instr if word == "ENTRYPOINT"]
+    assert users and (users[-1] not in ("root", "0") or entry == ['["healer-entrypoint"]'])
+    dropping = (ROOT / "deploy/entrypoint.sh").read_text()
+    assert "exec setpriv --reuid=10001 --regid=10001" in dropping and 'exec "$@"' in dropping
+    roles = _services()
+    assert all(roles[n]["user"] == "10001:10001" for n in HEALER_SERVICES if n in roles)
     assert any(word == "HEALTHCHECK" for word, _ in instr)
-    assert not any(word == "ENTRYPOINT" for word, _ in instr), "compose `command:` is the argv"
     env_names = re.findall(r"\b(HEALER_[A-Z_]+)=", " ".join(r for w, r in instr if w == "ENV"))
     assert env_names and set(env_names) <= set(_aliases())
 

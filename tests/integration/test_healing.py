@@ -289,7 +289,8 @@ def test_check_reports_what_is_wrong(healer_stack: HealerFactory) -> None:
     assert "redis: ok" in stack.cli("check").stdout
     stack.env["REDIS_URL"] = "redis://127.0.0.1:1/0"
     bad = stack.cli("check", check=False)
-    assert bad.returncode == 1 and "redis at redis://127.0.0.1:1/0" in bad.stderr
+    # Exit 3: Redis (or Docker) unavailable, as the CLI reference says.
+    assert bad.returncode == 3 and "redis at redis://127.0.0.1:1/0" in bad.stderr
     stack.env["WATCHDOG_INTERVAL"] = "soon"
     worse = stack.cli("check", check=False)
     assert worse.returncode == 2 and "WATCHDOG_INTERVAL" in worse.stderr

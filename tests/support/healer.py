@@ -176,8 +176,8 @@ class HealerStack:
     def history(self, service: str | None = None, *more: str) -> list[dict[str, Any]]:
         """`healer history [--service S] --json`: the decisions, newest first."""
         args = ["history", *(["--service", service] if service else []), *more]
-        entries: list[dict[str, Any]] = self.read_json(*args)
-        return entries
+        body: dict[str, Any] = self.read_json(*args)  # the API's body: entries and `next`
+        return list(body["entries"])
 
     def status(self) -> dict[str, Any]:
         """`healer status --json`: services, hosts and recoveries."""
