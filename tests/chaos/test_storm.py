@@ -6,9 +6,11 @@ history and the metrics, and still start a crashed container at once."""
 from __future__ import annotations
 
 import math
+import os
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -32,6 +34,16 @@ MIN_SERVICES = 4
 INTERVAL = 30.0
 SHARE = 0.55
 OBSERVE = 40.0  # seconds of storm watched: more than one trickle interval
+BURNERS = (os.cpu_count() or 2) + 1
+PRESSURE = 60.0  # above the default HEALER_STORM_CPU_PRESSURE (50)
+
+
+def cpu_pressure() -> float:
+    """The host's CPU pressure, `some avg10` of /proc/pressure/cpu (PSI), in percent."""
+    line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    return float(dict(f.split("=") for f in line.split()[1:])["avg10"])
+
+
 BURN = "while :; do :; done"
 
 # Alone: its CPU burners saturate the host, and it counts repairs per interval.
@@ -47,15 +59,22 @@ def test_a_storm_of_unhealthy_services_is_repaired_at_the_brakes_rate(
 ) -> None:
     yaml = compose_yaml(*(healthy_service_yaml(test_image, s, interval="500ms") for s in SERVICES))
     project = compose_project(yaml, wait=True)
-    # Two CPU burners in a project the healer does not manage: the host is saturated.
+    # CPU burners in a project the healer does not manage: more runnable work than the host
+    # has cores, so its CPU pressure (PSI) is the brake's evidence of overload.
     burners = compose_project(
         compose_yaml(
             *(
-                healthy_service_yaml(test_image, f"burn{i}", "cpus: 0.9", command=BURN)
-                for i in range(2)
+                healthy_service_yaml(test_image, f"burn{i}", "cpus: 1.0", command=BURN)
+                for i in range(BURNERS)
             )
         ),
         "burn",
+    )
+    wait_until(
+        lambda: cpu_pressure() >= PRESSURE,
+        timeout=90,
+        interval=1,
+        message=f"host CPU pressure (PSI avg10) to reach {PRESSURE}%: {cpu_pressure()}",
     )
     rec = docker_events(project.name)
     stack = healer_stack(

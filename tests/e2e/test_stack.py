@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "scripts" / "stack.sh"
 API = "http://127.0.0.1:8000"
 FLOWER = "http://127.0.0.1:5555"
+RETRY = (httpx.TransportError,)  # a dropped connection while a role restarts
 ALERTMANAGER = "http://127.0.0.1:9093"
 DEMO = "http://127.0.0.1:8080"
 STACK_IMAGES = (
@@ -143,8 +144,13 @@ class Stack:
         )
 
     def history(self, service: str) -> list[dict[str, Any]]:
+        params = {"service": service, "since": "1h"}
+        # A role of the stack may be restarting (by its healer, on a loaded host): the read
+        # waits for it, up to a minute, instead of failing on one dropped connection.
         with self.api() as api:
-            resp = api.get("/history", params={"service": service, "since": "1h"})
+            resp = wait_until(
+                lambda: api.get("/history", params=params), 60, 2, "the API", ignore=RETRY
+            )
         resp.raise_for_status()
         entries: list[dict[str, Any]] = resp.json()["entries"]
         return entries
@@ -455,7 +461,13 @@ def test_flower_lists_the_repair_tasks_by_name(stack: Stack) -> None:
     auth = ("admin", stack.secret("FLOWER_PASSWORD"))
     with httpx.Client(timeout=10) as http:
         params = {"taskname": "healer.repair.service"}
-        resp = http.get(f"{FLOWER}/api/tasks", auth=auth, params=params)
+        resp = wait_until(
+            lambda: http.get(f"{FLOWER}/api/tasks", auth=auth, params=params),
+            60,
+            2,
+            "Flower",
+            ignore=RETRY,
+        )
     assert resp.status_code == 200, resp.text
     tasks = resp.json()
     assert tasks and all(t["name"] == "healer.repair.service" for t in tasks.values()), tasks
