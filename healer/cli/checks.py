@@ -73,7 +73,8 @@ def check(output: OutputOpt = Format.TEXT, as_json: JsonOpt = False) -> None:
         engine.ping()
         services = engine.services()
         body["docker"] = f"ok ({len(services)} managed services: {s.selector.describe()})"
-        body["notes"] += actions.label_notes(services)
+        own = [key for key, _ in s.selector.labels]
+        body["notes"] += actions.label_notes(services, own)
     except EngineError as exc:
         unavailable.append(f"docker: {exc} (is dockerd running, is DOCKER_HOST right?)")
     body["notes"] += _psi_notes()

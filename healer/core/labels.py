@@ -89,10 +89,11 @@ _FALSE = {"false", "0", "no", "off"}
 
 
 def parse_service_labels(
-    labels: dict[str, str], plugins: Collection[str] | None = None
+    labels: dict[str, str], plugins: Collection[str] | None = None, own: Collection[str] = ()
 ) -> ServiceLabels:
     """`plugins`: the installed plugin strategies, when the caller knows them; without it a
-    plugin name in `healer.<condition>.actions` is only checked for its form."""
+    plugin name in `healer.<condition>.actions` is only checked for its form. `own`: more
+    label keys the healer uses (the selector's), never reported as bad."""
     problems: list[str] = []
     opted_out = _parse_opt_out(labels.get(OPT_OUT_LABEL), problems)
     _check_stop_timeout(labels.get(STOP_TIMEOUT_LABEL), problems)
@@ -100,7 +101,7 @@ def parse_service_labels(
     for key, value in labels.items():
         if not key.startswith(_PREFIX) or key.startswith((_PREFIX + "scale.", _PREFIX + "boot.")):
             continue
-        if key in OWN_LABELS or key in ROLLOUT_LABELS:
+        if key in OWN_LABELS or key in own or key in ROLLOUT_LABELS:
             continue
         _parse_condition_label(key, value, raw, problems, plugins)
     overrides = {c: ConditionOverride(**kw) for c, kw in raw.items()}  # type: ignore[arg-type]

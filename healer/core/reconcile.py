@@ -49,6 +49,8 @@ class PolicyDefaults:
     respect_manual_stop: bool
     episode_ttl: float
     condition_defaults: dict[Condition, tuple[float, int]]
+    # Label keys the healer reads besides its own (HEALER_LABEL_SELECTOR's): not bad labels.
+    own_labels: frozenset[str] = frozenset()
 
     def restart_policy(self, labels: ServiceLabels, condition: Condition) -> RestartPolicy:
         cooldown, attempts = self.condition_defaults[condition]
@@ -178,7 +180,7 @@ class _Cycle:
 
     def plan_service(self, view: ServiceView, extra: list[Finding]) -> None:
         sid = view.sid
-        labels = parse_service_labels(view.labels)
+        labels = parse_service_labels(view.labels, own=self.d.own_labels)
         for problem in labels.problems:
             self.out.notes.append(
                 Note(sid, Outcome.INFO, reason="bad label", detail=problem, once=True)

@@ -99,6 +99,7 @@ class Healer:
             respect_manual_stop=s.respect_manual_stop,
             episode_ttl=s.quarantine_ttl,
             condition_defaults={c: s.condition_defaults(c) for c in Condition},
+            own_labels=frozenset(key for key, _ in s.selector.labels),
         )
 
 

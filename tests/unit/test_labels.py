@@ -291,3 +291,12 @@ def test_stop_timeout_label() -> None:
     assert stop_timeout_label("2.5") == 3
     assert stop_timeout_label(None) is None
     assert stop_timeout_label("x") is None
+
+
+def test_the_selectors_own_label_is_never_a_bad_label() -> None:
+    """A `healer.<word>` selector (HEALER_LABEL_SELECTOR=healer.managed=true) is a label the
+    healer uses: reported as unknown only when nobody told the parser it is the selector's."""
+    labels = {"healer.managed": "true", "healer.unhealthy.cooldown": "60"}
+    assert parse_service_labels(labels).problems  # an unknown `healer.managed` otherwise
+    parsed = parse_service_labels(labels, own={"healer.managed"})
+    assert parsed.problems == () and parsed.cooldown(Condition.UNHEALTHY, 300) == 60

@@ -9,7 +9,7 @@ as errors and notes for the repair's record: nothing here raises past the repair
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -330,12 +330,12 @@ def plugin_problems() -> list[str]:
     return [f"strategy {r.name} ({r.origin}): {r.error}" for r in rows if r.error]
 
 
-def label_notes(services: Mapping[ServiceId, ServiceView]) -> list[str]:
+def label_notes(services: Mapping[ServiceId, ServiceView], own: Collection[str] = ()) -> list[str]:
     """Label problems checked against the plugins installed here (`healer status` can only
-    check a plugin name's form)."""
+    check a plugin name's form); `own`: the selector's label keys, never a problem."""
     names = plugin_names()
     return [
         f"{sid}: {problem}"
         for sid, view in services.items()
-        for problem in parse_service_labels(view.labels, names).problems
+        for problem in parse_service_labels(view.labels, names, own).problems
     ]
