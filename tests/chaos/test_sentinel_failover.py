@@ -76,7 +76,7 @@ def remote_project(
 
 def _get(url: str) -> httpx.Response | None:
     try:
-        return HTTP.get(url, timeout=3)
+        return HTTP.get(url, timeout=3, headers=AUTH)  # every read needs the token too
     except httpx.HTTPError:
         return None
 

@@ -98,7 +98,8 @@ def test_the_autoheal_one_liner_runs_the_whole_healer(
 
     out = healer.exec_run(["healer", "history", "--json"])
     assert out.exit_code == 0, out.output
-    acted = [e for e in json.loads(out.output) if e["outcome"] == "acted"]
+    entries = json.loads(out.output)["entries"]  # the API's body: entries and `next`
+    acted = [e for e in entries if e["outcome"] == "acted"]
     assert [(e["sid"], e["action"]) for e in acted] == [(f"-/{mine.name}", "restart")]
     assert _health(other) == "unhealthy"  # unhealthy all along, and never restarted
     assert other.attrs["State"]["StartedAt"] == other_started

@@ -48,7 +48,7 @@ HEALTHCHECK = {
     "retries": 1,
 }
 # See tests/integration/test_resource_repairs.py: ~93 % of a 32 MiB limit, in tmpfs.
-HOG = "dd if=/dev/zero of=/tmp/hog bs=64k count=464"
+HOG_BELOW_LIMIT = "dd if=/dev/zero of=/tmp/hog bs=64k count=416"  # 26 MiB of a 32 MiB limit
 
 
 def _started(c: Container) -> float:
@@ -63,7 +63,7 @@ def _health(c: Container) -> str:
 
 
 def _history(stack: HealerStack) -> list[dict[str, Any]]:
-    return list(json.loads(stack.cli("history", "--json", "--limit", "500").stdout))
+    return stack.history(None, "--limit", "500")  # in-process, the API's body's entries
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -201,14 +201,14 @@ def test_memory_window_label_restarts_and_enabled_false_leaves_alone(
     test_image: str,
 ) -> None:
     limits = "mem_limit: 32m\nmemswap_limit: 32m"
+    # Both labels under test: a 20 s window, and a threshold of 80 % so the hog (about 84 % of
+    # its limit) stays clear of the limit itself, where the kernel's OOM killer would act first.
+    window = {"healer.memory.window": "20s", "healer.memory.threshold": "0.8"}
     project = compose_project(
         compose_yaml(
-            healthy_service_yaml(test_image, "hog", limits, labels={"healer.memory.window": "20s"}),
+            healthy_service_yaml(test_image, "hog", limits, labels=window),
             healthy_service_yaml(
-                test_image,
-                "tolerated",
-                limits,
-                labels={"healer.memory.window": "20s", "healer.memory.enabled": "false"},
+                test_image, "tolerated", limits, labels={**window, "healer.memory.enabled": "false"}
             ),
         ),
         wait=True,
@@ -219,7 +219,7 @@ def test_memory_window_label_restarts_and_enabled_false_leaves_alone(
     stack.worker(concurrency=2)
     stack.beat()
     for svc in ("hog", "tolerated"):
-        project.container(svc).exec_run(["sh", "-c", HOG])
+        project.container(svc).exec_run(["sh", "-c", HOG_BELOW_LIMIT])
     allocated = time.time_ns()
     restart = rec.wait_for("restart", "hog", timeout=60)[0]
     held = (restart["time_ns"] - allocated) / 1e9

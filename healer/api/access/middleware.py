@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
 
 from healer.api.access.tokens import Token, bearer, configured, is_open, matching, may_use
+from healer.api.problems import MEDIA_TYPE
 from healer.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -61,23 +63,36 @@ class AccessMiddleware:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if "*" not in self.hosts and host_name(headers.get("host", "")) not in self.hosts:
-            return await _deny(send, 400, "Host header not allowed (HEALER_API_ALLOWED_HOSTS)")
+            why = "Host header not allowed (HEALER_API_ALLOWED_HOSTS)"
+            return await _deny(scope, send, 400, why)
         if is_open(scope["path"]):
             return await self.app(scope, receive, send)
         token = matching(self.tokens, bearer(headers.get("authorization", "")))
         if token is None:
-            return await _deny(send, 401, "missing or invalid Bearer token")
+            return await _deny(scope, send, 401, "missing or invalid Bearer token")
         if not may_use(token, scope["method"], scope["path"]):
-            return await _deny(send, 403, f"the {token.name} token does not reach this route")
+            why = f"the {token.name} token does not reach this route"
+            return await _deny(scope, send, 403, why)
         if scope["path"] in COSTLY_READS and not self.costly.take():
-            return await _deny(send, 429, "too many /status and /history reads; retry in a second")
+            why = "too many /status and /history reads; retry in a second"
+            return await _deny(scope, send, 429, why)
         scope.setdefault("state", {})["caller"] = token.caller
         return await self.app(scope, receive, send)
 
 
-async def _deny(send: Any, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+async def _deny(scope: Scope, send: Any, status: int, detail: str) -> None:
+    """The refusal in the API's one error shape, RFC 9457 problem+json (healer.api.problems)."""
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path", ""),
+        }
+    ).encode()
+    length = str(len(body)).encode()
+    headers = [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", length)]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     if status == 429:
