@@ -55,7 +55,7 @@ def cluster() -> Iterator[SentinelCluster]:
 
 
 # One client: a new httpx client per call builds a TLS context each time (slow, and unused).
-HTTP = httpx.Client(timeout=10)
+HTTP = httpx.Client(timeout=10, headers=AUTH)  # every route but health needs the token
 
 
 def _step(what: str) -> None:
@@ -76,7 +76,7 @@ def remote_project(
 
 def _get(url: str) -> httpx.Response | None:
     try:
-        return HTTP.get(url, timeout=3, headers=AUTH)  # every read needs the token too
+        return HTTP.get(url, timeout=3)
     except httpx.HTTPError:
         return None
 
