@@ -48,6 +48,7 @@ from tests.support import (
     ensure_test_image,
     redis_test_url,
     skip_integration,
+    timeline,
     unique_project_name,
     unreachable_services,
 )
@@ -165,6 +166,13 @@ def pytest_runtest_makereport(
     if report.when == "call":
         item.stash[_CALL_REPORT] = report
     return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # In the controller (xdist sends every report there), opt-in: where the wall time goes.
+    path = os.environ.get(timeline.ENV)
+    if path and "PYTEST_XDIST_WORKER" not in os.environ:
+        timeline.record(Path(path), report)
 
 
 def _failed(request: pytest.FixtureRequest) -> bool:

@@ -176,9 +176,15 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
     remote_rec = EventRecorder(private_engine.client, remote_project.name)
     remote = f"node-b/{remote_project.name}/remote"
 
+    last_health: list[str] = []
+
     def master_in_use() -> str:
         resp = _get(f"{api}/healthz")
+        last_health[:] = [f"{resp.status_code} {resp.text}" if resp is not None else "no answer"]
         return str(resp.json().get("redis_master", "")) if resp is not None else ""
+
+    def health_said() -> str:
+        return f"/healthz said {last_health}; the healer's log:\n{run.tail()}"
 
     _step("healer starting")
     wait_until(lambda: master_in_use() == f"127.0.0.1:{old}", 60, message=run.tail())
@@ -204,7 +210,8 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
     _step("40 requests")
     with concurrent.futures.ThreadPoolExecutor(CONCURRENT) as pool:
         answers = list(pool.map(lambda _: _repair(api, "web"), range(CONCURRENT)))
-    assert all(a is not None and a.status_code == 202 for a in answers), answers
+    refusals = [a.text if a is not None else "no answer" for a in answers]
+    assert all(a is not None and a.status_code == 202 for a in answers), (refusals, run.tail())
     burst = [a.json()["task_id"] for a in answers if a is not None]
     accepted += burst
 
@@ -240,7 +247,10 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
 
     # Visible: /healthz names the new master, history and metrics count one failover.
     _step("visibility")
-    wait_until(lambda: master_in_use() == f"127.0.0.1:{new}", 30)
+    try:
+        wait_until(lambda: master_in_use() == f"127.0.0.1:{new}", 30)
+    except AssertionError as exc:
+        raise AssertionError(health_said()) from exc
     wait_until(lambda: _metric(api, "healer_redis_failovers_total") == 1, 30, message=run.tail())
     history = HTTP.get(f"{api}/history", params={"service": "redis"}).json()
     moved = [e for e in history["entries"] if e["reason"] == "redis_failover"]

@@ -131,6 +131,13 @@ def _wait_acted(stack: HealerStack, role: str, qualified: str, count: int) -> No
     )
 
 
+def _touched(rec: EventRecorder, since: int) -> list[str]:
+    """What was done to the project's containers after event number ``since``. Health reports
+    are not: the engine's healthcheck of a container started a moment before may still turn
+    it healthy then."""
+    return [e["action"] for e in rec.events()[since:] if not e["action"].startswith("health")]
+
+
 def _kill(project: ComposeProject) -> str:
     container = project.container("web")
     container.kill()
@@ -289,7 +296,7 @@ def _api_repair_for_b_stays_on_b(c: Cluster) -> None:
     c.b_events.wait_for("restart", "web", count=1, timeout=10)
     _wait_acted(c.stack_b, "agent-b", c.qb, 2)
     # A's engine saw nothing: its twin of the same name was not touched.
-    assert c.a_events.events()[a_before:] == [], c.a_events.describe()
+    assert _touched(c.a_events, a_before) == [], c.a_events.describe()
     assert c.project_a.container("web").attrs["State"]["StartedAt"] == started_a
 
 
@@ -317,7 +324,7 @@ def _alert_for_b_runs_on_b(c: Cluster) -> None:
     [result] = resp.json()["results"]
     assert (result["decision"], result["host"]) == ("queued", c.host_b), result
     c.b_events.wait_for("restart", "web", count=2, timeout=60)
-    assert c.a_events.events()[a_before:] == [], c.a_events.describe()
+    assert _touched(c.a_events, a_before) == [], c.a_events.describe()
 
 
 def _guard_state_is_per_host(c: Cluster) -> None:
