@@ -5,7 +5,9 @@ plus the facts an earlier inspect fixed; nothing above it reads a Docker payload
 
 A list entry says less than an inspect. What it cannot say is None here, never guessed:
 `oom_killed`, `health_log`, `started_at`, `finished_at`, `restart_count`,
-`restart_policy`, `fixed_host_ports` and `static_ip_networks`.
+`restart_policy`, `fixed_host_ports` and `static_ip_networks`, and a running container's
+`exit_code`. The Config facts it lacks (stop grace, hostname, healthcheck, image) cannot
+change while the container exists: they come from the last inspect of it (`Fixed`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class ContainerState:
     status: str  # running, exited, dead, restarting, paused, created, ...
     running: bool
     restarting: bool
-    exit_code: int | None  # None: not known (a running container's list entry)
+    exit_code: int | None  # None: not known (a running container's list entry says none)
     health: str | None  # healthy, unhealthy, starting; None: no healthcheck
     labels: Mapping[str, str] = field(default_factory=dict)
     image: str = ""  # the image as the service names it (Config.Image)
