@@ -56,6 +56,7 @@ class ContainerState:
     hostname: str = ""
     healthcheck: Healthcheck | None = None
     network_mode: str = "default"
+    created: float = 0.0  # engine unix time
     # Only an inspect says these (None from a list entry):
     oom_killed: bool | None = None
     health_log: tuple[HealthProbe, ...] | None = None

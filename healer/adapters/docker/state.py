@@ -136,6 +136,7 @@ def state_from_inspect(info: Mapping[str, Any]) -> ContainerState:
         hostname=fixed.hostname,
         healthcheck=fixed.healthcheck,
         network_mode=str(host.get("NetworkMode") or "default"),
+        created=engine_time(info.get("Created")),
         oom_killed=bool(state.get("OOMKilled")),
         health_log=log,
         started_at=engine_time(state.get("StartedAt")),
@@ -167,4 +168,5 @@ def state_from_list(view: ContainerView, fixed: Fixed) -> ContainerState:
         hostname=fixed.hostname,
         healthcheck=fixed.healthcheck,
         network_mode=view.network_mode or "default",
+        created=view.created,
     )
