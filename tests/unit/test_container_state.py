@@ -146,13 +146,18 @@ def test_sparse_and_odd_payloads_are_read_without_guessing() -> None:
             "HostConfig": None,
             "State": {"Health": {"Status": "starting", "Log": None}, "ExitCode": None},
             "RestartCount": "3",
+            "Created": "yesterday",
         }
     )
+    assert odd.created == 0.0
     assert odd.health == "starting" and odd.health_log == () and odd.exit_code is None
     assert odd.restart_count == 0 and odd.labels == {}
+    log = ["junk", {"Output": "late", "Start": 5}]
     mixed = state_from_inspect(
-        {"State": {"Health": {"Status": "unhealthy", "Log": ["junk", {"Output": "late"}]}}}
+        {"State": {"Health": {"Status": "unhealthy", "Log": log}, "StartedAt": None}}
     )
+    assert mixed.started_at == 0.0 and mixed.health_log is not None
+    assert mixed.health_log[0].start == 5.0
     # A probe without an exit code is a failure; one that is not an object is skipped.
     assert mixed.failing_outputs() == ["late"]
     disabled = {"Healthcheck": {"Test": ["NONE"]}, "StopTimeout": "5", "Labels": None}

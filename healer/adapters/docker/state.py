@@ -42,6 +42,16 @@ def _seconds(value: Any) -> float:
     return float(value) / 1e9 if isinstance(value, int | float) and value > 0 else 0.0
 
 
+def _time(value: Any) -> float:
+    """Docker's RFC 3339 time (or a list entry's unix seconds); 0.0 for never or nonsense."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return engine_time(value) if isinstance(value, str) else 0.0
+    except ValueError:
+        return 0.0
+
+
 def healthcheck(config: Mapping[str, Any]) -> Healthcheck | None:
     """Config.Healthcheck; None without one, or when it is disabled (`NONE`)."""
     check = _dict(config.get("Healthcheck"))
@@ -72,8 +82,8 @@ def _probe(entry: Any) -> HealthProbe | None:
     return HealthProbe(
         exit_code=-1 if code is None else code,
         output=str(entry.get("Output") or ""),
-        start=engine_time(entry.get("Start")),
-        end=engine_time(entry.get("End")),
+        start=_time(entry.get("Start")),
+        end=_time(entry.get("End")),
     )
 
 
@@ -136,11 +146,11 @@ def state_from_inspect(info: Mapping[str, Any]) -> ContainerState:
         hostname=fixed.hostname,
         healthcheck=fixed.healthcheck,
         network_mode=str(host.get("NetworkMode") or "default"),
-        created=engine_time(info.get("Created")),
+        created=_time(info.get("Created")),
         oom_killed=bool(state.get("OOMKilled")),
         health_log=log,
-        started_at=engine_time(state.get("StartedAt")),
-        finished_at=engine_time(state.get("FinishedAt")),
+        started_at=_time(state.get("StartedAt")),
+        finished_at=_time(state.get("FinishedAt")),
         restart_count=_int(info.get("RestartCount")) or 0,
         restart_policy=str(_dict(host.get("RestartPolicy")).get("Name") or "no"),
         fixed_host_ports=fixed_host_ports(host),
