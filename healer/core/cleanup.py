@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 from healer.core.compose_labels import PROJECT_LABEL
+from healer.core.container_state import ContainerState
 
 STOPPED_STATES = frozenset({"exited", "created", "dead"})
 DAY = 86400.0
@@ -106,38 +105,16 @@ def human(n: int) -> str:
 # --- pure rules ----------------------------------------------------------------------------
 
 
-def container_labels(attrs: Mapping[str, Any]) -> Mapping[str, str]:
-    return attrs.get("Labels") or (attrs.get("Config") or {}).get("Labels") or {}
-
-
-def container_state(attrs: Mapping[str, Any]) -> str:
-    """The list API gives State as a string, inspect as an object."""
-    state = attrs.get("State")
-    return str(state.get("Status", "")) if isinstance(state, Mapping) else str(state or "")
-
-
-def is_removable_container(attrs: Mapping[str, Any]) -> bool:
-    """Stopped and in no compose project; attrs from the list API or from inspect."""
-    state = attrs.get("State")
-    if isinstance(state, Mapping) and (state.get("Running") or state.get("Restarting")):
+def is_removable_container(c: ContainerState) -> bool:
+    """Stopped and in no compose project (the engine's own flags overrule a stale status)."""
+    if c.running or c.restarting:
         return False
-    return container_state(attrs) in STOPPED_STATES and PROJECT_LABEL not in container_labels(attrs)
+    return c.status in STOPPED_STATES and PROJECT_LABEL not in c.labels
 
 
-def epoch(value: object) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def container_age(attrs: Mapping[str, Any], now: float) -> float:
+def container_age(c: ContainerState, now: float) -> float:
     """Seconds since the container was created or last stopped, whichever is later."""
-    state = attrs.get("State")
-    finished = state.get("FinishedAt") if isinstance(state, Mapping) else None
-    return now - max(epoch(attrs.get("Created", 0)), epoch(finished or 0))
+    return now - max(c.created or 0.0, c.finished_at or 0.0)
 
 
 def matches_scope(labels: Mapping[str, str], scope: str | None) -> bool:

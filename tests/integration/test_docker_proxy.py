@@ -18,10 +18,10 @@ import docker
 import httpx
 import pytest
 
+from healer.adapters.docker.container_spec import create_body
 from healer.adapters.docker.engine import DockerEngine
 from healer.adapters.docker.recreate import Recreator
 from healer.adapters.docker.replicas import Replicas
-from healer.core.container_spec import create_body
 from healer.core.model import ContainerId
 from tests.support import ComposeProject, free_port, unique_project_name, wait_until
 
@@ -326,7 +326,8 @@ def test_the_healer_scales_recreates_and_repairs_through_the_proxy(
     assert removed.removed and not removed.errors, removed
     # Recreate web: its sidecar shares web's network namespace and is re-pointed at the new one.
     old = managed.container("web")
-    done = Recreator(engine).recreate(engine.inspect(ContainerId(old.id)), 2)
+    recreator = Recreator(engine)
+    done = recreator.recreate(recreator.read(ContainerId(old.id)), 2)
     assert not done.errors, (done, proxy.tail())
     assert done.new_id != old.id
     new = managed.container("web")
@@ -334,7 +335,7 @@ def test_the_healer_scales_recreates_and_repairs_through_the_proxy(
     sidecar = managed.container("sidecar")
     assert sidecar.attrs["HostConfig"]["NetworkMode"] == f"container:{new.id}"
     engine.restart(ContainerId(new.id), 2)
-    assert engine.inspect(ContainerId(new.id))["State"]["Running"]
+    assert engine.inspect(ContainerId(new.id)).running
 
 
 def test_the_event_stream_flows_through_the_proxy(

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from healer.adapters.docker.engine import Fixed
+from healer.adapters.docker.state import Fixed
 from healer.adapters.store.history import Record
+from healer.core.container_state import ContainerState
 from healer.core.model import (
     Condition,
     ContainerId,
@@ -286,18 +287,30 @@ class FakeEngine:
     def fixed(self, cid: ContainerId) -> Fixed | None:
         return Fixed(stop_timeout=1) if cid in self.inspected else None
 
-    def inspect(self, cid: ContainerId) -> dict[str, Any]:
+    def inspect(self, cid: ContainerId) -> ContainerState:
         self.inspects += 1
         self.inspected.add(cid)
-        status = "running" if self.running else "exited"
-        state: dict[str, Any] = {
-            "Status": status,
-            "Running": self.running,
-            "ExitCode": 0 if self.running else 1,
-        }
-        if self.health is not None:
-            state["Health"] = {"Status": self.health}
-        return {"Id": cid, "Name": "/shop-web-1", "State": state, "Config": {"StopTimeout": 1}}
+        return ContainerState(
+            id=cid,
+            name="shop-web-1",
+            project="shop",
+            service="web",
+            number=1,
+            status="running" if self.running else "exited",
+            running=self.running,
+            restarting=False,
+            exit_code=0 if self.running else 1,
+            health=self.health,
+            stop_timeout=1,
+            oom_killed=False,
+            health_log=(),
+            started_at=0.0,
+            finished_at=0.0,
+            restart_count=0,
+            restart_policy="no",
+            fixed_host_ports=(),
+            static_ip_networks=(),
+        )
 
     def start(self, cid: ContainerId) -> None:
         self.calls.append(("start", cid))
@@ -311,7 +324,7 @@ class FakeEngine:
         self.calls.append(("stop", cid))
         self.running = False
 
-    def wait_running(self, cid: ContainerId, timeout: float) -> dict[str, Any]:
+    def wait_running(self, cid: ContainerId, timeout: float) -> ContainerState:
         return self.inspect(cid)
 
 

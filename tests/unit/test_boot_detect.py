@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
+from healer.adapters.docker.state import state_from_inspect
 from healer.core.boot.detect import (
     ContainerTimes,
     engine_time,
     restarted_containers,
     service_state,
 )
+from healer.core.container_state import ContainerState
 from healer.core.model import (
     Condition,
     ContainerId,
@@ -74,7 +76,7 @@ def _inspect(
     finished: str = "0001-01-01T00:00:00Z",
     code: int = 0,
     health: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> ContainerState:
     state: dict[str, Any] = {
         "Running": running,
         "StartedAt": started,
@@ -83,7 +85,7 @@ def _inspect(
     }
     if health is not None:
         state["Health"] = health
-    return {"State": state}
+    return state_from_inspect({"State": state})
 
 
 def test_service_state_from_inspect_finds_when_health_first_passed() -> None:

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from healer.adapters.docker.cleanup import listed_removable
+from healer.adapters.docker.state import Fixed, state_from_inspect, state_from_list
 from healer.core.cleanup import (
     CleanupPlan,
     ContainerItem,
@@ -16,6 +18,8 @@ from healer.core.cleanup import (
     is_removable_container,
     matches_scope,
 )
+from healer.core.container_state import ContainerState
+from healer.core.model import ContainerId, ContainerView
 
 COMPOSE = {"com.docker.compose.project": "shop", "com.docker.compose.service": "db"}
 
@@ -25,43 +29,50 @@ def listed(state: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     return {"Id": "x", "State": state, "Labels": labels or {}}
 
 
-def inspected(status: str, labels: dict[str, str] | None = None, **state: Any) -> dict[str, Any]:
+def inspect(status: str, labels: dict[str, str] | None = None, **state: Any) -> dict[str, Any]:
     """A container as inspect shows it."""
     return {"State": {"Status": status, **state}, "Config": {"Labels": labels or {}}}
 
 
+def inspected(status: str, labels: dict[str, str] | None = None, **state: Any) -> ContainerState:
+    return state_from_inspect(inspect(status, labels, **state))
+
+
 @pytest.mark.parametrize("state", ["exited", "created", "dead"])
 def test_stopped_loose_containers_may_go(state: str) -> None:
-    assert is_removable_container(listed(state))
+    assert listed_removable(listed(state))
     assert is_removable_container(inspected(state, {"team": "ci"}))
 
 
 @pytest.mark.parametrize("state", ["running", "restarting", "paused", "removing", "", "weird"])
 def test_containers_that_are_not_stopped_stay(state: str) -> None:
-    assert not is_removable_container(listed(state))
+    assert not listed_removable(listed(state))
     assert not is_removable_container(inspected(state))
 
 
 @pytest.mark.parametrize("state", ["exited", "created", "dead"])
 def test_compose_containers_stay_whatever_their_state(state: str) -> None:
-    assert not is_removable_container(listed(state, COMPOSE))
+    assert not listed_removable(listed(state, COMPOSE))
     assert not is_removable_container(inspected(state, {"com.docker.compose.project": "x"}))
 
 
 def test_inspect_flags_overrule_a_stale_status() -> None:
     assert not is_removable_container(inspected("exited", Running=True))
     assert not is_removable_container(inspected("exited", Restarting=True))
-    assert not is_removable_container({})
+    assert not is_removable_container(state_from_inspect({}))
+    assert not listed_removable({})
 
 
 def test_age_counts_from_the_later_of_created_and_finished() -> None:
-    created = inspected("created", FinishedAt="0001-01-01T00:00:00Z")
+    created = inspect("created", FinishedAt="0001-01-01T00:00:00Z")
     created["Created"] = "2024-05-01T12:00:00.123456789Z"
-    assert container_age(created, 1714564800.0 + 100) == pytest.approx(100 - 0.123456)
-    exited = inspected("exited", FinishedAt="2024-05-01T13:00:00Z")
+    age = container_age(state_from_inspect(created), 1714564800.0 + 100)
+    assert age == pytest.approx(100 - 0.123456789)
+    exited = inspect("exited", FinishedAt="2024-05-01T13:00:00Z")
     exited["Created"] = "2024-05-01T12:00:00Z"
-    assert container_age(exited, 1714568400.0 + 5) == pytest.approx(5)
-    assert container_age(listed("created") | {"Created": 1000}, 1500.0) == 500.0
+    assert container_age(state_from_inspect(exited), 1714568400.0 + 5) == pytest.approx(5)
+    view = ContainerView(ContainerId("x"), "x", "-", "x", 1, "created", None, None, created=1000)
+    assert container_age(state_from_list(view, Fixed(None)), 1500.0) == 500.0
 
 
 @pytest.mark.parametrize(

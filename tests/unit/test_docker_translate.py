@@ -8,13 +8,11 @@ from typing import Any
 import pytest
 
 from healer.adapters.docker.engine import (
-    Fixed,
     ListEntry,
     group_services,
-    inspect_from_list,
-    restart_count_climbing,
     view_from_list_entry,
 )
+from healer.adapters.docker.state import Fixed, state_from_inspect, state_from_list
 from healer.core.model import ContainerId, ContainerView, HealthStatus, ServiceId
 from healer.core.repair.conditions import container_status, is_good
 
@@ -199,27 +197,39 @@ def inspect(policy: str | None, count: int) -> dict[str, Any]:
     ],
 )
 def test_restart_count_climbing(policy: str | None, count: int, climbing: bool) -> None:
-    assert restart_count_climbing(inspect(policy, count)) is climbing
+    assert state_from_inspect(inspect(policy, count)).restarts_climbing is climbing
 
 
 def test_restart_count_climbing_on_a_sparse_inspect() -> None:
-    assert restart_count_climbing({}) is False
-    assert restart_count_climbing({"HostConfig": None, "RestartCount": 2}) is False
+    assert state_from_inspect({}).restarts_climbing is False
+    assert state_from_inspect({"HostConfig": None, "RestartCount": 2}).restarts_climbing is False
 
 
 def test_a_running_list_entry_reads_as_the_inspect_a_repair_needs() -> None:
     view = ContainerView(
         ContainerId("c1"), "shop-web-1", "shop", "web", 1, "running", "unhealthy", None
     )
-    info = inspect_from_list(view, Fixed(stop_timeout=30))
-    assert info["State"] == {
-        "Status": "running",
-        "Running": True,
-        "Restarting": False,
-        "Health": {"Status": "unhealthy"},
-    }
-    assert info["Config"]["StopTimeout"] == 30 and info["Name"] == "/shop-web-1"
-    # Nothing more than the repair decides by: a recreate inspects the whole container.
-    assert set(info) == {"Id", "Name", "State", "Config"}
+    info = state_from_list(view, Fixed(stop_timeout=30, hostname="web1"))
+    assert (info.status, info.running, info.restarting, info.health) == (
+        "running",
+        True,
+        False,
+        "unhealthy",
+    )
+    assert info.stop_timeout == 30 and info.name == "shop-web-1" and info.hostname == "web1"
+    assert (info.project, info.service, info.number) == ("shop", "web", 1)
+    # What only an inspect says is unknown, not guessed: a recreate inspects the container.
+    unknown = (
+        info.oom_killed,
+        info.health_log,
+        info.started_at,
+        info.finished_at,
+        info.restart_count,
+        info.restart_policy,
+        info.fixed_host_ports,
+        info.static_ip_networks,
+    )
+    assert unknown == (None,) * 8
+    assert not info.restarts_climbing and info.failing_outputs() == []
     no_check = replace(view, health=None)
-    assert "Health" not in inspect_from_list(no_check, Fixed(None))["State"]
+    assert state_from_list(no_check, Fixed(None)).health is None

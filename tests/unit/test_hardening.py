@@ -8,12 +8,12 @@ import pytest
 from fastapi import HTTPException
 from pydantic import ValidationError
 
+from healer.adapters.docker.container_spec import scale_blockers
 from healer.adapters.docker.engine import DockerEngine, EngineUnreachable, unreachable_reason
 from healer.adapters.metrics.counters import field, unfield
 from healer.api.bodies import history_window, load_json, parse_repair_body
 from healer.cli import wait_for_engine
 from healer.core.alerts import Alert, decide
-from healer.core.container_spec import scale_blockers
 from healer.core.model import (
     Action,
     Condition,

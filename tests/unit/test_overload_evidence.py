@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from healer.adapters.overload.pressure import health_outputs, read_pressure
+from healer.adapters.docker.state import state_from_inspect
+from healer.adapters.overload.pressure import read_pressure
 from healer.core.overload.evidence import (
     Evidence,
     OverloadPolicy,
@@ -40,6 +42,10 @@ def test_an_engine_far_slower_than_its_best_is_evidence() -> None:
     assert [f.kind for f in from_engine(policy, 3.5, 1.0)] == [Evidence.SLOW_ENGINE]
     assert from_engine(policy, 2.5, 1.0) == []
     assert from_engine(policy, None, None) == []  # nothing measured yet
+
+
+def health_outputs(info: dict[str, Any]) -> list[str]:
+    return state_from_inspect(info).failing_outputs()
 
 
 def test_only_a_check_that_timed_out_is_evidence_not_an_explicit_failure() -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from healer.core.compose_labels import NUMBER_LABEL, REPLACE_LABEL
-from healer.core.container_spec import (
+from healer.adapters.docker.container_spec import (
     create_body,
     namespace_sharer,
     recreate_body,
 )
+from healer.core.compose_labels import NUMBER_LABEL, REPLACE_LABEL
 from tests.unit.test_scale_translate import ANON, CID, inspect
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from healer.adapters.docker.state import state_from_inspect
+from healer.core.container_state import ContainerState, Healthcheck
 from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerId, ContainerView
 from healer.core.rollout.budget import (
@@ -54,8 +56,9 @@ def test_a_spent_budget_touches_no_available_replica() -> None:
 
 def test_the_time_to_become_available_follows_the_healthcheck() -> None:
     assert availability_timeout(None, 15) == 15
-    check = {"Test": ["CMD", "true"], "Interval": 1_000_000_000, "Timeout": 1_000_000_000}
-    assert availability_timeout({**check, "Retries": 2}, 15) == 15 + 3 * 2
+    assert availability_timeout(Healthcheck(interval=1, timeout=1, retries=2), 15) == 15 + 3 * 2
+    # 0 is Docker's default: 30 s each, 3 retries
+    assert availability_timeout(Healthcheck(), 0) == 4 * 60
 
 
 def test_rollout_labels_parse_and_bad_values_are_problems() -> None:
@@ -69,9 +72,10 @@ def test_rollout_labels_parse_and_bad_values_are_problems() -> None:
     assert len(bad.problems) == 2 and bad.rollout.order == Order.STOP_FIRST
 
 
-def _info(**extra: object) -> dict[str, object]:
+def _info(**extra: object) -> ContainerState:
     labels = {"com.docker.compose.project": "p", "com.docker.compose.service": "web"}
-    return {"Name": "/p-web-1", "Config": {"Labels": labels}, "HostConfig": {}, **extra}
+    info = {"Name": "/p-web-1", "Config": {"Labels": labels}, "HostConfig": {}, **extra}
+    return state_from_inspect(info)
 
 
 def test_start_first_goes_where_it_can_and_says_why_where_it_cannot() -> None:

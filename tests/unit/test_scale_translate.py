@@ -10,16 +10,11 @@ from typing import Any
 
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
+from healer.adapters.docker.container_spec import create_body, fixed_host_ports, scale_blockers
 from healer.adapters.scaling.metrics import CollectorSource
 from healer.adapters.scaling.queue_depth import count_tasks, priority_keys
 from healer.core import resources as res
-from healer.core.compose_labels import NUMBER_LABEL
-from healer.core.container_spec import (
-    create_body,
-    fixed_host_ports,
-    name_separator,
-    scale_blockers,
-)
+from healer.core.compose_labels import NUMBER_LABEL, name_separator
 from healer.core.model import ContainerId, ContainerView
 from healer.core.resources import ResourceSample
 

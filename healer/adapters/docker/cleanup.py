@@ -18,21 +18,22 @@ from typing import Any
 import docker
 import docker.errors
 
+from healer.adapters.docker.state import state_from_inspect
 from healer.core.cleanup import (
     DAY,
     DEFAULT_MIN_CONTAINER_AGE,
+    STOPPED_STATES,
     CleanupPlan,
     CleanupReport,
     ContainerItem,
     ImageItem,
     LogItem,
     container_age,
-    container_labels,
-    container_state,
     human,
     is_removable_container,
     matches_scope,
 )
+from healer.core.compose_labels import PROJECT_LABEL
 
 # --- disk ----------------------------------------------------------------------------------
 
@@ -115,17 +116,20 @@ def _plan_containers(
 ) -> Iterable[ContainerItem]:
     sizes = {c["Id"]: int(c.get("SizeRw") or 0) for c in df.get("Containers") or []}
     for entry in entries:
-        if not is_removable_container(entry) or not matches_scope(container_labels(entry), scope):
+        if not listed_removable(entry) or not matches_scope(entry.get("Labels") or {}, scope):
             continue
         try:  # FinishedAt is only in inspect; candidates are few
-            attrs = client.api.inspect_container(entry["Id"])
+            c = state_from_inspect(client.api.inspect_container(entry["Id"]))
         except docker.errors.NotFound:
             continue
-        if is_removable_container(attrs) and container_age(attrs, now) >= min_age:
-            name = str(attrs.get("Name", "")).lstrip("/")
-            yield ContainerItem(
-                entry["Id"], name, container_state(attrs), sizes.get(entry["Id"], 0)
-            )
+        if is_removable_container(c) and container_age(c, now) >= min_age:
+            yield ContainerItem(entry["Id"], c.name, c.status, sizes.get(entry["Id"], 0))
+
+
+def listed_removable(entry: Mapping[str, Any]) -> bool:
+    """The list API's first cut (State is a word there); inspect decides."""
+    labels = entry.get("Labels") or {}
+    return str(entry.get("State") or "") in STOPPED_STATES and PROJECT_LABEL not in labels
 
 
 def find_old_logs(
@@ -225,7 +229,7 @@ class _Tally:
 
 
 def _remove_container(client: docker.DockerClient, item: ContainerItem) -> None:
-    if not is_removable_container(client.api.inspect_container(item.id)):
+    if not is_removable_container(state_from_inspect(client.api.inspect_container(item.id))):
         raise _Skip
     client.api.remove_container(item.id, v=False, force=False)  # v=False: keep its volumes
 

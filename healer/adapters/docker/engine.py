@@ -10,14 +10,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, TypedDict
 
 import docker
 import docker.errors
 import requests
 
+from healer.adapters.docker.state import Fixed, fixed_of, state_from_inspect
 from healer.core.compose_labels import NUMBER_LABEL, ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL
+from healer.core.container_state import ContainerState
 from healer.core.events import WATCHED_ACTIONS
 from healer.core.model import ContainerId, ContainerView, ServiceId, ServiceView, split_service_id
 from healer.core.selection.listing import list_filters
@@ -126,40 +128,16 @@ def plain_view_from_list_entry(entry: ListEntry) -> ContainerView | None:
     return None if view is None else replace(view, labels=dict(labels))
 
 
-def refresh_from_inspect(view: ContainerView, inspect: dict[str, Any]) -> ContainerView:
+def refresh_from_inspect(view: ContainerView, state: ContainerState) -> ContainerView:
     """The list API reads a replica the engine updates after it emits an event, so a probe
     triggered by `die` can still see `running`; inspect reads the container itself."""
-    state = inspect.get("State") or {}
-    health = (state.get("Health") or {}).get("Status")
-    status = state.get("Status", view.state)
+    status = state.status or view.state
     return replace(
         view,
         state=status,
-        health=health if status == "running" else None,
-        exit_code=state.get("ExitCode") if status in ("exited", "dead") else None,
+        health=state.health if status == "running" else None,
+        exit_code=state.exit_code if status in ("exited", "dead") else None,
     )
-
-
-@dataclass(frozen=True)
-class Fixed:
-    """What an inspect says of a container that cannot change while the container exists
-    (a recreated container has a new id)."""
-
-    stop_timeout: int | None  # Config.StopTimeout: compose's stop_grace_period
-
-
-def inspect_from_list(view: ContainerView, fixed: Fixed) -> dict[str, Any]:
-    """The parts of an inspect a repair reads to decide and to restart, from a running
-    container's list entry and its fixed facts (a recreate inspects the whole container)."""
-    state: dict[str, Any] = {"Status": view.state, "Running": True, "Restarting": False}
-    if view.health is not None:
-        state["Health"] = {"Status": view.health}
-    return {
-        "Id": view.id,
-        "Name": f"/{view.name}",
-        "State": state,
-        "Config": {"StopTimeout": fixed.stop_timeout, "Labels": dict(view.labels)},
-    }
 
 
 def group_services(views: Iterable[ContainerView]) -> dict[ServiceId, ServiceView]:
@@ -172,11 +150,6 @@ def group_services(views: Iterable[ContainerView]) -> dict[ServiceId, ServiceVie
         # Replica 1 is the one compose created from the file: its labels are the service's.
         out[sid] = ServiceView(sid, ordered, ordered[0].labels)
     return out
-
-
-def restart_count_climbing(inspect: dict[str, Any]) -> bool:
-    policy = (inspect.get("HostConfig") or {}).get("RestartPolicy") or {}
-    return policy.get("Name", "no") not in ("", "no") and int(inspect.get("RestartCount", 0)) > 0
 
 
 # Connections kept per client: a threads worker runs many repairs at once, and the SDK's
@@ -357,7 +330,11 @@ class DockerEngine:
         if self._client is not None:
             self._client.close()
 
-    def inspect(self, cid: ContainerId) -> dict[str, Any]:
+    def inspect(self, cid: ContainerId) -> ContainerState:
+        return state_from_inspect(self.inspect_raw(cid))
+
+    def inspect_raw(self, cid: ContainerId) -> dict[str, Any]:
+        """The whole inspect payload, for the adapters that clone a container from it."""
         info = dict(self._call(lambda: self.client.api.inspect_container(cid)))
         self._remember(cid, info)
         return info
@@ -372,8 +349,7 @@ class DockerEngine:
             return self._fixed.get(cid)
 
     def _remember(self, cid: ContainerId, info: dict[str, Any]) -> None:
-        raw = (info.get("Config") or {}).get("StopTimeout")
-        fixed = Fixed(int(raw) if isinstance(raw, int) else None)
+        fixed = fixed_of(info)
         with self._fixed_lock:
             self._fixed[cid] = fixed
             self._fixed.move_to_end(cid)
@@ -394,13 +370,12 @@ class DockerEngine:
         """POST /containers/{id}/kill?signal=…: delivered to the main process, no exec."""
         self._call(lambda: self.client.api.kill(cid, signal=signal))
 
-    def wait_running(self, cid: ContainerId, timeout: float) -> dict[str, Any]:
+    def wait_running(self, cid: ContainerId, timeout: float) -> ContainerState:
         """Poll until the container runs (or the deadline); returns the last inspect."""
         deadline = time.monotonic() + timeout
         while True:
             info = self.inspect(cid)
-            state = info.get("State") or {}
-            if state.get("Running") and not state.get("Restarting"):
+            if info.up:
                 return info
             if time.monotonic() >= deadline:
                 return info

@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from healer.adapters.docker.container_spec import namespace_sharer, recreate_body
 from healer.adapters.docker.engine import DockerEngine, EngineError, call_engine
 from healer.adapters.docker.replicas import create_container, discard, remove_container
-from healer.core.container_spec import namespace_sharer, recreate_body
+from healer.adapters.docker.state import state_from_inspect
+from healer.core.container_state import ContainerState
 from healer.core.model import ContainerId
 
 log = logging.getLogger("healer.recreate")
@@ -45,6 +47,15 @@ class Recreated:
     errors: tuple[str, ...] = field(default=())  # sharers that could not be re-attached
 
 
+@dataclass(frozen=True)
+class Original:
+    """A container about to be recreated, inspected whole: its typed state for the engine
+    to decide by, and the payload a clone copies, kept here in the adapter."""
+
+    state: ContainerState
+    _payload: dict[str, Any] = field(repr=False)
+
+
 def _name(info: dict[str, Any]) -> str:
     return str(info.get("Name", "?")).lstrip("/")
 
@@ -55,15 +66,21 @@ class Recreator:
         self.api = engine.client.api
         self.before_stop = before_stop
 
+    def read(self, cid: ContainerId) -> Original:
+        """The container as it is now, whole (a repair's own read may have been a list call)."""
+        payload = self.engine.inspect_raw(cid)
+        return Original(state_from_inspect(payload), payload)
+
     def recreate(
         self,
-        info: dict[str, Any],
+        original: Original,
         stop_timeout: int,
         network_mode: str | None = None,
         ready: Ready | None = None,
     ) -> Recreated:
         """With `ready`, start-first: the new container is started and must be ready before
         the old one is stopped (the caller checked start-first is possible)."""
+        info = original._payload
         if ready is not None:
             return self._start_first(info, stop_timeout, ready)
         return self._recreate(info, stop_timeout, network_mode, 0)
@@ -135,7 +152,7 @@ class Recreator:
         for entry in entries:
             mode = str((entry.get("HostConfig") or {}).get("NetworkMode") or "")
             if mode.startswith("container:") and entry.get("Id") != owner_id:
-                info = self.engine.inspect(ContainerId(str(entry["Id"])))
+                info = self.engine.inspect_raw(ContainerId(str(entry["Id"])))
                 if namespace_sharer(info, owner_id, owner_name):
                     out.append(info)
         return out

@@ -15,19 +15,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from healer.adapters.docker.container_spec import create_body, scale_blockers
 from healer.adapters.docker.engine import (
     ContainerGone,
     DockerEngine,
     EngineError,
     call_engine,
 )
-from healer.core.container_spec import compose_name, create_body, name_separator, scale_blockers
+from healer.core.compose_labels import compose_name, name_separator
+from healer.core.container_state import ContainerState
 from healer.core.model import ContainerId, ContainerView, ServiceView, split_service_id
 
 log = logging.getLogger("healer.replicas")
 
-DrainGate = Callable[[Mapping[ContainerId, dict[str, Any]]], Mapping[ContainerId, str]]
-"""Given the inspect payloads of the replicas about to go, drain them and say how it went
+DrainGate = Callable[[Mapping[ContainerId, ContainerState]], Mapping[ContainerId, str]]
+"""Given the states of the replicas about to go, drain them and say how it went
 (one note per container). Returns only when they may be stopped."""
 
 StopHook = Callable[[ContainerId], None]
@@ -75,11 +77,8 @@ class ReplicaChange:
 _call = call_engine  # the engine adapter's error translation, shared
 
 
-def _ready(info: dict[str, Any]) -> bool:
-    state = info.get("State") or {}
-    health = (state.get("Health") or {}).get("Status")
-    running = bool(state.get("Running")) and not state.get("Restarting")
-    return running and health in (None, "healthy")
+def _ready(c: ContainerState) -> bool:
+    return c.up and c.available
 
 
 class Replicas:
@@ -193,25 +192,25 @@ class Replicas:
 
     def _victims(
         self, view: ServiceView, count: int, keep_hosts: frozenset[str]
-    ) -> dict[ContainerId, dict[str, Any]]:
+    ) -> dict[ContainerId, ContainerState]:
         ordered = sorted(view.containers, key=lambda c: c.number, reverse=True)
-        out: dict[ContainerId, dict[str, Any]] = {}
+        out: dict[ContainerId, ContainerState] = {}
         for c in ordered[: max(0, len(ordered) - 1)]:  # the lowest one is the template
             if len(out) >= count:
                 break
             info = self._inspect(c)
-            if info is not None and (info.get("Config") or {}).get("Hostname") not in keep_hosts:
+            if info is not None and info.hostname not in keep_hosts:
                 out[c.id] = info
         return out
 
-    def _inspect(self, c: ContainerView) -> dict[str, Any] | None:
+    def _inspect(self, c: ContainerView) -> ContainerState | None:
         try:
             return self.engine.inspect(c.id)
         except ContainerGone:
             return None
 
     def _drain(
-        self, victims: Mapping[ContainerId, dict[str, Any]], drain: DrainGate | None
+        self, victims: Mapping[ContainerId, ContainerState], drain: DrainGate | None
     ) -> list[str]:
         if drain is None or not victims:
             return []
@@ -219,16 +218,15 @@ class Replicas:
             outcome = drain(victims)
         except Exception as exc:  # a broken drain must not strand half-drained workers
             return [f"drain failed ({exc}); stopping with the stop timeout only"]
-        return [f"{_name(victims[cid])}: {note}" for cid, note in outcome.items() if note]
+        return [f"{victims[cid].name}: {note}" for cid, note in outcome.items() if note]
 
-    def _retire(self, info: dict[str, Any], before_stop: StopHook | None) -> tuple[str, str]:
-        cid, name = ContainerId(str(info["Id"])), _name(info)
-        timeout = (info.get("Config") or {}).get("StopTimeout")
+    def _retire(self, info: ContainerState, before_stop: StopHook | None) -> tuple[str, str]:
+        cid, name, timeout = info.id, info.name, info.stop_timeout
         try:
             if before_stop is not None:
                 before_stop(cid)
             # The stop timeout is the container's own grace period (compose stop_grace_period).
-            self.engine.stop(cid, int(timeout) if timeout is not None else 10)
+            self.engine.stop(cid, timeout if timeout is not None else 10)
             self._remove(cid)
         except ContainerGone:
             return name, ""
@@ -284,7 +282,3 @@ def discard(api: Any, cid: ContainerId) -> None:
         remove_container(api, cid)
     except EngineError as exc:
         log.warning("could not remove container %s that failed to start: %s", cid[:12], exc)
-
-
-def _name(info: dict[str, Any]) -> str:
-    return str(info.get("Name", "?")).lstrip("/")

@@ -9,7 +9,6 @@ counts; `healer check` says so.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from healer.core.overload.evidence import Pressure, parse_psi
 
@@ -30,18 +29,3 @@ def read_pressure(root: Path = PSI_ROOT) -> Pressure:
 
 def available(root: Path = PSI_ROOT) -> bool:
     return (root / "cpu").exists()
-
-
-def health_outputs(info: dict[str, Any]) -> list[str]:
-    """The outputs of the checks failing now (inspect State.Health.Log after its last
-    success): a check that timed out before the last success says nothing of this failure."""
-    log = ((info.get("State") or {}).get("Health") or {}).get("Log") or []
-    failing: list[str] = []
-    for entry in log:
-        if not isinstance(entry, dict):
-            continue
-        if entry.get("ExitCode") == 0:
-            failing = []
-        else:
-            failing.append(str(entry.get("Output") or ""))
-    return failing

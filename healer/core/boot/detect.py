@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from healer.core.boot.plan import ServiceState
+from healer.core.container_state import ContainerState
 from healer.core.model import ContainerId, ServiceId
 
 
@@ -48,12 +48,9 @@ def engine_time(text: str | None) -> float:
     return stamp.timestamp() + (float(f"0.{frac}") if frac else 0.0)
 
 
-def container_times(inspect: Mapping[str, Any]) -> ContainerTimes:
-    state = inspect.get("State") or {}
+def container_times(c: ContainerState) -> ContainerTimes:
     return ContainerTimes(
-        running=bool(state.get("Running")),
-        started_at=engine_time(state.get("StartedAt")),
-        finished_at=engine_time(state.get("FinishedAt")),
+        running=c.running, started_at=c.started_at or 0.0, finished_at=c.finished_at or 0.0
     )
 
 
@@ -77,39 +74,31 @@ def restarted_containers(
     return frozenset(changed)
 
 
-def _healthy_at(health: Mapping[str, Any], started_at: float) -> float | None:
+def _healthy_at(c: ContainerState) -> float | None:
     """End of the first passing probe of this run (Docker keeps the last five)."""
-    if health.get("Status") != "healthy":
+    if c.health != "healthy":
         return None
-    passing = [
-        engine_time(e.get("End"))
-        for e in health.get("Log") or []
-        if e.get("ExitCode") == 0 and engine_time(e.get("Start")) >= started_at
-    ]
+    started_at = c.started_at or 0.0
+    passing = [p.end for p in c.health_log or () if p.exit_code == 0 and p.start >= started_at]
     return min(passing) if passing else started_at
 
 
-def service_state(sid: ServiceId, inspects: Sequence[Mapping[str, Any]]) -> ServiceState:
-    """One service's :class:`ServiceState` from its containers' inspect payloads."""
-    running = [i for i in inspects if (i.get("State") or {}).get("Running")]
-    stopped = [i for i in inspects if i not in running]
-    healths = [(i.get("State") or {}).get("Health") for i in inspects]
-    has_check = any(h for h in healths)
-    healthy_times = [
-        _healthy_at(h or {}, container_times(i).started_at)
-        for i, h in zip(inspects, healths, strict=True)
-        if i in running and h
-    ]
+def service_state(sid: ServiceId, containers: Sequence[ContainerState]) -> ServiceState:
+    """One service's :class:`ServiceState` from its containers' inspects."""
+    running = [c for c in containers if c.running]
+    stopped = [c for c in containers if not c.running]
+    has_check = any(c.health is not None for c in containers)
+    healthy_times = [_healthy_at(c) for c in running if c.health is not None]
     passing = [t for t in healthy_times if t is not None]
     healthy = bool(running) and (not has_check or len(passing) == len(running))
     return ServiceState(
         sid=sid,
-        total=len(inspects),
+        total=len(containers),
         running=len(running),
         healthy=healthy,
         has_healthcheck=has_check,
-        exit_codes=tuple(int((i.get("State") or {}).get("ExitCode", 0)) for i in stopped),
-        started_at=max((container_times(i).started_at for i in inspects), default=0.0),
-        finished_at=max((container_times(i).finished_at for i in stopped), default=0.0),
+        exit_codes=tuple(c.exit_code or 0 for c in stopped),
+        started_at=max((c.started_at or 0.0 for c in containers), default=0.0),
+        finished_at=max((c.finished_at or 0.0 for c in stopped), default=0.0),
         healthy_at=max(passing) if healthy and passing else None,
     )

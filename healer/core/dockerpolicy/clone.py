@@ -1,7 +1,7 @@
 """Is a container create a clone of an existing container of the same managed service?
 
 A scaled-up replica and a recreated container are built from an existing container's inspect
-(healer.core.container_spec): same image, command, user, environment, host config and
+(healer.adapters.docker.container_spec): same image, command, user, environment, host config and
 networks, with a fresh identity. Anything a create asks beyond that reference is refused.
 """
 

@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from healer.core.container_state import Healthcheck
 from healer.core.model import ContainerId, ContainerView
 
 MAX_UNAVAILABLE_LABEL = "healer.repair.max_unavailable"
@@ -91,20 +92,13 @@ def order(pending: Sequence[ContainerId], replicas: Sequence[ContainerView]) -> 
     return sorted(pending, key=key)
 
 
-def availability_timeout(healthcheck: dict[str, object] | None, verify_timeout: float) -> float:
+def availability_timeout(healthcheck: Healthcheck | None, verify_timeout: float) -> float:
     """Seconds a replaced replica gets to become available: the verify timeout, plus, with a
-    healthcheck, its start period and as many checks as it needs to pass or fail (Docker's
-    inspect gives nanoseconds; 0 means its default of 30 s)."""
-    if not healthcheck or healthcheck.get("Test") in (None, ["NONE"]):
+    healthcheck, its start period and as many checks as it needs to pass or fail (0 means
+    Docker's default: 30 s each, 3 retries)."""
+    if healthcheck is None:
         return verify_timeout
-
-    def seconds(name: str, default: float) -> float:
-        raw = healthcheck.get(name)
-        value = float(raw) / 1e9 if isinstance(raw, int | float) and raw else default
-        return value
-
-    interval, timeout = seconds("Interval", 30.0), seconds("Timeout", 30.0)
-    start = seconds("StartPeriod", 0.0)
-    retries = healthcheck.get("Retries")
-    tries = int(retries) if isinstance(retries, int) and retries > 0 else 3
-    return verify_timeout + start + (tries + 1) * (interval + timeout)
+    interval = healthcheck.interval or 30.0
+    timeout = healthcheck.timeout or 30.0
+    tries = healthcheck.retries if healthcheck.retries > 0 else 3
+    return verify_timeout + healthcheck.start_period + (tries + 1) * (interval + timeout)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from healer.core.compose_labels import PROJECT_LABEL, SERVICE_LABEL
-from healer.core.container_spec import fixed_host_ports, name_separator, network_mode
+from healer.core.compose_labels import PROJECT_LABEL, SERVICE_LABEL, name_separator
+from healer.core.container_state import ContainerState
 
 ORDER_LABEL = "healer.recreate.order"
 
@@ -38,34 +37,28 @@ class OrderChoice:
     why: str = ""  # why start-first was asked for but is impossible
 
 
-def choose(asked: Order, info: dict[str, Any]) -> OrderChoice:
+def choose(asked: Order, c: ContainerState) -> OrderChoice:
     if asked == Order.STOP_FIRST:
         return OrderChoice(Order.STOP_FIRST)
-    blockers = start_first_blockers(info)
+    blockers = start_first_blockers(c)
     if not blockers:
         return OrderChoice(Order.START_FIRST)
     why = "start-first impossible (" + "; ".join(blockers) + "), recreated stop-first"
     return OrderChoice(Order.STOP_FIRST, why)
 
 
-def start_first_blockers(info: dict[str, Any]) -> list[str]:
-    labels = (info.get("Config") or {}).get("Labels") or {}
-    name = str(info.get("Name", "")).lstrip("/")
-    project, service = str(labels.get(PROJECT_LABEL, "")), str(labels.get(SERVICE_LABEL, ""))
+def start_first_blockers(c: ContainerState) -> list[str]:
+    """From a whole inspect: a list entry does not say which ports and addresses are fixed."""
+    project, service = c.labels.get(PROJECT_LABEL, ""), c.labels.get(SERVICE_LABEL, "")
     out = []
-    if name_separator(name, project, service) is None:
-        out.append(f"container_name {name} cannot be held by two containers")
-    ports = fixed_host_ports(info)
-    if ports:
-        out.append(f"fixed published host ports {', '.join(ports)}")
-    mode = network_mode(info)
+    if name_separator(c.name, project, service) is None:
+        out.append(f"container_name {c.name} cannot be held by two containers")
+    if c.fixed_host_ports:
+        out.append(f"fixed published host ports {', '.join(c.fixed_host_ports)}")
+    mode = c.network_mode
     if mode == "host" or mode.startswith(("container:", "service:")):
         out.append(f"network_mode {mode} is not the container's own")
-    nets = (info.get("NetworkSettings") or {}).get("Networks") or {}
-    static = [
-        n for n, ep in nets.items() if ((ep or {}).get("IPAMConfig") or {}).get("IPv4Address")
-    ]
     # (a compose `ipv4_address`: two containers cannot hold one address)
-    if static:
-        out.append(f"static IP address on {', '.join(sorted(static))}")
+    if c.static_ip_networks:
+        out.append(f"static IP address on {', '.join(c.static_ip_networks)}")
     return out

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from healer.adapters.docker.engine import ContainerGone, EngineError
 from healer.adapters.store.boot import BootStore
@@ -22,6 +21,7 @@ from healer.core.boot.detect import service_state
 from healer.core.boot.plan import Blocked, BootRules, Progress, ServiceState, Step, boot_rules, step
 from healer.core.boot.plan import targets_for as boot_targets
 from healer.core.boot.report import status_record, summary
+from healer.core.container_state import ContainerState
 from healer.core.labels import parse_service_labels
 from healer.core.model import ContainerId, Outcome, ServiceId, ServiceView, Source
 from healer.core.reconcile import dependency_view
@@ -155,7 +155,7 @@ def _observe(run: _Run) -> dict[ServiceId, ServiceState]:
     run.views = run.h.engine.services(project=run.project)
     states: dict[ServiceId, ServiceState] = {}
     for sid, view in run.views.items():
-        infos: list[dict[str, Any]] = []
+        infos: list[ContainerState] = []
         for c in view.containers:
             try:
                 infos.append(run.h.engine.inspect(c.id))
@@ -236,8 +236,8 @@ def _stop_timeout(h: Healer, cid: ContainerId) -> int:
     """HEALER_STOP_TIMEOUT, else the container's stop_grace_period, else Docker's 10 s."""
     if h.settings.stop_timeout is not None:
         return h.settings.stop_timeout
-    configured = (h.engine.inspect(cid).get("Config") or {}).get("StopTimeout")
-    return int(configured) if configured is not None else 10
+    configured = h.engine.inspect(cid).stop_timeout
+    return configured if configured is not None else 10
 
 
 def _timed_out(run: _Run, blocked: Blocked, result: Step) -> None:

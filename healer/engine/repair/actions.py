@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from healer.adapters.autoheal import webhook
 from healer.adapters.docker.engine import EngineError
@@ -27,6 +26,7 @@ from healer.core.actions import (
     normalize,
     signal_of,
 )
+from healer.core.container_state import ContainerState
 from healer.core.labels import STOP_TIMEOUT_LABEL, parse_service_labels, stop_timeout_label
 from healer.core.model import (
     Action,
@@ -133,7 +133,7 @@ def check_on_host(h: Healer, host: HostId, action: str) -> None:
 def perform(
     h: Healer,
     req: RepairRequest,
-    inspected: dict[ContainerId, dict[str, Any]],
+    inspected: dict[ContainerId, ContainerState],
     attempt: int,
     rollout: RolloutLabels | None = None,
     keep: waves.Keep | None = None,
@@ -154,7 +154,7 @@ def perform(
     if action in BUILTIN_ACTIONS:
         rollout = rollout or RolloutLabels()
 
-        def act_one(cid: ContainerId, info: dict[str, Any]) -> ContainerId | None:
+        def act_one(cid: ContainerId, info: ContainerState) -> ContainerId | None:
             return _on_container(h, action, cid, info, done, rollout.order)
 
         # A planned repair (not a signal, not a start) drains a worker before it stops it.
@@ -168,51 +168,51 @@ def perform(
 
 
 def _on_container(
-    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done, order: Order
+    h: Healer, action: str, cid: ContainerId, info: ContainerState, done: Done, order: Order
 ) -> ContainerId | None:
     """The id now serving (a recreate's is new), or None when the action failed."""
     try:
         cid = _act(h, action, cid, info, done, order)
         after = h.engine.wait_running(cid, h.settings.verify_timeout)
-        if not (after.get("State") or {}).get("Running"):
-            done.errors.append(f"{_name(info)} not running after {action}")
+        if not after.running:
+            done.errors.append(f"{info.name} not running after {action}")
             return None
         return cid
     except (EngineError, NotReady) as exc:
-        done.errors.append(f"{_name(info)}: {exc}")
+        done.errors.append(f"{info.name}: {exc}")
         return None
 
 
 def _act(
-    h: Healer, action: str, cid: ContainerId, info: dict[str, Any], done: Done, order: Order
+    h: Healer, action: str, cid: ContainerId, info: ContainerState, done: Done, order: Order
 ) -> ContainerId:
     """Do it; returns the id to verify (a recreated container has a new one)."""
     timeout = _stop_timeout(h, info)
-    running = (info.get("State") or {}).get("Running")
+    running = info.running
     sig = signal_of(action)
     # Each engine call is timed for the adaptive concurrency limit (engine/repair/limit.py);
     # a call that used its stop grace says nothing about the engine's speed.
     if sig is not None:
         with repair_limit.timed_action(h):
             h.engine.kill(cid, sig)
-        done.notes.append(f"{_name(info)}: sent SIG{sig}")
+        done.notes.append(f"{info.name}: sent SIG{sig}")
     elif action == Action.RECREATE:
         recreator = Recreator(
             h.engine, before_stop=lambda c: h.state.mark_acting([c], h.settings.lock_ttl)
         )
         # A recreate copies the whole configuration as it is now: the repair's own read may
         # have come from the list call (reread.observe), which carries only what it decides by.
-        full = h.engine.inspect(cid)
-        choice = choose(order, full)
+        original = recreator.read(cid)
+        choice = choose(order, original.state)
         if choice.why:
-            done.notes.append(f"{_name(info)}: {choice.why}")
+            done.notes.append(f"{info.name}: {choice.why}")
         ready = None
         if choice.order == Order.START_FIRST:
-            ready = lambda new: waves.wait_available(h, new, full)  # noqa: E731
+            ready = lambda new: waves.wait_available(h, new, original.state)  # noqa: E731
         # A start-first recreate waits for health inside: that time is the container's, so
         # the limit counts it as a completion and does not measure the engine by it.
         with repair_limit.timed_action(h, grace=0.0 if ready else timeout):
-            result = recreator.recreate(full, timeout, ready=ready)
+            result = recreator.recreate(original, timeout, ready=ready)
         done.notes += result.notes
         done.errors += result.errors
         return result.new_id
@@ -231,21 +231,19 @@ def _act(
     return cid
 
 
-def _stop_timeout(h: Healer, info: dict[str, Any]) -> int:
+def _stop_timeout(h: Healer, info: ContainerState) -> int:
     """docker-autoheal's label, then HEALER_STOP_TIMEOUT (AUTOHEAL_DEFAULT_STOP_TIMEOUT),
     then the container's own stop grace period, then the engine's 10 s."""
-    config = info.get("Config") or {}
-    labelled = stop_timeout_label((config.get("Labels") or {}).get(STOP_TIMEOUT_LABEL))
+    labelled = stop_timeout_label(info.labels.get(STOP_TIMEOUT_LABEL))
     if labelled is not None:
         return labelled
     if h.settings.stop_timeout is not None:
         return h.settings.stop_timeout
-    configured = config.get("StopTimeout")
-    return int(configured) if configured is not None else 10
+    return info.stop_timeout if info.stop_timeout is not None else 10
 
 
 def _plugin(
-    h: Healer, req: RepairRequest, inspected: dict[ContainerId, dict[str, Any]], attempt: int
+    h: Healer, req: RepairRequest, inspected: dict[ContainerId, ContainerState], attempt: int
 ) -> Done:
     run = plugins.RunRequest(
         action=req.action,
@@ -297,10 +295,6 @@ def post_repair(
             "finished_at": time.time(),
         },
     )
-
-
-def _name(info: dict[str, Any]) -> str:
-    return str(info.get("Name", "?")).lstrip("/")
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,10 @@ end the repair with a recorded reason, and none of them charges the restart budg
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from healer.adapters.docker.engine import EngineError
-from healer.adapters.overload.pressure import health_outputs
 from healer.adapters.store.history import Record
+from healer.core.container_state import ContainerState
 from healer.core.model import (
     OPERATOR_SOURCES,
     ContainerId,
@@ -50,15 +49,13 @@ def targets(req: RepairRequest, view: ServiceView) -> Targets:
 
 
 def hand_stopped(
-    h: Healer, req: RepairRequest, inspected: dict[ContainerId, dict[str, Any]]
+    h: Healer, req: RepairRequest, inspected: dict[ContainerId, ContainerState]
 ) -> set[ContainerId]:
     """Containers an operator stopped by hand, to leave down under HEALER_RESPECT_MANUAL_STOP
     (the probe honours it too; this covers alerts such as ContainerDown)."""
     if not h.settings.respect_manual_stop or req.source in OPERATOR_SOURCES:
         return set()
-    stopped = [
-        cid for cid, info in inspected.items() if not (info.get("State") or {}).get("Running")
-    ]
+    stopped = [cid for cid, c in inspected.items() if not c.running]
     return h.state.manual_stops(stopped)
 
 
@@ -73,7 +70,7 @@ def overload_policy(h: Healer) -> OverloadPolicy:
 
 
 def storm_brake(
-    h: Healer, req: RepairRequest, inspected: dict[ContainerId, dict[str, Any]] | None = None
+    h: Healer, req: RepairRequest, inspected: dict[ContainerId, ContainerState] | None = None
 ) -> str:
     """Why this repair must wait for the repair-storm brake, or "" when it may go on.
 
@@ -105,7 +102,7 @@ def storm_brake(
 
 
 def overload(
-    h: Healer, req: RepairRequest, inspected: dict[ContainerId, dict[str, Any]]
+    h: Healer, req: RepairRequest, inspected: dict[ContainerId, ContainerState]
 ) -> list[Found]:
     """The evidence of overload now, cheapest first: a container's health log needs an
     inspect, read only when the host and the engine show none."""
@@ -118,13 +115,13 @@ def overload(
     return from_checks(str(req.sid), _health_outputs(h, inspected))
 
 
-def _health_outputs(h: Healer, inspected: dict[ContainerId, dict[str, Any]]) -> list[str]:
+def _health_outputs(h: Healer, inspected: dict[ContainerId, ContainerState]) -> list[str]:
     outputs: list[str] = []
-    for cid, info in inspected.items():
-        if not ((info.get("State") or {}).get("Health") or {}).get("Log"):
+    for cid, c in inspected.items():
+        if not c.health_log:
             try:
-                info = h.engine.inspect(cid)  # the list call carries no health log
+                c = h.engine.inspect(cid)  # the list call carries no health log
             except EngineError:
                 continue
-        outputs += health_outputs(info)
+        outputs += c.failing_outputs()
     return outputs

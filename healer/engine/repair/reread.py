@@ -3,23 +3,17 @@ held it, and never trusted from the probe that asked for the repair."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
-from healer.adapters.docker.engine import (
-    ContainerGone,
-    Fixed,
-    inspect_from_list,
-    restart_count_climbing,
-)
+from healer.adapters.docker.engine import ContainerGone
+from healer.adapters.docker.state import Fixed, state_from_list
+from healer.core.container_state import ContainerState
 from healer.core.model import Condition, ContainerId, RepairRequest
 from healer.core.repair.conditions import still_failing
 from healer.engine.context import Healer
 
+Containers = dict[ContainerId, ContainerState]
 
-def observe(
-    h: Healer, req: RepairRequest, targets: tuple[ContainerId, ...]
-) -> dict[ContainerId, dict[str, Any]]:
+
+def observe(h: Healer, req: RepairRequest, targets: tuple[ContainerId, ...]) -> Containers:
     """The targets as they are now (under the lock, after any repair that held it).
 
     Running containers whose fixed facts this process knows (the probe that asked for the
@@ -35,9 +29,7 @@ def observe(
     return inspect_all(h, targets)
 
 
-def _listed(
-    h: Healer, req: RepairRequest, targets: tuple[ContainerId, ...]
-) -> dict[ContainerId, dict[str, Any]] | None:
+def _listed(h: Healer, req: RepairRequest, targets: tuple[ContainerId, ...]) -> Containers | None:
     """None when any target needs an inspect."""
     known: dict[ContainerId, Fixed] = {}
     for cid in targets:
@@ -49,19 +41,19 @@ def _listed(
         return None
     view = h.engine.services(req.sid).get(req.sid)
     now = {c.id: c for c in view.containers} if view is not None else {}
-    out: dict[ContainerId, dict[str, Any]] = {}
+    out: Containers = {}
     for cid, fixed in known.items():
         c = now.get(cid)
         if c is None:
             continue  # gone since: as an inspect answering 404
         if c.state != "running":
             return None
-        out[cid] = inspect_from_list(c, fixed)
+        out[cid] = state_from_list(c, fixed)
     return out
 
 
-def inspect_all(h: Healer, targets: tuple[ContainerId, ...]) -> dict[ContainerId, dict[str, Any]]:
-    out: dict[ContainerId, dict[str, Any]] = {}
+def inspect_all(h: Healer, targets: tuple[ContainerId, ...]) -> Containers:
+    out: Containers = {}
     for cid in targets:
         try:
             out[cid] = h.engine.inspect(cid)
@@ -70,21 +62,7 @@ def inspect_all(h: Healer, targets: tuple[ContainerId, ...]) -> dict[ContainerId
     return out
 
 
-def started_at(info: dict[str, Any]) -> float:
-    value = str((info.get("State") or {}).get("StartedAt") or "")
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def failing(condition: Condition, info: dict[str, Any]) -> bool:
-    state = info.get("State") or {}
-    health = (state.get("Health") or {}).get("Status")
+def failing(condition: Condition, c: ContainerState) -> bool:
     return still_failing(
-        condition,
-        state.get("Status", ""),
-        health,
-        bool(state.get("Restarting")),
-        engine_restarts=restart_count_climbing(info),
+        condition, c.status, c.health, c.restarting, engine_restarts=c.restarts_climbing
     )

@@ -11,9 +11,9 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from healer.adapters.store.guard import Lock
+from healer.core.container_state import ContainerState
 from healer.core.labels import ServiceLabels, parse_service_labels
 from healer.core.model import (
     INTENT_SOURCES,
@@ -82,7 +82,7 @@ class Asked:
     targets: gates.Targets | None
 
 
-Containers = dict[ContainerId, dict[str, Any]]
+Containers = reread.Containers
 
 
 def repair(h: Healer, req: RepairRequest) -> RepairResult:
@@ -251,8 +251,7 @@ def _redelivered(h: Healer, req: RepairRequest, d: Decision, inspected: Containe
         now = reread.inspect_all(h, tuple(inspected))
         # 1 s of slack: the engine's clock stamps StartedAt, the worker's stamps the claim.
         if len(now) == len(inspected) and all(
-            (i.get("State") or {}).get("Running") and reread.started_at(i) >= claimed - 1.0
-            for i in now.values()
+            c.running and (c.started_at or 0.0) >= claimed - 1.0 for c in now.values()
         ):
             detail = f"{note}; its action took effect: started since the claim"
             return RepairResult(Outcome.ACTED, d.reason, detail, d.episode.attempts)
@@ -265,7 +264,7 @@ def _redelivered(h: Healer, req: RepairRequest, d: Decision, inspected: Containe
 def _not_acting(h: Healer, req: RepairRequest, d: Decision, inspected: Containers) -> Ending:
     if d.verdict == Verdict.QUARANTINE:
         detail = f"{d.reason}; containers left as they are for inspection: " + ", ".join(
-            _name(i) for i in inspected.values()
+            c.name for c in inspected.values()
         )
         h.notifier.send(
             "critical",
@@ -284,9 +283,9 @@ def _act(
     h: Healer,
     req: RepairRequest,
     d: Decision,
-    inspected: dict[ContainerId, dict[str, Any]],
+    inspected: Containers,
     lease: _Lease,
-    labels: Any,
+    labels: ServiceLabels,
 ) -> RepairResult:
     # Every TTL the repair holds is derived from its work: the lock and slot must not expire
     # while it still acts (another repair or the scaler would act too), and the acting mark
@@ -330,8 +329,8 @@ def _act_marked(
     h: Healer,
     req: RepairRequest,
     d: Decision,
-    inspected: dict[ContainerId, dict[str, Any]],
-    labels: Any,
+    inspected: Containers,
+    labels: ServiceLabels,
     keep: Callable[[float], None],
 ) -> RepairResult:
     notes = [_exit_note(i) for i in inspected.values()]
@@ -354,18 +353,13 @@ def _act_marked(
     return result
 
 
-def _grace(h: Healer, info: dict[str, Any]) -> int:
-    return stop_grace(h.settings.stop_timeout, (info.get("Config") or {}).get("StopTimeout"))
+def _grace(h: Healer, c: ContainerState) -> int:
+    return stop_grace(h.settings.stop_timeout, c.stop_timeout)
 
 
-def _exit_note(info: dict[str, Any]) -> str:
-    state = info.get("State") or {}
-    if state.get("OOMKilled"):
-        return f"{_name(info)} was OOM-killed (exit code {state.get('ExitCode')})"
-    if state.get("Status") in ("exited", "dead"):
-        return f"{_name(info)} exited with code {state.get('ExitCode')}"
+def _exit_note(c: ContainerState) -> str:
+    if c.oom_killed:
+        return f"{c.name} was OOM-killed (exit code {c.exit_code})"
+    if c.stopped:
+        return f"{c.name} exited with code {c.exit_code}"
     return ""
-
-
-def _name(info: dict[str, Any]) -> str:
-    return str(info.get("Name", "?")).lstrip("/")

@@ -7,25 +7,25 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from typing import Any
 
 from healer.adapters.queue import make_celery
+from healer.core.container_state import ContainerState
 from healer.core.model import ContainerId
 from healer.core.scaling.labels import parse_scale_labels
 from healer.engine.context import Healer
 
-Drain = Callable[[ContainerId, dict[str, Any]], str]
+Drain = Callable[[ContainerId, ContainerState], str]
 """Drain one replica before it is stopped; returns a note for the repair's record."""
 
 
-def celery_drain(h: Healer, info: dict[str, Any]) -> Drain | None:
+def celery_drain(h: Healer, info: ContainerState) -> Drain | None:
     """The drain of the service `info` is a replica of, or None when it has none."""
-    cfg = parse_scale_labels((info.get("Config") or {}).get("Labels") or {})
+    cfg = parse_scale_labels(dict(info.labels))
     if cfg.drain != "celery":
         return None
 
-    def drain(cid: ContainerId, replica: dict[str, Any]) -> str:
-        hostname = str((replica.get("Config") or {}).get("Hostname") or "")
+    def drain(cid: ContainerId, replica: ContainerState) -> str:
+        hostname = replica.hostname
         if hostname == socket.gethostname():
             return ""  # the worker running this repair: draining it would stall the repair
         queues = h.stores.celery_queues(make_celery(h.settings))

@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from healer.adapters.docker.engine import ContainerGone, EngineError
 from healer.adapters.store.history import Record
+from healer.core.container_state import ContainerState
 from healer.core.model import INTENT_SOURCES, ContainerId, ContainerView, Outcome, RepairRequest
 from healer.core.repair.work import PER_CONTAINER_SLACK, stop_grace
 from healer.core.rollout.budget import availability_timeout, next_wave, order
@@ -26,7 +26,7 @@ from healer.engine.rollout.drain import Drain
 
 Keep = Callable[[float], None]
 """Stretch the repair's lease and acting marks to cover `seconds` more work."""
-ActOne = Callable[[ContainerId, dict[str, Any]], ContainerId | None]
+ActOne = Callable[[ContainerId, ContainerState], ContainerId | None]
 """Act on one container; the id now serving (a recreate's is new), None when it failed."""
 
 
@@ -42,7 +42,7 @@ class Progress:
 def run(
     h: Healer,
     req: RepairRequest,
-    inspected: dict[ContainerId, dict[str, Any]],
+    inspected: dict[ContainerId, ContainerState],
     rollout: RolloutLabels,
     act_one: ActOne,
     keep: Keep,
@@ -79,10 +79,10 @@ def run(
             serving.append((cid, new))
         for cid, new in serving:
             if not last and not wait_available(h, new, inspected[cid]):
-                why = f"{_name(inspected[cid])} not available within its time after {req.action}"
+                why = f"{inspected[cid].name} not available within its time after {req.action}"
                 return [why, *_stopped(later, inspected)]
             progress.done += 1
-            _report(h, req, progress, _name(inspected[cid]))
+            _report(h, req, progress, inspected[cid].name)
         pending = later
         replicas = _replicas(h, req) if pending else replicas
     return []
@@ -93,36 +93,34 @@ def _replicas(h: Healer, req: RepairRequest) -> list[ContainerView]:
     return list(view.containers) if view is not None else []
 
 
-def _wave_time(h: Healer, infos: list[dict[str, Any]], last: bool) -> float:
+def _wave_time(h: Healer, infos: list[ContainerState], last: bool) -> float:
     """Seconds to act on `infos` (each: its stop grace, the verify wait, engine round trips)
     and, unless it is the last wave, to wait until they are available again."""
     act = sum(_grace(h, i) + h.settings.verify_timeout + PER_CONTAINER_SLACK for i in infos)
     return act if last else act + sum(_available_within(h, i) for i in infos)
 
 
-def _grace(h: Healer, info: dict[str, Any]) -> int:
-    return stop_grace(h.settings.stop_timeout, (info.get("Config") or {}).get("StopTimeout"))
+def _grace(h: Healer, info: ContainerState) -> int:
+    return stop_grace(h.settings.stop_timeout, info.stop_timeout)
 
 
-def _available_within(h: Healer, info: dict[str, Any]) -> float:
-    check = (info.get("Config") or {}).get("Healthcheck")
-    return availability_timeout(check, h.settings.verify_timeout)
+def _available_within(h: Healer, info: ContainerState) -> float:
+    return availability_timeout(info.healthcheck, h.settings.verify_timeout)
 
 
-def wait_available(h: Healer, cid: ContainerId, info: dict[str, Any]) -> bool:
+def wait_available(h: Healer, cid: ContainerId, info: ContainerState) -> bool:
     """Until `cid` is healthy (running, without a healthcheck); False when it stops or
     vanishes, or its time runs out. `unhealthy` does not end the wait: a service still
     warming up fails its first checks and passes the next one."""
     deadline = time.monotonic() + _available_within(h, info)
     while time.monotonic() < deadline:
         try:
-            state = h.engine.inspect(cid).get("State") or {}
+            now = h.engine.inspect(cid)
         except (ContainerGone, EngineError):
             return False
-        health = (state.get("Health") or {}).get("Status")
-        if state.get("Running") and health in (None, "healthy"):
+        if now.available:
             return True
-        if not state.get("Running"):
+        if not now.running:
             return False
         time.sleep(0.1)
     return False
@@ -156,11 +154,11 @@ def _report(h: Healer, req: RepairRequest, progress: Progress, name: str) -> Non
 
 
 def _stopped(
-    untouched: list[ContainerId], inspected: dict[ContainerId, dict[str, Any]]
+    untouched: list[ContainerId], inspected: dict[ContainerId, ContainerState]
 ) -> list[str]:
     if not untouched:
         return []
-    names = ", ".join(_name(inspected[c]) for c in untouched)
+    names = ", ".join(inspected[c].name for c in untouched)
     return [f"repair stopped there, left untouched: {names}"]
 
 
@@ -169,14 +167,10 @@ def _spent(
     replicas: int,
     budget: int,
     pending: list[ContainerId],
-    inspected: dict[ContainerId, dict[str, Any]],
+    inspected: dict[ContainerId, ContainerState],
 ) -> str:
-    rest = ", ".join(_name(inspected[c]) for c in pending)
+    rest = ", ".join(inspected[c].name for c in pending)
     return (
         f"{down} of {replicas} replicas unavailable, max_unavailable allows {budget}: "
         f"repair stopped, left untouched: {rest}"
     )
-
-
-def _name(info: dict[str, Any]) -> str:
-    return str(info.get("Name", "?")).lstrip("/")

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from healer.adapters.docker.engine import EngineError
 from healer.adapters.docker.replicas import DrainGate, ReplicaChange, Replicas, ScaleBlocked
@@ -22,6 +22,7 @@ from healer.adapters.scaling.queue_depth import QueueDepth
 from healer.adapters.scaling.state import ScaleStore
 from healer.adapters.store.guard import Lock
 from healer.adapters.store.history import Record
+from healer.core.container_state import ContainerState
 from healer.core.model import ContainerId, Outcome, ServiceId, ServiceView, Source
 from healer.core.scaling.labels import ROLE_LABEL, WORKER_ROLE, ScaleConfig
 from healer.engine.context import Healer
@@ -183,11 +184,8 @@ def _gate(sc: ScaleContext, cfg: ScaleConfig) -> DrainGate | None:
     if source is None:
         return None
 
-    def gate(victims: Mapping[ContainerId, dict[str, Any]]) -> Mapping[ContainerId, str]:
-        hosts: dict[str, str] = {
-            str(cid): str((i.get("Config") or {}).get("Hostname") or "")
-            for cid, i in victims.items()
-        }
+    def gate(victims: Mapping[ContainerId, ContainerState]) -> Mapping[ContainerId, str]:
+        hosts: dict[str, str] = {str(cid): c.hostname for cid, c in victims.items()}
         notes = source.drain(hosts, cfg.queues, sc.options.drain_timeout)
         return {ContainerId(k): v for k, v in notes.items()}
 

@@ -17,7 +17,7 @@ The autoscaling modules, one per layer concern, in reading order:
   engine/scaling/cycle.py       this module: the cycle and `scale_to`
   engine/scaling/apply.py       under the service's lock: add, drain-and-remove, record
   engine/scaling/zero.py      park the last replica at zero; wake it
-  adapters/docker/replicas.py  clone/start/stop/remove containers (core/container_spec.py
+  adapters/docker/replicas.py  clone/start/stop/remove containers (adapters/docker/container_spec.py
                               builds the create body)
   adapters/scaling/state.py     recommendation history, last scale time, own changes, status,
                               watches for the trigger, parked services, scale events

@@ -8,7 +8,8 @@ compose file:
 - the same container recreated, as `docker compose up --force-recreate` does: same name,
   number, labels, mounts (anonymous volumes inherited, as compose does), networks with their
   static addresses; a namespace sharer is re-pointed at its owner's new id.
-No I/O here, so every rule is unit-tested on recorded payloads.
+No I/O here, so every rule is unit-tested on recorded payloads. It lives in the Docker adapter
+because a clone copies the payload whole: nothing above the adapter reads one.
 """
 
 from __future__ import annotations
@@ -18,39 +19,22 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from healer.core.compose_labels import NUMBER_LABEL, REPLACE_LABEL, SERVICE_LABEL
+from healer.adapters.docker import state
+from healer.core.compose_labels import (
+    NUMBER_LABEL,
+    REPLACE_LABEL,
+    SERVICE_LABEL,
+    name_separator,
+)
 
 # Docker names anonymous volumes with 64 hex digits; named volumes are `<project>_<name>`.
 _ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 _SHARED_NETNS = ("host", "none")
 
 
-def compose_name(project: str, service: str, number: int, sep: str = "-") -> str:
-    """Compose v2 names replicas `<project>-<service>-<n>` (v1 used `_`)."""
-    return sep.join((project, service, str(number)))
-
-
-def name_separator(template_name: str, project: str, service: str) -> str | None:
-    """`-` or `_` as the template's name uses it; None when the service sets container_name
-    (a fixed name cannot be replicated, and compose refuses to scale it too)."""
-    name = template_name.lstrip("/")
-    for sep in ("-", "_"):
-        prefix = f"{project}{sep}{service}{sep}"
-        if name.startswith(prefix) and name[len(prefix) :].isdigit():
-            return sep
-    return None
-
-
 def fixed_host_ports(info: dict[str, Any]) -> list[str]:
     """Published ports bound to one fixed host port: a second replica could not bind them."""
-    bindings = (info.get("HostConfig") or {}).get("PortBindings") or {}
-    fixed = []
-    for port, hosts in bindings.items():
-        for host in hosts or []:
-            hp = str(host.get("HostPort") or "")
-            if hp and "-" not in hp:  # a range lets the engine pick a free port per replica
-                fixed.append(f"{hp}->{port}")
-    return sorted(fixed)
+    return list(state.fixed_host_ports(info.get("HostConfig") or {}))
 
 
 # A service whose replicas may share its named volumes and writable bind mounts (a stateless
