@@ -1,0 +1,290 @@
+"""The stack's Redis users (healer.adapters.store.acl), loaded by a real redis-server: each
+role's real processes (Celery worker, beat, events watcher, API, Flower) do their work under
+their own user with no denial in `ACL LOG`, and what a role must not do is refused: the API
+cannot flush, reconfigure, touch keys outside its patterns or force a scale; the exporter
+cannot read or write a key. One redis-server for the module, on a free port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from healer.adapters.queue import CeleryDispatcher, make_celery
+from healer.adapters.store import acl
+from healer.adapters.store.requests import RequestStore
+from healer.core.model import HostId, ServiceId, Source
+from healer.settings import Settings
+from tests.support import ComposeFactory, compose_yaml, free_port, healthy_service_yaml, wait_until
+from tests.support.healer import HealerStack
+
+AUTH = {"Authorization": "Bearer test-token-0123456789"}
+HOST = "acl-host"
+PASSWORDS = {role.env: f"pw-{role.user}-{os.getpid()}" for role in acl.ROLES}
+PASSWORDS[acl.ADMIN.env] = f"pw-admin-{os.getpid()}"
+DANGEROUS = [
+    ("FLUSHALL",),
+    ("FLUSHDB",),
+    ("CONFIG", "SET", "maxmemory", "0"),
+    ("KEYS", "*"),
+    ("DEBUG", "SLEEP", "0"),
+    ("CLIENT", "KILL", "ID", "1"),
+    ("SAVE",),
+    ("MIGRATE", "127.0.0.1", "1", "k", "0", "1"),
+    ("RESTORE", "k", "0", "x"),
+    ("MODULE", "LIST"),
+    ("ACL", "LIST"),
+    ("REPLICAOF", "127.0.0.1", "1"),
+    ("SHUTDOWN", "NOSAVE"),
+    ("MONITOR",),
+    ("FUNCTION", "FLUSH"),
+]
+
+
+@dataclass
+class AclRedis:
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def url(self, role: acl.Role) -> str:
+        return f"redis://{role.user}:{PASSWORDS[role.env]}@127.0.0.1:{self.port}/0"
+
+    def client(self, role: acl.Role) -> redis.Redis:
+        return redis.Redis.from_url(self.url(role), decode_responses=True)
+
+    def denials(self) -> list[str]:
+        """`ACL LOG` as `user reason object` lines, the admin's view."""
+        with self.client(acl.ADMIN) as admin:
+            return [f"{e['username']} {e['reason']} {e['object']}" for e in admin.acl_log(100)]
+
+    def reset_log(self) -> None:
+        with self.client(acl.ADMIN) as admin:
+            admin.acl_log_reset()
+
+
+def _role(user: str) -> acl.Role:
+    return next(r for r in acl.ROLES if r.user == user)
+
+
+WORKER, BEAT, EVENTS, API, FLOWER, EXPORTER = (
+    _role(u)
+    for u in (
+        "healer-worker",
+        "healer-beat",
+        "healer-events",
+        "healer-api",
+        "healer-flower",
+        "redis-exporter",
+    )
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AclRedis]:
+    folder = Path(tempfile.mkdtemp(prefix="chtest-acl-"))
+    (folder / "users.acl").write_text(acl.render(PASSWORDS))
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
+    argv += ["--save", "", "--appendonly", "no", "--aclfile", str(folder / "users.acl")]
+    argv += ["--logfile", str(folder / "redis.log")]
+    proc = subprocess.Popen(argv, start_new_session=True)
+    ping = redis.Redis(port=port, username="healthcheck", password="x", socket_connect_timeout=1)
+    try:
+        lost = (redis.ConnectionError,)
+        wait_until(ping.ping, 20, 0.05, "redis-server with the ACL", ignore=lost)
+        yield AclRedis(port, proc)
+    finally:
+        ping.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()
+
+
+def _stack(server: AclRedis, role: acl.Role, project: str, log_dir: Path) -> HealerStack:
+    env = {
+        **os.environ,
+        "REDIS_URL": server.url(role),
+        "HEALER_HOST": HOST,
+        "HEALER_PROJECTS": project,
+        "WATCHDOG_INTERVAL": "2",
+        "SCALER_INTERVAL": "2",
+        "HEALER_API_TOKEN": "test-token-0123456789",
+        "HEALER_ALERTS_TOKEN": "alerts-token-0123456789",
+        "HEALER_METRICS_TOKEN": "metrics-token-0123456789",
+        "HEALER_LOG_DIR": str(log_dir),
+        "HEALER_WORKER_POOL": "threads",
+    }
+    return HealerStack(env=env, log_dir=log_dir)
+
+
+def _settings(server: AclRedis, role: acl.Role) -> Settings:
+    return Settings(redis_url=server.url(role), host=HOST)
+
+
+def _done(url: str, request_id: str) -> dict[str, Any]:
+    def record() -> dict[str, Any] | None:
+        body: dict[str, Any] = httpx.get(f"{url}/requests/{request_id}", headers=AUTH).json()
+        return body if body.get("status") == "done" else None
+
+    out: dict[str, Any] = wait_until(record, 60, 0.2, f"request {request_id} done")
+    return out
+
+
+def test_every_role_works_under_its_own_user(
+    server: AclRedis, compose_project: ComposeFactory, test_image: str, tmp_path: Path
+) -> None:
+    labels = {"healer.scale.min": "1", "healer.scale.max": "1"}
+    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web", labels=labels)))
+    sid = f"{project.name}/web"
+    server.reset_log()
+    roles = (WORKER, BEAT, EVENTS, API)
+    stacks = {r.user: _stack(server, r, project.name, tmp_path) for r in roles}
+    try:
+        stacks[WORKER.user].worker(concurrency=2)
+        stacks[EVENTS.user].events()
+        stacks[BEAT.user].beat()
+        url = stacks[API.user].api()
+        # The API's writes and reads, each consumed by the worker where it queues work.
+        repair = httpx.post(f"{url}/repair/{sid}", headers=AUTH, json={"action": "restart"})
+        assert repair.status_code == 202, repair.text
+        assert _done(url, repair.json()["request_id"])["outcome"] == "acted"
+        for path in (f"/pause/{sid}", f"/resume/{sid}", f"/reset/{sid}"):
+            assert httpx.post(url + path, headers=AUTH).status_code == 200, path
+        scale = httpx.post(f"{url}/scale/{sid}", headers=AUTH, json={"replicas": 1})
+        assert scale.status_code == 202, scale.text
+        assert _done(url, scale.json()["request_id"])["status"] == "done"
+        for path in ("/status", "/history", "/healthz"):
+            assert httpx.get(url + path, headers=AUTH).status_code == 200, path
+        time.sleep(5)  # beat's ticks, probes and scale cycles under their users
+        flower_checked(server, stacks[WORKER.user], tmp_path)
+    finally:
+        for stack in stacks.values():
+            stack.stop_all()
+    denied = server.denials()
+    assert denied == [], "\n".join([*sorted(set(denied)), *(s.tail() for s in stacks.values())])
+
+
+def flower_checked(server: AclRedis, worker: HealerStack, tmp_path: Path) -> None:
+    """Flower under its user: lists the workers (remote control) and the queue lengths."""
+    port = free_port()
+    env = {**worker.env, "REDIS_URL": server.url(FLOWER), "FLOWER_UNAUTHENTICATED_API": "true"}
+    argv = [sys.executable, "-m", "celery", "-A", "workers.app", "flower", f"--port={port}"]
+    argv.append("--address=127.0.0.1")
+    with (tmp_path / "flower.out").open("ab") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def workers() -> Any:
+            try:
+                return httpx.get(f"{base}/api/workers?refresh=1", timeout=10).json() or None
+            except httpx.HTTPError:
+                return None
+
+        assert wait_until(workers, 60, 0.5, "flower's worker list")
+        assert httpx.get(f"{base}/api/queues/length", timeout=10).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _dry_run(server: AclRedis, role: acl.Role, *command: str) -> str:
+    """`ACL DRYRUN`: whether `role` may run `command`, without running it ("OK" or why not)."""
+    with server.client(acl.ADMIN) as admin:
+        return str(admin.execute_command("ACL", "DRYRUN", role.user, *command))
+
+
+@pytest.mark.parametrize("role", acl.ROLES, ids=lambda r: r.user)
+def test_no_role_may_flush_reconfigure_or_administer(server: AclRedis, role: acl.Role) -> None:
+    for command in DANGEROUS:
+        answer = _dry_run(server, role, *command)
+        assert "no permissions to run" in answer, (role.user, command, answer)
+    with server.client(role) as client:  # and refused for real, not only in a dry run
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.flushall()
+        assert client.ping()
+
+
+def test_the_single_host_user_has_the_workers_rights_under_its_own_name() -> None:
+    text = acl.render_single_host("pw")
+    users = [line.split()[1] for line in text.splitlines()]
+    assert users == ["default", "healthcheck", "healer"]
+    assert text.splitlines()[0].split()[2] == "off"
+    assert text.rstrip().endswith(acl.ROLES[0].rules.replace("{db}", "0"))
+
+
+def test_the_api_user_stays_inside_its_keys(server: AclRedis) -> None:
+    with server.client(API) as api:
+        for key in ("healer:grant:force:x", "healer:lock:h/p/web", "healer:redbeat:lock", "x"):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                api.set(key, "1")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            api.get("unacked")  # the worker's redelivery bookkeeping
+        assert api.get("healer:grant:force:x") is None  # reads of healer keys are its job
+        api.lpush("healer.repair", "{}")  # publishing work is too
+        api.delete("healer.repair")
+
+
+def test_the_exporter_reads_statistics_only(server: AclRedis) -> None:
+    with server.client(EXPORTER) as exporter:
+        assert exporter.info("server")["redis_version"]
+        for command in (("GET", "healer:history"), ("SET", "x", "1"), ("CONFIG", "GET", "*")):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                exporter.execute_command(*command)
+
+
+def test_no_anonymous_client_and_no_default_user(server: AclRedis) -> None:
+    anonymous = redis.Redis(port=server.port)
+    with anonymous, pytest.raises(redis.exceptions.AuthenticationError):
+        anonymous.get("healer:history")
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(port=server.port, username="healer-api", password="wrong").ping()
+    with redis.Redis(port=server.port, username="healthcheck", password="any") as check:
+        assert check.ping()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            check.get("healer:history")
+
+
+def test_a_force_from_the_api_is_refused_by_the_worker(
+    server: AclRedis, compose_project: ComposeFactory, test_image: str, tmp_path: Path
+) -> None:
+    """The API cannot force a scale: over HTTP it answers 403, and a message it publishes
+    straight to the queue with `force` is refused by the worker, which trusts no flag in a
+    message: it needs a grant the API's user cannot write."""
+    labels = {"healer.scale.min": "1", "healer.scale.max": "1"}
+    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web", labels=labels)))
+    sid = f"{project.name}/web"
+    worker = _stack(server, WORKER, project.name, tmp_path)
+    api = _stack(server, API, project.name, tmp_path)
+    try:
+        worker.worker(concurrency=2)
+        url = api.api()
+        forced = httpx.post(f"{url}/scale/{sid}", headers=AUTH, json={"replicas": 3, "force": True})
+        assert forced.status_code == 403 and "--force" in forced.text
+        # Around the HTTP check: the API's own Redis user publishes the forced message.
+        settings = _settings(server, API)
+        with server.client(API) as r:
+            requests = RequestStore(r)
+            request_id = requests.open(sid, "scale", Source.CLI.value, host=HOST)
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                requests.grant_force(request_id)
+            dispatcher = CeleryDispatcher(make_celery(settings), HostId(HOST))
+            dispatcher.scale(ServiceId(sid), 3, Source.CLI, request_id, HostId(HOST), True)
+        record = _done(url, request_id)
+        assert (record["outcome"], record["reason"]) == ("skipped", "force_not_granted")
+        assert len(project.containers("web")) == 1
+    finally:
+        worker.stop_all()
+        api.stop_all()
