@@ -64,10 +64,10 @@ ROLES: tuple[Role, ...] = (
     Role(
         "healer-beat",
         "REDIS_PASSWORD_BEAT",
-        # RedBeat's schedule and lock, the host registry it fans the schedule out over, the
-        # between-cycles scale check (its watch list and trigger marks), its heartbeat.
-        f"{_DATA} ~healer:redbeat* %R~healer:hosts %R~healer:host:* %R~healer:metrics:*"
-        " ~healer:scale:* ~healer:heartbeat:beat:* %R~healer:*"
+        # Reads the healer's keys (the host registry it fans the schedule out over, the queue
+        # backlog); writes RedBeat's schedule and lock, the between-cycles scale check's
+        # watch list and trigger marks, its heartbeat.
+        f"{_DATA} %R~healer:* ~healer:redbeat* ~healer:scale:* ~healer:heartbeat:beat:*"
         f" {_PRODUCER_KEYS} %R~unacked {_CHANNELS}",
         "its RedBeat schedule and lock, the scale watch and trigger marks, publishes tasks",
     ),
