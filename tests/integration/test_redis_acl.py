@@ -7,6 +7,7 @@ cannot read or write a key. One redis-server for the module, on a free port."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -243,6 +244,41 @@ def test_the_exporter_reads_statistics_only(server: AclRedis) -> None:
         for command in (("GET", "healer:history"), ("SET", "x", "1"), ("CONFIG", "GET", "*")):
             with pytest.raises(redis.exceptions.NoPermissionError):
                 exporter.execute_command(*command)
+
+
+EXPORTER_BINARY = shutil.which("prometheus-redis-exporter")
+
+
+@pytest.mark.skipif(EXPORTER_BINARY is None, reason="no prometheus-redis-exporter (Debian)")
+def test_the_real_exporter_reports_redis_up_under_its_user(server: AclRedis) -> None:
+    """The Debian exporter the stack's image runs, with the compose file's settings: up, the
+    memory figures, and not one denial (CONFIG is switched off, not refused)."""
+    assert EXPORTER_BINARY is not None
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "REDIS_ADDR": f"redis://127.0.0.1:{server.port}",
+        "REDIS_USER": EXPORTER.user,
+        "REDIS_PASSWORD": PASSWORDS[EXPORTER.env],
+        "REDIS_EXPORTER_CONFIG_COMMAND": "-",
+    }
+    argv = [EXPORTER_BINARY, f"--web.listen-address=127.0.0.1:{port}"]
+    server.reset_log()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+
+        def metrics() -> str | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except httpx.HTTPError:
+                return None
+
+        text = wait_until(metrics, 20, 0.2, "the exporter's /metrics")
+        assert "\nredis_up 1\n" in text and "\nredis_memory_max_bytes " in text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert server.denials() == []
 
 
 def test_no_anonymous_client_and_no_default_user(server: AclRedis) -> None:
