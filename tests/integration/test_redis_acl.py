@@ -30,6 +30,8 @@ from tests.support import ComposeFactory, compose_yaml, free_port, healthy_servi
 from tests.support.healer import HealerStack
 
 AUTH = {"Authorization": "Bearer test-token-0123456789"}
+ALERTS_AUTH = {"Authorization": "Bearer alerts-token-0123456789"}
+METRICS_AUTH = {"Authorization": "Bearer metrics-token-0123456789"}
 HOST = "acl-host"
 PASSWORDS = {role.env: f"pw-{role.user}-{os.getpid()}" for role in acl.ROLES}
 PASSWORDS[acl.ADMIN.env] = f"pw-admin-{os.getpid()}"
@@ -134,6 +136,20 @@ def _settings(server: AclRedis, role: acl.Role) -> Settings:
     return Settings(redis_url=server.url(role), host=HOST)
 
 
+def _webhook(sid: str) -> dict[str, Any]:
+    """Alertmanager's webhook body: one firing alert asking for a restart of `sid`."""
+    labels = {"alertname": "HighErrorRate", "auto_repair": "true", "action": "restart"}
+    firing = {
+        "status": "firing",
+        "labels": {**labels, "service": sid, "severity": "critical"},
+        "annotations": {},
+        "startsAt": "2026-01-01T00:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": "acl0000000000001",
+    }
+    return {"version": "4", "status": "firing", "receiver": "healer", "alerts": [firing]}
+
+
 def _done(url: str, request_id: str) -> dict[str, Any]:
     def record() -> dict[str, Any] | None:
         body: dict[str, Any] = httpx.get(f"{url}/requests/{request_id}", headers=AUTH).json()
@@ -168,6 +184,13 @@ def test_every_role_works_under_its_own_user(
         assert _done(url, scale.json()["request_id"])["status"] == "done"
         for path in ("/status", "/history", "/healthz"):
             assert httpx.get(url + path, headers=AUTH).status_code == 200, path
+        metrics = httpx.get(f"{url}/metrics", headers=METRICS_AUTH)
+        assert metrics.status_code == 200 and "healer_" in metrics.text
+        fired = httpx.post(f"{url}/alerts", headers=ALERTS_AUTH, json=_webhook(sid), timeout=30)
+        assert fired.status_code == 202, fired.text
+        (result,) = fired.json()["results"]
+        assert result["decision"] == "queued", result
+        assert _done(url, result["task_id"])["outcome"] == "acted"
         time.sleep(5)  # beat's ticks, probes and scale cycles under their users
         flower_checked(server, stacks[WORKER.user], tmp_path)
     finally:

@@ -48,7 +48,6 @@ class Role:
     user: str  # the Redis user name, also in the role's REDIS_URL
     env: str  # the environment variable scripts/stack.sh keeps its password in
     rules: str  # ACL rules after `on #<hash> resetkeys resetchannels -@all`
-    what: str  # one line for the documentation
 
 
 ROLES: tuple[Role, ...] = (
@@ -59,7 +58,6 @@ ROLES: tuple[Role, ...] = (
         # (unacked* is kombu's redelivery bookkeeping) and stores task results.
         f"{_DATA} ~healer:* ~healer.* ~_kombu.binding* ~unacked ~unacked_index ~unacked_mutex"
         f" ~celery-task-meta-* ~*.celery.pidbox* {_CHANNELS}",
-        "every healer key, consumes and publishes the queues, stores task results",
     ),
     Role(
         "healer-beat",
@@ -69,7 +67,6 @@ ROLES: tuple[Role, ...] = (
         # watch list and trigger marks, its heartbeat.
         f"{_DATA} %R~healer:* ~healer:redbeat* ~healer:scale:* ~healer:heartbeat:beat:*"
         f" {_PRODUCER_KEYS} %R~unacked {_CHANNELS}",
-        "its RedBeat schedule and lock, the scale watch and trigger marks, publishes tasks",
     ),
     Role(
         "healer-events",
@@ -79,7 +76,6 @@ ROLES: tuple[Role, ...] = (
         f"{_DATA} %R~healer:* ~healer:manual_stop:* ~healer:dies:* ~healer:events:*"
         " ~healer:heartbeat:events:* ~healer:metrics:* ~healer:boot:* ~healer:host:*"
         f" ~healer:hosts {_PRODUCER_KEYS} {_CHANNELS}",
-        "reads healer keys; writes hand-stop and crash marks, its cursor; publishes probes",
     ),
     Role(
         "healer-api",
@@ -87,11 +83,10 @@ ROLES: tuple[Role, ...] = (
         # Reads every healer key (status, history, requests); writes request records and the
         # history of what it was asked, operator intent (pause flags, episode resets), alert
         # dedupe and rate marks, its heartbeat; publishes repairs and scales. Never a force
-        # grant (healer:grant:*): see healer.engine.scaling.grants.
+        # grant (healer:grant:*): see RequestStore.grant_force.
         f"{_DATA} %R~healer:* ~healer:request:* ~healer:history ~healer:paused:*"
-        " ~healer:episode:* ~healer:healthy_since:* ~healer:pending:* ~healer:alert:*"
-        f" ~healer:heartbeat:api:* ~healer:metrics:* {_PRODUCER_KEYS} {_CHANNELS}",
-        "reads healer keys; writes requests, history, pause flags, alert marks; publishes tasks",
+        " ~healer:episode:* ~healer:healthy_since:* ~healer:alert:*"
+        f" ~healer:heartbeat:api:* {_PRODUCER_KEYS} {_CHANNELS}",
     ),
     Role(
         "healer-flower",
@@ -103,7 +98,6 @@ ROLES: tuple[Role, ...] = (
         # cannot publish a task: no write on the queues, so its "apply task" API gets NOPERM.
         f"{_DATA} %R~healer.* %R~healer:* %R~celery-task-meta-* ~_kombu.binding*"
         f" ~*.celery.pidbox* ~celeryev.* ~unacked_mutex %R~unacked %R~unacked_index {_CHANNELS}",
-        "reads queue lengths and results, follows events, asks workers (no task publishing)",
     ),
     Role(
         "redis-exporter",
@@ -111,23 +105,21 @@ ROLES: tuple[Role, ...] = (
         # INFO is all `redis_up` and the exporter's server metrics need; no key at all.
         "+info +ping +select +client|setname +latency|latest +slowlog|len +slowlog|get"
         " +dbsize +role",
-        "INFO and server statistics only: no key, no write",
     ),
 )
 
 # A single-host install (scripts/install.sh) runs every role in one process tree with one
 # user: the worker's rights, under a name of its own.
-SINGLE_HOST = Role("healer", "REDIS_PASSWORD", ROLES[0].rules, "the worker's rights")
+SINGLE_HOST = Role("healer", "REDIS_PASSWORD", ROLES[0].rules)
 # The operator's own user (backups, inspection): every command. No role uses it.
-ADMIN = Role("admin", "REDIS_PASSWORD", "+@all ~* &*", "the operator's: everything")
+ADMIN = Role("admin", "REDIS_PASSWORD", "+@all ~* &*")
 # The HA profile: replicas sync from the master, sentinels monitor and fail it over.
-REPLICA = Role("replica", "REDIS_PASSWORD_REPLICA", "+psync +replconf +ping", "replication only")
+REPLICA = Role("replica", "REDIS_PASSWORD_REPLICA", "+psync +replconf +ping")
 SENTINEL = Role(
     "sentinel",
     "REDIS_PASSWORD_SENTINEL",
     # What Redis' Sentinel documentation lists for a monitored server's sentinel user.
     "+client +subscribe +publish +ping +info +multi +slaveof +config +exec &__sentinel__:hello",
-    "monitoring and failover of the master (Sentinel's documented set)",
 )
 # The healthcheck: PING and nothing else, no password (it reveals nothing).
 HEALTHCHECK = "user healthcheck on nopass resetkeys resetchannels -@all +ping"
