@@ -304,6 +304,34 @@ def test_the_real_exporter_reports_redis_up_under_its_user(server: AclRedis) -> 
     assert server.denials() == []
 
 
+def test_transactions_survive_a_restart_from_the_append_only_file(tmp_path: Path) -> None:
+    """Redis 7.0 replays the AOF's MULTI/EXEC blocks under `default`'s rights: the guard's
+    transactions written before a restart must still be there after it."""
+    (tmp_path / "users.acl").write_text(acl.render(PASSWORDS))
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)]
+    argv += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+    argv += ["--aclfile", str(tmp_path / "users.acl")]
+    url = f"redis://{WORKER.user}:{PASSWORDS[WORKER.env]}@127.0.0.1:{port}/0"
+    for round_ in (1, 2):
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, start_new_session=True)
+        try:
+            client = redis.Redis.from_url(url, decode_responses=True)
+            lost = (redis.ConnectionError, redis.BusyLoadingError)
+            wait_until(client.ping, 20, 0.05, "redis-server with the AOF", ignore=lost)
+            if round_ == 1:
+                with client.pipeline(transaction=True) as pipe:
+                    pipe.set("healer:lock:h/p/web", "owner").zadd("healer:dies:h/p/web", {"a": 1})
+                    pipe.execute()
+            else:
+                assert client.get("healer:lock:h/p/web") == "owner"
+                assert client.zcard("healer:dies:h/p/web") == 1
+            client.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
 def test_no_anonymous_client_and_no_default_user(server: AclRedis) -> None:
     anonymous = redis.Redis(port=server.port)
     with anonymous, pytest.raises(redis.exceptions.AuthenticationError):
