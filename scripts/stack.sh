@@ -14,7 +14,7 @@
 #   1. .env: written from .env.example with fresh random secrets (HEALER_API_TOKEN,
 #      HEALER_ALERTS_TOKEN, HEALER_METRICS_TOKEN, REDIS_PASSWORD, ALERTMANAGER_PASSWORD, FLOWER_PASSWORD, GRAFANA_ADMIN_PASSWORD,
 #      POSTGRES_PASSWORD, and one Redis password per role: REDIS_PASSWORD_WORKER, _BEAT, _EVENTS,
-#      _API, _FLOWER, _EXPORTER, _REPLICA, _SENTINEL) and DOCKER_GID when there is none; a secret
+#      _API, _FLOWER, _EXPORTER, _REPLICA, _SENTINEL, and SENTINEL_PASSWORD) and DOCKER_GID when there is none; a secret
 #      missing from an existing .env is added. Says what it wrote. Your values are never changed.
 #   2. secret files for the containers, from .env, in HEALER_SECRETS_DIR (deploy/secrets),
 #      among them Redis' ACL file (a user per role, password hashes only).
@@ -42,11 +42,11 @@ if [[ -z ${DOCKER:-} ]]; then
 fi
 export DOCKER
 
-# Redis: REDIS_PASSWORD is the operator's `admin` user (and the sentinels' own password); each
-# role has its own user (healer.adapters.store.acl).
+# Redis: REDIS_PASSWORD is the operator's `admin` user; each role has its own user
+# (healer.adapters.store.acl); SENTINEL_PASSWORD is the HA sentinels' own.
 REDIS_ROLE_PASSWORDS=(REDIS_PASSWORD_WORKER REDIS_PASSWORD_BEAT REDIS_PASSWORD_EVENTS
   REDIS_PASSWORD_API REDIS_PASSWORD_FLOWER REDIS_PASSWORD_EXPORTER REDIS_PASSWORD_REPLICA
-  REDIS_PASSWORD_SENTINEL)
+  REDIS_PASSWORD_SENTINEL SENTINEL_PASSWORD)
 SECRETS=(HEALER_API_TOKEN HEALER_ALERTS_TOKEN HEALER_METRICS_TOKEN REDIS_PASSWORD
   "${REDIS_ROLE_PASSWORDS[@]}" ALERTMANAGER_PASSWORD FLOWER_PASSWORD GRAFANA_ADMIN_PASSWORD
   POSTGRES_PASSWORD)

@@ -59,6 +59,7 @@ COMPOSE_ONLY = {
     *(role.env for role in acl.ROLES),
     acl.REPLICA.env,
     acl.SENTINEL.env,
+    "SENTINEL_PASSWORD",
     "REDIS_EXPORTER_USER",
     "ALERTMANAGER_PASSWORD",
     "FLOWER_PASSWORD",
@@ -120,7 +121,7 @@ def _compose(*args: str, token: bool = True, without: str = "") -> subprocess.Co
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     env["DOCKER_GID"] = "999"
     # The HA override's too (the sentinels' own password, replication, Sentinel's login).
-    ha = ("REDIS_PASSWORD", acl.REPLICA.env, acl.SENTINEL.env)
+    ha = (acl.REPLICA.env, acl.SENTINEL.env, "SENTINEL_PASSWORD")
     env.update(
         {name: f"test-{name.lower()}" for name in (*REQUIRED_SECRETS, *ha) if name != without}
     )
