@@ -261,6 +261,14 @@ def test_the_api_user_stays_inside_its_keys(server: AclRedis) -> None:
         api.delete("healer.repair")
 
 
+def test_flower_cannot_publish_a_task_or_redeliver(server: AclRedis) -> None:
+    with server.client(FLOWER) as flower:
+        assert flower.llen("healer.repair") == 0  # queue lengths are its job
+        for command in (("LPUSH", "healer.repair", "{}"), ("HDEL", "unacked", "x")):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                flower.execute_command(*command)
+
+
 def test_the_exporter_reads_statistics_only(server: AclRedis) -> None:
     with server.client(EXPORTER) as exporter:
         assert exporter.info("server")["redis_version"]
