@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.store import acl
@@ -341,11 +343,12 @@ def test_transactions_survive_a_restart_from_the_append_only_file(tmp_path: Path
 
 
 def test_no_anonymous_client_and_no_default_user(server: AclRedis) -> None:
-    anonymous = redis.Redis(port=server.port)
+    once = {"retry": Retry(NoBackoff(), 0)}  # a refusal is an answer: no reconnecting
+    anonymous = redis.Redis(port=server.port, **once)
     with anonymous, pytest.raises(redis.exceptions.AuthenticationError):
         anonymous.get("healer:history")
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(port=server.port, username="healer-api", password="wrong").ping()
+        redis.Redis(port=server.port, username="healer-api", password="wrong", **once).ping()
     with redis.Redis(port=server.port, username="healthcheck", password="any") as check:
         assert check.ping()
         with pytest.raises(redis.exceptions.NoPermissionError):
