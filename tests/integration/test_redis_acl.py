@@ -6,6 +6,7 @@ cannot read or write a key. One redis-server for the module, on a free port."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -360,7 +361,8 @@ def test_a_force_from_the_api_is_refused_by_the_worker(
 ) -> None:
     """The API cannot force a scale: over HTTP it answers 403, and a message it publishes
     straight to the queue with `force` is refused by the worker, which trusts no flag in a
-    message: it needs a grant the API's user cannot write."""
+    message: it needs a grant the API's user cannot write. The CLI under the worker's user
+    can."""
     labels = {"healer.scale.min": "1", "healer.scale.max": "1"}
     project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web", labels=labels)))
     sid = f"{project.name}/web"
@@ -383,6 +385,10 @@ def test_a_force_from_the_api_is_refused_by_the_worker(
         record = _done(url, request_id)
         assert (record["outcome"], record["reason"]) == ("skipped", "force_not_granted")
         assert len(project.containers("web")) == 1
+        # The CLI on a healer host (the worker's user) writes the grant: the force holds.
+        scaled = worker.cli("scale", sid, "2", "--force", "-o", "json")
+        assert json.loads(scaled.stdout)["outcome"] == "acted", scaled.stdout
+        assert len(project.containers("web")) == 2
     finally:
         worker.stop_all()
         api.stop_all()
