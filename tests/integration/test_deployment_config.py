@@ -730,6 +730,7 @@ def test_agent_compose_file_runs_only_this_hosts_roles() -> None:
         assert services[name]["command"] == main[name]["command"], name
     for name, service in services.items():
         assert service["cap_drop"] == ["ALL"] and service["read_only"] is True, name
+        assert service.get("mem_limit"), f"{name} has no memory limit"
     # Without the cluster's Redis or this host's name, compose refuses to start the agent.
     for missing in ("REDIS_URL", "HEALER_HOST"):
         partial = {k: v for k, v in env.items() if k != missing}
