@@ -9,8 +9,8 @@ password itself, so redis-server needs none of them in its environment or on its
 Every user: no FLUSHALL/FLUSHDB, KEYS, CONFIG, DEBUG, SHUTDOWN, MODULE, ACL, REPLICAOF, MIGRATE,
 RESTORE, SAVE, MONITOR, CLIENT KILL or FUNCTION (Redis' @dangerous and @admin categories and
 more): no role does any of those. Keys: the healer's own (`healer:*`), the Celery queues
-(`healer.*`, kombu's `_kombu.binding.*` routing sets, `unacked*` for redelivery), Celery's
-results (`celery-task-meta-*`) and the control replies (`*.reply.celery.pidbox`), each role
+(`healer.*`, kombu's `_kombu.binding*` routing sets, `unacked*` for redelivery), Celery's
+results (`celery-task-meta-*`) and the remote-control queues (`*.celery.pidbox*`), each role
 only what its code touches, and read-only where it only reads (`%R~`).
 """
 
@@ -28,11 +28,12 @@ from dataclasses import dataclass
 # SWAPDB, MOVE and COPY move data between databases.
 _NEVER = "-@dangerous -@admin -function -script|flush -script|kill -swapdb -move -copy"
 # Data commands a Celery client (kombu's Redis transport, the result backend) and the
-# healer's stores run; pattern-limited by the keys below. INFO and CLIENT SETNAME are in
-# @dangerous but harmless here: redis-py and kombu ask for the server's version and name
-# their connections; ROLE tells the healer's failover metric which node it writes to. SELECT:
-# REDIS_URL names the database (key patterns hold in every database alike).
-_DATA = f"+@all {_NEVER} +info +client|setname +client|getname +client|id +role +select"
+# healer's stores run; pattern-limited by the keys below. No INFO, ROLE or CLIENT (all in
+# @dangerous): no role's code path sends one (the role test checks ACL LOG). SELECT: REDIS_URL
+# names the database (key patterns hold in every database alike). On Redis 7.2 and later
+# redis-py's `CLIENT SETINFO` at connect is refused and ignored (a line in ACL LOG); it cannot
+# be granted here, as Redis 7.0 refuses an ACL file that names a command it lacks.
+_DATA = f"+@all {_NEVER} +select"
 # Queues and routing every Celery producer writes (kombu declares a queue's binding before
 # it publishes), and the result of a task it may wait for.
 _PRODUCER_KEYS = "~healer.* ~_kombu.binding* %R~celery-task-meta-*"
