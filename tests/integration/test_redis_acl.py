@@ -221,7 +221,8 @@ def flower_checked(server: AclRedis, worker: HealerStack, tmp_path: Path) -> Non
                 return None
 
         assert wait_until(workers, 60, 0.5, "flower's worker list")
-        assert httpx.get(f"{base}/api/queues/length", timeout=10).status_code == 200
+        lengths = httpx.get(f"{base}/api/queues/length", timeout=10).json()["active_queues"]
+        assert {"healer.repair", "healer.scale"} <= {q["name"] for q in lengths}, lengths
     finally:
         proc.terminate()
         proc.wait(timeout=20)
