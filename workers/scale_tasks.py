@@ -124,17 +124,7 @@ def _scale(
     h: Healer, sid: ServiceId, replicas: int, force: bool, source: Source, request_id: str = ""
 ) -> dict[str, Any]:
     if force and not h.requests.take_force_grant(request_id):
-        # The message's `force` is not trusted: only the CLI, with Redis rights the API's
-        # user lacks, writes the grant (healer.adapters.store.acl). Refused, not downgraded:
-        # whoever asked learns that force was not theirs to use.
-        rec = Record(sid, Outcome.SKIPPED, "scale", reason="force_not_granted", detail=NO_GRANT)
-        h.history.record(rec)
-        return {
-            "sid": sid,
-            "outcome": Outcome.REFUSED,
-            "reason": "force_not_granted",
-            "detail": NO_GRANT,
-        }
+        return _force_refused(h, sid)
     view = h.engine.services(sid).get(sid)
     down = replicas == ALERT_ONE_FEWER
     if source == Source.ALERT:
@@ -167,3 +157,18 @@ def _scale(
         # A refusal is an answer, not a failure to retry: return it for the caller to show.
         return {"sid": sid, "outcome": Outcome.REFUSED, "reason": "refused", "detail": str(exc)}
     return asdict(result)
+
+
+def _force_refused(h: Healer, sid: ServiceId) -> dict[str, Any]:
+    """The message's `force` is not trusted: only the CLI, with Redis rights the API's user
+    lacks, writes the grant (healer.adapters.store.acl). Refused, not downgraded: whoever
+    asked learns that force was not theirs to use."""
+    h.history.record(
+        Record(sid, Outcome.SKIPPED, "scale", reason="force_not_granted", detail=NO_GRANT)
+    )
+    return {
+        "sid": sid,
+        "outcome": Outcome.REFUSED,
+        "reason": "force_not_granted",
+        "detail": NO_GRANT,
+    }
