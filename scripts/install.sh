@@ -7,10 +7,12 @@
 #      /opt/compose-healer), at the versions of deploy/images/requirements.lock (the image's),
 #      with no dev extras and no test plugins;
 #   3. the settings file $etc/healer.env (default /etc/compose-healer): a generated Redis
-#      password in REDIS_URL and a generated HEALER_API_TOKEN when absent; values already there
-#      are kept; mode 640, group compose-healer;
-#   4. where systemd runs: the system user compose-healer (in the docker group), Redis
-#      requiring that password (/etc/redis/compose-healer.conf, included from redis.conf),
+#      password in REDIS_URL (the Redis user `healer`) and a generated HEALER_API_TOKEN when
+#      absent; values already there are kept; mode 640, group compose-healer;
+#   4. where systemd runs: the system user compose-healer (in the docker group), Redis with
+#      the users of /etc/redis/compose-healer.acl (included from redis.conf through
+#      /etc/redis/compose-healer.conf): `default` off, `healer` with the worker's rights and
+#      nothing dangerous (healer.adapters.store.acl),
 #      the unit deploy/systemd/compose-healer.service, and `systemctl enable --now` of
 #      redis-server, docker and compose-healer. Where systemd does not run it says so and
 #      stops there: scripts/run.sh then starts what is needed in the foreground.
@@ -104,18 +106,27 @@ write_env() {
   password=$(env_value REDIS_PASSWORD)
   [[ -n $password ]] || password=$(random_secret)
   add_env REDIS_PASSWORD "$password"
-  add_env REDIS_URL "redis://:$password@127.0.0.1:6379/0"
+  add_env REDIS_URL "redis://healer:$password@127.0.0.1:6379/0"
+  # An earlier install's URL logged in as `default`, which is now off.
+  if [[ $(env_value REDIS_URL) == "redis://:$password@127.0.0.1:6379/0" ]]; then
+    sed -i "s|^REDIS_URL=redis://:|REDIS_URL=redis://healer:|" "$env_file"
+    log "settings: REDIS_URL now logs in as the Redis user healer"
+  fi
   add_env HEALER_API_TOKEN "$(random_secret)"
 }
 
 configure_redis() {
-  local conf=/etc/redis/compose-healer.conf main=/etc/redis/redis.conf
+  local conf=/etc/redis/compose-healer.conf acl=/etc/redis/compose-healer.acl
+  local main=/etc/redis/redis.conf
   [[ -f $main ]] || die "$main not found: is redis-server installed?"
-  (umask 027 && printf '# Written by compose-healer scripts/install.sh\nrequirepass %s\n' \
-    "$(env_value REDIS_PASSWORD)" >"$conf")
-  chown root:redis "$conf" 2>/dev/null || true
+  # The users (a password hash, no password): the rules the compose stack's worker has.
+  (umask 027 && REDIS_PASSWORD=$(env_value REDIS_PASSWORD) \
+    "$prefix/venv/bin/python" -m healer.adapters.store.acl --single-host >"$acl") ||
+    die "could not write $acl"
+  (umask 027 && printf '# Written by compose-healer scripts/install.sh\naclfile %s\n' "$acl" >"$conf")
+  chown root:redis "$conf" "$acl" 2>/dev/null || true
   grep -qx "include $conf" "$main" || printf '\ninclude %s\n' "$conf" >>"$main"
-  log "redis: requires the password in $env_file ($conf)"
+  log "redis: the user healer with the password in $env_file ($acl); default is off"
 }
 
 install_system() {

@@ -38,7 +38,7 @@ mkdir -p "$state_dir"
 
 # --- 1. Debian packages --------------------------------------------------------------------
 
-packages=(redis-server docker.io busybox-static prometheus prometheus-alertmanager haproxy debootstrap rabbitmq-server)
+packages=(redis-server docker.io busybox-static prometheus prometheus-alertmanager haproxy debootstrap rabbitmq-server prometheus-redis-exporter)
 
 installed() {
   [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]

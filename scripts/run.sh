@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install compose-healer for production on this Debian host (scripts/install.sh: its own venv
-# in /opt/compose-healer, settings in /etc/compose-healer/healer.env, Redis with a password,
-# a systemd unit) and run it: worker, beat, Docker events watcher and HTTP API.
+# in /opt/compose-healer, settings in /etc/compose-healer/healer.env, Redis with a user of its
+# own, a systemd unit) and run it: worker, beat, Docker events watcher and HTTP API.
 #
 # Where systemd runs, the unit compose-healer.service runs the healer (enabled at boot,
 # restarted if it dies) and this script follows its log; Ctrl-C stops following, not the
@@ -40,26 +40,38 @@ source "$env_file"
 set +a
 export HEALER_ENV_FILE=$env_file
 
-redis_answer() { redis-cli -h 127.0.0.1 -p 6379 --no-auth-warning "$@" ping 2>&1 || true; }
+# As the Redis user `healer` (scripts/install.sh's; the password through the environment, not
+# the command line `ps` shows). With `-` for the user: an anonymous PING.
+redis_answer() {
+  if [[ $1 == - ]]; then
+    redis-cli -h 127.0.0.1 -p 6379 ping 2>&1 || true
+  else
+    REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -h 127.0.0.1 -p 6379 --user "$1" ping 2>&1 || true
+  fi
+}
 
 start_redis() {
-  local answer
-  answer=$(redis_answer -a "$REDIS_PASSWORD")
-  [[ $answer == PONG ]] && return 0
-  if [[ $answer == *"without any password configured"* || $answer == *"no password is set"* ]]; then
+  [[ $(redis_answer healer) == PONG ]] && return 0
+  if [[ $(redis_answer -) == PONG ]]; then
     log "WARNING: the Redis on 127.0.0.1:6379 requires no password and is not ours to change;"
-    log "  the healer uses it without one. Set requirepass there and REDIS_URL in $env_file."
+    log "  the healer uses it without one. Give it the users of scripts/install.sh"
+    log "  (python -m healer.adapters.store.acl --single-host) and REDIS_URL in $env_file."
     export REDIS_URL=redis://127.0.0.1:6379/0
     return 0
   fi
-  log "redis: starting on 127.0.0.1:6379 with the password in $env_file (log $state_dir/redis.log)"
-  # The password through stdin, not the command line `ps` shows.
-  printf 'requirepass %s\n' "$REDIS_PASSWORD" | redis-server - --daemonize yes --bind 127.0.0.1 \
-    --port 6379 --dir "$state_dir" --appendonly yes --logfile "$state_dir/redis.log" \
+  if [[ $(redis_answer -) != *"Connection refused"* ]]; then
+    die "the Redis on 127.0.0.1:6379 refuses the user healer with the password in $env_file"
+  fi
+  log "redis: starting on 127.0.0.1:6379 with the user healer of $env_file (log $state_dir/redis.log)"
+  # Its users through stdin (`default` off, `healer` with the worker's rights, a hash of the
+  # password): nothing secret on the command line.
+  "$prefix/venv/bin/python" -m healer.adapters.store.acl --single-host | redis-server - --daemonize yes \
+    --bind 127.0.0.1 --port 6379 --dir "$state_dir" --appendonly yes \
+    --maxmemory 256mb --maxmemory-policy noeviction --logfile "$state_dir/redis.log" \
     --pidfile "$state_dir/redis.pid" >/dev/null
   local i
   for ((i = 0; i < 100; i++)); do
-    [[ $(redis_answer -a "$REDIS_PASSWORD") == PONG ]] && return 0
+    [[ $(redis_answer healer) == PONG ]] && return 0
     sleep 0.1
   done
   die "redis-server did not answer within 10 s; log: $state_dir/redis.log"

@@ -28,6 +28,11 @@ from healer.engine.scaling.cycle import (
 from workers.app import RETRY_ON_REDIS_LOSS, app, settings
 from workers.tasks import elsewhere, healer
 
+NO_GRANT = (
+    "a forced scale (past min/max) needs `healer scale --force` on a healer host; this request"
+    " carried no grant for it (the API cannot force a scale)"
+)
+
 
 def _queues() -> CeleryQueues:
     # The worker's own app: same broker, same transport options as the tasks it measures.
@@ -100,7 +105,7 @@ def scale_service_task(
         return away
     h = healer()
     try:
-        out = _scale(h, ServiceId(sid), int(replicas), bool(force), Source(source))
+        out = _scale(h, ServiceId(sid), int(replicas), bool(force), Source(source), request_id)
     except SoftTimeLimitExceeded:
         out = {"sid": sid, "outcome": Outcome.FAILED, "reason": "time_limit"}
     except EngineError as exc:
@@ -115,7 +120,11 @@ def scale_service_task(
     return out
 
 
-def _scale(h: Healer, sid: ServiceId, replicas: int, force: bool, source: Source) -> dict[str, Any]:
+def _scale(
+    h: Healer, sid: ServiceId, replicas: int, force: bool, source: Source, request_id: str = ""
+) -> dict[str, Any]:
+    if force and not h.requests.take_force_grant(request_id):
+        return _force_refused(h, sid)
     view = h.engine.services(sid).get(sid)
     down = replicas == ALERT_ONE_FEWER
     if source == Source.ALERT:
@@ -148,3 +157,18 @@ def _scale(h: Healer, sid: ServiceId, replicas: int, force: bool, source: Source
         # A refusal is an answer, not a failure to retry: return it for the caller to show.
         return {"sid": sid, "outcome": Outcome.REFUSED, "reason": "refused", "detail": str(exc)}
     return asdict(result)
+
+
+def _force_refused(h: Healer, sid: ServiceId) -> dict[str, Any]:
+    """The message's `force` is not trusted: only the CLI, with Redis rights the API's user
+    lacks, writes the grant (healer.adapters.store.acl). Refused, not downgraded: whoever
+    asked learns that force was not theirs to use."""
+    h.history.record(
+        Record(sid, Outcome.SKIPPED, "scale", reason="force_not_granted", detail=NO_GRANT)
+    )
+    return {
+        "sid": sid,
+        "outcome": Outcome.REFUSED,
+        "reason": "force_not_granted",
+        "detail": NO_GRANT,
+    }

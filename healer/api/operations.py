@@ -32,7 +32,11 @@ class ReasonBody(BaseModel):
 
 class ScaleBody(ReasonBody):
     replicas: int = Field(ge=0, description="replicas to run")
-    force: bool = Field(False, description="go past the service's min/max replicas")
+    force: bool = Field(
+        False,
+        description="refused (403): a scale past min/max is `healer scale --force` on a healer"
+        " host only",
+    )
 
 
 def parse(model: type[M], raw: bytes) -> M:
@@ -58,6 +62,10 @@ async def _reason(request: Request) -> str:
     return parse(ReasonBody, await read_capped(request, MAX_REPAIR_BODY)).reason
 
 
+FORCE_REFUSED = (
+    "force is not accepted over HTTP: scale within the service's min/max, or run "
+    "`healer scale SERVICE N --force` on a healer host"
+)
 operations = APIRouter(dependencies=[Depends(deps.authorized)])
 by = deps.caller  # which token asked, recorded with each operation
 REASON_DOC = json_body(ReasonBody, required=False)
@@ -116,6 +124,10 @@ async def reset(h: HealerDep, service: str, request: Request, response: Response
 async def scale(h: HealerDep, service: str, request: Request, response: Response) -> dict[str, Any]:
     """Scale SERVICE to `replicas` on its host's worker; poll the Location for the outcome."""
     body = parse(ScaleBody, await read_capped(request, MAX_REPAIR_BODY))
+    if body.force:
+        # Whoever holds the API token scales within min/max only; the worker would refuse
+        # the force anyway (no grant: the API's Redis user cannot write one).
+        raise HTTPException(403, FORCE_REFUSED)
     ref = await run_in_threadpool(deps.service_ref, h, service)
     out = await run_in_threadpool(
         control.request_scale,

@@ -141,7 +141,7 @@ def scale(
     out = control.request_scale(h, ref, replicas, force, reason, Source.CLI)
     wait = h.settings.scale_start_timeout + h.settings.scale_drain_timeout + 30
     done = wait_record(h, out["request_id"], wait, f"scaling {ref} to {replicas}")
-    refused = done.get("reason") in ("refused", "not_autoscaled")
+    refused = done.get("reason") in ("refused", "not_autoscaled", "force_not_granted")
     if wants_json(output, as_json):
         emit(done)
     elif refused:

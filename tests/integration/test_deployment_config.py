@@ -23,6 +23,7 @@ import click
 import pytest
 import yaml
 
+from healer.adapters.store import acl
 from healer.core.queues import QUEUES
 from healer.settings import Settings
 from healer.supervisor import commands
@@ -55,6 +56,11 @@ COMPOSE_ONLY = {
     "DOCKER_SOCKET",
     "PUBLISH_ADDR",
     "REDIS_PASSWORD",
+    *(role.env for role in acl.ROLES),
+    acl.REPLICA.env,
+    acl.SENTINEL.env,
+    "SENTINEL_PASSWORD",
+    "REDIS_EXPORTER_USER",
     "ALERTMANAGER_PASSWORD",
     "FLOWER_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
@@ -78,7 +84,7 @@ COMPOSE_ONLY = {
 REQUIRED_SECRETS = (
     "HEALER_ALERTS_TOKEN",
     "HEALER_METRICS_TOKEN",
-    "REDIS_PASSWORD",
+    *(role.env for role in acl.ROLES),
     "FLOWER_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
     "POSTGRES_PASSWORD",
@@ -114,7 +120,11 @@ def _compose(*args: str, token: bool = True, without: str = "") -> subprocess.Co
     # A clean environment: nothing from the developer's shell or a local .env leaks in.
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     env["DOCKER_GID"] = "999"
-    env.update({name: f"test-{name.lower()}" for name in REQUIRED_SECRETS if name != without})
+    # The HA override's too (the sentinels' own password, replication, Sentinel's login).
+    ha = (acl.REPLICA.env, acl.SENTINEL.env, "SENTINEL_PASSWORD")
+    env.update(
+        {name: f"test-{name.lower()}" for name in (*REQUIRED_SECRETS, *ha) if name != without}
+    )
     if token:
         env["HEALER_API_TOKEN"] = "test-token-0123456789"
     argv = [_binary(), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE)]
@@ -360,14 +370,23 @@ def test_published_ports_default_to_localhost() -> None:
 def test_redis_flower_and_alertmanager_need_credentials() -> None:
     services = _services()
     redis = services["redis"]
-    # The password reaches redis-server on stdin (its ACL), never in its argv.
-    script = redis["command"][2]
-    assert "user default on >$$REDIS_PASSWORD" in script
-    assert "REDIS_PASSWORD" not in script.splitlines()[0]  # the exec line: redis-server's argv
-    assert redis["environment"]["REDIS_PASSWORD"] == "test-redis_password"
+    # Its users come from the ACL file (password hashes): no password in its environment or
+    # on its command line.
+    assert "aclfile /run/secrets/redis_users.acl" in redis["command"][2]
+    assert "PASSWORD" not in json.dumps(redis)
+    secrets = {s["target"]: s["source"] for s in redis["secrets"]}
+    assert secrets["/run/secrets/redis_users.acl"] == "redis_users_acl"
+    # Each role logs in as its own user.
+    users = {"flower": "healer-flower"}
     for name in HEALER_SERVICES:
         url = urlsplit(services[name]["environment"]["REDIS_URL"])
-        assert url.password == "test-redis_password" and url.hostname == "redis", name
+        user = users.get(name, name)
+        role = next(r for r in acl.ROLES if r.user == user)
+        assert (url.username, url.hostname) == (user, "redis"), name
+        assert url.password == f"test-{role.env.lower()}", name
+    exporter = services["redis-exporter"]["environment"]
+    assert exporter["REDIS_USER"] == "redis-exporter"
+    assert exporter["REDIS_PASSWORD"] == "test-redis_password_exporter"
     assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "admin:test-flower_password"
     am = services["alertmanager"]
     web_config = _option(am["command"], "--web.config.file")
@@ -416,7 +435,7 @@ def test_logs_volume_matches_log_dir() -> None:
 def test_redis_is_opted_out_and_persistent() -> None:
     redis = _services()["redis"]
     assert redis["labels"]["auto_repair"] == "false"
-    assert "--appendonly yes" in " ".join(redis["command"])
+    assert "\nappendonly yes\n" in redis["command"][2]
     assert redis["healthcheck"]["test"]
 
 
@@ -666,7 +685,19 @@ def test_ha_override_points_every_role_at_the_sentinels() -> None:
         assert service["labels"]["auto_repair"] == "false", name
         assert "ports" not in service, name  # nothing published
     for name in nodes:
-        assert "--min-replicas-to-write 1" in " ".join(services[name]["command"]), name
+        config = " ".join(services[name]["command"])
+        assert "min-replicas-to-write 1" in config and "maxmemory-policy noeviction" in config
+        # Every node has the users (one may become master); replication logs in as `replica`.
+        assert "aclfile /run/secrets/redis_users.acl" in config and "masteruser replica" in config
+        assert "PASSWORD" not in config.split("<<EOF")[0], name  # nothing on the argv
+    users = {"flower": "healer-flower"}
+    for name in HEALER_SERVICES:
+        first = services[name]["environment"]["REDIS_URL"].split(";")[0]
+        assert urlsplit(first).username == users.get(name, name), name
+    for name in sentinels:
+        assert "sentinel auth-user mymaster sentinel" in " ".join(services[name]["command"])
+    for name, service in services.items():
+        assert service.get("mem_limit"), f"{name} has no memory limit"
 
 
 def _agent_config(**env: str) -> subprocess.CompletedProcess[str]:
@@ -699,6 +730,7 @@ def test_agent_compose_file_runs_only_this_hosts_roles() -> None:
         assert services[name]["command"] == main[name]["command"], name
     for name, service in services.items():
         assert service["cap_drop"] == ["ALL"] and service["read_only"] is True, name
+        assert service.get("mem_limit"), f"{name} has no memory limit"
     # Without the cluster's Redis or this host's name, compose refuses to start the agent.
     for missing in ("REDIS_URL", "HEALER_HOST"):
         partial = {k: v for k, v in env.items() if k != missing}
@@ -707,8 +739,9 @@ def test_agent_compose_file_runs_only_this_hosts_roles() -> None:
 
 
 def test_redis_runs_with_the_stacks_acl_and_memory_cap(tmp_path: Path) -> None:
-    """The compose file's own Redis command, run by a real redis-server: the password works,
-    what no healer role needs is refused, maxmemory is set."""
+    """The compose file's own Redis command, run by a real redis-server with the ACL file
+    scripts/stack.sh renders: each role's user works, `default` is off, what no healer role
+    needs is refused, maxmemory is set and never evicts."""
     import redis as redis_py
 
     from tests.support import free_port, wait_until
@@ -716,24 +749,34 @@ def test_redis_runs_with_the_stacks_acl_and_memory_cap(tmp_path: Path) -> None:
     argv = _services()["redis"]["command"]
     assert argv[:2] == ["sh", "-c"]
     port = free_port()
+    passwords = {role.env: f"pw-{role.user}" for role in acl.ROLES} | {"REDIS_PASSWORD": "pw"}
+    users = tmp_path / "users.acl"
+    users.write_text(acl.render(passwords, ha=False))
     script = argv[2].replace("$$", "$")  # compose's escape, undone as compose does at run time
-    script = script.replace("--dir /data", f"--dir {tmp_path} --port {port} --bind 127.0.0.1")
-    script = script.replace("--appendonly yes", "--appendonly no --save ''")
-    env = {"PATH": os.environ["PATH"], "REDIS_PASSWORD": "test-redis_password"}
+    script = script.replace("/run/secrets/redis_users.acl", str(users))
+    script = script.replace("dir /data", f"dir {tmp_path}\nport {port}\nbind 127.0.0.1")
+    script = script.replace("appendonly yes", "appendonly no\nsave ''")
+    env = {"PATH": os.environ["PATH"]}
     proc = subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.DEVNULL)
     try:
-        client = redis_py.Redis(port=port, password="test-redis_password", socket_timeout=5)
+        client = redis_py.Redis(
+            port=port, username="healer-worker", password="pw-healer-worker", socket_timeout=5
+        )
         wait_until(lambda: client.ping(), timeout=20, message="redis from the compose command")
         with pytest.raises(redis_py.exceptions.NoPermissionError):
             client.flushall()
         with pytest.raises(redis_py.exceptions.NoPermissionError):
             client.config_set("maxmemory", "0")
-        assert client.config_get("maxmemory")["maxmemory"] == str(256 << 20)
-        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+        admin = redis_py.Redis(port=port, username="admin", password="pw", socket_timeout=5)
+        assert admin.config_get("maxmemory")["maxmemory"] == str(256 << 20)
+        assert admin.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
         client.lpush("healer.repair", "x")  # what the roles do still works
         with pytest.raises(redis_py.exceptions.AuthenticationError):
-            redis_py.Redis(port=port, password="wrong").ping()
+            redis_py.Redis(port=port, password="pw").ping()  # `default` is off
+        with pytest.raises(redis_py.exceptions.AuthenticationError):
+            redis_py.Redis(port=port, username="healer-api", password="wrong").ping()
         client.close()
+        admin.close()
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -87,8 +87,9 @@ THIRD_PARTY_METRICS = frozenset(
     }
 )
 STANDARD_METRICS = frozenset({"up", "ALERTS"})
-# redis_exporter's "Redis answers" gauge: only HealerRedisDown needs it.
-RULE_ONLY_METRICS = frozenset({"redis_up"})
+# redis_exporter's "Redis answers" gauge (HealerRedisDown) and its memory figures
+# (HealerRedisMemoryHigh: from INFO, the exporter's user may not run CONFIG GET).
+RULE_ONLY_METRICS = frozenset({"redis_up", "redis_memory_used_bytes", "redis_memory_max_bytes"})
 
 SEED_ALERTS: dict[str, dict[str, str | None]] = {
     # name: expected `for`, auto_repair, action

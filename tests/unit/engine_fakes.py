@@ -222,6 +222,7 @@ class FakeFlags:
 class FakeRequests:
     def __init__(self) -> None:
         self.records: dict[str, dict[str, str]] = {}
+        self.grants: set[str] = set()
         self._n = 0
 
     def open(self, service: str, action: str, source: str, **extra: str) -> str:
@@ -245,6 +246,15 @@ class FakeRequests:
 
     def replicated(self, request_id: str) -> bool:
         return True  # one Redis, no replica asked for
+
+    def grant_force(self, request_id: str) -> None:
+        self.grants.add(request_id)
+
+    def take_force_grant(self, request_id: str) -> bool:
+        if request_id not in self.grants:
+            return False
+        self.grants.discard(request_id)
+        return True
 
 
 @dataclass

@@ -133,7 +133,11 @@ def ping(where: str | RedisTarget, timeout: float = 3) -> None:
     t = where if isinstance(where, RedisTarget) else RedisTarget(where)
     if t.is_sentinel:
         client = sentinel(t).master_for(
-            t.master, db=t.db, password=t.password, socket_connect_timeout=timeout
+            t.master,
+            db=t.db,
+            username=t.username,
+            password=t.password,
+            socket_connect_timeout=timeout,
         )
     else:
         client = redis.Redis.from_url(t.url, socket_connect_timeout=timeout)

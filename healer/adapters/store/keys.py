@@ -151,6 +151,14 @@ def request(request_id: str) -> str:
 REQUEST_TTL = DAY
 
 
+# A forced scale's permission, written by the CLI next to its request record and taken (once)
+# by the worker that scales: the API's Redis user cannot write it (healer.adapters.store.acl),
+# so a message that says `force` but came from the API is refused. TTL: REQUEST_TTL, as the
+# request it belongs to.
+def force_grant(request_id: str) -> str:
+    return f"{PREFIX}grant:force:{request_id}"
+
+
 # Last observed snapshot of a service (JSON). TTL: snapshot_ttl — three reconcile intervals,
 # so a dead worker shows up as stale (missing) status rather than as old data.
 def snapshot(host: HostId, sid: ServiceId) -> str:

@@ -60,6 +60,15 @@ class RequestStore:
         """How far a rolling repair has gone (status `acting`, until it is closed)."""
         self._write(request_id, {"status": "acting", "progress": text})
 
+    def grant_force(self, request_id: str) -> None:
+        """Let the scale of `request_id` go past min/max. Only a user allowed `healer:grant:*`
+        can: the worker's and the single-host user, never the API's."""
+        self.r.set(keys.force_grant(request_id), "1", ex=keys.REQUEST_TTL)
+
+    def take_force_grant(self, request_id: str) -> bool:
+        """Whether the scale of `request_id` was granted force; the grant is used up."""
+        return bool(request_id) and self.r.getdel(keys.force_grant(request_id)) is not None
+
     def get(self, request_id: str) -> dict[str, str]:
         """The record, or {} when unknown or expired."""
         return dict(self.r.hgetall(keys.request(request_id)))

@@ -120,6 +120,10 @@ def request_scale(
         replicas=str(replicas),
         **_who(by),
     )
+    if force:
+        # The worker goes past min/max only with this grant; the API's Redis user cannot
+        # write it, so only the CLI on a healer host forces a scale.
+        h.requests.grant_force(request_id)
     send_or_fail(
         h,
         request_id,
