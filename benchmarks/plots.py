@@ -5,7 +5,8 @@
 
 Each picture comes from one file of --results, written by a real run of its benchmark:
 
-    event_to_restart.json    python -m benchmarks.event_to_restart --containers 30 --paths event
+    event_to_restart.json    python -m benchmarks.event_to_restart --containers 10,50
+                                 --paths event --repeats 2
                                  --json benchmarks/results/event_to_restart.json
     autoscaler_replay.json   python -m benchmarks.autoscaler_replay
                                  --json benchmarks/results/autoscaler_replay.json

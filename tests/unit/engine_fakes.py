@@ -51,10 +51,16 @@ class FakeStorm:
         self.managed_count: int | None = 100
         self.braked_why: str | None = None
         self.trickle_free = True
+        self.onset: Pressure | None = None  # the pressure read by the storm's first service
 
     def observe_unhealthy(self, sid: ServiceId, now: float, window: float) -> int:
         self.unhealthy.add(sid)
         return len(self.unhealthy)
+
+    def onset_pressure(self, first: bool, read: Callable[[], Pressure], window: float) -> Pressure:
+        if first or self.onset is None:
+            self.onset = read()
+        return self.onset
 
     def managed(self) -> int | None:
         return self.managed_count

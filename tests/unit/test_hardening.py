@@ -25,6 +25,7 @@ from healer.core.model import (
     ServiceView,
     Source,
 )
+from healer.core.overload.evidence import Pressure
 from healer.core.repair.concurrency import LimitState
 from healer.core.repair.storm import StormPolicy, applies, assess
 from healer.core.repair.work import repair_budget, stop_grace
@@ -311,3 +312,27 @@ def test_the_storm_brake_skips_unhealthy_repairs_past_the_trickle_uncharged() ->
     engine.health, engine.running = None, False
     exited = repair(h, _req(Condition.EXITED, Action.START, Source.PROBE))
     assert exited.outcome == Outcome.ACTED
+
+
+def test_only_pressure_there_as_the_storm_began_is_evidence_not_the_repairs_own() -> None:
+    stores, engine = FakeStores(), FakeEngine(running=True)
+    engine.health = "unhealthy"
+    stores.storm.managed_count = 8
+    stores.storm.trickle_free = False
+    h = make_healer(engine, stores)
+    # The storm's first service finds the host idle; its own restarts then raise the CPU
+    # pressure to 90 %: the services failing after it are still repaired at once.
+    assert repair(h, _req(Condition.UNHEALTHY, Action.RESTART, Source.PROBE)).outcome == "acted"
+    h.pressure = lambda: Pressure(cpu_some=90.0, io_full=0.0)
+    stores.storm.unhealthy |= {ServiceId(f"shop/s{i}") for i in range(6)}
+    later = repair(h, _req(Condition.UNHEALTHY, Action.RESTART, Source.PROBE))
+    # (Skipped for the service's cooldown, a later check: one service stands for seven here.)
+    assert later.reason != "storm_brake" and stores.storm.braked_why is None, later
+    # A storm that begins on a host already under that pressure is braked, and says so.
+    stores.storm.unhealthy, stores.storm.onset = set(), None
+    first = repair(h, _req(Condition.UNHEALTHY, Action.RESTART, Source.PROBE))
+    assert first.reason != "storm_brake"  # one unhealthy service is no storm
+    stores.storm.unhealthy |= {ServiceId(f"shop/s{i}") for i in range(6)}
+    braked = repair(h, _req(Condition.UNHEALTHY, Action.RESTART, Source.PROBE))
+    assert (braked.outcome, braked.reason) == (Outcome.SKIPPED, "storm_brake"), braked
+    assert "CPU pressure 90% as the storm began" in braked.detail

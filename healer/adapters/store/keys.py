@@ -489,3 +489,10 @@ def storm_braked(host: HostId) -> str:
 # (healer.core.overload.evidence.Evidence), comma-separated.
 def storm_evidence(host: HostId) -> str:
     return f"{PREFIX}storm:evidence:{host}"
+
+
+# The host's CPU/IO pressure (PSI avg10, JSON) read when the first service of a storm turned
+# unhealthy: pressure read later is partly the repairs' own doing. TTL the storm window + 60 s,
+# rewritten by the first unhealthy service of the next storm.
+def storm_onset(host: HostId) -> str:
+    return f"{PREFIX}storm:onset:{host}"

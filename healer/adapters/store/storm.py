@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 import redis
 
 from healer.adapters.store import keys
 from healer.core.model import HostId, ServiceId
+from healer.core.overload.evidence import Pressure
 
 
 class StormStore:
@@ -17,6 +21,7 @@ class StormStore:
         self._trickle = keys.storm_trickle(host)
         self._braked = keys.storm_braked(host)
         self._evidence = keys.storm_evidence(host)
+        self._onset = keys.storm_onset(host)
 
     def observe_unhealthy(self, sid: ServiceId, now: float, window: float) -> int:
         """Note `sid` as unhealthy now; returns distinct services unhealthy in the window."""
@@ -26,6 +31,20 @@ class StormStore:
         pipe.zcard(self._unhealthy)
         pipe.expire(self._unhealthy, int(window) + 60)
         return int(pipe.execute()[2])
+
+    def onset_pressure(self, first: bool, read: Callable[[], Pressure], window: float) -> Pressure:
+        """The host's pressure when this storm began. The storm's first unhealthy service
+        (`first`) reads it and keeps it for the window; later ones get that reading. Fifty
+        restarts at once raise a small host's CPU pressure themselves: read then, it would
+        brake the very repairs that raised it."""
+        ttl = int(window) + 60
+        if not first:
+            raw = self.r.get(self._onset)
+            if raw is not None:
+                return _pressure(raw)
+        now = read()
+        self.r.set(self._onset, json.dumps([now.cpu_some, now.io_full]), ex=ttl, nx=not first)
+        return now
 
     def managed(self) -> int | None:
         raw = self.r.get(self._managed)
@@ -58,3 +77,13 @@ class StormStore:
     def braked(self) -> str | None:
         raw = self.r.get(self._braked)
         return str(raw) if raw is not None else None
+
+
+def _pressure(raw: str | bytes) -> Pressure:
+    try:
+        cpu, io = json.loads(raw)
+        return Pressure(
+            cpu_some=None if cpu is None else float(cpu), io_full=None if io is None else float(io)
+        )
+    except (ValueError, TypeError):
+        return Pressure()  # unreadable: no pressure evidence, the live kinds still count

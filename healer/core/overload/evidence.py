@@ -9,7 +9,9 @@ many of them there are, and are repaired at full speed. So the brake needs evide
   timeout"): the check could not answer in time;
 - the engine's time per repair action (the adaptive limit's smoothed cost) far above the best
   it has shown: the engine itself is slow;
-- host CPU or IO pressure (Linux PSI, /proc/pressure) above a threshold.
+- host CPU or IO pressure (Linux PSI, /proc/pressure) above a threshold when the storm's
+  first service turned unhealthy: later, the repairs themselves add to it (fifty restarts at
+  once keep two cores busy), and would brake the very repairs that raised it.
 """
 
 from __future__ import annotations
@@ -76,11 +78,13 @@ def from_pressure(policy: OverloadPolicy, p: Pressure) -> list[Found]:
     out = []
     if p.cpu_some is not None and p.cpu_some >= policy.cpu_pressure:
         limit = f"{policy.cpu_pressure:.0f}%"
-        why = f"host CPU pressure {p.cpu_some:.0f}% (PSI cpu some avg10 >= {limit})"
+        why = f"host CPU pressure {p.cpu_some:.0f}% as the storm began (PSI cpu some avg10"
+        why += f" >= {limit})"
         out.append(Found(Evidence.CPU_PRESSURE, why))
     if p.io_full is not None and p.io_full >= policy.io_pressure:
         limit = f"{policy.io_pressure:.0f}%"
-        why = f"host IO pressure {p.io_full:.0f}% (PSI io full avg10 >= {limit})"
+        why = f"host IO pressure {p.io_full:.0f}% as the storm began (PSI io full avg10"
+        why += f" >= {limit})"
         out.append(Found(Evidence.IO_PRESSURE, why))
     return out
 

@@ -20,6 +20,7 @@ from healer.core.model import (
 from healer.core.overload.evidence import (
     Found,
     OverloadPolicy,
+    Pressure,
     describe,
     from_checks,
     from_engine,
@@ -85,8 +86,9 @@ def storm_brake(
     managed = store.managed()
     if managed is None:
         managed = len(h.engine.services())
+    onset = store.onset_pressure(unhealthy == 1, h.pressure, policy.window)
     verdict = assess(policy, unhealthy, managed)
-    found = overload(h, req, inspected or {}) if verdict.braked else []
+    found = overload(h, req, inspected or {}, onset) if verdict.braked else []
     if not found:
         store.release()
         return ""
@@ -102,12 +104,16 @@ def storm_brake(
 
 
 def overload(
-    h: Healer, req: RepairRequest, inspected: dict[ContainerId, ContainerState]
+    h: Healer,
+    req: RepairRequest,
+    inspected: dict[ContainerId, ContainerState],
+    onset: Pressure,
 ) -> list[Found]:
-    """The evidence of overload now, cheapest first: a container's health log needs an
-    inspect, read only when the host and the engine show none."""
+    """The evidence of overload, cheapest first: the host's pressure when the storm began
+    (`onset`), the engine's speed now, and, only when those show none, the container's health
+    log (it needs an inspect)."""
     policy = overload_policy(h)
-    found = from_pressure(policy, h.pressure())
+    found = from_pressure(policy, onset)
     limit = h.guard.limit_state()
     found += from_engine(policy, limit.cost, limit.best)
     if found:
