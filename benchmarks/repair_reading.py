@@ -32,6 +32,7 @@ _TRACER = r"""
 import os, sys
 root, cid, listed, project = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
 sys.path.insert(0, root)
+import workers.app  # first: an older layout imports its tasks from the app (a cycle)
 import workers.tasks as tasks
 follow = tuple(os.path.join(root, d) + "/" for d in ("workers", "healer/engine"))
 own = tuple(os.path.join(root, d) + "/" for d in ("workers", "healer"))
@@ -49,7 +50,7 @@ def prof(frame, event, arg):
         stack.append((f, rec))
         if rec:
             seq.append(f[len(root) + 1 :])
-            done[0] = frame.f_code.co_name == "restart" and "adapters/docker/engine" in f
+            done[0] = frame.f_code.co_name == "restart" and "adapters/docker" in f
     elif stack and stack[-1][0] == f:
         stack.pop()
         if stack and stack[-1][1]:
