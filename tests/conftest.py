@@ -15,7 +15,9 @@ healer stack is the test's own, and:
 - a test marked ``serial`` (CPU burners, latency or rate measurements, engine restarts) runs
   alone: no other test runs meanwhile but those marked ``alongside`` (tests/support/turns.py);
 - ``alongside`` tests (long, built to tolerate load: the compose-stack e2e, the soak) run
-  beside everything; they are handed out first, serial tests last;
+  beside everything; they are handed out first, serial tests last, and an
+  ``alongside(late=True)`` test (the soak) just before the serial ones, to fill a worker the
+  serial tests leave idle;
 - the tests of a module with a module-scoped fixture (one stack for the module) run on one
   worker, so the fixture is set up once;
 - ``tests.support.figures.say`` prints measured figures to the terminal, from a worker too.
@@ -89,9 +91,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _turn(item: pytest.Item) -> int:
-    if item.get_closest_marker("alongside"):
-        return 0
-    return 2 if item.get_closest_marker("serial") else 1
+    alongside = item.get_closest_marker("alongside")
+    if alongside:
+        # `late`: handed out as the parallel crowd runs out, so it fills the workers the serial
+        # tests leave idle instead of taking one from the crowd.
+        return 2 if alongside.kwargs.get("late") else 0
+    return 3 if item.get_closest_marker("serial") else 1
 
 
 def _module_scoped(item: pytest.Item) -> bool:

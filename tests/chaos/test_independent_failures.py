@@ -1,7 +1,7 @@
 """Independent failures spread over time are each repaired at once, brake or not.
 
 Every service of the host fails once, one after another (a crash or a failing healthcheck
-every 2-4 s): within the storm window most of them have been "seen unhealthy", which once
+every 1-3 s): within the storm window most of them have been "seen unhealthy", which once
 kept the repair-storm brake on and trickled repairs at one per interval. (Each fails once:
 a service failing again within its episode meets its cooldown and backoff, by design.) These
 failures are explicit (a check exits non-zero at once), so the brake, which engages only on
@@ -69,7 +69,7 @@ def test_independent_failures_over_time_are_all_repaired_and_end_healthy(
         else:
             subprocess.run(["docker", "exec", cid, "rm", "/tmp/healthy"], check=False)
         faults.append((name, at))
-        time.sleep(rng.uniform(2, 4))
+        time.sleep(rng.uniform(1, 3))
     # Each failure is repaired at once: a start within REPAIRED_WITHIN of it (the brake's
     # trickle would hold the later ones for up to HEALER_STORM_INTERVAL, 30 s).
     time.sleep(max(0.0, faults[-1][1] + REPAIRED_WITHIN - time.time()))

@@ -173,8 +173,9 @@ def _volumes(project: ComposeProject) -> list[str]:
 
 
 # Alongside: built for a loaded host (10 s healthcheck timeouts, invariants, not timings),
-# and three minutes long: it runs beside every other test.
-@pytest.mark.alongside
+# and three minutes long: it runs beside every other test. Late: beside the serial tests at
+# the end, on a worker that would otherwise wait for them.
+@pytest.mark.alongside(late=True)
 @pytest.mark.timeout(int(SECONDS) + 900)
 def test_soak(
     own_redis: RedisServer,
