@@ -39,6 +39,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from healer.adapters.overload.pressure import read_pressure  # noqa: E402
 from healer.adapters.store import keys  # noqa: E402
 from healer.adapters.store.history import History  # noqa: E402
 from healer.core.model import HostId  # noqa: E402
@@ -61,12 +62,6 @@ PREVIOUS = {
 }
 
 
-# The services' healthcheck interval (--check-interval). Each check is a `docker exec`: fifty
-# services checked every second keep two cores busy on their own (PSI cpu some 80-90 % here),
-# which is host pressure, evidence of overload the storm brake rightly acts on.
-CHECK_INTERVAL = ["5s"]
-
-
 def run_path(
     client: docker.DockerClient,
     image: str,
@@ -76,8 +71,13 @@ def run_path(
     interval: str,
     extra: dict[str, str] | None = None,
     brake: bool = False,
+    check_interval: str = "5s",
 ) -> tuple[list[float], list[float]]:
-    """(event → restart latencies, the engine's own parallel restart of the same containers)"""
+    """(event → restart latencies, the engine's own parallel restart of the same containers)
+
+    `check_interval`: the services' healthcheck interval. Each check is a `docker exec`: fifty
+    services checked every second keep two cores busy on their own (PSI cpu some 80-90 %
+    here), which is host pressure, evidence of overload the storm brake rightly acts on."""
     redis.Redis.from_url(redis_url).flushdb()
     name = unique_project_name("bench")
     tmp = Path(tempfile.mkdtemp())
@@ -89,7 +89,7 @@ def run_path(
         compose_yaml(
             *(
                 healthy_service_yaml(
-                    image, f"s{i}", retries=3, timeout="10s", interval=CHECK_INTERVAL[0]
+                    image, f"s{i}", retries=3, timeout="10s", interval=check_interval
                 )
                 for i in range(n)
             )
@@ -161,12 +161,8 @@ def run_path(
 
 
 def cpu_pressure() -> float:
-    """Host CPU pressure now (PSI cpu some avg10, %); 0 without /proc/pressure."""
-    try:
-        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-    except OSError:
-        return 0.0
-    return float(dict(f.split("=") for f in first.split()[1:])["avg10"])
+    """Host CPU pressure now (PSI cpu some avg10, %), as the healer reads it; 0 without PSI."""
+    return read_pressure().cpu_some or 0.0
 
 
 def settle(below: float = 20.0, timeout: float = 90.0) -> None:
@@ -249,7 +245,6 @@ def main() -> None:
         "are themselves CPU pressure on a 2-core host, 5s leave it idle",
     )
     args = ap.parse_args()
-    CHECK_INTERVAL[0] = args.check_interval
     results: list[dict[str, object]] = []
     client = docker.from_env()
     image, _ = ensure_test_image(client)
@@ -299,16 +294,33 @@ def run_round(
     client: docker.DockerClient, image: str, n: int, args: argparse.Namespace, paths: list[str]
 ) -> dict[str, tuple[list[float], list[float]]]:
     runs: dict[str, tuple[list[float], list[float]]] = {}
-    brake = args.storm_brake
+    brake, check = args.storm_brake, args.check_interval
     if "event" in paths:
-        runs["event path"] = run_path(client, image, n, args.redis_url, True, "60", brake=brake)
+        runs["event path"] = run_path(
+            client, image, n, args.redis_url, True, "60", brake=brake, check_interval=check
+        )
     if "previous" in paths:
         runs["event, previous defaults"] = run_path(
-            client, image, n, args.redis_url, True, "60", PREVIOUS, brake=brake
+            client,
+            image,
+            n,
+            args.redis_url,
+            True,
+            "60",
+            PREVIOUS,
+            brake=brake,
+            check_interval=check,
         )
     if "reconcile" in paths:
         runs[f"reconcile only ({args.interval}s)"] = run_path(
-            client, image, n, args.redis_url, False, args.interval, brake=brake
+            client,
+            image,
+            n,
+            args.redis_url,
+            False,
+            args.interval,
+            brake=brake,
+            check_interval=check,
         )
     return runs
 

@@ -317,33 +317,34 @@ def test_the_healer_scales_recreates_and_repairs_through_the_proxy(
     proxy: Proxy, projects: dict[str, ComposeProject], docker_client: docker.DockerClient
 ) -> None:
     managed = projects["managed"]
+    volumes: set[str] = set()
     try:
-        _scale_recreate_and_restart(proxy, managed)
+        _scale_recreate_and_restart(proxy, managed, volumes)
     finally:
         # The healer removes a container it scaled away or replaced without its anonymous
-        # volumes (as `docker compose rm` does, to lose no data); the test's go with it.
-        for name in _anonymous_volumes_seen:
+        # volumes (as `docker compose rm` does, to lose no data); the test's go with it. Those
+        # still in use go with the project's `down -v`.
+        for name in volumes:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 docker_client.volumes.get(name).remove()
 
 
-_anonymous_volumes_seen: set[str] = set()
+def _volumes_of_web(project: ComposeProject) -> set[str]:
+    return {
+        m["Name"]
+        for c in project.containers("web")
+        for m in c.attrs.get("Mounts") or []
+        if m.get("Type") == "volume"
+    }
 
 
-def _remember_volumes(project: ComposeProject) -> None:
-    for c in project.containers("web"):
-        _anonymous_volumes_seen.update(
-            m["Name"] for m in c.attrs.get("Mounts") or [] if m.get("Type") == "volume"
-        )
-
-
-def _scale_recreate_and_restart(proxy: Proxy, managed: ComposeProject) -> None:
+def _scale_recreate_and_restart(proxy: Proxy, managed: ComposeProject, volumes: set[str]) -> None:
     engine = DockerEngine.connect(f"tcp://127.0.0.1:{proxy.port}", (managed.name,))
     sid = next(s for s in engine.services(project=managed.name) if s.endswith("web"))
     change = Replicas(engine, start_timeout=30).add(engine.services(sid)[sid], 1)
     assert not change.errors, (change, proxy.tail())
     assert len(managed.containers("web", include_stopped=False)) == 2
-    _remember_volumes(managed)
+    volumes |= _volumes_of_web(managed)
     removed = Replicas(engine).remove(engine.services(sid)[sid], 1)
     assert removed.removed and not removed.errors, removed
     # Recreate web: its sidecar shares web's network namespace and is re-pointed at the new one.
@@ -353,7 +354,7 @@ def _scale_recreate_and_restart(proxy: Proxy, managed: ComposeProject) -> None:
     assert not done.errors, (done, proxy.tail())
     assert done.new_id != old.id
     new = managed.container("web")
-    _remember_volumes(managed)
+    volumes |= _volumes_of_web(managed)
     assert new.id == done.new_id and new.status == "running"
     sidecar = managed.container("sidecar")
     assert sidecar.attrs["HostConfig"]["NetworkMode"] == f"container:{new.id}"
