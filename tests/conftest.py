@@ -16,8 +16,9 @@ healer stack is the test's own, and:
   alone: no other test runs meanwhile but those marked ``alongside`` (tests/support/turns.py);
 - ``alongside`` tests (long, built to tolerate load: the compose-stack e2e, the soak) run
   beside everything; they are handed out first, serial tests last, and an
-  ``alongside(late=True)`` test (the soak) just before the serial ones, to fill a worker the
-  serial tests leave idle;
+  ``alongside(late=True)`` test (the soak) just before the unit tests and the serial ones, to
+  fill a worker the serial tests leave idle; nothing but one unit test waits behind an
+  alongside test on its worker (tests/support/scheduling.py);
 - the tests of a module with a module-scoped fixture (one stack for the module) run on one
   worker, so the fixture is set up once;
 - ``tests.support.figures.say`` prints measured figures to the terminal, from a worker too.
@@ -49,6 +50,7 @@ from tests.support import (
     PrivateEngine,
     ensure_test_image,
     redis_test_url,
+    scheduling,
     skip_integration,
     timeline,
     unique_project_name,
@@ -83,7 +85,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(getattr(pytest.mark, suite))
             if skip_integration():
                 item.add_marker(skip)
-        if _module_scoped(item) and not item.get_closest_marker("xdist_group"):
+        if item.get_closest_marker("alongside"):
+            # The scheduler knows them by their group (tests/support/scheduling.py).
+            item.add_marker(pytest.mark.xdist_group(scheduling.group_of(item.nodeid)))
+        elif _module_scoped(item) and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
     # Long load-tolerant tests first, serial ones last: xdist hands tests out in this order,
     # so the serial tests wait for the end of the parallel crowd, not the other way round.
@@ -96,7 +101,16 @@ def _turn(item: pytest.Item) -> int:
         # `late`: handed out as the parallel crowd runs out, so it fills the workers the serial
         # tests leave idle instead of taking one from the crowd.
         return 2 if alongside.kwargs.get("late") else 0
-    return 3 if item.get_closest_marker("serial") else 1
+    if item.get_closest_marker("serial"):
+        return 4
+    # The unit tests (milliseconds each) right after the late alongside test: the one test
+    # queued behind it on its worker is one of them, not a serial test.
+    return 3 if _suite(item) == "unit" else 1
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return scheduling.make_scheduler(config, log)
 
 
 def _module_scoped(item: pytest.Item) -> bool:

@@ -14,8 +14,6 @@ import random
 import subprocess
 import time
 
-import pytest
-
 from tests.support import (
     ComposeFactory,
     EventRecorder,
@@ -28,9 +26,6 @@ from tests.support.healer import HealerFactory
 
 SERVICES = [f"s{i}" for i in range(10)]
 SEED = 21
-# Alone (tests/conftest.py): with other tests loading the two cores, host CPU pressure is
-# real evidence of overload and the storm brake would rightly trickle these repairs.
-pytestmark = pytest.mark.serial
 
 REPAIRED_WITHIN = 15.0  # seconds from a failure to its repair's start, on a loaded machine
 
@@ -46,13 +41,15 @@ def test_independent_failures_over_time_are_all_repaired_and_end_healthy(
     blocks = (healthy_service_yaml(test_image, s, timeout="10s") for s in SERVICES)
     project = compose_project(compose_yaml(*blocks), wait=True)
     rec = docker_events(project.name)
-    # Default settings but for host pressure: the machine that runs this suite is shared, and
-    # its CPU pressure is another test's, not these explicit failures' (the storm test covers
-    # the brake under pressure).
+    # Default settings but for the evidence of overload the machine itself gives: the suite
+    # runs this beside other tests, and the host's CPU and IO pressure and the engine's
+    # slowness are theirs, not these explicit failures' (the storm test covers the brake
+    # under real overload).
     stack = healer_stack(
         project.name,
         HEALER_STORM_CPU_PRESSURE="100",
         HEALER_STORM_IO_PRESSURE="100",
+        HEALER_STORM_SLOW_FACTOR="1000",
     )
     stack.worker()
     stack.events()
@@ -70,15 +67,20 @@ def test_independent_failures_over_time_are_all_repaired_and_end_healthy(
             subprocess.run(["docker", "exec", cid, "rm", "/tmp/healthy"], check=False)
         faults.append((name, at))
         time.sleep(rng.uniform(1, 3))
+
     # Each failure is repaired at once: a start within REPAIRED_WITHIN of it (the brake's
-    # trickle would hold the later ones for up to HEALER_STORM_INTERVAL, 30 s).
-    time.sleep(max(0.0, faults[-1][1] + REPAIRED_WITHIN - time.time()))
-    late = [
-        f"{name} (failed at {at:.1f})"
-        for name, at in faults
-        if not _started_between(rec, name, at, at + REPAIRED_WITHIN)
-    ]
-    assert not late, f"not started within {REPAIRED_WITHIN}s: {late}\n{stack.tail()}"
+    # trickle would hold the later ones for up to HEALER_STORM_INTERVAL, 30 s). Waited for
+    # until every service has started again or the last failure's window has passed.
+    def late() -> list[str]:
+        return [
+            f"{name} (failed at {at:.1f})"
+            for name, at in faults
+            if not _started_between(rec, name, at, at + REPAIRED_WITHIN)
+        ]
+
+    while late() and time.time() < faults[-1][1] + REPAIRED_WITHIN:
+        time.sleep(0.2)
+    assert not late(), f"not started within {REPAIRED_WITHIN}s: {late()}\n{stack.tail()}"
 
     def all_healthy() -> bool:
         return all(

@@ -31,9 +31,9 @@ from tests.support.healer import HealerFactory
 
 SERVICES = [f"s{i}" for i in range(8)]
 MIN_SERVICES = 4
-INTERVAL = 30.0
+INTERVAL = 20.0
 SHARE = 0.55
-OBSERVE = 40.0  # seconds of storm watched: more than one trickle interval
+OBSERVE = 25.0  # seconds of storm watched: more than one trickle interval
 BURNERS = (os.cpu_count() or 2) + 1
 PRESSURE = 60.0  # above the default HEALER_STORM_CPU_PRESSURE (50)
 

@@ -29,7 +29,7 @@ from tests.support import (
 )
 from tests.support.healer import HealerFactory
 
-DB_READY_AFTER = 8  # seconds db takes to pass its healthcheck: a database replaying a journal
+DB_READY_AFTER = 5  # seconds db takes to pass its healthcheck: a database replaying a journal
 DEADLINE = 120  # bound on every wait of this test
 
 

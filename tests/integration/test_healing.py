@@ -280,8 +280,13 @@ def test_reconcile_path_repairs_without_the_events_watcher(
     stack.beat()
     project.container("web").kill()
     rec.wait_for("start", "web", timeout=20)
-    entries = _history(stack, "web")
-    assert any(e["outcome"] == "acted" and e["source"] == "probe" for e in entries)
+
+    def acted_by_probe() -> bool:
+        entries = _history(stack, "web")
+        return any(e["outcome"] == "acted" and e["source"] == "probe" for e in entries)
+
+    # The outcome is recorded once the start returns: the engine's event may come first.
+    wait_until(acted_by_probe, timeout=10, interval=0.5, message="web's repair by the probe")
 
 
 def test_check_reports_what_is_wrong(healer_stack: HealerFactory) -> None:
