@@ -8,7 +8,6 @@ removes *every* dangling image and unused build cache on this engine, like the p
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import subprocess
@@ -27,9 +26,12 @@ from healer.core.model import ContainerId
 from healer.core.resources import ratios
 from tests.support import (
     ComposeFactory,
+    ComposeProject,
     EventsFactory,
+    PrivateEngine,
     compose_yaml,
     healthy_service_yaml,
+    unique_project_name,
     wait_until,
 )
 from tests.support.healer import HealerFactory, HealerStack
@@ -170,12 +172,11 @@ def test_cpu_spinner_is_restarted_after_its_window_and_then_idles(
 
 @dataclass
 class Loose:
-    """Docker objects made outside compose, labelled with a unique token and removed at
-    teardown whatever happened (the cleanup may already have removed some)."""
+    """Docker objects made outside compose, labelled with a unique token, on the test's own
+    engine (its teardown removes them with everything else)."""
 
     client: docker.DockerClient
     token: str = field(default_factory=lambda: secrets.token_hex(4))
-    images: list[str] = field(default_factory=list)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -201,23 +202,7 @@ class Loose:
             committed = c.commit(conf={"Labels": self.labels})
         finally:
             c.remove(force=True)
-        self.images.append(str(committed.id))
         return str(committed.id)
-
-    def remove(self) -> None:
-        selector = {"label": f"{LABEL_KEY}={self.token}"}
-        for c in self.client.containers.list(all=True, filters=selector):
-            c.remove(force=True, v=True)
-        for image_id in self.images:
-            with contextlib.suppress(docker.errors.NotFound):
-                self.client.images.remove(image_id, force=True)
-
-
-@pytest.fixture
-def loose(docker_client: docker.DockerClient) -> Iterator[Loose]:
-    made = Loose(docker_client)
-    yield made
-    made.remove()
 
 
 @pytest.fixture
@@ -248,16 +233,17 @@ def _exists(client: docker.DockerClient, kind: str, ident: str) -> bool:
     return True
 
 
-@pytest.mark.serial  # alone: the cleanup removes every dangling image of the engine, others' too
 def test_full_disk_gets_the_safe_cleanup_once_per_cooldown(
-    compose_project: ComposeFactory,
+    private_engine: PrivateEngine,
     healer_stack: HealerFactory,
-    docker_client: docker.DockerClient,
     test_image: str,
-    loose: Loose,
     small_disk: Path,
     tmp_path: Path,
 ) -> None:
+    # On an engine of its own: the cleanup removes every dangling image of its engine, and
+    # another test's on a shared one. Its teardown removes everything made on it.
+    docker_client = private_engine.client
+    loose = Loose(docker_client)
     fill = small_disk / "fill"
     fill.write_bytes(b"\0" * (3900 * 1024))  # ~95 % of 4 MiB
     logs = tmp_path / "applogs"
@@ -274,7 +260,17 @@ def test_full_disk_gets_the_safe_cleanup_once_per_cooldown(
         ),
         top_level="volumes:\n  data: {}",
     )
-    project = compose_project(yaml, wait=True)
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "compose.yaml").write_text(yaml)
+    project = ComposeProject(
+        name=unique_project_name("disk"),
+        dir=folder,
+        file=folder / "compose.yaml",
+        client=docker_client,
+        env=private_engine.env(),
+    )
+    project.up(wait=True)
     project.run("stop", "-t", "0", "web")
     compose_ids = {c.id for c in project.containers()}
     volumes = {m["Name"] for c in project.containers() for m in c.attrs["Mounts"]}
@@ -282,6 +278,7 @@ def test_full_disk_gets_the_safe_cleanup_once_per_cooldown(
 
     stack = healer_stack(
         project.name,
+        DOCKER_HOST=private_engine.url,
         WATCHDOG_INTERVAL="1",
         HEALER_DISK_PATH=str(small_disk),
         HEALER_DISK_INTERVAL="1",
