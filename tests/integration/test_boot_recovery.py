@@ -2,13 +2,15 @@
 leaves when no container has a restart policy (everything down), recovered in order.
 
 The host's engine is never restarted here: the containers are stopped the way a restart stops
-them, after the engine was recorded alive; tests/e2e/test_boot_order.py restarts a private
-engine for real.
+them, after the engine was recorded alive, and the engine's replay of their ``die`` events is
+hidden, as a new engine holds none of those its predecessor emitted while shutting down;
+tests/e2e/test_boot_order.py restarts a private engine for real.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,9 +80,11 @@ def test_containers_down_after_a_restart_are_started_in_dependency_order(
     make_healer: Callable[[ComposeProject], Healer],
     redis_client: redis.Redis,
     test_image: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     project = compose_project(_stack(test_image), wait=True)
     h = make_healer(project)
+    monkeypatch.setattr(h.engine, "replay_dies", lambda since, until: {})  # a new engine's
     store = h.stores.boot
     probe(h)  # a reconcile records what runs
     assert sorted(store.intended(project.name).values()) == [
@@ -132,6 +136,39 @@ def test_containers_down_after_a_restart_are_started_in_dependency_order(
         s.labels["project"]: s.value for s in series["healer_boot_recovery_in_progress"].samples
     }
     assert running[project.name] == 0.0
+
+
+def test_a_container_that_crashes_or_is_restarted_under_the_same_engine_is_no_restart(
+    compose_project: ComposeFactory,
+    make_healer: Callable[[ComposeProject], Healer],
+    test_image: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A healer process restarted (crash, upgrade) right after the one container of a
+    project crashed, or after the healer started it again: the engine that answers now
+    emitted that container's ``die``, so it did not restart."""
+    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")), wait=True)
+    h = make_healer(project)
+    store = h.stores.boot
+    probe(h)
+    web = project.container("web")
+    assert list(store.intended(project.name)) == [web.id]
+    store.engine_alive(engine_time(h.engine.system_time()))
+    time.sleep(0.05)
+    web.kill()  # a crash: down now, stopped since the engine was last seen alive
+
+    with caplog.at_level(logging.INFO, logger="healer.boot"):
+        assert restarted_projects(h.engine, store, 60) == []
+    assert "saw the exit of each of the 1 containers meant to run" in caplog.text
+    assert f"{project.name}/web" in caplog.text
+
+    web.start()  # the healer's repair
+    store.engine_alive(engine_time(h.engine.system_time()))
+    time.sleep(0.05)
+    web.kill()  # crashes again,
+    web.start()  # and the healer starts it again: running, started since
+
+    assert restarted_projects(h.engine, store, 60) == []
 
 
 def test_a_dependency_that_never_gets_healthy_times_out_and_says_which(

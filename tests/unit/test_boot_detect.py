@@ -11,7 +11,9 @@ import pytest
 from healer.adapters.docker.state import state_from_inspect
 from healer.core.boot.detect import (
     ContainerTimes,
+    changed_containers,
     engine_time,
+    replay_since,
     restarted_containers,
     service_state,
 )
@@ -68,6 +70,62 @@ def test_nothing_changed_or_nothing_known_is_no_restart() -> None:
     assert restarted_containers([A], {A: ContainerTimes(True, ALIVE - 5, 0)}, ALIVE) == set()
     assert restarted_containers([A], {}, ALIVE) == set()  # removed since
     assert restarted_containers([], {}, ALIVE) == set()
+
+
+# --- a change the engine answering now witnessed is no restart ------------------------
+
+
+def test_a_crash_the_engine_replays_is_no_restart() -> None:
+    """The only container crashed after the engine was last seen alive (a healer process
+    restarted just then): its die is in the current engine's replay."""
+    times = {A: ContainerTimes(False, ALIVE - 50, ALIVE + 2)}
+    assert restarted_containers([A], times, ALIVE, {A: [ALIVE + 2.001]}) == frozenset()
+
+
+def test_the_healers_own_start_after_a_replayed_die_is_no_restart() -> None:
+    """Crashed just before the engine was last seen alive, started by the healer since: the
+    die of the exit before this run is replayed (replay_since reaches back to it)."""
+    times = {A: ContainerTimes(True, ALIVE + 3, ALIVE - 0.5)}
+    assert replay_since([A], times, ALIVE) <= ALIVE - 0.5
+    assert restarted_containers([A], times, ALIVE, {A: [ALIVE - 0.499]}) == frozenset()
+
+
+def test_a_die_the_current_engine_did_not_emit_is_a_restart() -> None:
+    """The old engine stopped it while shutting down: the new one holds no such event (or
+    the buffer rolled over: the conservative side)."""
+    stopped = {A: ContainerTimes(False, ALIVE - 50, ALIVE + 2)}
+    restarted = {A: ContainerTimes(True, ALIVE + 5, ALIVE + 2)}
+    assert restarted_containers([A], stopped, ALIVE, {}) == {A}
+    assert restarted_containers([A], restarted, ALIVE, {B: [ALIVE + 2]}) == {A}
+
+
+def test_only_the_die_of_the_last_exit_witnesses_it() -> None:
+    """A crash the engine saw, the healer's start, then an engine restart stopped it: the
+    replayed die is of an earlier exit; and a die after the current run began is another."""
+    times = {A: ContainerTimes(True, ALIVE + 9, ALIVE + 8)}
+    assert restarted_containers([A], times, ALIVE, {A: [ALIVE + 1]}) == {A}
+    running = {A: ContainerTimes(True, ALIVE + 5, ALIVE + 2)}
+    assert restarted_containers([A], running, ALIVE, {A: [ALIVE + 7]}) == {A}
+
+
+def test_one_still_running_vetoes_even_an_unwitnessed_change() -> None:
+    times = {
+        A: ContainerTimes(False, ALIVE - 50, ALIVE + 2),
+        B: ContainerTimes(True, ALIVE - 500, 0.0),
+    }
+    assert restarted_containers([A, B], times, ALIVE, {}) == frozenset()
+
+
+def test_mixed_only_the_unwitnessed_changes_are_the_restarts() -> None:
+    """A restart is recognised from B, while A's exit happened under the engine answering
+    now (it crashed after the boot): A is left to the repairs and its budget."""
+    times = {
+        A: ContainerTimes(False, ALIVE + 6, ALIVE + 9),
+        B: ContainerTimes(True, ALIVE + 5, ALIVE + 2),
+        C: ContainerTimes(False, ALIVE - 900, ALIVE - 800),  # down before: says nothing
+    }
+    assert restarted_containers([A, B, C], times, ALIVE, {A: [ALIVE + 9]}) == {B}
+    assert changed_containers([A, B, C], times, ALIVE) == {A, B}
 
 
 def _inspect(

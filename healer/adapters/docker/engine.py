@@ -152,6 +152,16 @@ def group_services(views: Iterable[ContainerView]) -> dict[ServiceId, ServiceVie
     return out
 
 
+def dies_by_container(stream: Iterable[dict[str, Any]]) -> dict[ContainerId, list[float]]:
+    """Decoded ``die`` events → their engine times (unix seconds) by container."""
+    dies: dict[ContainerId, list[float]] = {}
+    for raw in stream:
+        cid, at = raw.get("id"), raw.get("timeNano")
+        if cid and isinstance(at, int):
+            dies.setdefault(ContainerId(cid), []).append(at / 1e9)
+    return dies
+
+
 # Connections kept per client: a threads worker runs many repairs at once, and the SDK's
 # default of 10 would open and drop a connection for every call beyond that.
 POOL_SIZE = 128
@@ -182,6 +192,10 @@ def call_engine(fn: Callable[[], Any]) -> Any:
     except OSError as exc:  # requests' other errors, a read timeout on a hung engine among them
         raise EngineError(f"{type(exc).__name__}: {exc}") from exc
 
+
+# Wall seconds a bounded replay of the engine's buffered events may take: it holds at most
+# a few hundred events, read in well under a second.
+REPLAY_TIMEOUT = 10.0
 
 # Containers whose fixed facts a process keeps (a few hundred bytes each).
 FIXED_CACHE = 4096
@@ -325,6 +339,37 @@ class DockerEngine:
         elif not self.manages(PLAIN_PROJECT):
             filters["label"] = [PROJECT_LABEL]
         return self._call(lambda: self.client.events(decode=True, since=since, filters=filters))
+
+    def replay_dies(
+        self, since: float, until: float, timeout: float = REPLAY_TIMEOUT
+    ) -> dict[ContainerId, list[float]]:
+        """The ``die`` events this engine still holds from `since` to `until` (engine time),
+        as engine times by container. Finite: with `until` the engine closes the stream
+        once it reaches it; past `timeout` (wall seconds) the stream is closed under the
+        reader (the SDK reads events without a timeout) and this raises EngineError."""
+        filters = {"type": "container", "event": ["die"]}
+        stream = self._call(
+            lambda: self.client.events(since=since, until=until, decode=True, filters=filters)
+        )
+        timed_out = threading.Event()
+
+        def cut() -> None:
+            timed_out.set()
+            stream.close()
+
+        timer = threading.Timer(timeout, cut)
+        timer.start()
+        try:
+            dies: dict[ContainerId, list[float]] = self._call(lambda: dies_by_container(stream))
+        except Exception:
+            if not timed_out.is_set():
+                raise
+        finally:
+            timer.cancel()
+            stream.close()
+        if timed_out.is_set():  # cut short: what was read may lack the very die asked for
+            raise EngineError(f"replaying the engine's events took over {timeout:g} s")
+        return dies
 
     def close(self) -> None:
         if self._client is not None:

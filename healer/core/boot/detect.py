@@ -8,8 +8,19 @@ without ``live-restore`` does leave, reliably, is its mark on the containers: it
 running container (``FinishedAt``) and starts those with a restart policy again
 (``StartedAt``). So: when the event stream comes back, a restart happened iff no container
 meant to run is still running since before the engine was last seen alive, and at least one
-was stopped or started since then. Containers already down before that (a crash being
-handled, a quarantined one) say nothing either way.
+was stopped or started since then for a reason the engine answering now did not witness.
+Containers already down before that (a crash being handled, a quarantined one) say nothing
+either way.
+
+The buffer is useless as a boot id, but what it does hold is proof: a daemon replays only
+the events it emitted itself, and a new one starts with an empty buffer (the ``die`` of the
+containers the old one stopped while shutting down is not replayed). So a container whose
+last exit has its ``die`` in the current engine's replay crashed, or was stopped or
+restarted (by the healer, by hand), under this very engine: no evidence of a restart. That
+is what keeps a healer process restarted (a crash, an upgrade) just after its only managed
+container crashed from mistaking the crash for an engine restart. When the buffer rolled
+over (healthcheck execs fill it on a busy host) the ``die`` is gone and the change still
+counts: the conservative side, a restart is never missed for want of an event.
 """
 
 from __future__ import annotations
@@ -54,14 +65,18 @@ def container_times(c: ContainerState) -> ContainerTimes:
     )
 
 
-def restarted_containers(
+# How much earlier than ``FinishedAt`` a ``die`` may be stamped: the engine logs the event
+# after the exit it records, so this only absorbs rounding.
+DIE_SLACK = 1.0
+
+
+def changed_containers(
     intended: Collection[ContainerId],
     times: Mapping[ContainerId, ContainerTimes],
     alive_before: float,
 ) -> frozenset[ContainerId]:
-    """The intended containers the engine stopped or started since ``alive_before`` (engine
-    time), or nothing when one of them kept running through it (no restart, or live-restore).
-    """
+    """The intended containers stopped or started since ``alive_before`` (engine time), or
+    nothing when one of them kept running through it (no restart, or live-restore)."""
     changed: set[ContainerId] = set()
     for cid in intended:
         t = times.get(cid)
@@ -72,6 +87,45 @@ def restarted_containers(
         elif t.running:
             return frozenset()
     return frozenset(changed)
+
+
+def replay_since(
+    changed: Collection[ContainerId],
+    times: Mapping[ContainerId, ContainerTimes],
+    alive_before: float,
+) -> float:
+    """Where the engine's replay must start to hold the ``die`` of each changed container's
+    last exit (one started since may have exited just before ``alive_before``)."""
+    exits = [times[c].finished_at for c in changed if c in times and times[c].finished_at > 0]
+    return min([alive_before, *exits]) - DIE_SLACK
+
+
+def witnessed(t: ContainerTimes, dies: Collection[float]) -> bool:
+    """The current engine emitted the ``die`` of this container's last exit: for a stopped
+    one its stop, for a running one the exit before its current run."""
+    if t.finished_at <= 0:
+        return False  # never exited: started for the first time, nothing to witness
+    low = t.finished_at - DIE_SLACK
+    high = t.started_at + DIE_SLACK if t.running else float("inf")
+    return any(low <= d <= high for d in dies)
+
+
+def restarted_containers(
+    intended: Collection[ContainerId],
+    times: Mapping[ContainerId, ContainerTimes],
+    alive_before: float,
+    dies: Mapping[ContainerId, Collection[float]] | None = None,
+) -> frozenset[ContainerId]:
+    """The intended containers the engine restart stopped or started since ``alive_before``
+    (engine time); nothing when one of them kept running through it, or when the current
+    engine witnessed every change. ``dies``: the engine times of the ``die`` events the
+    current engine replays since :func:`replay_since`, by container."""
+    seen = dies or {}
+    return frozenset(
+        cid
+        for cid in changed_containers(intended, times, alive_before)
+        if not witnessed(times[cid], seen.get(cid, ()))
+    )
 
 
 def _healthy_at(c: ContainerState) -> float | None:

@@ -7,15 +7,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from healer.adapters.docker.engine import ContainerGone, DockerEngine
+from healer.adapters.docker.engine import (
+    ContainerGone,
+    DockerEngine,
+    EngineError,
+    EngineUnreachable,
+)
 from healer.adapters.store.boot import BootStore
 from healer.core.boot.detect import (
     ContainerTimes,
+    changed_containers,
     container_times,
     engine_time,
+    replay_since,
     restarted_containers,
 )
-from healer.core.model import ContainerId, split_service_id
+from healer.core.model import ContainerId, ServiceId, split_service_id
 
 log = logging.getLogger("healer.boot")
 
@@ -38,13 +45,7 @@ def restarted_projects(
     }
     projects: list[str] = []
     if alive is not None and intended:
-        times: dict[ContainerId, ContainerTimes] = {}
-        for cid in intended:
-            try:
-                times[cid] = container_times(engine.inspect(cid))
-            except ContainerGone:
-                continue
-        changed = restarted_containers(intended, times, alive)
+        changed = _restarted(engine, intended, alive)
         projects = sorted({split_service_id(intended[c])[0] for c in changed})
         store.stopped_by_the_engine(changed)
         for project in projects:
@@ -60,3 +61,39 @@ def restarted_projects(
             )
     store.engine_alive(now)
     return projects
+
+
+def _restarted(
+    engine: DockerEngine, intended: dict[ContainerId, ServiceId], alive: float
+) -> frozenset[ContainerId]:
+    """The containers an engine restart stopped or started (see restarted_containers): the
+    candidates from inspect, less those whose exit the engine answering now replays."""
+    times: dict[ContainerId, ContainerTimes] = {}
+    for cid in intended:
+        try:
+            times[cid] = container_times(engine.inspect(cid))
+        except ContainerGone:
+            continue
+    candidates = changed_containers(intended, times, alive)
+    if not candidates:
+        return frozenset()
+    # Until after the inspects: a die between the first clock reading and them counts too.
+    until = engine_time(engine.system_time())
+    try:
+        dies = engine.replay_dies(replay_since(candidates, times, alive), until)
+    except EngineUnreachable:
+        raise
+    except EngineError as exc:
+        log.warning("could not replay the engine's events, every change counts: %s", exc)
+        dies = {}
+    changed = restarted_containers(intended, times, alive, dies)
+    if not changed:
+        log.info(
+            "no engine restart since %.0f (engine time): the engine answering now saw the "
+            "exit of each of the %d containers meant to run that stopped or started since "
+            "(%s): crashes or restarts under it, left to the repairs",
+            alive,
+            len(candidates),
+            ", ".join(sorted(intended[c] for c in candidates)),
+        )
+    return changed
