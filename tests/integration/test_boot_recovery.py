@@ -84,7 +84,7 @@ def test_containers_down_after_a_restart_are_started_in_dependency_order(
 ) -> None:
     project = compose_project(_stack(test_image), wait=True)
     h = make_healer(project)
-    monkeypatch.setattr(h.engine, "replay_dies", lambda since, until: {})  # a new engine's
+    monkeypatch.setattr(h.engine, "replay", lambda until: [])  # a new engine's: empty
     store = h.stores.boot
     probe(h)  # a reconcile records what runs
     assert sorted(store.intended(project.name).values()) == [
@@ -138,37 +138,63 @@ def test_containers_down_after_a_restart_are_started_in_dependency_order(
     assert running[project.name] == 0.0
 
 
+# Exits 3 by itself once /tmp/crash exists (/tmp is a tmpfs: a new run starts without it).
+CRASHING = "touch /tmp/healthy; until [ -f /tmp/crash ]; do sleep 0.1; done; exit 3"
+
+
 def test_a_container_that_crashes_or_is_restarted_under_the_same_engine_is_no_restart(
     compose_project: ComposeFactory,
     make_healer: Callable[[ComposeProject], Healer],
     test_image: str,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A healer process restarted (crash, upgrade) right after the one container of a
     project crashed, or after the healer started it again: the engine that answers now
-    emitted that container's ``die``, so it did not restart."""
-    project = compose_project(compose_yaml(healthy_service_yaml(test_image, "web")), wait=True)
+    still holds events from before, or at least the container's ``die``: no restart."""
+    project = compose_project(
+        compose_yaml(healthy_service_yaml(test_image, "web", command=CRASHING)), wait=True
+    )
     h = make_healer(project)
     store = h.stores.boot
     probe(h)
     web = project.container("web")
     assert list(store.intended(project.name)) == [web.id]
-    store.engine_alive(engine_time(h.engine.system_time()))
+    alive = engine_time(h.engine.system_time())
+    store.engine_alive(alive)
     time.sleep(0.05)
-    web.kill()  # a crash: down now, stopped since the engine was last seen alive
 
+    def crash() -> None:
+        web.exec_run(["touch", "/tmp/crash"])
+        assert web.wait(timeout=10)["StatusCode"] == 3
+
+    crash()  # down now, stopped since the engine was last seen alive
     with caplog.at_level(logging.INFO, logger="healer.boot"):
         assert restarted_projects(h.engine, store, 60) == []
-    assert "saw the exit of each of the 1 containers meant to run" in caplog.text
+    assert "it still holds events of its own from before then" in caplog.text, caplog.text
     assert f"{project.name}/web" in caplog.text
 
-    web.start()  # the healer's repair
-    store.engine_alive(engine_time(h.engine.system_time()))
-    time.sleep(0.05)
-    web.kill()  # crashes again,
-    web.start()  # and the healer starts it again: running, started since
+    # A busy engine's buffer rolled over since: only the events after `alive` are left.
+    real_replay = h.engine.replay
+    monkeypatch.setattr(
+        h.engine,
+        "replay",
+        lambda until: [e for e in real_replay(until) if e["timeNano"] / 1e9 > alive + 0.01],
+    )
+    store.engine_alive(alive)
+    with caplog.at_level(logging.INFO, logger="healer.boot"):
+        assert restarted_projects(h.engine, store, 60) == []
+    assert "each of them crashed under it" in caplog.text, caplog.text
 
+    web.start()  # the healer's repair: running, started since
+    store.engine_alive(alive)
     assert restarted_projects(h.engine, store, 60) == []
+
+    # A stop through the API (by hand, or a shutting-down engine's) starts with a kill: it
+    # still counts, as the engine's own stops at a restart do.
+    web.kill()
+    store.engine_alive(alive)
+    assert restarted_projects(h.engine, store, 60) == [project.name]
 
 
 def test_a_dependency_that_never_gets_healthy_times_out_and_says_which(

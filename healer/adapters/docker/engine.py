@@ -152,16 +152,6 @@ def group_services(views: Iterable[ContainerView]) -> dict[ServiceId, ServiceVie
     return out
 
 
-def dies_by_container(stream: Iterable[dict[str, Any]]) -> dict[ContainerId, list[float]]:
-    """Decoded ``die`` events → their engine times (unix seconds) by container."""
-    dies: dict[ContainerId, list[float]] = {}
-    for raw in stream:
-        cid, at = raw.get("id"), raw.get("timeNano")
-        if cid and isinstance(at, int):
-            dies.setdefault(ContainerId(cid), []).append(at / 1e9)
-    return dies
-
-
 # Connections kept per client: a threads worker runs many repairs at once, and the SDK's
 # default of 10 would open and drop a connection for every call beyond that.
 POOL_SIZE = 128
@@ -340,17 +330,14 @@ class DockerEngine:
             filters["label"] = [PROJECT_LABEL]
         return self._call(lambda: self.client.events(decode=True, since=since, filters=filters))
 
-    def replay_dies(
-        self, since: float, until: float, timeout: float = REPLAY_TIMEOUT
-    ) -> dict[ContainerId, list[float]]:
-        """The ``die`` events this engine still holds from `since` to `until` (engine time),
-        as engine times by container. Finite: with `until` the engine closes the stream
-        once it reaches it; past `timeout` (wall seconds) the stream is closed under the
-        reader (the SDK reads events without a timeout) and this raises EngineError."""
-        filters = {"type": "container", "event": ["die"]}
-        stream = self._call(
-            lambda: self.client.events(since=since, until=until, decode=True, filters=filters)
-        )
+    def replay(self, until: float, timeout: float = REPLAY_TIMEOUT) -> list[dict[str, Any]]:
+        """Every event this engine still holds up to `until` (engine time), of any type,
+        decoded: its in-memory buffer, the last 256. Finite: with `until` the engine closes
+        the stream once it reaches it; past `timeout` (wall seconds) the stream is closed
+        under the reader (the SDK reads events without a timeout) and this raises
+        EngineError."""
+        # since=1: the engine replays from its buffer only when given a since (0 is "none").
+        stream = self._call(lambda: self.client.events(since=1, until=until, decode=True))
         timed_out = threading.Event()
 
         def cut() -> None:
@@ -360,16 +347,16 @@ class DockerEngine:
         timer = threading.Timer(timeout, cut)
         timer.start()
         try:
-            dies: dict[ContainerId, list[float]] = self._call(lambda: dies_by_container(stream))
+            events: list[dict[str, Any]] = self._call(lambda: list(stream))
         except Exception:
             if not timed_out.is_set():
                 raise
         finally:
             timer.cancel()
             stream.close()
-        if timed_out.is_set():  # cut short: what was read may lack the very die asked for
+        if timed_out.is_set():  # cut short: what was read may lack the very event asked for
             raise EngineError(f"replaying the engine's events took over {timeout:g} s")
-        return dies
+        return events
 
     def close(self) -> None:
         if self._client is not None:

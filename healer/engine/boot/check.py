@@ -19,8 +19,9 @@ from healer.core.boot.detect import (
     changed_containers,
     container_times,
     engine_time,
-    replay_since,
     restarted_containers,
+    up_throughout,
+    witness_of,
 )
 from healer.core.model import ContainerId, ServiceId, split_service_id
 
@@ -67,7 +68,7 @@ def _restarted(
     engine: DockerEngine, intended: dict[ContainerId, ServiceId], alive: float
 ) -> frozenset[ContainerId]:
     """The containers an engine restart stopped or started (see restarted_containers): the
-    candidates from inspect, less those whose exit the engine answering now replays."""
+    candidates from inspect, judged against the events the engine answering now replays."""
     times: dict[ContainerId, ContainerTimes] = {}
     for cid in intended:
         try:
@@ -77,23 +78,28 @@ def _restarted(
     candidates = changed_containers(intended, times, alive)
     if not candidates:
         return frozenset()
-    # Until after the inspects: a die between the first clock reading and them counts too.
+    # Until after the inspects: an event between the first clock reading and them counts.
     until = engine_time(engine.system_time())
     try:
-        dies = engine.replay_dies(replay_since(candidates, times, alive), until)
+        witness = witness_of(engine.replay(until))
     except EngineUnreachable:
         raise
     except EngineError as exc:
         log.warning("could not replay the engine's events, every change counts: %s", exc)
-        dies = {}
-    changed = restarted_containers(intended, times, alive, dies)
+        return restarted_containers(intended, times, alive)
+    changed = restarted_containers(intended, times, alive, witness)
     if not changed:
+        why = (
+            "it still holds events of its own from before then"
+            if up_throughout(witness, alive)
+            else "each of them crashed under it (their exits are in its events)"
+        )
         log.info(
-            "no engine restart since %.0f (engine time): the engine answering now saw the "
-            "exit of each of the %d containers meant to run that stopped or started since "
-            "(%s): crashes or restarts under it, left to the repairs",
+            "no engine restart since %.0f (engine time), though %d containers meant to run "
+            "stopped or started since (%s): %s; left to the repairs",
             alive,
             len(candidates),
             ", ".join(sorted(intended[c] for c in candidates)),
+            why,
         )
     return changed
