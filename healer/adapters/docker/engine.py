@@ -336,7 +336,7 @@ class DockerEngine:
         the stream once it reaches it; past `timeout` (wall seconds) the stream is closed
         under the reader (the SDK reads events without a timeout) and this raises
         EngineError."""
-        # since=1: the engine replays from its buffer only when given a since (0 is "none").
+        # since=1 (1970): all it holds, however old (a quiet engine keeps events for days).
         stream = self._call(lambda: self.client.events(since=1, until=until, decode=True))
         timed_out = threading.Event()
 

@@ -5,7 +5,7 @@ sees the projects as recovering when those events arrive."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from healer.adapters.docker.engine import (
     ContainerGone,
@@ -90,16 +90,23 @@ def _restarted(
     changed = restarted_containers(intended, times, alive, witness)
     if not changed:
         why = (
-            "it still holds events of its own from before then"
+            "the engine answering now still holds events of its own from before then"
             if up_throughout(witness, alive)
-            else "each of them crashed under it (their exits are in its events)"
+            else "the engine answering now saw each of them crash (its events hold their die)"
         )
         log.info(
             "no engine restart since %.0f (engine time), though %d containers meant to run "
             "stopped or started since (%s): %s; left to the repairs",
             alive,
             len(candidates),
-            ", ".join(sorted(intended[c] for c in candidates)),
+            _some(intended[c] for c in candidates),
             why,
         )
     return changed
+
+
+def _some(sids: Iterable[ServiceId], shown: int = 10) -> str:
+    """The services named in a log line: a few, and how many more."""
+    names = sorted(set(sids))
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
