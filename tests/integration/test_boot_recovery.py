@@ -2,13 +2,15 @@
 leaves when no container has a restart policy (everything down), recovered in order.
 
 The host's engine is never restarted here: the containers are stopped the way a restart stops
-them, after the engine was recorded alive; tests/e2e/test_boot_order.py restarts a private
-engine for real.
+them, after the engine was recorded alive, and the engine's replay of their ``die`` events is
+hidden, as a new engine holds none of those its predecessor emitted while shutting down;
+tests/e2e/test_boot_order.py restarts a private engine for real.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,9 +80,11 @@ def test_containers_down_after_a_restart_are_started_in_dependency_order(
     make_healer: Callable[[ComposeProject], Healer],
     redis_client: redis.Redis,
     test_image: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     project = compose_project(_stack(test_image), wait=True)
     h = make_healer(project)
+    monkeypatch.setattr(h.engine, "replay", lambda until: [])  # a new engine's: empty
     store = h.stores.boot
     probe(h)  # a reconcile records what runs
     assert sorted(store.intended(project.name).values()) == [
@@ -132,6 +136,65 @@ def test_containers_down_after_a_restart_are_started_in_dependency_order(
         s.labels["project"]: s.value for s in series["healer_boot_recovery_in_progress"].samples
     }
     assert running[project.name] == 0.0
+
+
+# Exits 3 by itself once /tmp/crash exists (/tmp is a tmpfs: a new run starts without it).
+CRASHING = "touch /tmp/healthy; until [ -f /tmp/crash ]; do sleep 0.1; done; exit 3"
+
+
+def test_a_container_that_crashes_or_is_restarted_under_the_same_engine_is_no_restart(
+    compose_project: ComposeFactory,
+    make_healer: Callable[[ComposeProject], Healer],
+    test_image: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A healer process restarted (crash, upgrade) right after the one container of a
+    project crashed, or after the healer started it again: the engine that answers now
+    still holds events from before, or at least the container's ``die``: no restart."""
+    project = compose_project(
+        compose_yaml(healthy_service_yaml(test_image, "web", command=CRASHING)), wait=True
+    )
+    h = make_healer(project)
+    store = h.stores.boot
+    probe(h)
+    web = project.container("web")
+    assert list(store.intended(project.name)) == [web.id]
+    alive = engine_time(h.engine.system_time())
+    store.engine_alive(alive)
+    time.sleep(0.05)
+
+    def crash() -> None:
+        web.exec_run(["touch", "/tmp/crash"])
+        assert web.wait(timeout=10)["StatusCode"] == 3
+
+    crash()  # down now, stopped since the engine was last seen alive
+    with caplog.at_level(logging.INFO, logger="healer.boot"):
+        assert restarted_projects(h.engine, store, 60) == []
+    assert "still holds events of its own from before then" in caplog.text, caplog.text
+    assert f"{project.name}/web" in caplog.text
+
+    # A busy engine's buffer rolled over since: only the events after `alive` are left.
+    real_replay = h.engine.replay
+    monkeypatch.setattr(
+        h.engine,
+        "replay",
+        lambda until: [e for e in real_replay(until) if e["timeNano"] / 1e9 > alive + 0.01],
+    )
+    store.engine_alive(alive)
+    with caplog.at_level(logging.INFO, logger="healer.boot"):
+        assert restarted_projects(h.engine, store, 60) == []
+    assert "saw each of them crash" in caplog.text, caplog.text
+
+    web.start()  # the healer's repair: running, started since
+    store.engine_alive(alive)
+    assert restarted_projects(h.engine, store, 60) == []
+
+    # A stop through the API (by hand, or a shutting-down engine's) starts with a kill: it
+    # still counts, as the engine's own stops at a restart do.
+    web.kill()
+    store.engine_alive(alive)
+    assert restarted_projects(h.engine, store, 60) == [project.name]
 
 
 def test_a_dependency_that_never_gets_healthy_times_out_and_says_which(

@@ -183,6 +183,10 @@ def call_engine(fn: Callable[[], Any]) -> Any:
         raise EngineError(f"{type(exc).__name__}: {exc}") from exc
 
 
+# Wall seconds a bounded replay of the engine's buffered events may take: it holds at most
+# a few hundred events, read in well under a second.
+REPLAY_TIMEOUT = 10.0
+
 # Containers whose fixed facts a process keeps (a few hundred bytes each).
 FIXED_CACHE = 4096
 
@@ -325,6 +329,34 @@ class DockerEngine:
         elif not self.manages(PLAIN_PROJECT):
             filters["label"] = [PROJECT_LABEL]
         return self._call(lambda: self.client.events(decode=True, since=since, filters=filters))
+
+    def replay(self, until: float, timeout: float = REPLAY_TIMEOUT) -> list[dict[str, Any]]:
+        """Every event this engine still holds up to `until` (engine time), of any type,
+        decoded: its in-memory buffer, the last 256. Finite: with `until` the engine closes
+        the stream once it reaches it; past `timeout` (wall seconds) the stream is closed
+        under the reader (the SDK reads events without a timeout) and this raises
+        EngineError."""
+        # since=1 (1970): all it holds, however old (a quiet engine keeps events for days).
+        stream = self._call(lambda: self.client.events(since=1, until=until, decode=True))
+        timed_out = threading.Event()
+
+        def cut() -> None:
+            timed_out.set()
+            stream.close()
+
+        timer = threading.Timer(timeout, cut)
+        timer.start()
+        try:
+            events: list[dict[str, Any]] = self._call(lambda: list(stream))
+        except Exception:
+            if not timed_out.is_set():
+                raise
+        finally:
+            timer.cancel()
+            stream.close()
+        if timed_out.is_set():  # cut short: what was read may lack the very event asked for
+            raise EngineError(f"replaying the engine's events took over {timeout:g} s")
+        return events
 
     def close(self) -> None:
         if self._client is not None:

@@ -8,15 +8,36 @@ without ``live-restore`` does leave, reliably, is its mark on the containers: it
 running container (``FinishedAt``) and starts those with a restart policy again
 (``StartedAt``). So: when the event stream comes back, a restart happened iff no container
 meant to run is still running since before the engine was last seen alive, and at least one
-was stopped or started since then. Containers already down before that (a crash being
-handled, a quarantined one) say nothing either way.
+was stopped or started since then for a reason the engine answering now did not witness.
+Containers already down before that (a crash being handled, a quarantined one) say nothing
+either way.
+
+The buffer is useless as a boot id, but what it does hold is proof, as a daemon replays only
+the events it emitted itself and a new one starts with an empty buffer:
+
+- an event it holds from at or before ``alive_before`` means the daemon answering now was
+  already up then: no restart since, whatever the containers did;
+- a container whose last exit has its ``die`` replayed, with no ``kill`` of it just before,
+  crashed under this very daemon (and may have been started again since, by the healer or
+  its restart policy): no evidence of a restart. The ``die`` of a container the old daemon
+  stopped while shutting down is not replayed. A ``kill`` disqualifies because a daemon
+  that died hard (SIGKILL, OOM) leaves its containers running, and the new one kills them
+  itself while loading them (``kill``, ``die``, ``stop``, then ``start``): those changes
+  are the restart's. A stop or restart ordered through the API (by the healer, by hand)
+  also begins with a ``kill``, so it still counts, as it did before.
+
+That keeps a healer process restarted (a crash, an upgrade) just after its only managed
+container crashed from mistaking the crash for an engine restart. When the buffer rolled
+over (healthcheck execs fill it within seconds on a busy host) the events are gone and the
+change still counts: the conservative side, a restart is never missed for want of an event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from healer.core.boot.plan import ServiceState
 from healer.core.container_state import ContainerState
@@ -54,14 +75,49 @@ def container_times(c: ContainerState) -> ContainerTimes:
     )
 
 
-def restarted_containers(
+@dataclass(frozen=True)
+class Witness:
+    """What the engine answering now replays of its own events (its whole buffer)."""
+
+    oldest: float | None  # engine time of the oldest event it holds; None: it holds none
+    dies: Mapping[ContainerId, Sequence[float]]
+    kills: Mapping[ContainerId, Sequence[float]]
+
+
+NO_WITNESS = Witness(None, {}, {})
+
+# How much earlier than ``FinishedAt`` a ``die`` may be stamped: the engine logs the event
+# after the exit it records, so this only absorbs rounding.
+DIE_SLACK = 1.0
+# A ``kill`` this long before a ``die`` caused it: a stop waits out its grace period (10 s by
+# default, compose's stop_grace_period can be longer) before SIGKILL.
+KILL_WINDOW = 120.0
+
+
+def witness_of(events: Iterable[Mapping[str, Any]]) -> Witness:
+    """Decoded engine events (any type) → a :class:`Witness`."""
+    oldest: float | None = None
+    dies: dict[ContainerId, list[float]] = {}
+    kills: dict[ContainerId, list[float]] = {}
+    for raw in events:
+        at = raw.get("timeNano")
+        if not isinstance(at, int):
+            continue
+        t = at / 1e9
+        oldest = t if oldest is None else min(oldest, t)
+        cid, action = raw.get("id"), raw.get("Action") or raw.get("status")
+        if raw.get("Type") == "container" and cid and action in ("die", "kill"):
+            (dies if action == "die" else kills).setdefault(ContainerId(cid), []).append(t)
+    return Witness(oldest, dies, kills)
+
+
+def changed_containers(
     intended: Collection[ContainerId],
     times: Mapping[ContainerId, ContainerTimes],
     alive_before: float,
 ) -> frozenset[ContainerId]:
-    """The intended containers the engine stopped or started since ``alive_before`` (engine
-    time), or nothing when one of them kept running through it (no restart, or live-restore).
-    """
+    """The intended containers stopped or started since ``alive_before`` (engine time), or
+    nothing when one of them kept running through it (no restart, or live-restore)."""
     changed: set[ContainerId] = set()
     for cid in intended:
         t = times.get(cid)
@@ -72,6 +128,45 @@ def restarted_containers(
         elif t.running:
             return frozenset()
     return frozenset(changed)
+
+
+def up_throughout(witness: Witness, alive_before: float) -> bool:
+    """The engine answering now holds an event of its own from when it was last seen alive:
+    the same daemon, up all along."""
+    return witness.oldest is not None and witness.oldest <= alive_before
+
+
+def crashed_under_it(cid: ContainerId, t: ContainerTimes, witness: Witness) -> bool:
+    """The engine answering now emitted the ``die`` of this container's last exit (for a
+    stopped one its stop, for a running one the exit before its current run), and no
+    ``kill`` of it came between its previous ``die`` and that one."""
+    if t.finished_at <= 0:
+        return False  # never exited: started for the first time, nothing to witness
+    low, high = t.finished_at - DIE_SLACK, t.finished_at + DIE_SLACK
+    if t.running:
+        high = min(high, t.started_at)  # that exit came before this run
+    dies = sorted(witness.dies.get(cid, ()))
+    last = [d for d in dies if low <= d <= high]
+    if not last:
+        return False
+    die = last[-1]
+    after = max([die - KILL_WINDOW, *(d for d in dies if d < die)])
+    return not any(after < k <= die for k in witness.kills.get(cid, ()))
+
+
+def restarted_containers(
+    intended: Collection[ContainerId],
+    times: Mapping[ContainerId, ContainerTimes],
+    alive_before: float,
+    witness: Witness = NO_WITNESS,
+) -> frozenset[ContainerId]:
+    """The intended containers an engine restart stopped or started since ``alive_before``
+    (engine time). Nothing when one of them kept running through it, when the engine
+    answering now was up throughout, or when each change was a crash it witnessed."""
+    changed = changed_containers(intended, times, alive_before)
+    if not changed or up_throughout(witness, alive_before):
+        return frozenset()
+    return frozenset(c for c in changed if not crashed_under_it(c, times[c], witness))
 
 
 def _healthy_at(c: ContainerState) -> float | None:
