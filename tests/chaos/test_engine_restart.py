@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from healer.adapters.queue import CeleryDispatcher, make_celery
 from healer.adapters.store import keys
 from healer.api.app import create_app
 from healer.core.model import HostId
@@ -89,8 +90,11 @@ def test_an_engine_restart_is_healed_once_and_the_watcher_reconnects(
         web = project.container("web")
         web.kill()
         rec.wait_for("start", "web", count=2, timeout=15)
-        # Positive signal of later reconciles, then: nothing was acted on twice.
+        # Positive signal of a later reconcile (asked for now, not WATCHDOG_INTERVAL away),
+        # then: nothing was acted on twice.
         seen = float(r.get(keys.heartbeat("worker", host)) or 0)
+        settings = Settings(redis_url=redis_url)
+        CeleryDispatcher(make_celery(settings), host).probe_all()
         wait_until(
             lambda: float(r.get(keys.heartbeat("worker", host)) or 0) > seen,
             timeout=60,
