@@ -3,7 +3,7 @@
 # and run every test suite (unit, integration, e2e, chaos and the soak). Arguments go to pytest,
 # e.g.
 #   scripts/test.sh -k restart -x
-# The tests run in parallel: pytest-xdist with HEALER_TEST_WORKERS processes (default 4; 0
+# The tests run in parallel: pytest-xdist with HEALER_TEST_WORKERS processes (default 6; 0
 # runs them in one process). Most integration tests wait on Docker rather than on the CPU;
 # each worker has its own Redis database, every test its own compose projects and healer
 # processes. Tests marked `serial` (CPU burners, latency and rate measurements, engine
@@ -44,7 +44,7 @@ step ruff-format ruff format --check .
 step mypy mypy
 step import-contracts lint-imports
 step docs mkdocs build --strict
-workers=${HEALER_TEST_WORKERS:-4}
+workers=${HEALER_TEST_WORKERS:-6}
 step pytest "$python" -m pytest -p no:cacheprovider --durations=30 -n "$workers" --dist loadgroup "$@"
 
 if ((${#failed[@]})); then

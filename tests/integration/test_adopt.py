@@ -47,7 +47,7 @@ HEALTHCHECK = {
     "timeout": 1_000_000_000,
     "retries": 1,
 }
-# See tests/integration/test_resource_repairs.py: ~93 % of a 32 MiB limit, in tmpfs.
+# Held in tmpfs, as in tests/integration/test_resource_repairs.py (why there).
 HOG_BELOW_LIMIT = "dd if=/dev/zero of=/tmp/hog bs=64k count=416"  # 26 MiB of a 32 MiB limit
 
 

@@ -41,11 +41,14 @@ MiB = 2**20
 DAY = 86400
 LABEL_KEY = "chtest.resource-repairs"
 
-# 29 MiB in the container's tmpfs /tmp: shmem pages are charged to its memory cgroup and,
+# 89 MiB in the container's tmpfs /tmp: shmem pages are charged to its memory cgroup and,
 # with memswap_limit == mem_limit, can be neither swapped nor reclaimed — a real working set
-# of ~93 % of 32 MiB (measured on this host, cgroup v1), below the OOM killer. 64 KiB blocks
-# keep dd's own buffer small. Written by `docker exec`, so a restart (fresh tmpfs) frees it.
-HOG = "dd if=/dev/zero of=/tmp/hog bs=64k count=464"
+# of ~93 % of 96 MiB, below the OOM killer. The 6 MiB left are for the healthcheck's and
+# `docker exec`'s processes: with 3 MiB (29 of 32), several of them at once on a loaded host
+# once met the OOM killer. 64 KiB blocks keep dd's own buffer small. Written by
+# `docker exec`, so a restart (fresh tmpfs) frees it.
+HOG_LIMIT = "mem_limit: 96m\nmemswap_limit: 96m"
+HOG = "dd if=/dev/zero of=/tmp/hog bs=64k count=1424"
 # Idles until /tmp/spin exists (created by `docker exec`), then spins; a restart gives a
 # fresh tmpfs, so the restarted container idles again. The quota is 0.2 cores rather than
 # 0.5: on this shared 2-core host every container's cgroup competes as one group with the
@@ -92,9 +95,8 @@ def test_memory_hog_is_restarted_after_its_window_and_the_restart_frees_it(
     docker_client: docker.DockerClient,
     test_image: str,
 ) -> None:
-    limits = "mem_limit: 32m\nmemswap_limit: 32m"
     project = compose_project(
-        compose_yaml(healthy_service_yaml(test_image, "hog", limits)), wait=True
+        compose_yaml(healthy_service_yaml(test_image, "hog", HOG_LIMIT)), wait=True
     )
     rec = docker_events(project)
     stack = healer_stack(project.name, WATCHDOG_INTERVAL="1", HEALER_MEMORY_WINDOW="2")
