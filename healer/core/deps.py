@@ -272,6 +272,10 @@ class DependencyGraph:
             e.on == service and e.condition == "service_completed_successfully" for e in self.edges
         )
 
+    def is_awaited_healthy(self, service: str) -> bool:
+        """Some service waits for ``service`` with ``service_healthy``."""
+        return any(e.on == service and e.condition == "service_healthy" for e in self.edges)
+
     def shares_network_with(self, service: str) -> ServiceId | None:
         """The service whose network namespace ``service`` runs in, if any."""
         return next((owner for s, owner in self.network_shares if s == service), None)

@@ -140,6 +140,10 @@ def related_views(
 class Dependencies:
     graph: DependencyGraph
     down: frozenset[ServiceId]
+    # Up but not healthy yet (`health: starting`), and awaited with `service_healthy`: its
+    # dependents still wait for it, as `docker compose up` would. Not down: its coming back
+    # healthy is no bounce of its dependents by itself.
+    not_ready: frozenset[ServiceId] = frozenset()
 
 
 def dependency_view(views: dict[ServiceId, ServiceView]) -> Dependencies:
@@ -152,7 +156,14 @@ def dependency_view(views: dict[ServiceId, ServiceView]) -> Dependencies:
     down = frozenset(
         sid for sid, v in views.items() if is_down(v) and not completed_one_shot(v, graph)
     )
-    return Dependencies(graph, down)
+    not_ready = frozenset(
+        sid
+        for sid, v in views.items()
+        if sid not in down
+        and graph.is_awaited_healthy(sid)
+        and not any(is_good(c) for c in v.containers)
+    )
+    return Dependencies(graph, down, not_ready)
 
 
 def completed_one_shot(view: ServiceView, graph: DependencyGraph) -> bool:
@@ -211,7 +222,8 @@ class _Cycle:
         if skip is not None:
             self._skip(f, sid, skip, f.detail)
             return
-        blocker = self.deps.graph.blocking_dependency(sid, self.deps.down - {sid})
+        waited_for = (self.deps.down | self.deps.not_ready) - {sid}
+        blocker = self.deps.graph.blocking_dependency(sid, waited_for)
         if blocker is not None:
             # Its failure is the dependency's fault: wait, and do not charge its attempts.
             self._skip(f, sid, SkipReason.WAITING_DEPENDENCY.value, f"waiting for {blocker}")

@@ -68,6 +68,33 @@ def test_dependent_waits_for_its_down_dependency_and_is_not_charged() -> None:
     assert not p.effects or not p.effects.refresh_episodes
 
 
+def test_a_dependency_started_but_not_healthy_yet_still_holds_who_waits_for_its_health() -> None:
+    # db was just started again (health: starting): app waits for it with service_healthy and
+    # is not started yet, as `docker compose up` would; worker waits for app as before.
+    vs = views(app="exited", worker="exited")
+    vs[DB] = view(DB, "running", "starting")
+    p = plan(vs, Snapshot(), DEFAULTS, NOW)
+    assert p.requests == []
+    waits = [n for n in p.notes if n.reason == SkipReason.WAITING_DEPENDENCY.value]
+    assert {(n.sid, n.detail) for n in waits} == {
+        (APP, "waiting for p/db"),
+        (WORKER, "waiting for p/db"),
+    }
+    # Healthy: app goes first, and db's start is no bounce of its dependents.
+    vs[DB] = view(DB)
+    p = plan(vs, Snapshot(), DEFAULTS, NOW)
+    assert [r.sid for r in p.requests] == [APP]
+
+
+def test_a_dependency_awaited_only_started_holds_nobody_while_its_health_starts() -> None:
+    # worker waits for app with service_started: app running with its check still starting
+    # is enough.
+    vs = views(worker="exited")
+    vs[APP] = view(APP, "running", "starting")
+    p = plan(vs, Snapshot(), DEFAULTS, NOW)
+    assert [r.sid for r in p.requests] == [WORKER]
+
+
 def test_only_the_most_upstream_failure_is_repaired_first() -> None:
     # db is fine, app unhealthy, worker exited: worker waits for app, app is repaired.
     vs = views()

@@ -152,8 +152,9 @@ def container_status(c: ContainerView) -> HealthStatus:
 
 
 def is_down(view: ServiceView) -> bool:
-    """Down for its dependents: no container of it is up and passing its healthcheck yet
-    (`health: starting` included, as compose's `service_healthy` would wait)."""
+    """Down: no container of it is up, healthy or with its healthcheck still starting.
+    (Dependents that wait for its health also wait while it starts: the planner's
+    ``Dependencies.not_ready``.)"""
     return not any(
         container_status(c) in (HealthStatus.HEALTHY, HealthStatus.STARTING)
         for c in view.containers
