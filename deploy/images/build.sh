@@ -172,8 +172,22 @@ healer_image() {
     return
   fi
   wheelhouse
+  local old
+  old=$("$DOCKER" image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)
   build -f Dockerfile --build-arg BASE_IMAGE="$base_image" -t "$name" .
   log "healer: $name built"
+  drop_replaced "$name" "$old"
+}
+
+# The image a rebuild took the tag from is left untagged (about 440 MB each time the code
+# changed): removed once nothing uses it. No --force: a container still on it keeps it.
+drop_replaced() {
+  local name=$1 old=$2 new
+  new=$("$DOCKER" image inspect -f '{{.Id}}' "$name")
+  [[ -n $old && $old != "$new" ]] || return 0
+  if "$DOCKER" image rm "$old" >/dev/null 2>&1; then
+    log "$name: removed the image it replaced (${old:7:12})"
+  fi
 }
 
 # --- service images ----------------------------------------------------------------------------
@@ -193,9 +207,12 @@ service_image() {
     fetch "$name"
     return
   fi
+  local old
+  old=$("$DOCKER" image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)
   build -f deploy/images/services.Dockerfile --build-arg BASE_IMAGE="$base_image" \
     --target "$target" -t "$name" .
   log "$target: $name built"
+  drop_replaced "$name" "$old"
 }
 
 start=$SECONDS
