@@ -83,6 +83,7 @@ build() { "$DOCKER" build --network host --progress plain "$@" >>"$cache_dir/bui
 }
 
 have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+image_id() { "$DOCKER" image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
 image_label() { "$DOCKER" image inspect -f "{{index .Config.Labels \"$label\"}}" "$1" 2>/dev/null || true; }
 ours() { [[ $1 == compose-healer/* || $1 == compose-healer:* ]]; }
 
@@ -173,7 +174,7 @@ healer_image() {
   fi
   wheelhouse
   local old
-  old=$("$DOCKER" image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)
+  old=$(image_id "$name")
   build -f Dockerfile --build-arg BASE_IMAGE="$base_image" -t "$name" .
   log "healer: $name built"
   drop_replaced "$name" "$old"
@@ -183,7 +184,7 @@ healer_image() {
 # changed): removed once nothing uses it. No --force: a container still on it keeps it.
 drop_replaced() {
   local name=$1 old=$2 new
-  new=$("$DOCKER" image inspect -f '{{.Id}}' "$name")
+  new=$(image_id "$name")
   [[ -n $old && $old != "$new" ]] || return 0
   if "$DOCKER" image rm "$old" >/dev/null 2>&1; then
     log "$name: removed the image it replaced (${old:7:12})"
@@ -208,7 +209,7 @@ service_image() {
     return
   fi
   local old
-  old=$("$DOCKER" image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)
+  old=$(image_id "$name")
   build -f deploy/images/services.Dockerfile --build-arg BASE_IMAGE="$base_image" \
     --target "$target" -t "$name" .
   log "$target: $name built"

@@ -69,7 +69,8 @@ def test_an_engine_restart_is_healed_once_and_the_watcher_reconnects(
     stack.events()
     stack.beat()
     r = redis.Redis.from_url(redis_url, decode_responses=True)
-    host = HostId(Settings(redis_url=redis_url).host)  # HEALER_HOST, by default the hostname
+    settings = Settings(redis_url=redis_url)
+    host = HostId(settings.host)  # HEALER_HOST, by default the hostname
 
     private_engine.restart()
     project.client = private_engine.client  # the old client's pooled sockets died
@@ -93,8 +94,9 @@ def test_an_engine_restart_is_healed_once_and_the_watcher_reconnects(
         # Positive signal of a later reconcile (asked for now, not WATCHDOG_INTERVAL away),
         # then: nothing was acted on twice.
         seen = float(r.get(keys.heartbeat("worker", host)) or 0)
-        settings = Settings(redis_url=redis_url)
-        CeleryDispatcher(make_celery(settings), host).probe_all()
+        app = make_celery(settings)
+        CeleryDispatcher(app, host).probe_all()
+        app.close()
         wait_until(
             lambda: float(r.get(keys.heartbeat("worker", host)) or 0) > seen,
             timeout=60,
