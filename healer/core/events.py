@@ -12,6 +12,8 @@ from healer.core.selection.selector import PLAIN_PROJECT
 # Events after which the service's state may need a repair (or has just recovered).
 PROBE_ACTIONS = frozenset({"die", "oom", "stop", "start", "restart", "destroy", "kill"})
 HEALTH_PREFIX = "health_status"
+# The container actions a probe follows at once (with every health transition).
+PROBE_NOW = frozenset({"die", "oom", "stop", "start"})
 # What the watcher asks the engine for: the engine matches `health_status` against every
 # `health_status: …` action, so nothing parse_event keeps is filtered out.
 WATCHED_ACTIONS = PROBE_ACTIONS | {HEALTH_PREFIX}
@@ -36,10 +38,12 @@ class ContainerEvent:
 
     @property
     def triggers_probe(self) -> bool:
-        if self.action.startswith(HEALTH_PREFIX):
-            # Only a turn for the worse needs a probe; `healthy` is seen by the next cycle.
-            return self.action.endswith("unhealthy")
-        return self.action in {"die", "oom", "stop"}
+        # A turn for the worse needs a repair. A turn for the better (`start`, `healthy`)
+        # must reach the state that /status, the metrics and the dependency gate read within
+        # a second, not at the next reconcile: a ContainerUnhealthy or ContainerDown alert
+        # (`for: 1m`) on a stale `starting` or `exited` would restart a healthy container
+        # whenever WATCHDOG_INTERVAL is a minute or more, and dependents would wait that long.
+        return self.action.startswith(HEALTH_PREFIX) or self.action in PROBE_NOW
 
     @property
     def looks_like_hand_stop(self) -> bool:

@@ -1,6 +1,6 @@
 """Redis through Sentinel: the master is SIGKILLed under a running `healer run`, and the
 healer rides it out. One master, two replicas and three sentinels, all real redis-server
-processes on loopback (fixed ports 6390-6392 and 26390-26392), stopped by their PIDs.
+processes on loopback (on ports the OS found free), stopped by their PIDs.
 
 Measured and asserted: the seconds until repairs work again; an unhealthy container of the
 failover window repaired once; 40 concurrent requests after the failover giving one restart;
@@ -29,6 +29,7 @@ from tests.support import (
     ComposeProject,
     EventsFactory,
     compose_yaml,
+    free_ports,
     healthy_service_yaml,
     wait_until,
 )
@@ -36,8 +37,6 @@ from tests.support.dockerd import PrivateEngine
 from tests.support.events import EventRecorder
 from tests.support.sentinel import SentinelCluster
 
-REDIS_PORTS = [6390, 6391, 6392]
-SENTINEL_PORTS = [26390, 26391, 26392]
 TOKEN = "chaos-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CONCURRENT = 40
@@ -46,7 +45,8 @@ VISIBILITY = 30
 
 @pytest.fixture
 def cluster() -> Iterator[SentinelCluster]:
-    c = SentinelCluster(REDIS_PORTS, SENTINEL_PORTS)
+    ports = free_ports(6)
+    c = SentinelCluster(ports[:3], ports[3:])
     try:
         c.start()
         yield c
@@ -276,8 +276,8 @@ def test_the_healer_rides_out_the_death_of_the_redis_master(
     _step("sentinel and replica loss")
     cluster.start_redis(old, replica_of=new)  # the old master comes back as a replica
     wait_until(lambda: cluster.good_replicas() == 2, 30)
-    cluster.kill9(SENTINEL_PORTS[0])
-    cluster.kill9(next(p for p in REDIS_PORTS if p not in (new, old)))
+    cluster.kill9(cluster.sentinel_ports[0])
+    cluster.kill9(next(p for p in cluster.redis_ports if p not in (new, old)))
     quiet_at = time.time()
     _, refused_after = _repair_until_restarted(api, rec, "last", timeout=20)
     assert _metric(api, "healer_redis_failovers_total") == 1

@@ -17,7 +17,7 @@ from .dockerd import PrivateEngine
 from .events import EventRecorder, EventsFactory, FollowingEventRecorder, RecordedEvent
 from .image import ensure_test_image, image_tag
 from .services import SKIP_ENV, redis_test_url, skip_integration, unreachable_services
-from .waiting import free_port, wait_until
+from .waiting import free_port, free_ports, wait_until
 
 __all__ = [
     "HEALTHY_COMMAND",
@@ -37,6 +37,7 @@ __all__ = [
     "compose_yaml",
     "ensure_test_image",
     "free_port",
+    "free_ports",
     "healthy_service_yaml",
     "image_tag",
     "redis_test_url",

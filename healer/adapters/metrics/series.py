@@ -36,6 +36,8 @@ ROLES = ("worker", "beat", "events", "api")
 REPAIR_ACTIONS = tuple(a.value for a in model.REPAIR_ACTIONS)
 # A Celery worker sends an event heartbeat every ~2 s; missing several means offline.
 WORKER_FRESH = 15.0
+# The container health values healer_container_healthy reports (Docker's own words).
+PASS_FAIL = frozenset({HealthStatus.HEALTHY.value, HealthStatus.UNHEALTHY.value})
 
 # Gauges of the resource sampler: kind → (name, help). The network rate is deprecated (rate
 # the counter healer_container_network_errors_total instead) and kept for one release.
@@ -207,7 +209,7 @@ class HealerCollector(Collector):
         )
         healthy = GaugeMetricFamily(
             "healer_container_healthy",
-            "1 if its healthcheck passes (containers with one)",
+            "1 if its healthcheck passes, 0 if it fails (none while it starts or without one)",
             labels=labels,
         )
         for host, by_sid in snaps.items():
@@ -215,7 +217,9 @@ class HealerCollector(Collector):
                 for c in s.get("containers") or []:  # type: ignore[attr-defined]
                     running = 1.0 if c["state"] == "running" else 0.0
                     up.add_metric([sid, c["name"], host], running)
-                    if c.get("health"):
+                    # Passing or failing only: a check still `starting` has not failed (a
+                    # 0 there would fire ContainerUnhealthy on a slow start_period).
+                    if c.get("health") in PASS_FAIL:
                         ok = 1.0 if c["health"] == "healthy" else 0.0
                         healthy.add_metric([sid, c["name"], host], ok)
         ratios: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
