@@ -30,10 +30,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from healer.adapters.redisha.target import validate as validate_redis_url
 from healer.core.duration.parse import seconds as parse_seconds
 from healer.core.hosts import down_after, validate_host
 from healer.core.model import Condition, HostId
+from healer.core.redis_url import validate as validate_redis_url
 from healer.core.selection.selector import Selector, SelectorError, from_autoheal, parse_selector
 
 # Threads a worker runs by default: enough for a mass failure of 100 services to reach the

@@ -11,10 +11,9 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-SENTINEL_SCHEME = "sentinel"
-DEFAULT_SENTINEL_PORT = 26379
+from healer.core.redis_url import credentials, is_sentinel, sentinel_parts
+
 # Seconds a Sentinel query may take: a sentinel that is down is skipped, not waited for.
 SENTINEL_TIMEOUT = 1.0
 
@@ -25,10 +24,6 @@ KEEPALIVE = {
     socket.TCP_KEEPCNT: 3,
     socket.TCP_USER_TIMEOUT: 25_000,  # milliseconds
 }
-
-
-class BadRedisUrl(ValueError):
-    """REDIS_URL cannot be read; the message names what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -43,25 +38,25 @@ class RedisTarget:
 
     @property
     def is_sentinel(self) -> bool:
-        return self.url.startswith(f"{SENTINEL_SCHEME}://")
+        return is_sentinel(self.url)
 
     @property
     def sentinels(self) -> list[tuple[str, int]]:
-        return [(h, p) for h, p, _ in _chunks(self.url)]
+        return [(h, p) for h, p, _ in sentinel_parts(self.url)]
 
     @property
     def db(self) -> int:
-        dbs = [db for _, _, db in _chunks(self.url) if db is not None]
+        dbs = [db for _, _, db in sentinel_parts(self.url) if db is not None]
         return dbs[-1] if dbs else 0
 
     @property
     def username(self) -> str | None:
-        return _credentials(self.url)[0]
+        return credentials(self.url)[0]
 
     @property
     def password(self) -> str | None:
         """The Redis password (of master and replicas), from the URL's first part."""
-        return _credentials(self.url)[1]
+        return credentials(self.url)[1]
 
     def sentinel_kwargs(self) -> dict[str, Any]:
         """Options of the connections to the sentinels themselves."""
@@ -105,40 +100,3 @@ class RedisTarget:
             options["username"] = self.username
         host, port = self.sentinels[0]
         return f"redis-sentinel://{host}:{port}/{self.db}", options
-
-
-def validate(url: str) -> str:
-    """The URL unchanged, or BadRedisUrl naming what is wrong."""
-    if url.startswith(f"{SENTINEL_SCHEME}://"):
-        _chunks(url)
-    return url
-
-
-def _chunks(url: str) -> list[tuple[str, int, int | None]]:
-    """(host, port, db or None) of each `sentinel://` part."""
-    out = []
-    for chunk in url.split(";"):
-        parts = urlsplit(chunk.strip())
-        if parts.scheme != SENTINEL_SCHEME or not parts.hostname:
-            raise BadRedisUrl(f"REDIS_URL part {_redacted(chunk)!r} is not sentinel://host:port")
-        try:
-            port = parts.port or DEFAULT_SENTINEL_PORT
-        except ValueError as exc:
-            raise BadRedisUrl(f"REDIS_URL part {_redacted(chunk)!r}: bad port") from exc
-        path = parts.path.strip("/")
-        if path and not path.isdigit():
-            raise BadRedisUrl(f"REDIS_URL part {_redacted(chunk)!r}: the database is a number")
-        out.append((parts.hostname, port, int(path) if path else None))
-    return out
-
-
-def _credentials(url: str) -> tuple[str | None, str | None]:
-    first = urlsplit(url.split(";")[0].strip())
-    user = unquote(first.username) if first.username else None
-    password = unquote(first.password) if first.password is not None else None
-    return user, password
-
-
-def _redacted(chunk: str) -> str:
-    at = chunk.rfind("@")
-    return chunk if at < 0 else f"{chunk.split('://')[0]}://***@{chunk[at + 1 :]}"
