@@ -10,12 +10,12 @@ import os
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import redis
 
 from healer.adapters.metrics.series import HealerCollector
+from healer.adapters.overload.pressure import read_pressure
 from healer.adapters.store import keys
 from healer.adapters.store.history import History
 from healer.adapters.store.hosts import HostRegistry
@@ -39,9 +39,8 @@ PRESSURE = 60.0  # above the default HEALER_STORM_CPU_PRESSURE (50)
 
 
 def cpu_pressure() -> float:
-    """The host's CPU pressure, `some avg10` of /proc/pressure/cpu (PSI), in percent."""
-    line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-    return float(dict(f.split("=") for f in line.split()[1:])["avg10"])
+    """The host's CPU pressure in percent, as the healer's brake reads it (PSI `some avg10`)."""
+    return read_pressure().cpu_some or 0.0
 
 
 BURN = "while :; do :; done"
