@@ -51,6 +51,28 @@ def test_dependencies_are_repaired_first_and_dependents_wait_uncharged(
     assert status[f"{project.name}/worker"]["attempts"] <= 1
 
 
+def test_a_dependent_starts_within_seconds_of_its_dependency_turning_healthy(
+    compose_project: ComposeFactory,
+    docker_events: EventsFactory,
+    healer_stack: HealerFactory,
+    test_image: str,
+) -> None:
+    """app waits for db's health (`service_healthy`); db's `healthy` event lets it go at once.
+    With a ten-minute WATCHDOG_INTERVAL and no beat, only the events path can start app."""
+    project = compose_project(_stack_yaml(test_image), wait=True)
+    rec = docker_events(project.name)
+    stack = healer_stack(project.name, WATCHDOG_INTERVAL="600")
+    stack.worker()
+    stack.events()
+    for svc in ("db", "app"):
+        project.container(svc).kill()
+    db_ok = rec.wait_for("health_status: healthy", "db", timeout=30)[0]
+    app = rec.wait_for("start", "app", timeout=30)[0]
+    waited = (app["time_ns"] - db_ok["time_ns"]) / 1e9
+    print(f"app started {waited:.1f}s after db turned healthy")
+    assert 0 <= waited < 10, rec.describe()
+
+
 def test_dependents_declaring_restart_true_are_restarted_after_the_dependency_heals(
     compose_project: ComposeFactory,
     docker_events: EventsFactory,
