@@ -199,7 +199,9 @@ def test_plugin_strategies_from_entry_points(
     extra_path = _broken_plugin(tmp_path / "plugins")
     stack = healer_stack(
         project.name,
-        HEALER_PLUGIN_TIMEOUT="3",
+        # Room for the exec strategy's child (a Python start and a `docker exec`) on a host
+        # the whole suite loads: it took over 3 s once. The hanging one is killed at 8 s.
+        HEALER_PLUGIN_TIMEOUT="8",
         PYTHONPATH=os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(extra_path)) if p),
     )
     listing = stack.cli("strategies").stdout
@@ -242,7 +244,7 @@ def test_plugin_strategies_from_entry_points(
 
     assert "example failure for" in failed("failing")["detail"]
     hung = failed("hanging")
-    assert "did not finish within 3s; killed" in hung["detail"]
+    assert "did not finish within 8s; killed" in hung["detail"]
     assert "libfoo" in failed("broken")["detail"]
     assert not _plugin_children(stack.log_dir), "a killed strategy left a process behind"
     metrics = httpx.get(f"{url}/metrics", headers=AUTH).text
