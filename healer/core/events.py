@@ -13,7 +13,7 @@ from healer.core.selection.selector import PLAIN_PROJECT
 PROBE_ACTIONS = frozenset({"die", "oom", "stop", "start", "restart", "destroy", "kill"})
 HEALTH_PREFIX = "health_status"
 # The container actions a probe follows at once (with every health transition).
-PROBE_NOW = frozenset({"die", "oom", "stop", "start"})
+PROBE_NOW = frozenset({"die", "oom", "stop", "start", "destroy"})
 # What the watcher asks the engine for: the engine matches `health_status` against every
 # `health_status: …` action, so nothing parse_event keeps is filtered out.
 WATCHED_ACTIONS = PROBE_ACTIONS | {HEALTH_PREFIX}
@@ -38,11 +38,12 @@ class ContainerEvent:
 
     @property
     def triggers_probe(self) -> bool:
-        # A turn for the worse needs a repair. A turn for the better (`start`, `healthy`)
-        # must reach the state that /status, the metrics and the dependency gate read within
-        # a second, not at the next reconcile: a ContainerUnhealthy or ContainerDown alert
-        # (`for: 1m`) on a stale `starting` or `exited` would restart a healthy container
-        # whenever WATCHDOG_INTERVAL is a minute or more, and dependents would wait that long.
+        # A turn for the worse needs a repair. A turn for the better (`start`, `healthy`) or
+        # a removal (`destroy`) must reach the state that /status and the metrics report, and
+        # free the dependents held back, within a second, not at the next reconcile: a
+        # ContainerUnhealthy or ContainerDown alert (`for: 1m`) on a stale `starting` or
+        # `exited` would restart a healthy container whenever WATCHDOG_INTERVAL is a minute
+        # or more (or page for a service removed on purpose), and dependents would wait.
         return self.action.startswith(HEALTH_PREFIX) or self.action in PROBE_NOW
 
     @property

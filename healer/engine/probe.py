@@ -49,6 +49,9 @@ def probe(
         managed = sum(1 for v in views.values() if not parse_service_labels(v.labels).opted_out)
         h.stores.storm.set_managed(managed, 3 * h.settings.watchdog_interval + 30)
     _apply(h, p)
+    # A service with no container left (compose down or rm): its report goes now.
+    if sid is None or sid not in views:
+        h.state.forget_snapshots(views.keys(), only=sid)
     if sid is None:
         # The host's catalogue: how the API resolves and routes ids for every host.
         h.hosts.publish_services(h.host, views.keys())

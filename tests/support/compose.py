@@ -185,6 +185,7 @@ def healthy_service_yaml(
     retries: int = 1,
     timeout: str = "1s",
     check: Sequence[str] = ("CMD", "test", "-f", "/tmp/healthy"),
+    start_period: str = "",
 ) -> str:
     """The YAML block of one standard test service, to sit under ``services:``.
 
@@ -198,7 +199,8 @@ def healthy_service_yaml(
     - ``network_mode``: ``none`` (default) or ``host`` for a service tests talk to on
       127.0.0.1; anything else must respect the tests' network rule.
     - ``labels``: service labels, e.g. ``{"auto_repair": "false"}``.
-    - ``interval``/``retries``/``timeout``: the healthcheck's.
+    - ``interval``/``retries``/``timeout``/``start_period``: the healthcheck's (failed checks
+      within ``start_period`` keep the status ``starting``).
     - ``check``: the healthcheck's test; ``TIMING_OUT_CHECK`` hangs instead of failing once
       ``/tmp/healthy`` is gone, as a check on an overloaded host does ("Health check
       exceeded timeout").
@@ -220,6 +222,8 @@ def healthy_service_yaml(
         f"      timeout: {timeout}",
         f"      retries: {retries}",
     ]
+    if start_period:
+        lines.append(f"      start_period: {start_period}")
     if labels:
         lines.append("    labels:")
         lines += [f"      {json.dumps(k)}: {json.dumps(v)}" for k, v in labels.items()]

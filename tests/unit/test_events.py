@@ -69,7 +69,7 @@ def test_die_carries_service_container_time_and_exit_code() -> None:
         ("health_status: starting", True),
         ("start", True),
         ("restart", False),
-        ("destroy", False),
+        ("destroy", True),
         ("kill", False),
     ],
 )

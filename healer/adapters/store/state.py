@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import redis
 
@@ -124,6 +124,21 @@ class StateStore:
             pipe.expire(keys.snapshots(self.host), self.snapshot_ttl)
         pipe.execute()
         self.round_trips += 1
+
+    def forget_snapshots(
+        self, present: Collection[ServiceId], only: ServiceId | None = None
+    ) -> None:
+        """Drop the report of services with no container left (`docker compose down`, `rm`):
+        `only` that one, else every stored one that is not `present`.
+        Left to expire (3 x WATCHDOG_INTERVAL), a removed service's last `exited` would fire
+        ContainerDown for a service nobody runs any more."""
+        stored = {only} if only is not None else set(self.r.smembers(keys.snapshots(self.host)))
+        gone = [s for s in stored if s not in present]
+        if gone:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.delete(*(keys.snapshot(self.host, ServiceId(s)) for s in gone))
+            pipe.srem(keys.snapshots(self.host), *gone)
+            pipe.execute()
 
     def record_die(self, sid: ServiceId, at: float) -> None:
         key = keys.dies(self.host, sid)
