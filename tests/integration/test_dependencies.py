@@ -3,7 +3,13 @@ of Docker's own events."""
 
 from __future__ import annotations
 
-from tests.support import ComposeFactory, EventsFactory, compose_yaml, healthy_service_yaml
+from tests.support import (
+    ComposeFactory,
+    EventsFactory,
+    compose_yaml,
+    healthy_service_yaml,
+    wait_until,
+)
 from tests.support.healer import HealerFactory
 
 
@@ -91,5 +97,14 @@ def test_dependents_declaring_restart_true_are_restarted_after_the_dependency_he
     assert app_restart["time_ns"] > db_ok["time_ns"]
     # worker declared no `restart: true` on app: it is left alone
     assert not rec.events("restart", "worker")
-    history = stack.history("app")
-    assert any(e["condition"] == "dependency" and e["outcome"] == "acted" for e in history)
+    # The outcome is recorded once the restart call has returned, a moment after its events.
+    wait_until(
+        lambda: [
+            e
+            for e in stack.history("app")
+            if e["condition"] == "dependency" and e["outcome"] == "acted"
+        ],
+        10,
+        0.2,
+        message="app's dependency restart in its history",
+    )
