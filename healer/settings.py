@@ -13,7 +13,6 @@ import os
 import socket
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AliasChoices,
@@ -33,6 +32,7 @@ from pydantic_settings import (
 from healer.core.duration.parse import seconds as parse_seconds
 from healer.core.hosts import down_after, validate_host
 from healer.core.model import Condition, HostId
+from healer.core.redis_url import redact_url
 from healer.core.redis_url import validate as validate_redis_url
 from healer.core.selection.selector import Selector, SelectorError, from_autoheal, parse_selector
 
@@ -42,21 +42,6 @@ from healer.core.selection.selector import Selector, SelectorError, from_autohea
 THREADS_DEFAULT = 128
 
 MIN_TOKEN_LENGTH = 16
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password replaced by `***`, safe to print or log (each part of a
-    `sentinel://a;sentinel://b` list)."""
-    if ";" in url:
-        return ";".join(redact_url(part) for part in url.split(";"))
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 # Names that keep their own spelling: DOCKER_HOST is the docker CLI's and SDK's variable.
@@ -114,8 +99,14 @@ SECONDS_FIELDS = (
 
 
 class Settings(BaseSettings):
+    # hide_input_in_errors: a refused value is not repeated in the error, which the worker,
+    # the watcher and the API print as they exit; REDIS_URL and the tokens are secrets.
     model_config = SettingsConfigDict(
-        env_file=None, extra="ignore", populate_by_name=True, validate_default=True
+        env_file=None,
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+        hide_input_in_errors=True,
     )
 
     @classmethod

@@ -12,8 +12,9 @@ from healer.core.selection.selector import PLAIN_PROJECT
 # Events after which the service's state may need a repair (or has just recovered).
 PROBE_ACTIONS = frozenset({"die", "oom", "stop", "start", "restart", "destroy", "kill"})
 HEALTH_PREFIX = "health_status"
-# The container actions a probe follows at once (with every health transition).
-PROBE_NOW = frozenset({"die", "oom", "stop", "start", "destroy"})
+# The container actions a probe follows at once (with every health transition): all of them
+# but `kill`, which comes before its `die`, and `restart`, which comes after its `start`.
+PROBE_NOW = PROBE_ACTIONS - {"kill", "restart"}
 # What the watcher asks the engine for: the engine matches `health_status` against every
 # `health_status: …` action, so nothing parse_event keeps is filtered out.
 WATCHED_ACTIONS = PROBE_ACTIONS | {HEALTH_PREFIX}

@@ -5,7 +5,7 @@ the clients' options from it)."""
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 SENTINEL_SCHEME = "sentinel"
 DEFAULT_SENTINEL_PORT = 26379
@@ -32,14 +32,14 @@ def sentinel_parts(url: str) -> list[tuple[str, int, int | None]]:
     for chunk in url.split(";"):
         parts = urlsplit(chunk.strip())
         if parts.scheme != SENTINEL_SCHEME or not parts.hostname:
-            raise BadRedisUrl(f"REDIS_URL part {_redacted(chunk)!r} is not sentinel://host:port")
+            raise BadRedisUrl(f"REDIS_URL part {redact_url(chunk)!r} is not sentinel://host:port")
         try:
             port = parts.port or DEFAULT_SENTINEL_PORT
         except ValueError as exc:
-            raise BadRedisUrl(f"REDIS_URL part {_redacted(chunk)!r}: bad port") from exc
+            raise BadRedisUrl(f"REDIS_URL part {redact_url(chunk)!r}: bad port") from exc
         path = parts.path.strip("/")
         if path and not path.isdigit():
-            raise BadRedisUrl(f"REDIS_URL part {_redacted(chunk)!r}: the database is a number")
+            raise BadRedisUrl(f"REDIS_URL part {redact_url(chunk)!r}: the database is a number")
         out.append((parts.hostname, port, int(path) if path else None))
     return out
 
@@ -51,6 +51,15 @@ def credentials(url: str) -> tuple[str | None, str | None]:
     return user, password
 
 
-def _redacted(chunk: str) -> str:
-    at = chunk.rfind("@")
-    return chunk if at < 0 else f"{chunk.split('://')[0]}://***@{chunk[at + 1 :]}"
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by `***`, safe to print or log (each part of a
+    `sentinel://a;sentinel://b` list). Read as text, never parsed for a port, so a URL too
+    broken to use is still safe to name in the error that says so."""
+    if ";" in url:
+        return ";".join(redact_url(part) for part in url.split(";"))
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if not at or not colon:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))

@@ -26,13 +26,14 @@ from healer.core.model import (
     Source,
 )
 from healer.core.overload.evidence import Pressure
+from healer.core.redis_url import redact_url
 from healer.core.repair.concurrency import LimitState
 from healer.core.repair.storm import StormPolicy, applies, assess
 from healer.core.repair.work import repair_budget, stop_grace
 from healer.core.scaling.labels import parse_scale_labels
 from healer.engine.repair.gates import targets
 from healer.engine.repair.run import repair
-from healer.settings import Settings, redact_url
+from healer.settings import Settings
 from tests.unit.engine_fakes import CID, SID, FakeEngine, FakeStores, make_healer
 
 # --- item 2: bad input gets a 4xx naming it ------------------------------------------------

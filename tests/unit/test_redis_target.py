@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from healer.adapters.redisha.target import RedisTarget
 from healer.adapters.store.connection import target
-from healer.settings import Settings, redact_url
+from healer.core.redis_url import redact_url
+from healer.settings import Settings
 
 URL = "sentinel://:s3cret@h1:26379;sentinel://h2:26380;sentinel://h3/2"
 
@@ -53,6 +54,13 @@ def test_settings_wait_for_one_replica_only_with_sentinel() -> None:
 def test_a_bad_sentinel_url_is_refused_naming_the_part(url: str, says: str) -> None:
     with pytest.raises(ValidationError, match=says):
         Settings(redis_url=url)
+
+
+def test_a_refusal_never_repeats_the_password_even_of_a_part_too_broken_to_parse() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(redis_url="sentinel://u:hunter2@h1:port/0")
+    assert "bad port" in str(refused.value) and "hunter2" not in str(refused.value)
+    assert "u:***@h1:port" in str(refused.value)
 
 
 def test_the_password_is_redacted_in_every_part() -> None:
