@@ -49,7 +49,8 @@ def probe(
         managed = sum(1 for v in views.values() if not parse_service_labels(v.labels).opted_out)
         h.stores.storm.set_managed(managed, 3 * h.settings.watchdog_interval + 30)
     _apply(h, p)
-    # A service with no container left (compose down or rm): its report goes now.
+    # A service with no container left (compose down or rm): its report goes now. A probe
+    # racing a removal (or a new service) by milliseconds is set right by the next reconcile.
     if sid is None or sid not in views:
         h.state.forget_snapshots(views.keys(), only=sid)
     if sid is None:
